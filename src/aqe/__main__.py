@@ -1,0 +1,5 @@
+"""``python -m aqe`` is ``aqe``."""
+
+from aqe._cli import main
+
+main()

@@ -1,0 +1,131 @@
+"""The pytest adapter: runs ``pytest.main`` in-process with aqe's engine plugin.
+
+Selection flags become pytest's own options, so ``-k``, ``-m``, ``--lf`` and
+``--deselect`` mean exactly what they mean to pytest; anything after ``--`` goes
+to pytest untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _pytest.reports import CollectReport
+
+from .._engine._coordinator import RunSink
+from .._exceptions import UsageError
+from .._model import RunRecord
+from . import CollectedTest, RunOptions, Selection
+
+
+def pytest_args(selection: Selection, options: RunOptions) -> list[str]:
+    args: list[str] = []
+    if selection.keyword:
+        args += ["-k", selection.keyword]
+    if selection.marker:
+        args += ["-m", selection.marker]
+    for nodeid in selection.deselect:
+        args += ["--deselect", nodeid]
+    if selection.last_failed:
+        args.append("--lf")
+    if selection.failed_first:
+        args.append("--ff")
+    if selection.exitfirst:
+        args.append("-x")
+    if selection.maxfail is not None:
+        args.append(f"--maxfail={selection.maxfail}")
+    if not options.capture:
+        args.append("-s")
+    if options.verbosity > 0:
+        args.append("-" + "v" * options.verbosity)
+    elif options.verbosity < 0:
+        args.append("-" + "q" * -options.verbosity)
+    extra = list(selection.extra_args)
+    if not any(a.startswith("--durations") for a in extra):
+        args.append("--durations=10")
+    if importlib.util.find_spec("xdist") is not None:
+        args.append("-n0")  # aqe distributes; pytest-xdist must not
+    return args + extra + list(selection.paths)
+
+
+class _ReporterInstaller:
+    """Swaps in aqe's terminal reporter once pytest has made its own."""
+
+    def __init__(self, options: RunOptions, workers: int) -> None:
+        self.options = options
+        self.workers = workers
+        self.reporter: object | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        from .._reporting.terminal import AqeTerminalReporter
+
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            return
+        self.reporter = AqeTerminalReporter.install(config, self.options.live, self.workers)
+
+
+class _CollectRecorder:
+    def __init__(self) -> None:
+        self.items: list[CollectedTest] = []
+        self.errors: list[str] = []
+
+    def pytest_collectreport(self, report: CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"error collecting {report.nodeid}:\n{report.longreprtext}")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            path, line, _ = item.location
+            self.items.append(CollectedTest(item.nodeid, path, None if line is None else line + 1))
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+class PytestAdapter:
+    name = "pytest"
+
+    def detect(self, root: Path) -> bool:
+        return True  # pytest also runs unittest suites, so it is always able
+
+    def collect(self, selection: Selection, options: RunOptions) -> list[CollectedTest]:
+        recorder = _CollectRecorder()
+        args = [*pytest_args(selection, options), "--collect-only", "-p", "no:terminal"]
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            code = pytest.main(args, plugins=[recorder])
+        if code == pytest.ExitCode.USAGE_ERROR:
+            raise UsageError(_first_line(output.getvalue()) or "pytest rejected the arguments")
+        if recorder.errors:
+            sys.stderr.write("\n".join(recorder.errors) + "\n")
+        return recorder.items
+
+    def run(self, selection: Selection, options: RunOptions, run: RunRecord, sink: RunSink) -> int:
+        from .._engine._plugin import EnginePlugin
+
+        installer = _ReporterInstaller(options, options.workers)
+        engine = EnginePlugin(run, sink, options.workers)
+        args = pytest_args(selection, options)
+        code = pytest.main(args, plugins=[installer, engine])
+        return int(code)
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""

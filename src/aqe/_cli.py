@@ -1,0 +1,210 @@
+"""The ``aqe`` command line.
+
+Every user mistake ends here as ``aqe: error: <one line>`` and exit code 4 (usage)
+or 3 (environment, e.g. an unreadable history file); a traceback means an aqe bug.
+Arguments after ``--`` go to pytest untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from ._config import Config, find_root, load_config
+from ._exceptions import AqeError, UsageError
+
+_EXTRA_KEY = "aqe_extra_args"
+
+
+def _root_for(paths: Sequence[str]) -> Path:
+    if not paths:
+        return find_root(Path.cwd())
+    first = Path(paths[0].split("::", 1)[0])
+    return find_root(first if first.exists() else Path.cwd())
+
+
+def _check_paths(paths: Sequence[str]) -> None:
+    for value in paths:
+        if value.startswith("-"):
+            raise UsageError(f"argument {value!r} looks like an option; pytest options go after --")
+        path = Path(value.split("::", 1)[0])
+        if not path.exists():
+            raise UsageError(f"path {value!r} (argument PATHS) does not exist")
+
+
+def _given(ctx: click.Context, names: Sequence[str]) -> dict[str, Any]:
+    """Only the options the user typed, so they override config and nothing else."""
+    given: dict[str, Any] = {}
+    for name in names:
+        source = ctx.get_parameter_source(name)
+        if source is click.core.ParameterSource.COMMANDLINE:
+            given[name] = ctx.params[name]
+    return given
+
+
+def _use_live(config: Config) -> bool:
+    if config.live is not None:
+        return config.live
+    return sys.stdout.isatty() and not os.environ.get("CI") and os.environ.get("TERM") != "dumb"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="aqe")
+def cli() -> None:
+    """aqe: a parallel, history-aware test fleet for pytest suites."""
+
+
+def _selection_options(func: Any) -> Any:
+    options = [
+        click.argument("paths", nargs=-1, type=str),
+        click.option("-k", "keyword", metavar="EXPR", help="Only tests matching the expression."),
+        click.option("-m", "marker", metavar="MARKEXPR", help="Only tests matching the markers."),
+        click.option("--deselect", multiple=True, metavar="NODEID", help="Leave this test out."),
+        click.option("--lf", "--last-failed", "last_failed", is_flag=True, help="Rerun failures."),
+        click.option("--ff", "--failed-first", "failed_first", is_flag=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@_selection_options
+@click.option("-w", "--workers", metavar="N|auto", help="Worker processes (default: CPUs).")
+@click.option("-x", "--exitfirst", is_flag=True, help="Stop after the first failure.")
+@click.option("--maxfail", type=click.IntRange(min=1), help="Stop after N failures.")
+@click.option("-s", "no_capture", is_flag=True, help="Show test output as each test finishes.")
+@click.option("-v", "--verbose", count=True, help="One line per test.")
+@click.option("-q", "--quiet", count=True, help="Less output.")
+@click.option("--junit-xml", "junit_xml", metavar="PATH", help="Write a JUnit XML report.")
+@click.option("--json", "json", metavar="PATH", help="Write a JSON report (docs/json-report.md).")
+@click.option("--history", "history_path", metavar="PATH", help="History database file.")
+@click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
+@click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
+@click.pass_context
+def run(ctx: click.Context, **params: Any) -> None:
+    """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
+    from ._adapters import RunOptions, Selection, pick_adapter
+    from ._runner import execute_run
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    flags = _given(ctx, ["workers", "junit_xml", "json", "history_path", "live"])
+    if params["no_history"]:
+        flags["history"] = False
+    config = load_config(root, flags)
+    extra = tuple(ctx.meta.get(_EXTRA_KEY, ()))
+    selection = Selection(
+        paths=paths,
+        keyword=params["keyword"],
+        marker=params["marker"],
+        deselect=tuple(params["deselect"]),
+        last_failed=params["last_failed"],
+        failed_first=params["failed_first"],
+        exitfirst=params["exitfirst"],
+        maxfail=params["maxfail"],
+        extra_args=(*config.pytest_args, *extra),
+    )
+    options = RunOptions(
+        root=root,
+        workers=config.resolved_workers(),
+        verbosity=params["verbose"] - params["quiet"],
+        capture=not params["no_capture"],
+        live=_use_live(config),
+    )
+    ctx.exit(execute_run(pick_adapter(root), config, selection, options))
+
+
+@cli.command(name="list")
+@_selection_options
+@click.pass_context
+def list_tests(ctx: click.Context, **params: Any) -> None:
+    """List the collected test ids with their estimated durations."""
+    from ._adapters import RunOptions, Selection, pick_adapter
+    from ._runner import open_store
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    config = load_config(root, {})
+    selection = Selection(
+        paths=paths,
+        keyword=params["keyword"],
+        marker=params["marker"],
+        deselect=tuple(params["deselect"]),
+        last_failed=params["last_failed"],
+        failed_first=params["failed_first"],
+        extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
+    )
+    tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+    store = open_store(config, root)
+    estimates = store.estimates() if store is not None else {}
+    if store is not None:
+        store.close()
+    total = 0.0
+    for test in tests:
+        known = estimates.get(test.nodeid)
+        total += known.total if known else 0.0
+        shown = f"{known.total:8.3f}s" if known else "       ? "
+        click.echo(f"{shown}  {test.nodeid}")
+    click.echo(f"{len(tests)} tests, {total:.2f}s estimated from history", err=True)
+    ctx.exit(0 if tests else 5)
+
+
+@cli.command()
+@click.option("-n", "--limit", default=20, type=click.IntRange(min=1), help="How many runs.")
+def history(limit: int) -> None:
+    """Recent runs, newest first, one line each."""
+    from ._runner import history_path, open_store
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    if not history_path(config, root).exists():
+        click.echo(f"no history yet at {history_path(config, root)}")
+        return
+    store = open_store(config, root)
+    if store is None:
+        raise UsageError("history is disabled ('history = false' in config)")
+    with store:
+        rows = store.recent_runs(limit)
+    for row in rows:
+        when = datetime.fromtimestamp(row.start).strftime("%Y-%m-%d %H:%M:%S")
+        took = f"{row.end - row.start:7.2f}s" if row.end else "  (unfinished)"
+        counts = ", ".join(f"{n} {k}" for k, n in row.counts.items() if n) or "no tests"
+        commit = (row.git_commit or "-")[:8] + ("*" if row.git_dirty else "")
+        click.echo(
+            f"{row.run_id}  {when}  {took}  exit {row.exit_code}  {commit:9}  "
+            f"w{row.workers}  {counts}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, extra = args[:cut], args[cut + 1 :]
+    try:
+        with cli.make_context("aqe", args) as ctx:
+            ctx.meta[_EXTRA_KEY] = extra
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"aqe: error: {exc.format_message()}", err=True)
+        sys.exit(4)
+    except click.exceptions.Abort:
+        click.echo("aqe: interrupted", err=True)
+        sys.exit(2)
+    except AqeError as exc:
+        click.echo(f"aqe: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(0)

@@ -1,0 +1,158 @@
+"""Configuration: ``[tool.aqe]`` in pyproject.toml, then ``AQE_*`` variables, then flags.
+
+Each layer overrides the one before. Every value is checked against one table of
+keys, and a bad one becomes a single line that names the key and where it came
+from (file, variable or flag) -- a hand-written validator because a validation
+library would double the start-up time of every ``aqe run``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: Files that mark a project root, as pytest looks for them.
+ROOT_MARKERS = ("pyproject.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting of ``aqe run``; field names are the ``[tool.aqe]`` keys."""
+
+    workers: int | None = None  # None: one per CPU
+    history: bool = True
+    history_path: str = ".aqe/history.db"
+    junit_xml: str | None = None
+    json: str | None = None
+    live: bool | None = None  # None: live view on a TTY outside CI
+    bytecode_cache: bool = True
+    pytest_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def _workers(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a positive integer or 'auto'")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a positive integer or 'auto', got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return _boolean(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _args(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"expected a list of strings, got {value!r}")
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "workers": _workers,
+    "history": _boolean,
+    "history_path": _text,
+    "junit_xml": _text,
+    "json": _text,
+    "live": _optional_bool,
+    "bytecode_cache": _boolean,
+    "pytest_args": _args,
+}
+assert set(_PARSERS) == {f.name for f in fields(Config)}
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` with a project marker file."""
+    start = start.resolve()
+    base = start if start.is_dir() else start.parent
+    for candidate in (base, *base.parents):
+        if any((candidate / marker).is_file() for marker in ROOT_MARKERS):
+            return candidate
+    return base
+
+
+def _apply(config: Config, values: Mapping[str, Any], source: Callable[[str], str]) -> Config:
+    changes: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("-", "_")
+        parser = _PARSERS.get(key)
+        if parser is None:
+            known = ", ".join(sorted(_PARSERS))
+            raise ConfigError(f"unknown key {source(raw_key)} (known keys: {known})")
+        try:
+            changes[key] = parser(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source(raw_key)}: {exc}") from None
+    return replace(config, **changes)
+
+
+def _from_pyproject(config: Config, root: Path) -> Config:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return config
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    section = data.get("tool", {}).get("aqe", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[tool.aqe] in {path} must be a table")
+    return _apply(config, section, lambda key: f"'{key}' in [tool.aqe] of {path}")
+
+
+def _from_env(config: Config, environ: Mapping[str, str]) -> Config:
+    values = {
+        name[4:].lower(): value
+        for name, value in environ.items()
+        if name.startswith("AQE_") and value != ""
+    }
+    return _apply(config, values, lambda key: f"environment variable AQE_{key.upper()}")
+
+
+def load_config(
+    root: Path, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Config:
+    """Merge the three layers; ``flags`` holds only options the user actually gave."""
+    config = _from_pyproject(Config(), root)
+    config = _from_env(config, os.environ if environ is None else environ)
+    return _apply(config, flags, lambda key: f"option --{key.replace('_', '-')}")

@@ -1,0 +1,82 @@
+"""Turn pytest's per-phase reports for one test into one ``TestResult``.
+
+pytest reports a test as up to three phase reports; users, the store and agents
+want one outcome per test. The rule: an error in setup or teardown makes the
+outcome ``error``; otherwise the call decides (xfail/xpass included).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from _pytest.reports import TestReport
+
+from .._model import Outcome, TestResult, cap_text
+
+# "ValueError: bad", "mod.CustomError: x", "SystemExit: 3", "Failed: DID NOT RAISE"
+_ERROR_TYPE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s|:?$)")
+
+
+def result_from_reports(
+    reports: Sequence[TestReport], worker: int, start: float, stop: float
+) -> TestResult:
+    outcome: Outcome = "passed"
+    when: str | None = None
+    failing: TestReport | None = None
+    phases: dict[str, float] = {}
+    for report in reports:
+        phases[report.when] = report.duration
+        if report.failed:
+            if report.when == "call":
+                if outcome != "error":
+                    outcome, when, failing = "failed", "call", report
+            else:
+                outcome, when, failing = "error", report.when, report
+        elif report.skipped:
+            if outcome in ("error", "failed"):
+                continue
+            if hasattr(report, "wasxfail"):
+                outcome = "xfailed"
+            else:
+                outcome = "skipped"
+            when, failing = report.when, report
+        elif report.when == "call" and hasattr(report, "wasxfail") and outcome == "passed":
+            outcome, when = "xpassed", "call"
+    last = reports[-1]
+    error_type = message = traceback = None
+    if failing is not None:
+        traceback = cap_text(failing.longreprtext)
+        crash = getattr(failing.longrepr, "reprcrash", None)
+        if crash is not None:
+            message = crash.message
+        elif isinstance(failing.longrepr, tuple) and len(failing.longrepr) == 3:
+            message = str(failing.longrepr[2])  # skip reports: (path, line, reason)
+        else:
+            message = traceback.strip().splitlines()[-1] if traceback.strip() else None
+        if outcome in ("failed", "error") and message:
+            match = _ERROR_TYPE.match(message)
+            error_type = match.group(1) if match else None
+            if outcome == "failed" and error_type is None and message.startswith("assert"):
+                error_type = "AssertionError"
+        elif outcome == "xfailed":
+            message = getattr(failing, "wasxfail", None) or message
+        message = cap_text(message, 4096) if message else message
+    file, line, _ = last.location
+    return TestResult(
+        nodeid=last.nodeid,
+        file=file,
+        line=None if line is None else line + 1,
+        outcome=outcome,
+        phases=phases,
+        worker=worker,
+        when=when,
+        error_type=error_type,
+        message=message,
+        traceback=traceback,
+        stdout=cap_text(last.capstdout),
+        stderr=cap_text(last.capstderr),
+        log=cap_text(last.caplog),
+        start=start,
+        stop=stop,
+    )

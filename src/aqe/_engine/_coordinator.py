@@ -1,0 +1,410 @@
+"""The coordinator: one event loop that feeds workers, replays results, never waits on the dead.
+
+It runs inside the user's pytest session (aqe's plugin owns ``pytest_runtestloop``).
+Every report a worker sends is replayed through pytest's own reporting hooks, so
+``--junitxml``, the terminal summary, ``--lf`` bookkeeping and third-party
+reporting plugins see every result exactly as in a serial run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pytest
+from _pytest import nodes
+
+from .. import _transport
+from .._messages import (
+    Collected,
+    TestFinished,
+    ToWorker,
+    WarningRecorded,
+    WorkerFailed,
+    WorkerReady,
+)
+from .._model import RunRecord, TestResult
+from ._plan import Estimate, Planner
+from ._worker import run_worker
+from ._zygote import Zygote
+
+_TICK = 0.1
+
+
+class RunSink(Protocol):
+    """Where the coordinator sends what it learns; the CLI's run controller."""
+
+    def estimates(self) -> tuple[Mapping[str, Estimate], Mapping[str, float]]: ...
+
+    def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None: ...
+
+
+class ProgressView(Protocol):
+    """The terminal's live view; called from the loop, never from a thread."""
+
+    def progress(self, snapshot: Progress) -> None: ...
+
+    def test_output(self, result: TestResult, text: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Progress:
+    done: int
+    known: int
+    collecting: bool
+    eta: float | None
+    running: dict[int, str]
+    counts: dict[str, int]
+
+
+@dataclass(slots=True)
+class _Conn:
+    worker: int
+    pid: int
+    sock: socket.socket
+    reader: _transport.FrameReader = field(default_factory=_transport.FrameReader)
+    last_finish: float = 0.0
+    closed: bool = False
+
+
+class Coordinator:
+    def __init__(
+        self,
+        session: pytest.Session,
+        run: RunRecord,
+        sink: RunSink,
+        view: ProgressView | None,
+        files: Sequence[nodes.Collector],
+        direct_items: Sequence[nodes.Item],
+    ) -> None:
+        self.session = session
+        self.config = session.config
+        self.run = run
+        self.sink = sink
+        self.view = view
+        self.files = list(files)
+        self.direct = {item.nodeid: item for item in direct_items}
+        self.selector = selectors.DefaultSelector()
+        self.conns: dict[int, _Conn] = {}
+        self.known = len(self.direct)
+        self.pending_results: list[TestResult] = []
+        self.pending_collect: dict[str, float] = {}
+        self.stopping = False
+        self.counts: dict[str, int] = {}
+        self._last_flush = time.monotonic()
+        self._last_view = 0.0
+        self._zygote: Zygote | None = None
+        self.planner: Planner | None = None
+
+    # -- setup -----------------------------------------------------------------
+
+    def _entry(self) -> Callable[[int, socket.socket], int]:
+        session, files, direct = self.session, self.files, self.direct
+
+        def entry(worker_id: int, sock: socket.socket) -> int:
+            return run_worker(session, worker_id, sock, files, direct)
+
+        return entry
+
+    def _worker_count(self, requested: int) -> int:
+        # Never more workers than there is work for.
+        units = len(self.files) + len(self.direct)
+        return max(1, min(requested, units))
+
+    def execute(self, requested_workers: int) -> None:
+        if not self.files and not self.direct:
+            return
+        self._zygote = Zygote.start(self._entry())
+        try:
+            estimates, collect_est = self.sink.estimates()
+            workers = self._worker_count(requested_workers)
+            self.run.workers = workers
+            self.planner = Planner(
+                files=[node.nodeid for node in self.files],
+                file_sizes=[_size(node) for node in self.files],
+                workers=workers,
+                estimates=estimates,
+                collect_estimates=collect_est,
+                direct_items=[(item.nodeid, item.location[0]) for item in self.direct.values()],
+            )
+            for worker_id in range(workers):
+                self._spawn(worker_id)
+            self._loop()
+        finally:
+            self._flush(force=True)
+            for conn in self.conns.values():
+                self._close(conn)
+            self._zygote.stop()
+            self.selector.close()
+        self._tail_idle()
+
+    def _spawn(self, worker_id: int) -> None:
+        assert self._zygote is not None
+        pid, sock = self._zygote.spawn(worker_id)
+        sock.setblocking(False)
+        conn = _Conn(worker_id, pid, sock, last_finish=time.time())
+        self.conns[worker_id] = conn
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    # -- loop ------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while any(not conn.closed for conn in self.conns.values()):
+            for key, _ in self.selector.select(_TICK):
+                conn: _Conn = key.data
+                try:
+                    data = conn.sock.recv(1 << 20)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self._on_eof(conn)
+                    continue
+                for message in conn.reader.feed(data):
+                    self._dispatch(conn, message)
+            self._flush()
+            self._refresh_view()
+
+    def _dispatch(self, conn: _Conn, message: Any) -> None:
+        match message:
+            case WorkerReady():
+                self._feed(conn.worker)
+            case Collected():
+                self._on_collected(conn, message)
+            case TestFinished():
+                self._on_finished(conn, message)
+            case WarningRecorded():
+                self._on_warning(message)
+            case WorkerFailed(traceback=text):
+                self.run.collection_errors.append((f"aqe worker {conn.worker}", text))
+                self._write_error(f"aqe: worker {conn.worker} failed internally:\n{text}")
+            case _:
+                raise TypeError(f"unexpected message {message!r}")
+
+    def _send(self, worker: int, messages: Sequence[ToWorker]) -> None:
+        conn = self.conns[worker]
+        for message in messages:
+            try:
+                conn.sock.setblocking(True)
+                _transport.send(conn.sock, message)
+            except OSError:
+                return
+            finally:
+                with contextlib.suppress(OSError):
+                    conn.sock.setblocking(False)
+
+    def _feed(self, worker: int) -> None:
+        assert self.planner is not None
+        self._send(worker, self.planner.next_messages(worker))
+
+    def _feed_all(self) -> None:
+        for worker, conn in self.conns.items():
+            if not conn.closed:
+                self._feed(worker)
+
+    # -- events ----------------------------------------------------------------
+
+    def _on_collected(self, conn: _Conn, message: Collected) -> None:
+        assert self.planner is not None
+        hook = self.config.hook
+        for data in message.reports:
+            report = hook.pytest_report_from_serializable(config=self.config, data=data)
+            hook.pytest_collectreport(report=report)
+            if report.failed:
+                self.run.collection_errors.append((report.nodeid, report.longreprtext))
+        if message.deselected:
+            hook.pytest_deselected(items=[_Deselected(n) for n in message.deselected])
+        self.pending_collect.update(message.seconds)
+        before = sum(len(w.ready) for w in self.planner.workers)
+        self.planner.on_collected(conn.worker, message.files, [i.nodeid for i in message.items])
+        after = sum(len(w.ready) for w in self.planner.workers)
+        self.known += max(0, after - before)
+        if self.stopping:
+            self._drop_pending()
+        self._feed_all()
+
+    def _on_finished(self, conn: _Conn, message: TestFinished) -> None:
+        assert self.planner is not None
+        hook = self.config.hook
+        nodeid, location = message.nodeid, message.location
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        for data in message.reports:
+            report = hook.pytest_report_from_serializable(config=self.config, data=data)
+            hook.pytest_runtest_logreport(report=report)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        result = message.result
+        self.run.results.append(result)
+        self.pending_results.append(result)
+        self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
+        conn.last_finish = result.stop
+        if message.raw_output and self.view is not None:
+            self.view.test_output(result, message.raw_output)
+        self.planner.on_finished(conn.worker, nodeid)
+        if not self.stopping and (self.session.shouldfail or self.session.shouldstop):
+            self.stopping = True
+            self._drop_pending()
+            self._feed_all()
+        self._feed(conn.worker)
+
+    def _on_warning(self, message: WarningRecorded) -> None:
+        category: type[Warning] = UserWarning
+        for candidate in (DeprecationWarning, PendingDeprecationWarning, RuntimeWarning):
+            if candidate.__name__ == message.category:
+                category = candidate
+        warning = warnings.WarningMessage(
+            message=category(f"{message.message}")
+            if category is not UserWarning or message.category == "UserWarning"
+            else UserWarning(f"{message.category}: {message.message}"),
+            category=category,
+            filename=message.filename,
+            lineno=message.lineno,
+        )
+        self.config.hook.pytest_warning_recorded.call_historic(
+            kwargs={
+                "warning_message": warning,
+                "when": message.when,
+                "nodeid": message.nodeid,
+                "location": None,
+            }
+        )
+
+    def _on_eof(self, conn: _Conn) -> None:
+        assert self.planner is not None
+        self._close(conn)
+        plan = self.planner.workers[conn.worker]
+        if plan.shut_down and not plan.outstanding:
+            return
+        # The worker died with work in hand: the test it was running is blamed,
+        # the rest goes to a fresh worker forked from the zygote.
+        crashed = plan.outstanding.popleft()[0] if plan.outstanding else None
+        if crashed is not None:
+            self._record_crash(conn, crashed)
+        self.planner.orphan(conn.worker)
+        if not self.stopping and self.planner.has_work(conn.worker):
+            self._spawn(conn.worker)
+
+    def _record_crash(self, conn: _Conn, nodeid: str) -> None:
+        from _pytest.reports import TestReport
+
+        message = (
+            f"worker {conn.worker} (pid {conn.pid}) exited unexpectedly while running this test"
+        )
+        file = nodeid.split("::", 1)[0]
+        report = TestReport(
+            nodeid=nodeid,
+            location=(file, None, nodeid),
+            keywords={},
+            outcome="failed",
+            longrepr=message,
+            when="call",
+        )
+        hook = self.config.hook
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=report.location)
+        now = time.time()
+        result = TestResult(
+            nodeid=nodeid,
+            file=file,
+            line=None,
+            outcome="failed",
+            phases={},
+            worker=conn.worker,
+            when="call",
+            error_type="WorkerCrashed",
+            message=message,
+            traceback=message,
+            start=now,
+            stop=now,
+        )
+        self.run.results.append(result)
+        self.pending_results.append(result)
+        self.counts["failed"] = self.counts.get("failed", 0) + 1
+
+    def _drop_pending(self) -> None:
+        assert self.planner is not None
+        for plan in self.planner.workers:
+            plan.ready.clear()
+            plan.files_todo.clear()
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _close(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn.sock)
+        conn.sock.close()
+        if not conn.last_finish:
+            conn.last_finish = time.time()
+
+    def _flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_flush < 0.5 and len(self.pending_results) < 500:
+            return
+        self._last_flush = now
+        if self.pending_results or self.pending_collect:
+            self.sink.record(list(self.pending_results), dict(self.pending_collect))
+            self.pending_results.clear()
+            self.pending_collect.clear()
+
+    def _refresh_view(self) -> None:
+        if self.view is None or self.planner is None:
+            return
+        now = time.monotonic()
+        if now - self._last_view < _TICK:
+            return
+        self._last_view = now
+        running = {
+            worker: plan.outstanding[0][0]
+            for worker, plan in enumerate(self.planner.workers)
+            if plan.outstanding and not self.conns[worker].closed
+        }
+        alive = sum(1 for conn in self.conns.values() if not conn.closed) or 1
+        collecting = self.planner.is_collecting() or any(p.files_todo for p in self.planner.workers)
+        self.view.progress(
+            Progress(
+                done=len(self.run.results),
+                known=max(self.known, len(self.run.results)),
+                collecting=collecting,
+                eta=None if collecting else self.planner.remaining_est() / alive,
+                running=running,
+                counts=dict(self.counts),
+            )
+        )
+
+    def _tail_idle(self) -> None:
+        finishes = {w: c.last_finish for w, c in self.conns.items() if c.last_finish}
+        if not finishes:
+            return
+        end = max(finishes.values())
+        self.run.tail_idle = {w: round(end - t, 4) for w, t in finishes.items()}
+
+    def _write_error(self, text: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(text)
+
+
+class _Deselected:
+    """Stands in for an item deselected in a worker, for the terminal's counts."""
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+
+
+def _size(node: nodes.Collector) -> int:
+    path = getattr(node, "path", None)
+    try:
+        return os.stat(path).st_size if path is not None else 1000
+    except OSError:
+        return 1000

@@ -1,0 +1,336 @@
+"""The schedule: which worker collects which file and runs which test, and when.
+
+Files are dealt to workers longest-first (LPT) by their estimated cost (history:
+collection time plus the tests' durations; otherwise file size as a prior). Each
+worker collects its own files, so collection runs in parallel. Within a worker the
+longest tests run first; a file whose module or class fixtures are expensive
+(measured setup time) is one unit that is never split. At the tail an idle worker
+steals: first files another worker has not collected yet, then half of its queued
+tests when that pays for collecting their file again. A worker is told to shut
+down only when no work can reach it any more.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .._messages import Collect, RunTests, Shutdown, ToWorker
+
+#: Keep at least this much estimated work (seconds) queued on a worker, so the
+#: round trip to the coordinator never leaves it idle between tests.
+RUN_AHEAD = 0.05
+#: ...and at most this many tests, so stealing at the tail still has material.
+MAX_CHUNK = 64
+#: Guess for a test nobody has measured and whose file has no measured tests.
+DEFAULT_TEST_SECONDS = 0.01
+#: A setup this long (and much longer than its file's usual setup) marks an
+#: expensive module/class fixture whose tests must stay together.
+STICKY_SETUP_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    setup: float
+    total: float
+
+
+@dataclass(slots=True)
+class Unit:
+    """Tests that travel together: one test, or a whole file with costly fixtures."""
+
+    nodeids: list[str]
+    file: int  # index into the deferred file list, or -1 for coordinator-collected items
+    est: float
+
+
+@dataclass(slots=True)
+class WorkerPlan:
+    files_todo: list[int] = field(default_factory=list)
+    collecting: set[int] = field(default_factory=set)
+    collected: set[int] = field(default_factory=set)
+    ready: list[Unit] = field(default_factory=list)
+    outstanding: deque[tuple[str, float]] = field(default_factory=deque)
+    #: Files this worker collects only for tests stolen from another worker.
+    stolen: dict[int, set[str]] = field(default_factory=dict)
+    shut_down: bool = False
+    finished_at: float | None = None
+
+    def ready_est(self) -> float:
+        return sum(unit.est for unit in self.ready)
+
+    def outstanding_est(self) -> float:
+        return sum(est for _, est in self.outstanding)
+
+
+class Planner:
+    def __init__(
+        self,
+        files: Sequence[str],
+        file_sizes: Sequence[int],
+        workers: int,
+        estimates: Mapping[str, Estimate],
+        collect_estimates: Mapping[str, float],
+        direct_items: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.files = list(files)
+        self.estimates = estimates
+        self.workers = [WorkerPlan() for _ in range(workers)]
+        self.owner: dict[int, int] = {}  # file index -> worker that owns its tests
+        self._file_est_by_path = self._history_by_file(estimates)
+        self._suite_prior = self._median_or(
+            (e.total for e in estimates.values()), DEFAULT_TEST_SECONDS
+        )
+        self._file_prior: dict[str, float] = {
+            path: self._median_or((e.total for e in ests), self._suite_prior)
+            for path, ests in self._file_est_by_path.items()
+        }
+        self.collect_est = [collect_estimates.get(path, 0.0) for path in self.files]
+        self.sticky = {
+            path for path, ests in self._file_est_by_path.items() if self._is_sticky(ests)
+        }
+        self._assign_files(file_sizes)
+        self._assign_direct(direct_items)
+
+    # -- estimates -------------------------------------------------------------
+
+    @staticmethod
+    def _median_or(values: Iterable[float], default: float) -> float:
+        data = list(values)
+        return statistics.median(data) if data else default
+
+    @staticmethod
+    def _history_by_file(estimates: Mapping[str, Estimate]) -> dict[str, list[Estimate]]:
+        by_file: dict[str, list[Estimate]] = {}
+        for nodeid, est in estimates.items():
+            by_file.setdefault(nodeid.split("::", 1)[0], []).append(est)
+        return by_file
+
+    @staticmethod
+    def _is_sticky(ests: Sequence[Estimate]) -> bool:
+        setups = [e.setup for e in ests]
+        longest = max(setups)
+        return longest >= STICKY_SETUP_SECONDS and longest >= 5 * statistics.median(setups)
+
+    def test_est(self, nodeid: str) -> float:
+        known = self.estimates.get(nodeid)
+        if known is not None:
+            return known.total
+        return self._file_prior.get(nodeid.split("::", 1)[0], self._suite_prior)
+
+    def _file_est(self, index: int, size: int, bytes_per_second: float) -> float:
+        path = self.files[index]
+        history = self._file_est_by_path.get(path)
+        run = sum(e.total for e in history) if history else size / bytes_per_second
+        return run + self.collect_est[index]
+
+    # -- initial plan ----------------------------------------------------------
+
+    def _assign_files(self, sizes: Sequence[int]) -> None:
+        known_run = known_size = 0.0
+        for index, path in enumerate(self.files):
+            if path in self._file_est_by_path:
+                known_run += sum(e.total for e in self._file_est_by_path[path])
+                known_size += sizes[index]
+        # Without history, a file's size is the best cheap proxy for its work.
+        bytes_per_second = known_size / known_run if known_run > 0 else 1e5
+        self.file_est = [
+            self._file_est(i, sizes[i], bytes_per_second) for i in range(len(self.files))
+        ]
+        loads = [0.0] * len(self.workers)
+        for index in sorted(range(len(self.files)), key=lambda i: -self.file_est[i]):
+            target = loads.index(min(loads))
+            self.workers[target].files_todo.append(index)
+            loads[target] += self.file_est[index]
+
+    def _assign_direct(self, items: Sequence[tuple[str, str]]) -> None:
+        units = self._units([nodeid for nodeid, _ in items], -1, sticky=False)
+        loads = [w.ready_est() for w in self.workers]
+        for unit in units:
+            target = loads.index(min(loads))
+            self.workers[target].ready.append(unit)
+            loads[target] += unit.est
+
+    def _units(self, nodeids: Sequence[str], file: int, sticky: bool) -> list[Unit]:
+        if sticky:
+            return [Unit(list(nodeids), file, sum(self.test_est(n) for n in nodeids))]
+        return [Unit([n], file, self.test_est(n)) for n in nodeids]
+
+    # -- events ----------------------------------------------------------------
+
+    def on_collected(self, worker: int, files: Sequence[int], nodeids: Sequence[str]) -> None:
+        plan = self.workers[worker]
+        by_file: dict[str, list[str]] = {}
+        for nodeid in nodeids:
+            by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+        index_of = {self.files[i]: i for i in files}
+        for index in files:
+            plan.collecting.discard(index)
+            plan.collected.add(index)
+        for path, ids in by_file.items():
+            index = index_of.get(path, -1)
+            if index in plan.stolen:
+                wanted = plan.stolen.pop(index)
+                ids = [n for n in ids if n in wanted]
+            elif index in self.owner and self.owner[index] != worker:
+                continue
+            else:
+                self.owner[index] = worker
+            plan.ready.extend(self._units(ids, index, path in self.sticky))
+        for index in files:
+            plan.stolen.pop(index, None)
+        plan.ready.sort(key=lambda unit: -unit.est)
+
+    def on_finished(self, worker: int, nodeid: str) -> None:
+        outstanding = self.workers[worker].outstanding
+        for position, (queued, _) in enumerate(outstanding):
+            if queued == nodeid:
+                del outstanding[position]
+                return
+
+    def orphan(self, worker: int) -> None:
+        """Hand a dead worker's unfinished work to its replacement, which must
+        collect again every file it needs."""
+        plan = self.workers[worker]
+        units = [Unit([nodeid], -2, est) for nodeid, est in plan.outstanding]
+        plan.outstanding.clear()
+        fresh = WorkerPlan(files_todo=sorted(plan.collecting) + plan.files_todo)
+        for unit in units + plan.ready:
+            file = unit.file
+            if file == -2:
+                file = self._file_index(unit.nodeids[0])
+            if file < 0:
+                fresh.ready.append(unit)
+                continue
+            fresh.stolen.setdefault(file, set()).update(unit.nodeids)
+            if file not in fresh.files_todo:
+                fresh.files_todo.append(file)
+        for index, nodeids in plan.stolen.items():
+            fresh.stolen.setdefault(index, set()).update(nodeids)
+        self.workers[worker] = fresh
+
+    def has_work(self, worker: int) -> bool:
+        plan = self.workers[worker]
+        return bool(plan.ready or plan.files_todo or plan.stolen)
+
+    def _file_index(self, nodeid: str) -> int:
+        if not hasattr(self, "_index_by_path"):
+            self._index_by_path = {path: i for i, path in enumerate(self.files)}
+        return self._index_by_path.get(nodeid.split("::", 1)[0], -1)
+
+    def remaining_est(self) -> float:
+        total = 0.0
+        for plan in self.workers:
+            total += plan.ready_est() + plan.outstanding_est()
+            total += sum(self.file_est[i] for i in plan.files_todo)
+        return total
+
+    def is_collecting(self) -> bool:
+        return any(plan.collecting for plan in self.workers)
+
+    # -- decisions ------------------------------------------------------------
+
+    def next_messages(self, worker: int) -> list[ToWorker]:
+        plan = self.workers[worker]
+        if plan.shut_down:
+            return []
+        messages: list[ToWorker] = []
+        if not plan.ready and not plan.collecting and not plan.files_todo:
+            self._steal(worker)
+        if not plan.ready and plan.files_todo and not plan.collecting:
+            batch = self._collect_batch(plan)
+            plan.collecting.update(batch)
+            messages.append(Collect(tuple(batch)))
+        if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD):
+            messages.append(RunTests(tuple(self._take_chunk(plan))))
+        if (
+            not plan.ready
+            and not plan.files_todo
+            and not plan.collecting
+            and len(plan.outstanding) <= 1
+            and not self.is_collecting()
+        ):
+            plan.shut_down = True
+            messages.append(Shutdown())
+        return messages
+
+    def _collect_batch(self, plan: WorkerPlan) -> list[int]:
+        # A quarter of the worker's uncollected load per batch: enough to amortise
+        # the round trip, small enough that idle workers can still steal files.
+        pending = sum(self.file_est[i] for i in plan.files_todo)
+        batch: list[int] = []
+        batch_est = 0.0
+        while plan.files_todo and (not batch or batch_est < pending / 4):
+            index = plan.files_todo.pop(0)
+            batch.append(index)
+            batch_est += self.file_est[index]
+        return batch
+
+    def _take_chunk(self, plan: WorkerPlan) -> list[str]:
+        chunk: list[str] = []
+        est = plan.outstanding_est()
+        while plan.ready and (len(plan.outstanding) < 2 or est < RUN_AHEAD):
+            if len(chunk) >= MAX_CHUNK:
+                break
+            unit = plan.ready.pop(0)
+            per_test = unit.est / len(unit.nodeids)
+            for nodeid in unit.nodeids:
+                chunk.append(nodeid)
+                plan.outstanding.append((nodeid, per_test))
+            est += unit.est
+        return chunk
+
+    def _steal(self, thief: int) -> None:
+        plan = self.workers[thief]
+        victims = sorted(
+            (w for w in range(len(self.workers)) if w != thief),
+            key=lambda w: (
+                -(
+                    self.workers[w].ready_est()
+                    + sum(self.file_est[i] for i in self.workers[w].files_todo)
+                )
+            ),
+        )
+        for victim_id in victims:
+            victim = self.workers[victim_id]
+            if victim.files_todo:
+                # Uncollected files move for free. The victim keeps the first half
+                # (it collects those next); a lone file moves only off a busy victim.
+                busy = victim.collecting or victim.ready or victim.outstanding
+                keep = len(victim.files_todo) // 2 if len(victim.files_todo) > 1 else 0
+                if keep or busy:
+                    plan.files_todo.extend(victim.files_todo[keep:])
+                    del victim.files_todo[keep:]
+                    return
+            if self._steal_tests(plan, victim):
+                return
+
+    def _steal_tests(self, plan: WorkerPlan, victim: WorkerPlan) -> bool:
+        if len(victim.ready) < 1 or (len(victim.ready) == 1 and not victim.outstanding):
+            return False
+        half = victim.ready_est() / 2
+        taken: list[Unit] = []
+        kept: list[Unit] = []
+        stolen_est = 0.0
+        for position, unit in enumerate(victim.ready):
+            if stolen_est < half and position % 2 == 0:
+                taken.append(unit)
+                stolen_est += unit.est
+            else:
+                kept.append(unit)
+        new_files = {u.file for u in taken if u.file >= 0 and u.file not in plan.collected}
+        cost = sum(self.collect_est[f] or 0.05 for f in new_files)
+        if stolen_est <= 2 * cost + 0.02:
+            return False
+        victim.ready = kept
+        for unit in taken:
+            if unit.file in new_files:
+                plan.stolen.setdefault(unit.file, set()).update(unit.nodeids)
+            else:
+                plan.ready.append(unit)
+        for index in new_files:
+            plan.files_todo.append(index)
+        plan.ready.sort(key=lambda unit: -unit.est)
+        return True

@@ -1,0 +1,310 @@
+"""The worker: runs tests through pytest's own runtest protocol in a forked child.
+
+A worker inherits the coordinator's configured pytest session (plugins, conftests,
+shallowly collected file nodes) through fork, so it never re-imports the suite. It
+collects only the files it is given, runs the node ids it is sent in order, and
+sends one ``TestFinished`` per test over its socket. Its stdout and stderr go to a
+private spool file, so nothing a test prints can interleave with other workers or
+corrupt the message channel.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from typing import IO, Any
+
+import pytest
+from _pytest import nodes
+from _pytest.reports import CollectReport, TestReport
+
+from .. import _transport
+from .._messages import (
+    Collect,
+    Collected,
+    CollectedItem,
+    RunTests,
+    Shutdown,
+    TestFinished,
+    WarningRecorded,
+    WorkerFailed,
+    WorkerReady,
+)
+from ._convert import result_from_reports
+
+#: Results are sent in small batches: often enough for a live view and a crash
+#: to lose nothing already finished, rarely enough to keep syscalls off the hot path.
+_FLUSH_SECONDS = 0.02
+
+
+class _NullTerminal:
+    """Stands in for the terminal reporter inside a worker: output goes nowhere."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from _pytest._io import TerminalWriter
+
+        self.config = config
+        self._tw = TerminalWriter(open(os.devnull, "w"))
+        self.verbosity = config.option.verbose
+        self.stats: dict[str, list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+
+class _WorkerPlugin:
+    """Captures what the worker's pytest hooks produce, for sending."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.reports: list[TestReport] = []
+        self.collect_reports: list[CollectReport] = []
+        self.deselected: list[str] = []
+
+    def pytest_runtest_logreport(self, report: TestReport) -> None:
+        self.reports.append(report)
+
+    def pytest_collectreport(self, report: CollectReport) -> None:
+        if report.failed or report.skipped:
+            self.collect_reports.append(report)
+
+    def pytest_deselected(self, items: Sequence[nodes.Item]) -> None:
+        self.deselected.extend(item.nodeid for item in items)
+
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str
+    ) -> None:
+        self.worker.post(
+            WarningRecorded(
+                worker=self.worker.worker_id,
+                category=type(warning_message.message).__name__
+                if isinstance(warning_message.message, Warning)
+                else warning_message.category.__name__,
+                message=str(warning_message.message),
+                filename=str(warning_message.filename),
+                lineno=warning_message.lineno,
+                when=when,
+                nodeid=nodeid,
+            )
+        )
+
+
+class Worker:
+    """One worker's loop; ``main`` returns the process exit code."""
+
+    def __init__(
+        self,
+        session: pytest.Session,
+        worker_id: int,
+        sock: socket.socket,
+        files: Sequence[nodes.Collector],
+        items: dict[str, nodes.Item],
+    ) -> None:
+        self.session = session
+        self.config = session.config
+        self.worker_id = worker_id
+        self.sock = sock
+        self.files = files
+        self.items = dict(items)
+        self.queue: deque[nodes.Item] = deque()
+        self.shutdown = False
+        self.plugin = _WorkerPlugin(self)
+        self._reader = _transport.FrameReader()
+        self._outbox: list[Any] = []
+        self._last_flush = 0.0
+        self._spool: IO[bytes] | None = None
+
+    # -- plumbing --------------------------------------------------------------
+
+    def post(self, message: Any) -> None:
+        self._outbox.append(message)
+
+    def flush(self) -> None:
+        if self._outbox:
+            for message in self._outbox:
+                _transport.send(self.sock, message)
+            self._outbox.clear()
+        self._last_flush = time.monotonic()
+
+    def _prepare(self) -> None:
+        """Detach from the coordinator's terminal, capture and reporting plugins."""
+        pm = self.config.pluginmanager
+        capman = pm.get_plugin("capturemanager")
+        if capman is not None:
+            capman.stop_global_capturing()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._spool = tempfile.TemporaryFile(prefix=f"aqe-w{self.worker_id}-")
+        os.dup2(self._spool.fileno(), 1)
+        os.dup2(self._spool.fileno(), 2)
+        if capman is not None:
+            capman.start_global_capturing()
+            capman.suspend_global_capture()
+        reporter = pm.get_plugin("terminalreporter")
+        if reporter is not None:
+            pm.unregister(reporter)
+            pm.register(_NullTerminal(self.config), "terminalreporter")
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is not None:
+            pm.unregister(xml)
+        logging_plugin = pm.get_plugin("logging-plugin")
+        if logging_plugin is not None and hasattr(logging_plugin, "log_cli_handler"):
+            from _pytest.logging import _LiveLoggingNullHandler
+
+            logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
+        pm.register(self.plugin, "aqe-worker")
+        self.sock.setblocking(True)
+
+    def _read_spool(self) -> str:
+        if self._spool is None:
+            return ""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        size = os.fstat(self._spool.fileno()).st_size
+        if not size:
+            return ""
+        os.lseek(self._spool.fileno(), 0, os.SEEK_SET)
+        data = os.read(self._spool.fileno(), size)
+        os.ftruncate(self._spool.fileno(), 0)
+        os.lseek(self._spool.fileno(), 0, os.SEEK_SET)
+        return data.decode("utf-8", "replace")
+
+    def _poll(self, block: bool) -> None:
+        """Read whatever messages are waiting; wait for one if ``block``."""
+        timeout = None if block else 0.0
+        while True:
+            ready, _, _ = select.select([self.sock], [], [], timeout)
+            if not ready:
+                return
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise EOFError("coordinator closed the connection")
+            messages = self._reader.feed(data)
+            for message in messages:
+                self._handle(message)
+            if messages:
+                return
+            timeout = None if block else 0.0
+
+    def _handle(self, message: Any) -> None:
+        match message:
+            case Collect(files=files):
+                self._collect(files)
+            case RunTests(nodeids=nodeids):
+                self.queue.extend(self.items[nodeid] for nodeid in nodeids)
+            case Shutdown():
+                self.shutdown = True
+            case _:
+                raise TypeError(f"unexpected message {message!r}")
+
+    # -- work ------------------------------------------------------------------
+
+    def _collect(self, indexes: Sequence[int]) -> None:
+        session, hook = self.session, self.config.hook
+        self.plugin.collect_reports.clear()
+        self.plugin.deselected.clear()
+        found: list[nodes.Item] = []
+        seconds: dict[str, float] = {}
+        for index in indexes:
+            node = self.files[index]
+            started = time.perf_counter()
+            found.extend(session.genitems(node))
+            seconds[node.nodeid] = time.perf_counter() - started
+        hook.pytest_collection_modifyitems(session=session, config=self.config, items=found)
+        collected = []
+        for item in found:
+            self.items[item.nodeid] = item
+            path, line, name = item.location
+            collected.append(CollectedItem(item.nodeid, path, line, (path, line, name)))
+        serialize = hook.pytest_report_to_serializable
+        self.post(
+            Collected(
+                worker=self.worker_id,
+                files=tuple(indexes),
+                items=tuple(collected),
+                reports=tuple(
+                    serialize(config=self.config, report=report)
+                    for report in self.plugin.collect_reports
+                ),
+                deselected=tuple(self.plugin.deselected),
+                seconds=seconds,
+            )
+        )
+        self.flush()
+
+    def _run_one(self, item: nodes.Item, nextitem: nodes.Item | None) -> None:
+        plugin = self.plugin
+        plugin.reports.clear()
+        start = time.time()
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        stop = time.time()
+        # -x / --maxfail are the coordinator's decision, not one worker's.
+        self.session.shouldfail = False
+        self.session.shouldstop = False
+        reports = list(plugin.reports)
+        if not reports:
+            return
+        serialize = self.config.hook.pytest_report_to_serializable
+        self.post(
+            TestFinished(
+                worker=self.worker_id,
+                nodeid=item.nodeid,
+                location=item.location,
+                reports=tuple(serialize(config=self.config, report=r) for r in reports),
+                result=result_from_reports(reports, self.worker_id, start, stop),
+                raw_output=self._read_spool(),
+            )
+        )
+
+    def main(self) -> int:
+        self._prepare()
+        self.post(WorkerReady(self.worker_id, os.getpid()))
+        self.flush()
+        while True:
+            # Keep one item of lookahead: pytest needs ``nextitem`` to know which
+            # fixtures to tear down, so the last item waits for more work or shutdown.
+            if len(self.queue) < 2 and not self.shutdown:
+                self.flush()
+                self._poll(block=True)
+                continue
+            if not self.queue:
+                break
+            item = self.queue.popleft()
+            self._run_one(item, self.queue[0] if self.queue else None)
+            if time.monotonic() - self._last_flush > _FLUSH_SECONDS or len(self.queue) < 2:
+                self.flush()
+            self._poll(block=False)
+        self.flush()
+        return 0
+
+
+def run_worker(
+    session: pytest.Session,
+    worker_id: int,
+    sock: socket.socket,
+    files: Sequence[nodes.Collector],
+    items: dict[str, nodes.Item],
+) -> int:
+    """Run a worker to completion; never raises (the caller ``os._exit``s)."""
+    worker = Worker(session, worker_id, sock, files, items)
+    try:
+        return worker.main()
+    except EOFError:
+        return 0
+    except BaseException:
+        try:
+            worker.flush()
+            _transport.send(sock, WorkerFailed(worker_id, traceback.format_exc()))
+        except OSError:
+            pass
+        return 3

@@ -1,0 +1,106 @@
+"""Typed messages between the coordinator and its workers.
+
+One frozen dataclass per event, so a typo is a NameError at import and ``match``
+lets mypy check that every case is handled -- the opposite of string events with
+reflective dispatch. Messages travel pickled over a dedicated socket (see
+``_transport``), never over a worker's stdout, so test output cannot corrupt them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from ._model import TestResult
+
+# -- coordinator -> worker ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    """Collect these deferred files (indexes into the coordinator's file list)."""
+
+    files: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTests:
+    """Append these node ids to the worker's queue, to run in this order."""
+
+    nodeids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """No more work will come: finish the queue, tear down, exit."""
+
+
+ToWorker = Union[Collect, RunTests, Shutdown]
+
+# -- worker -> coordinator ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    worker: int
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectedItem:
+    nodeid: str
+    file: str
+    line: int | None
+    location: tuple[str, int | None, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """What a worker found in the files it was asked to collect."""
+
+    worker: int
+    files: tuple[int, ...]
+    items: tuple[CollectedItem, ...]
+    #: Serialized failed or skipped collect reports, replayed by the coordinator.
+    reports: tuple[dict[str, Any], ...]
+    deselected: tuple[str, ...]
+    #: Seconds spent collecting each file, keyed by file path relative to rootdir.
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class TestFinished:
+    """One test ran through pytest's runtest protocol on a worker."""
+
+    __test__ = False
+
+    worker: int
+    nodeid: str
+    location: tuple[str, int | None, str]
+    #: Serialized setup/call/teardown reports, replayed through pytest's hooks.
+    reports: tuple[dict[str, Any], ...]
+    result: TestResult
+    #: Output the test wrote outside pytest's capture (e.g. with ``-s``).
+    raw_output: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WarningRecorded:
+    worker: int
+    category: str
+    message: str
+    filename: str
+    lineno: int
+    when: str
+    nodeid: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """The worker hit an internal error it cannot recover from."""
+
+    worker: int
+    traceback: str
+
+
+ToCoordinator = Union[WorkerReady, Collected, TestFinished, WarningRecorded, WorkerFailed]

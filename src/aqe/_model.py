@@ -1,0 +1,100 @@
+"""The result data model shared by the engine, the history store and the reports.
+
+A worker turns pytest's per-phase reports into one :class:`TestResult` per test
+and attempt; the coordinator gathers them into a :class:`RunRecord`. The store and
+every report writer read only these types, never pytest objects, so they work the
+same for any adapter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
+
+#: Every outcome, in the order the closing line lists them.
+OUTCOMES: tuple[Outcome, ...] = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
+
+#: Outcomes that make a run fail (exit code 1).
+FAILING_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+
+#: Captured text is cut to this many characters per stream so that one chatty test
+#: cannot blow up memory, the store or an agent's context.
+OUTPUT_CAP = 64 * 1024
+
+
+def cap_text(text: str, limit: int = OUTPUT_CAP) -> str:
+    """Keep the head and tail of ``text`` when it exceeds ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    dropped = len(text) - 2 * half
+    return f"{text[:half]}\n... [{dropped} characters cut by aqe] ...\n{text[-half:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """One attempt of one test, as the coordinator records it."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    file: str
+    line: int | None
+    outcome: Outcome
+    #: Seconds per phase ("setup", "call", "teardown"); absent phases were not run.
+    phases: dict[str, float]
+    worker: int
+    attempt: int = 1
+    #: Phase in which the test failed or was skipped, if any.
+    when: str | None = None
+    error_type: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    log: str = ""
+    #: Wall-clock epoch seconds when the test started and finished on its worker.
+    start: float = 0.0
+    stop: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return sum(self.phases.values())
+
+    @property
+    def output_size(self) -> int:
+        return len(self.stdout) + len(self.stderr) + len(self.log)
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["duration"] = self.duration
+        return data
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """A whole run: metadata filled in at start, results appended as they arrive."""
+
+    run_id: str
+    start: float
+    command: list[str]
+    root: str
+    workers: int
+    end: float | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    exit_code: int | None = None
+    results: list[TestResult] = field(default_factory=list)
+    #: Seconds each worker sat idle at the end of the run while others still worked.
+    tail_idle: dict[int, float] = field(default_factory=dict)
+    #: Errors while collecting a file: (file or node id, traceback text).
+    collection_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for result in self.results:
+            counts[result.outcome] += 1
+        return counts

@@ -1,0 +1,141 @@
+"""The JSON run report: aqe's versioned, machine-readable contract for one run.
+
+JUnit XML cannot carry worker placement, retries, phase timings or idle time, yet
+agents and dashboards need them. This module writes everything a
+:class:`~aqe._model.RunRecord` holds in a stable shape documented in
+``docs/json-report.md``. Fields are only ever added within a ``version``; removing a
+field or changing its meaning bumps :data:`SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from aqe._exceptions import UsageError
+from aqe._model import OUTCOMES, RunRecord, TestResult
+
+__all__ = [
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "atomic_write_bytes",
+    "build_json_report",
+    "write_json_report",
+]
+
+SCHEMA_NAME = "aqe-run-report"
+SCHEMA_VERSION = 1
+
+#: Canonical phase order; phases pytest never ran are absent.
+_PHASE_ORDER = ("setup", "call", "teardown")
+
+
+def atomic_write_bytes(path: Path, data: bytes, what: str = "report") -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    The temporary file lives in the destination directory so ``os.replace`` is a
+    rename on the same filesystem. Parent directories are created.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot write {what} to {path}: {reason}") from exc
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="microseconds")
+
+
+def _epoch_or_none(epoch: float) -> float | None:
+    # TestResult uses 0.0 for "not recorded"; the report says so explicitly.
+    return epoch if epoch > 0 else None
+
+
+def _phases(phases: dict[str, float]) -> dict[str, float]:
+    known = [name for name in _PHASE_ORDER if name in phases]
+    extra = sorted(name for name in phases if name not in _PHASE_ORDER)
+    return {name: phases[name] for name in (*known, *extra)}
+
+
+def _test_entry(result: TestResult) -> dict[str, Any]:
+    return {
+        "nodeid": result.nodeid,
+        "file": result.file,
+        "line": result.line,
+        "outcome": result.outcome,
+        "duration": result.duration,
+        "phases": _phases(result.phases),
+        "worker": result.worker,
+        "attempt": result.attempt,
+        "when": result.when,
+        "error_type": result.error_type,
+        "message": result.message,
+        "traceback": result.traceback,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "log": result.log,
+        "start": _epoch_or_none(result.start),
+        "stop": _epoch_or_none(result.stop),
+    }
+
+
+def _run_entry(run: RunRecord) -> dict[str, Any]:
+    duration = run.end - run.start if run.end is not None else None
+    return {
+        "run_id": run.run_id,
+        "start": _iso(run.start),
+        "start_epoch": run.start,
+        "end": _iso(run.end),
+        "end_epoch": run.end,
+        "duration": duration,
+        "root": run.root,
+        "command": list(run.command),
+        "workers": run.workers,
+        "git_commit": run.git_commit,
+        "git_dirty": run.git_dirty,
+        "exit_code": run.exit_code,
+        "tail_idle": {str(worker): run.tail_idle[worker] for worker in sorted(run.tail_idle)},
+    }
+
+
+def build_json_report(run: RunRecord) -> dict[str, Any]:
+    """Return the report as plain JSON-able data, keys in documented order."""
+    counts = run.counts()
+    summary: dict[str, int] = {outcome: counts[outcome] for outcome in OUTCOMES}
+    summary["total"] = len(run.results)
+    return {
+        "schema": SCHEMA_NAME,
+        "version": SCHEMA_VERSION,
+        "run": _run_entry(run),
+        "summary": summary,
+        "collection_errors": [
+            {"location": location, "traceback": traceback}
+            for location, traceback in run.collection_errors
+        ],
+        "tests": [_test_entry(result) for result in run.results],
+    }
+
+
+def write_json_report(run: RunRecord, path: Path) -> None:
+    """Write the JSON report for ``run`` to ``path`` atomically (UTF-8, indent 2)."""
+    text = json.dumps(build_json_report(run), ensure_ascii=False, indent=2) + "\n"
+    # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
+    atomic_write_bytes(path, text.encode("utf-8", errors="replace"), what="JSON report")

@@ -1,0 +1,178 @@
+"""The terminal: pytest's own reporter, with a live view of the fleet instead of dots.
+
+aqe replaces pytest's registered ``terminalreporter`` with a subclass (the way
+pytest-sugar does), so every summary section users know -- failures with
+tracebacks, warnings, ``-r`` short summary, ``--durations`` -- stays pytest's own,
+and plugins that write through the terminal reporter keep working. Only the
+per-test progress changes: on a TTY a live panel (counts, ETA from history, what
+each worker runs), elsewhere plain lines that read well in CI logs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from _pytest.reports import TestReport
+from _pytest.terminal import TerminalReporter
+
+from .._engine._coordinator import Progress
+from .._model import TestResult
+
+#: Order of the closing line: what a user looks for first comes first.
+_SUMMARY_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
+
+
+class AqeTerminalReporter(TerminalReporter):
+    def __init__(self, config: pytest.Config, live: bool, workers: int) -> None:
+        super().__init__(config, sys.stdout)
+        self.workers = workers
+        self.tail_idle: dict[int, float] = {}
+        self._live: Any = None
+        self._console: Any = None
+        self._letters = 0
+        if live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._console = Console(file=sys.stdout)
+            self._live = Live(
+                console=self._console,
+                auto_refresh=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+
+    @classmethod
+    def install(cls, config: pytest.Config, live: bool, workers: int) -> AqeTerminalReporter:
+        pm = config.pluginmanager
+        old = pm.get_plugin("terminalreporter")
+        if old is not None:
+            pm.unregister(old)
+        reporter = cls(config, live, workers)
+        pm.register(reporter, "terminalreporter")
+        return reporter
+
+    # -- collection --------------------------------------------------------------
+
+    def pytest_collection(self) -> None:
+        return None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.config.getoption("collectonly"):
+            super().pytest_collection_finish(session)
+            return
+        lines = self.config.hook.pytest_report_collectionfinish(
+            config=self.config, start_path=self.startpath, items=session.items
+        )
+        self._write_report_lines_from_hooks(lines)
+        self.write_line(f"aqe: {self.workers} workers, each collecting its share of files")
+        if self._live is not None:
+            self._live.start()
+
+    # -- per test ----------------------------------------------------------------
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        return None
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        return None
+
+    def pytest_runtest_logreport(self, report: TestReport) -> None:
+        self._tests_ran = True
+        category, letter, word = self.config.hook.pytest_report_teststatus(
+            report=report, config=self.config
+        )
+        self._add_stats(category, [report])
+        if not letter and not word:
+            return
+        if isinstance(word, tuple):
+            word, markup = word
+        else:
+            markup = _markup(report)
+        worker = getattr(report, "aqe_worker", None)
+        if self._live is not None:
+            if report.failed:
+                where = "" if report.when == "call" else f" at {report.when}"
+                self._console.print(f"[red]{word}{where}[/red] {report.nodeid}", highlight=False)
+            return
+        if self.verbosity > 0:
+            suffix = f" [w{worker}]" if worker is not None else ""
+            self._tw.write(word, **markup)
+            self._tw.line(f" {report.nodeid}{suffix}")
+        else:
+            self._tw.write(letter, **markup)
+            self._letters += 1
+            if self._letters % 80 == 0:
+                self._tw.line()
+
+    def test_output(self, result: TestResult, text: str) -> None:
+        """Print output a test wrote outside capture (``-s``) as one block."""
+        header = f" output of {result.nodeid} (worker {result.worker}) "
+        if self._live is not None:
+            self._console.rule(header, style="dim")
+            self._console.out(text.rstrip("\n"), highlight=False)
+            return
+        self.ensure_newline()
+        self._tw.sep("-", header)
+        self._tw.line(text.rstrip("\n"))
+
+    def progress(self, snapshot: Progress) -> None:
+        if self._live is None:
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 1))
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(snapshot.counts.items()) if n)
+        total = f"{snapshot.done}/{snapshot.known}{'+' if snapshot.collecting else ''}"
+        eta = "" if snapshot.eta is None else f"  ETA {snapshot.eta:.1f}s"
+        table.add_row(Text(f"aqe {total} tests  {counts}{eta}", style="bold"))
+        for worker in sorted(snapshot.running):
+            table.add_row(Text(f"  w{worker} {snapshot.running[worker]}", style="dim"))
+        self._live.update(table, refresh=True)
+
+    def stop_live(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        elif self._letters % 80:
+            self._tw.line()
+
+    # -- closing line --------------------------------------------------------------
+
+    def summary_stats(self) -> None:
+        if self.verbosity < -1:
+            return
+        if self.tail_idle:
+            worst = max(self.tail_idle, key=lambda w: self.tail_idle[w])
+            self.write_line(
+                f"aqe: tail idle {sum(self.tail_idle.values()):.2f}s in all, "
+                f"longest {self.tail_idle[worst]:.2f}s (worker {worst})"
+            )
+        parts, color = self.build_summary_stats_line()
+        rank = {name: i for i, name in enumerate(_SUMMARY_ORDER)}
+        parts.sort(key=lambda part: rank.get(part[0].split(" ", 1)[1].rstrip("s"), 99))
+        text = ", ".join(self._tw.markup(t, **m) for t, m in parts)
+        elapsed = self._session_start.elapsed().seconds
+        duration = self._tw.markup(f" in {elapsed:.2f}s", **{color: True})
+        msg = text + duration
+        fullwidth = self._tw.fullwidth + len(msg) - len(_plain(parts, elapsed))
+        if self.verbosity >= 0:
+            self.write_sep("=", msg, fullwidth=fullwidth, **{color: True})
+        else:
+            self.write_line(msg)
+
+
+def _plain(parts: list[tuple[str, dict[str, bool]]], elapsed: float) -> str:
+    return ", ".join(t for t, _ in parts) + f" in {elapsed:.2f}s"
+
+
+def _markup(report: TestReport) -> dict[str, bool]:
+    if report.passed:
+        return {"yellow": True} if hasattr(report, "wasxfail") else {"green": True}
+    if report.failed:
+        return {"red": True}
+    return {"yellow": True}

@@ -1,0 +1,126 @@
+"""One ``aqe run``: open the history, run through an adapter, write every report.
+
+Reports and the history's closing row are written in a ``finally``: a failing or
+interrupted run still leaves its JUnit XML, JSON and history behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from ._adapters import Adapter, RunOptions, Selection
+from ._config import Config
+from ._engine._plan import Estimate
+from ._exceptions import StoreError, UsageError
+from ._git import git_state
+from ._model import RunRecord, TestResult
+from ._store import HistoryStore
+
+
+class RunController:
+    """The coordinator's sink: history in, estimates out."""
+
+    def __init__(self, store: HistoryStore | None, run: RunRecord) -> None:
+        self.store = store
+        self.run = run
+
+    def estimates(self) -> tuple[Mapping[str, Estimate], Mapping[str, float]]:
+        if self.store is None:
+            return {}, {}
+        durations = self.store.estimates()
+        return (
+            {nodeid: Estimate(setup=d.setup, total=d.total) for nodeid, d in durations.items()},
+            self.store.collect_estimates(),
+        )
+
+    def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None:
+        if self.store is None:
+            return
+        if results:
+            self.store.add_results(self.run.run_id, results)
+        if collect_times:
+            self.store.add_collect_times(self.run.run_id, collect_times)
+
+
+def history_path(config: Config, root: Path) -> Path:
+    path = Path(config.history_path)
+    return path if path.is_absolute() else root / path
+
+
+def open_store(config: Config, root: Path) -> HistoryStore | None:
+    if not config.history:
+        return None
+    return HistoryStore(history_path(config, root))
+
+
+@contextlib.contextmanager
+def bytecode_cache(config: Config, root: Path) -> Iterator[None]:
+    """Keep compiled (assertion-rewritten) test modules under ``.aqe/pycache``.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set, pytest rewrites every test module's
+    asserts on every run; that is most of collection time. The user's wish is a
+    source tree without ``__pycache__``: a prefix inside aqe's own directory keeps
+    that promise and still caches.
+    """
+    if not (config.bytecode_cache and sys.dont_write_bytecode):
+        yield
+        return
+    before = sys.pycache_prefix
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = str(root / ".aqe" / "pycache")
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = True
+        sys.pycache_prefix = before
+
+
+def execute_run(adapter: Adapter, config: Config, selection: Selection, options: RunOptions) -> int:
+    root = options.root
+    run = RunRecord(
+        run_id=uuid.uuid4().hex[:12],
+        start=time.time(),
+        command=["aqe", *sys.argv[1:]],
+        root=str(root),
+        workers=options.workers,
+    )
+    run.git_commit, run.git_dirty = git_state(root)
+    store = open_store(config, root)
+    code = 3
+    try:
+        if store is not None:
+            store.begin_run(run)
+        with bytecode_cache(config, root):
+            code = adapter.run(selection, options, run, RunController(store, run))
+    except KeyboardInterrupt:
+        code = 2
+    finally:
+        run.end = time.time()
+        run.exit_code = code
+        try:
+            _write_reports(config, root, run)
+        finally:
+            if store is not None:
+                with contextlib.suppress(StoreError):
+                    store.finish_run(run)
+                store.close()
+    return code
+
+
+def _write_reports(config: Config, root: Path, run: RunRecord) -> None:
+    from ._reporting.json_report import write_json_report
+    from ._reporting.junit import write_junit_xml
+
+    for value, writer in ((config.junit_xml, write_junit_xml), (config.json, write_json_report)):
+        if value is None:
+            continue
+        path = Path(value)
+        try:
+            writer(run, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None

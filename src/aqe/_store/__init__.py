@@ -1,0 +1,13 @@
+"""The run history: an embedded SQLite database under ``<project>/.aqe/``.
+
+Kept behind this package so the engine and reports depend on a small API
+(:class:`HistoryStore` and its value types) rather than on SQL.
+"""
+
+from __future__ import annotations
+
+from aqe._store._sqlite import DurationEstimate as DurationEstimate
+from aqe._store._sqlite import HistoryStore as HistoryStore
+from aqe._store._sqlite import RunRow as RunRow
+
+__all__ = ["DurationEstimate", "HistoryStore", "RunRow"]

@@ -1,0 +1,219 @@
+"""Schema of the history database, its versioned migrations, and error wording.
+
+Why versioned migrations: the database outlives any one aqe release, and a user
+who upgrades aqe must keep their duration history (it drives scheduling). The
+schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` upgrades a
+database from version ``i`` to ``i + 1`` and every pending step runs in one
+transaction, so a crash mid-upgrade leaves the old schema intact. A database
+stamped with a version newer than this code is refused rather than guessed at,
+because an older aqe writing rows into a newer layout would corrupt it silently.
+
+Why the error helpers live here too: every failure must reach the user as a
+single line naming the file and a remedy, whether it comes from opening,
+migrating or a later query, so the translation from ``sqlite3`` errors to
+:class:`~aqe._exceptions.StoreError` is shared by the whole package.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from aqe._exceptions import StoreError
+
+__all__ = [
+    "MIGRATIONS",
+    "REQUIRED_COLUMNS",
+    "SCHEMA_VERSION",
+    "check_shape",
+    "migrate",
+    "store_error",
+    "translate_error",
+]
+
+#: What the user can always do when the store is unusable.
+_ESCAPE = "run with --no-history"
+
+_V1: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id     TEXT PRIMARY KEY,
+        start      REAL NOT NULL,
+        "end"      REAL,
+        git_commit TEXT,
+        git_dirty  INTEGER,
+        command    TEXT NOT NULL,
+        root       TEXT NOT NULL,
+        workers    INTEGER NOT NULL,
+        exit_code  INTEGER,
+        passed     INTEGER,
+        failed     INTEGER,
+        skipped    INTEGER,
+        xfailed    INTEGER,
+        xpassed    INTEGER,
+        error      INTEGER,
+        tail_idle  REAL
+    )
+    """,
+    """
+    CREATE TABLE results (
+        run_id      TEXT NOT NULL,
+        nodeid      TEXT NOT NULL,
+        file        TEXT NOT NULL,
+        line        INTEGER,
+        outcome     TEXT NOT NULL,
+        attempt     INTEGER NOT NULL,
+        worker      INTEGER NOT NULL,
+        when_       TEXT,
+        setup       REAL,
+        call        REAL,
+        teardown    REAL,
+        duration    REAL NOT NULL,
+        error_type  TEXT,
+        message     TEXT,
+        traceback   TEXT,
+        output_size INTEGER NOT NULL,
+        start       REAL NOT NULL,
+        stop        REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX results_nodeid ON results (nodeid)",
+    "CREATE INDEX results_run_id ON results (run_id)",
+    """
+    CREATE TABLE collect_times (
+        run_id  TEXT NOT NULL,
+        file    TEXT NOT NULL,
+        seconds REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX collect_times_file ON collect_times (file)",
+)
+
+#: ``MIGRATIONS[i]`` holds the statements that take version ``i`` to ``i + 1``.
+#: Append new steps; never edit a released one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Columns the code reads and writes; a database lacking any of them is not ours.
+REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
+    "runs": frozenset(
+        "run_id start end git_commit git_dirty command root workers exit_code passed failed"
+        " skipped xfailed xpassed error tail_idle".split()
+    ),
+    "results": frozenset(
+        "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"
+        " error_type message traceback output_size start stop".split()
+    ),
+    "collect_times": frozenset({"run_id", "file", "seconds"}),
+}
+
+
+def store_error(path: Path, problem: str, remedy: str) -> StoreError:
+    """Build the one-line error: ``history database <path> <problem>; <remedy>``."""
+    text = f"history database {path} {problem}; {remedy}"
+    return StoreError(" ".join(text.split()))
+
+
+def translate_error(path: Path, exc: sqlite3.Error, action: str) -> StoreError:
+    """Turn an ``sqlite3`` error raised while doing ``action`` into a StoreError."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    lowered = detail.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        return store_error(
+            path,
+            f"is not a valid SQLite database ({detail})",
+            f"move it aside or {_ESCAPE}",
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return store_error(
+            path,
+            f"stayed locked by another process while {action} ({detail})",
+            f"wait for the other aqe run to finish or {_ESCAPE}",
+        )
+    if "unable to open" in lowered or "readonly" in lowered or "i/o error" in lowered:
+        return store_error(
+            path,
+            f"cannot be opened or written ({detail})",
+            f"make sure it is a readable and writable file, not a directory, or {_ESCAPE}",
+        )
+    if "disk is full" in lowered:
+        return store_error(path, f"cannot be written ({detail})", f"free disk space or {_ESCAPE}")
+    return store_error(path, f"failed while {action} ({detail})", f"move it aside or {_ESCAPE}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def _refuse_future(path: Path, version: int, known: int) -> StoreError:
+    return store_error(
+        path,
+        f"has schema version {version}, newer than the {known} this aqe knows"
+        " (it was written by a newer aqe)",
+        f"upgrade aqe, move the file aside or {_ESCAPE}",
+    )
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    path: Path,
+    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+) -> int:
+    """Bring the database up to ``len(migrations)``; return the final version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so that the
+    explicit transaction here is the only one. The version is read again once the
+    write lock is held: a second process may have migrated in the meantime.
+    """
+    target = len(migrations)
+    version = _user_version(conn)
+    if version > target:
+        raise _refuse_future(path, version, target)
+    if version == target:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _user_version(conn)
+        if version > target:
+            raise _refuse_future(path, version, target)
+        if version == 0 and _has_tables(conn):
+            raise store_error(
+                path,
+                "is not an aqe history database (it holds other tables and no schema version)",
+                f"point aqe at another file, move it aside or {_ESCAPE}",
+            )
+        for step in range(version, target):
+            for statement in migrations[step]:
+                conn.execute(statement)
+        # PRAGMA arguments cannot be bound; ``target`` is an int we computed.
+        conn.execute(f"PRAGMA user_version = {int(target)}")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return target
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%'"
+        " ESCAPE '\\'"
+    ).fetchone()
+    return int(row[0]) > 0
+
+
+def check_shape(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database whose tables lack the columns this code uses."""
+    for table, required in REQUIRED_COLUMNS.items():
+        present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+        if not present:
+            problem = f"is not an aqe history database (table {table!r} is missing)"
+        elif missing := sorted(required - present):
+            problem = f"is not an aqe history database (table {table!r} lacks {', '.join(missing)})"
+        else:
+            continue
+        raise store_error(path, problem, f"move it aside or {_ESCAPE}")

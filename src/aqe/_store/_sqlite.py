@@ -1,0 +1,396 @@
+"""The history store: every run and every test result, in one SQLite file.
+
+Why SQLite from the standard library: the history must survive crashes, be
+shared by concurrent ``aqe run`` invocations in one project and answer "how long
+does each of these 10,000 tests usually take?" in milliseconds, without adding a
+dependency. WAL mode lets readers proceed while one process writes; writers take
+the lock up front (``BEGIN IMMEDIATE``) and wait up to 30 s for each other, so two
+runs interleave their batches instead of failing. Results are written a batch per
+transaction because a commit per test would make the store the bottleneck.
+
+Why every public method wraps ``sqlite3`` errors: callers (and users) should see
+one :class:`~aqe._exceptions.StoreError` line naming the file and a remedy, never
+a driver traceback. The store is not fork-safe: open it in the coordinator only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import cast
+
+from aqe._exceptions import StoreError
+from aqe._model import OUTCOMES, RunRecord, TestResult
+from aqe._store._schema import check_shape, migrate, store_error, translate_error
+
+__all__ = ["DurationEstimate", "HistoryStore", "RunRow"]
+
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 30.0
+
+#: Beyond this many node ids, filter in Python instead of binding an ``IN`` list
+#: (older SQLite builds allow only 999 bound parameters per statement).
+_MAX_BOUND_IDS = 900
+
+_PHASES = ("setup", "call", "teardown")
+
+_RESULT_COLUMNS = (
+    "run_id, nodeid, file, line, outcome, attempt, worker, when_, setup, call, teardown,"
+    " duration, error_type, message, traceback, output_size, start, stop"
+)
+
+_RUN_COLUMNS = (
+    'run_id, start, "end", git_commit, git_dirty, workers, exit_code, passed, failed,'
+    " skipped, xfailed, xpassed, error, tail_idle, command, root"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DurationEstimate:
+    """Median seconds per phase over a test's last few non-skipped results."""
+
+    nodeid: str
+    setup: float
+    call: float
+    teardown: float
+    total: float
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One row of the ``runs`` table, for listings and comparisons."""
+
+    run_id: str
+    start: float
+    end: float | None
+    git_commit: str | None
+    git_dirty: bool | None
+    workers: int
+    exit_code: int | None
+    counts: dict[str, int]
+    tail_idle: float | None
+    command: list[str]
+    root: str
+
+
+class HistoryStore:
+    """A connection to one history database; use as a context manager."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._prepare_directory()
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,  # autocommit; transactions are explicit
+                check_same_thread=False,  # guarded by self._lock instead
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, self.path)
+            check_shape(conn, self.path)
+        except (sqlite3.Error, StoreError) as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise translate_error(self.path, exc, "opening it") from exc
+        self._conn = conn
+
+    @staticmethod
+    def default_path(root: Path) -> Path:
+        """Where a project's history lives: ``<root>/.aqe/history.db``."""
+        return root / ".aqe" / "history.db"
+
+    def _prepare_directory(self) -> None:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            if parent.name == ".aqe":
+                # Keep aqe's own files from ever making the git tree dirty.
+                ignore = parent / ".gitignore"
+                if not ignore.exists():
+                    ignore.write_text("*\n", encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise store_error(
+                self.path,
+                f"cannot be created in {parent} ({reason})",
+                "check the directory's permissions or run with --no-history",
+            ) from exc
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass  # only a planner hint; closing matters more
+            finally:
+                conn.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
+        """Serialise threads and turn ``sqlite3`` errors into StoreError."""
+        with self._lock:
+            if self._conn is None:
+                raise store_error(self.path, "is closed", "open a new HistoryStore")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise translate_error(self.path, exc, action) from exc
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the lock is taken up front so waits are orderly."""
+        with self._guard(action) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------
+
+    def begin_run(self, run: RunRecord) -> None:
+        """Record that ``run`` started; its end and counts stay empty until finished."""
+        with self._write("recording the start of a run") as conn:
+            _insert_run(conn, run, "INSERT")
+
+    def add_results(self, run_id: str, results: Sequence[TestResult]) -> None:
+        """Append a batch of results in a single transaction."""
+        if not results:
+            return
+        rows = [_result_row(run_id, result) for result in results]
+        placeholders = ", ".join("?" * len(rows[0]))
+        with self._write("recording test results") as conn:
+            conn.executemany(
+                f"INSERT INTO results ({_RESULT_COLUMNS}) VALUES ({placeholders})", rows
+            )
+
+    def add_collect_times(self, run_id: str, times: Mapping[str, float]) -> None:
+        """Record how many seconds collecting each file took in ``run_id``."""
+        if not times:
+            return
+        with self._write("recording collection times") as conn:
+            conn.executemany(
+                "INSERT INTO collect_times (run_id, file, seconds) VALUES (?, ?, ?)",
+                [(run_id, file, float(seconds)) for file, seconds in times.items()],
+            )
+
+    def finish_run(self, run: RunRecord) -> None:
+        """Store the end time, exit code, outcome counts and tail idleness of ``run``."""
+        counts = run.counts()
+        tail_idle = max(run.tail_idle.values(), default=None)
+        values = (
+            run.end,
+            run.exit_code,
+            *(counts[name] for name in _COUNT_NAMES),
+            tail_idle,
+            run.run_id,
+        )
+        with self._write("recording the end of a run") as conn:
+            _insert_run(conn, run, "INSERT OR IGNORE")  # in case begin_run never ran
+            conn.execute(
+                'UPDATE runs SET "end" = ?, exit_code = ?, passed = ?, failed = ?, skipped = ?,'
+                " xfailed = ?, xpassed = ?, error = ?, tail_idle = ? WHERE run_id = ?",
+                values,
+            )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def estimates(
+        self, nodeids: Iterable[str] | None = None, window: int = 5
+    ) -> dict[str, DurationEstimate]:
+        """Median phase durations over each test's last ``window`` non-skipped results.
+
+        One query: the outer scan visits each distinct node id once (a covering
+        index scan) and the correlated subquery walks that id's index entries
+        newest first, stopping after ``window`` rows, so the cost tracks the
+        number of tests rather than the length of the history.
+        """
+        wanted = None if nodeids is None else set(nodeids)
+        if wanted is not None and not wanted:
+            return {}
+        params: list[object] = []
+        ids = "SELECT DISTINCT nodeid FROM results"
+        if wanted is not None and len(wanted) <= _MAX_BOUND_IDS:
+            ids += f" WHERE nodeid IN ({', '.join('?' * len(wanted))})"
+            params.extend(sorted(wanted))
+        params.append(max(window, 1))
+        query = (
+            f"SELECT r.nodeid, r.setup, r.call, r.teardown, r.duration FROM ({ids}) AS d"
+            " JOIN results AS r ON r.rowid IN (SELECT x.rowid FROM results AS x"
+            "  WHERE x.nodeid = d.nodeid AND x.outcome != 'skipped'"
+            "  ORDER BY x.rowid DESC LIMIT ?)"
+        )
+        samples: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+        with self._guard("estimating test durations") as conn:
+            for nodeid, setup, call, teardown, duration in conn.execute(query, params):
+                if wanted is None or nodeid in wanted:
+                    samples[nodeid].append((setup or 0.0, call or 0.0, teardown or 0.0, duration))
+        return {
+            nodeid: DurationEstimate(
+                nodeid=nodeid,
+                setup=statistics.median(row[0] for row in rows),
+                call=statistics.median(row[1] for row in rows),
+                teardown=statistics.median(row[2] for row in rows),
+                total=statistics.median(row[3] for row in rows),
+                samples=len(rows),
+            )
+            for nodeid, rows in samples.items()
+        }
+
+    def collect_estimates(self, window: int = 5) -> dict[str, float]:
+        """Median seconds to collect each file, over its last ``window`` collections."""
+        query = (
+            "SELECT c.file, c.seconds FROM (SELECT DISTINCT file FROM collect_times) AS d"
+            " JOIN collect_times AS c ON c.rowid IN (SELECT x.rowid FROM collect_times AS x"
+            "  WHERE x.file = d.file ORDER BY x.rowid DESC LIMIT ?)"
+        )
+        seconds: dict[str, list[float]] = defaultdict(list)
+        with self._guard("estimating collection times") as conn:
+            for file, value in conn.execute(query, (max(window, 1),)):
+                seconds[file].append(value)
+        return {file: statistics.median(values) for file, values in seconds.items()}
+
+    def recent_runs(self, limit: int = 20) -> list[RunRow]:
+        """The latest ``limit`` runs, newest first."""
+        with self._guard("listing recent runs") as conn:
+            rows = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY start DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_run_row(row) for row in rows]
+
+    def results_for_run(self, run_id: str) -> list[TestResult]:
+        """Every result of ``run_id`` in the order recorded (captured output is not kept)."""
+        with self._guard("reading the results of a run") as conn:
+            rows = conn.execute(
+                f"SELECT {_RESULT_COLUMNS} FROM results WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            ).fetchall()
+        return [self._result(row) for row in rows]
+
+    def _result(self, row: tuple[object, ...]) -> TestResult:
+        (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
+        error_type, message, traceback, _size, start, stop = row[12:]
+        if outcome not in OUTCOMES:
+            raise store_error(
+                self.path,
+                f"holds an unknown outcome {outcome!r} for {nodeid}",
+                "move it aside or run with --no-history",
+            )
+        return TestResult(
+            nodeid=str(nodeid),
+            file=str(file),
+            line=cast("int | None", line),
+            outcome=outcome,
+            phases={
+                name: float(cast(float, value))
+                for name, value in zip(_PHASES, phase_values, strict=True)
+                if value is not None
+            },
+            worker=cast(int, worker),
+            attempt=cast(int, attempt),
+            when=cast("str | None", when),
+            error_type=cast("str | None", error_type),
+            message=cast("str | None", message),
+            traceback=cast("str | None", traceback),
+            start=cast(float, start),
+            stop=cast(float, stop),
+        )
+
+
+#: Count columns of ``runs``, in the order the SQL above lists them.
+_COUNT_NAMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+
+
+def _insert_run(conn: sqlite3.Connection, run: RunRecord, verb: str) -> None:
+    conn.execute(
+        f"{verb} INTO runs (run_id, start, git_commit, git_dirty, command, root, workers)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            run.run_id,
+            run.start,
+            run.git_commit,
+            None if run.git_dirty is None else int(run.git_dirty),
+            json.dumps(run.command),
+            run.root,
+            run.workers,
+        ),
+    )
+
+
+def _result_row(run_id: str, result: TestResult) -> tuple[object, ...]:
+    phases = result.phases
+    return (
+        run_id,
+        result.nodeid,
+        result.file,
+        result.line,
+        result.outcome,
+        result.attempt,
+        result.worker,
+        result.when,
+        *(phases.get(name) for name in _PHASES),
+        result.duration,
+        result.error_type,
+        result.message,
+        result.traceback,
+        result.output_size,
+        result.start,
+        result.stop,
+    )
+
+
+def _run_row(row: tuple[object, ...]) -> RunRow:
+    (run_id, start, end, commit, dirty, workers, exit_code, *rest) = row
+    counts = {
+        name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:6], strict=True)
+    }
+    tail_idle, command, root = rest[6:]
+    return RunRow(
+        run_id=str(run_id),
+        start=cast(float, start),
+        end=cast("float | None", end),
+        git_commit=cast("str | None", commit),
+        git_dirty=None if dirty is None else bool(dirty),
+        workers=cast(int, workers),
+        exit_code=cast("int | None", exit_code),
+        counts=counts,
+        tail_idle=cast("float | None", tail_idle),
+        command=[str(part) for part in json.loads(cast(str, command))],
+        root=str(root),
+    )

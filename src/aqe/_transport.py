@@ -1,0 +1,60 @@
+"""Length-prefixed pickle frames over a stream socket.
+
+The coordinator multiplexes many workers with non-blocking reads, so framing is
+explicit: a 4-byte big-endian length, then the pickled message. Both ends are
+aqe processes of the same version, so pickle is safe here.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+from typing import Any
+
+_HEADER = struct.Struct(">I")
+
+
+def send(sock: socket.socket, message: Any) -> None:
+    """Send one message; blocks until written (workers use blocking sockets)."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(payload)) + payload)
+
+
+def recv(sock: socket.socket) -> Any:
+    """Receive one message on a blocking socket; raises EOFError when closed."""
+    header = _recv_exact(sock, _HEADER.size)
+    (size,) = _HEADER.unpack(header)
+    return pickle.loads(_recv_exact(sock, size))
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise EOFError("peer closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+class FrameReader:
+    """Incremental decoder for a non-blocking socket: feed bytes, get messages."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buffer += data
+        messages: list[Any] = []
+        offset = 0
+        while len(self._buffer) - offset >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer, offset)
+            end = offset + _HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            messages.append(pickle.loads(self._buffer[offset + _HEADER.size : end]))
+            offset = end
+        if offset:
+            del self._buffer[:offset]
+        return messages
