@@ -89,7 +89,7 @@ def _selection_options(func: Any) -> Any:
 @click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
 @click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
 @click.pass_context
-def run(ctx: click.Context, **params: Any) -> None:
+def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
     from ._adapters import RunOptions, Selection, pick_adapter
     from ._runner import execute_run
@@ -119,6 +119,7 @@ def run(ctx: click.Context, **params: Any) -> None:
         verbosity=params["verbose"] - params["quiet"],
         capture=not params["no_capture"],
         live=_use_live(config),
+        start_method=config.start_method,
     )
     ctx.exit(execute_run(pick_adapter(root), config, selection, options))
 
@@ -126,7 +127,7 @@ def run(ctx: click.Context, **params: Any) -> None:
 @cli.command(name="list")
 @_selection_options
 @click.pass_context
-def list_tests(ctx: click.Context, **params: Any) -> None:
+def list_tests(ctx: click.Context, /, **params: Any) -> None:
     """List the collected test ids with their estimated durations."""
     from ._adapters import RunOptions, Selection, pick_adapter
     from ._runner import open_store

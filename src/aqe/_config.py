@@ -21,7 +21,7 @@ from ._exceptions import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 #: Files that mark a project root, as pytest looks for them.
 ROOT_MARKERS = ("pyproject.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
@@ -38,6 +38,7 @@ class Config:
     json: str | None = None
     live: bool | None = None  # None: live view on a TTY outside CI
     bytecode_cache: bool = True
+    start_method: str = "auto"  # auto: fork when safe, else spawn
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -80,6 +81,12 @@ def _text(value: Any) -> str:
     return value
 
 
+def _start_method(value: Any) -> str:
+    if value not in ("auto", "fork", "spawn"):
+        raise ValueError(f"expected 'auto', 'fork' or 'spawn', got {value!r}")
+    return str(value)
+
+
 def _args(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
@@ -96,6 +103,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "json": _text,
     "live": _optional_bool,
     "bytecode_cache": _boolean,
+    "start_method": _start_method,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

@@ -9,7 +9,7 @@ reflective dispatch. Messages travel pickled over a dedicated socket (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ._model import TestResult
 
@@ -35,7 +35,7 @@ class Shutdown:
     """No more work will come: finish the queue, tear down, exit."""
 
 
-ToWorker = Union[Collect, RunTests, Shutdown]
+ToWorker = Collect | RunTests | Shutdown
 
 # -- worker -> coordinator ---------------------------------------------------------
 
@@ -103,4 +103,4 @@ class WorkerFailed:
     traceback: str
 
 
-ToCoordinator = Union[WorkerReady, Collected, TestFinished, WarningRecorded, WorkerFailed]
+ToCoordinator = WorkerReady | Collected | TestFinished | WarningRecorded | WorkerFailed

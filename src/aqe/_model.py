@@ -94,7 +94,7 @@ class RunRecord:
     collection_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results:
             counts[result.outcome] += 1
         return counts

@@ -42,6 +42,7 @@ class RunOptions:
     verbosity: int = 0
     capture: bool = True
     live: bool = False
+    start_method: str = "auto"
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -118,7 +118,7 @@ class PytestAdapter:
         from .._engine._plugin import EnginePlugin
 
         installer = _ReporterInstaller(options, options.workers)
-        engine = EnginePlugin(run, sink, options.workers)
+        engine = EnginePlugin(run, sink, options.workers, options.start_method)
         args = pytest_args(selection, options)
         code = pytest.main(args, plugins=[installer, engine])
         return int(code)

@@ -14,7 +14,7 @@ import selectors
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,14 @@ from ._worker import run_worker
 from ._zygote import Zygote
 
 _TICK = 0.1
+
+
+class Launcher(Protocol):
+    """Starts workers: by fork from the zygote, or as fresh interpreters."""
+
+    def spawn(self, worker_id: int) -> tuple[int, socket.socket]: ...
+
+    def stop(self) -> None: ...
 
 
 class RunSink(Protocol):
@@ -100,28 +108,22 @@ class Coordinator:
         self.counts: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._last_view = 0.0
-        self._zygote: Zygote | None = None
+        self._launcher: Launcher | None = None
         self.planner: Planner | None = None
 
     # -- setup -----------------------------------------------------------------
-
-    def _entry(self) -> Callable[[int, socket.socket], int]:
-        session, files, direct = self.session, self.files, self.direct
-
-        def entry(worker_id: int, sock: socket.socket) -> int:
-            return run_worker(session, worker_id, sock, files, direct)
-
-        return entry
 
     def _worker_count(self, requested: int) -> int:
         # Never more workers than there is work for.
         units = len(self.files) + len(self.direct)
         return max(1, min(requested, units))
 
-    def execute(self, requested_workers: int) -> None:
+    def execute(self, requested_workers: int, launcher: Launcher) -> None:
         if not self.files and not self.direct:
             return
-        self._zygote = Zygote.start(self._entry())
+        if isinstance(launcher, ZygoteLauncher):
+            launcher.start(self.session, self.files, self.direct)
+        self._launcher = launcher
         try:
             estimates, collect_est = self.sink.estimates()
             workers = self._worker_count(requested_workers)
@@ -141,13 +143,13 @@ class Coordinator:
             self._flush(force=True)
             for conn in self.conns.values():
                 self._close(conn)
-            self._zygote.stop()
+            launcher.stop()
             self.selector.close()
         self._tail_idle()
 
     def _spawn(self, worker_id: int) -> None:
-        assert self._zygote is not None
-        pid, sock = self._zygote.spawn(worker_id)
+        assert self._launcher is not None
+        pid, sock = self._launcher.spawn(worker_id)
         sock.setblocking(False)
         conn = _Conn(worker_id, pid, sock, last_finish=time.time())
         self.conns[worker_id] = conn
@@ -393,6 +395,32 @@ class Coordinator:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(text)
+
+
+class ZygoteLauncher:
+    """Forks workers from a zygote made right after collection."""
+
+    def __init__(self) -> None:
+        self._zygote: Zygote | None = None
+
+    def start(
+        self,
+        session: pytest.Session,
+        files: Sequence[nodes.Collector],
+        direct: dict[str, nodes.Item],
+    ) -> None:
+        def entry(worker_id: int, sock: socket.socket) -> int:
+            return run_worker(session, worker_id, sock, files, direct)
+
+        self._zygote = Zygote.start(entry)
+
+    def spawn(self, worker_id: int) -> tuple[int, socket.socket]:
+        assert self._zygote is not None
+        return self._zygote.spawn(worker_id)
+
+    def stop(self) -> None:
+        if self._zygote is not None:
+            self._zygote.stop()
 
 
 class _Deselected:

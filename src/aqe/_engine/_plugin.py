@@ -10,6 +10,7 @@ instead, so selection always behaves exactly as with plain pytest.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,34 +19,29 @@ import pytest
 from _pytest import nodes
 
 from .._model import RunRecord
-from ._coordinator import Coordinator, ProgressView, RunSink
+from ._coordinator import Coordinator, Launcher, ProgressView, RunSink, ZygoteLauncher
+from ._spawn import SpawnLauncher
 
 #: Options whose item selection depends on the whole collected suite.
 _GLOBAL_SELECTION = ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip")
 
 
-class EnginePlugin:
-    """Registered by the CLI for ``aqe run``; owns collection and the run loop."""
+class ShallowCollector:
+    """Runs pytest's collection but stops at file nodes, which workers expand."""
 
-    def __init__(self, run: RunRecord, sink: RunSink, workers: int) -> None:
-        self.run = run
-        self.sink = sink
-        self.workers = workers
+    def __init__(self, defer: bool | None = None) -> None:
+        self.defer = defer
         self.files: list[nodes.Collector] = []
-        self.defer = True
 
-    def _can_defer(self, config: pytest.Config) -> bool:
-        if any(getattr(config.option, name, False) for name in _GLOBAL_SELECTION):
-            return False
+    @staticmethod
+    def can_defer(config: pytest.Config) -> bool:
         if config.option.collectonly:
             return False
-        # A forked child of a threaded process can deadlock; collect fully and
-        # let the zygote fork from here only when single-threaded.
-        return threading.active_count() == 1
+        return not any(getattr(config.option, name, False) for name in _GLOBAL_SELECTION)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session: pytest.Session) -> bool | None:
-        self.defer = self._can_defer(session.config)
+    def collect(self, session: pytest.Session) -> bool | None:
+        if self.defer is None:
+            self.defer = self.can_defer(session.config)
         if not self.defer:
             return None
         original = session.genitems
@@ -70,6 +66,32 @@ class EnginePlugin:
             del session.genitems
         return True
 
+
+class EnginePlugin:
+    """Registered by the adapter for ``aqe run``; owns collection and the run loop."""
+
+    def __init__(self, run: RunRecord, sink: RunSink, workers: int, start_method: str) -> None:
+        self.run = run
+        self.sink = sink
+        self.workers = workers
+        self.start_method = start_method
+        self.collector = ShallowCollector()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        return self.collector.collect(session)
+
+    def _launcher(self, config: pytest.Config) -> Launcher:
+        method = self.start_method
+        if method == "auto":
+            # Never fork a process that runs threads: a lock held by another
+            # thread at fork time stays locked forever in the child.
+            forkable = hasattr(os, "fork") and threading.active_count() == 1
+            method = "fork" if forkable else "spawn"
+        if method == "spawn":
+            return SpawnLauncher(config, bool(self.collector.defer))
+        return ZygoteLauncher()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         if session.config.option.collectonly:
@@ -77,12 +99,12 @@ class EnginePlugin:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         view: ProgressView | None = reporter if hasattr(reporter, "progress") else None
         coordinator = Coordinator(
-            session, self.run, self.sink, view, self.files, list(session.items)
+            session, self.run, self.sink, view, self.collector.files, list(session.items)
         )
         try:
-            coordinator.execute(self.workers)
+            coordinator.execute(self.workers, self._launcher(session.config))
         finally:
-            if view is not None:
+            if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle
         session.testscollected = coordinator.known

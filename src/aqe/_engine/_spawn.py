@@ -1,0 +1,96 @@
+"""Spawned workers: the fallback where forking is unsafe or unavailable.
+
+A spawned worker is a fresh interpreter running ``pytest.main`` with the same
+arguments and directory as the coordinator. Its aqe plugin repeats the same
+shallow collection (deterministic, so file indexes agree), then serves as a worker
+on the socket it inherited. Slower to start than a fork, same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from ._worker import run_worker
+
+_ROLE_ENV = "_AQE_SPAWNED_WORKER"
+
+
+class SpawnLauncher:
+    """Same interface as the zygote: ``spawn(worker_id) -> (pid, socket)``."""
+
+    def __init__(self, config: pytest.Config, defer: bool) -> None:
+        self.args = list(config.invocation_params.args)
+        self.cwd = str(config.invocation_params.dir)
+        self.defer = defer
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, worker_id: int) -> tuple[int, socket.socket]:
+        mine, its = socket.socketpair()
+        env = dict(os.environ)
+        env[_ROLE_ENV] = f"{worker_id}:{its.fileno()}:{int(self.defer)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aqe._engine._spawn", *self.args],
+            cwd=self.cwd,
+            env=env,
+            pass_fds=[its.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        its.close()
+        self.procs.append(proc)
+        return proc.pid, mine
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class SpawnedWorkerPlugin:
+    """Inside the spawned interpreter: collect like the coordinator, then serve."""
+
+    def __init__(self, worker_id: int, fd: int, defer: bool) -> None:
+        from ._plugin import ShallowCollector
+
+        self.worker_id = worker_id
+        self.fd = fd
+        self.collector = ShallowCollector(defer)
+        self.code = 0
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool | None:
+        return self.collector.collect(session)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        sock = socket.socket(fileno=self.fd)
+        items = {item.nodeid: item for item in session.items}
+        self.code = run_worker(session, self.worker_id, sock, self.collector.files, items)
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # Teardown already ran in the worker loop; skip reports and summaries.
+        sys.stdout.flush()
+        os._exit(self.code)
+
+
+def main() -> None:
+    worker_id, fd, defer = os.environ.pop(_ROLE_ENV).split(":")
+    plugin = SpawnedWorkerPlugin(int(worker_id), int(fd), defer == "1")
+    pytest.main(sys.argv[1:], plugins=[plugin])
+    os._exit(plugin.code)
+
+
+if __name__ == "__main__":
+    main()
