@@ -40,10 +40,6 @@ from .._messages import (
 )
 from ._convert import result_from_reports
 
-#: Results are sent in small batches: often enough for a live view and a crash
-#: to lose nothing already finished, rarely enough to keep syscalls off the hot path.
-_FLUSH_SECONDS = 0.02
-
 
 class _NullTerminal:
     """Stands in for the terminal reporter inside a worker: output goes nowhere."""
@@ -119,7 +115,6 @@ class Worker:
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
         self._outbox: list[Any] = []
-        self._last_flush = 0.0
         self._spool: IO[bytes] | None = None
 
     # -- plumbing --------------------------------------------------------------
@@ -132,7 +127,6 @@ class Worker:
             for message in self._outbox:
                 _transport.send(self.sock, message)
             self._outbox.clear()
-        self._last_flush = time.monotonic()
 
     def _prepare(self) -> None:
         """Detach from the coordinator's terminal, capture and reporting plugins."""
@@ -281,8 +275,9 @@ class Worker:
                 break
             item = self.queue.popleft()
             self._run_one(item, self.queue[0] if self.queue else None)
-            if time.monotonic() - self._last_flush > _FLUSH_SECONDS or len(self.queue) < 2:
-                self.flush()
+            # Sent before the next test starts: if that one kills the process,
+            # everything before it has already left, so blame lands exactly.
+            self.flush()
             self._poll(block=False)
         self.flush()
         return 0

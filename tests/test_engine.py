@@ -1,0 +1,182 @@
+"""End to end: the engine with real forked and spawned workers on small projects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FEATURES = Path(__file__).parent / "fixtures" / "features"
+
+
+def _project(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    for name, body in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(body))
+    return root
+
+
+def _aqe(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    report = project / "aqe-report.json"
+    report.unlink(missing_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "--json", str(report), *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CI": "true", **(env or {})},
+    )
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return result.returncode, result.stdout + result.stderr, data
+
+
+def _outcomes(data: dict[str, Any]) -> dict[str, str]:
+    return {test["nodeid"]: test["outcome"] for test in data["tests"]}
+
+
+def test_a_test_that_kills_its_worker_is_blamed_and_the_rest_still_run(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "test_crash.py": """
+                import os
+                def test_before(): pass
+                def test_dies(): os._exit(7)
+                def test_after(): pass
+            """,
+            "test_other.py": "".join(f"def test_{i}(): pass\n" for i in range(10)),
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    outcomes = _outcomes(data)
+    assert code == 1, output
+    assert outcomes.pop("test_crash.py::test_dies") == "failed"
+    assert set(outcomes.values()) == {"passed"} and len(outcomes) == 12
+    crashed = next(t for t in data["tests"] if t["nodeid"] == "test_crash.py::test_dies")
+    assert crashed["error_type"] == "WorkerCrashed"
+    assert "exited unexpectedly" in output
+
+
+def test_spawned_workers_give_the_same_outcomes_as_forked_ones() -> None:
+    _, _, forked = _aqe(FEATURES, "-w", "2", env={"AQE_START_METHOD": "fork"})
+    _, _, spawned = _aqe(FEATURES, "-w", "2", env={"AQE_START_METHOD": "spawn"})
+    assert _outcomes(forked) and _outcomes(forked) == _outcomes(spawned)
+
+
+def test_session_fixture_is_set_up_once_per_worker_not_per_test(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = _project(
+        tmp_path / "p",
+        {
+            "conftest.py": f"""
+                import os, pytest
+                @pytest.fixture(scope="session", autouse=True)
+                def once():
+                    open(os.path.join({str(marks)!r}, str(os.getpid())), "a").write("setup\\n")
+                    yield
+                    open(os.path.join({str(marks)!r}, str(os.getpid())), "a").write("teardown\\n")
+            """,
+            **{
+                f"test_{f}.py": "".join(f"def test_{i}(): pass\n" for i in range(5)) for f in "abcd"
+            },
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 0, output
+    assert len(data["tests"]) == 20
+    per_worker = [p.read_text().splitlines() for p in marks.iterdir()]
+    assert 1 <= len(per_worker) <= 2
+    assert all(lines == ["setup", "teardown"] for lines in per_worker)
+
+
+def test_never_more_workers_than_work(tmp_path: Path) -> None:
+    project = _project(tmp_path, {"test_one.py": "def test_only(): pass\n"})
+    code, _, data = _aqe(project, "-w", "4")
+    assert code == 0
+    assert data["run"]["workers"] == 1
+
+
+def test_exitfirst_stops_scheduling_after_the_first_failure(tmp_path: Path) -> None:
+    body = "import time\n" + "".join(
+        f"def test_{i}():\n    time.sleep(0.02)\n    assert False\n" for i in range(40)
+    )
+    project = _project(tmp_path, {"test_fail.py": body})
+    code, output, data = _aqe(project, "-w", "2", "-x")
+    assert code == 1
+    assert 1 <= len(data["tests"]) < 10, output
+
+
+def test_last_failed_reruns_only_the_failures(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "test_a.py": "def test_ok(): pass\ndef test_bad(): assert False\n",
+            "test_b.py": "def test_ok(): pass\n",
+        },
+    )
+    first, _, _ = _aqe(project, "-w", "2")
+    second, output, data = _aqe(project, "-w", "2", "--lf")
+    assert (first, second) == (1, 1)
+    assert _outcomes(data) == {"test_a.py::test_bad": "failed"}, output
+
+
+def test_pytest_junitxml_plugin_sees_every_replayed_result(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {f"test_{f}.py": "".join(f"def test_{i}(): pass\n" for i in range(6)) for f in "xyz"},
+    )
+    target = tmp_path / "pytest-junit.xml"
+    code, output, _ = _aqe(project, "-w", "2", "--", f"--junitxml={target}")
+    assert code == 0, output
+    suite = ET.parse(target).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "18"
+
+
+def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {"test_w.py": "import warnings\ndef test_w():\n    warnings.warn('careful now')\n"},
+    )
+    code, output, _ = _aqe(project, "-w", "2")
+    assert code == 0
+    assert "warnings summary" in output and "careful now" in output
+
+
+def test_no_worker_process_outlives_the_run(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {f"test_{f}.py": "def test_a(): pass\ndef test_b(): pass\n" for f in "abc"},
+    )
+    code, _, _ = _aqe(project, "-w", "2")
+    assert code == 0
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"aqe.*{project}"], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_collection_error_in_one_file_does_not_stop_the_others(tmp_path: Path, method: str) -> None:
+    project = _project(
+        tmp_path,
+        {"test_broken.py": "import no_such_module_here\n", "test_fine.py": "def test_ok(): pass\n"},
+    )
+    code, output, data = _aqe(project, "-w", "2", env={"AQE_START_METHOD": method})
+    assert code == 1
+    assert _outcomes(data) == {"test_fine.py::test_ok": "passed"}
+    assert [e["location"] for e in data["collection_errors"]] == ["test_broken.py"]
+    assert "no_such_module_here" in output

@@ -1,0 +1,127 @@
+"""The planner's decisions: who collects what, longest first, stealing at the tail."""
+
+from __future__ import annotations
+
+from aqe._engine._plan import Estimate, Planner
+from aqe._messages import Collect, RunTests, Shutdown
+
+
+def _planner(files: dict[str, list[tuple[str, float, float]]], workers: int = 2) -> Planner:
+    """``files``: path -> [(test name, setup seconds, total seconds)] known from history."""
+    estimates = {
+        f"{path}::{name}": Estimate(setup=setup, total=total)
+        for path, tests in files.items()
+        for name, setup, total in tests
+    }
+    return Planner(
+        files=list(files),
+        file_sizes=[1000] * len(files),
+        workers=workers,
+        estimates=estimates,
+        collect_estimates={path: 0.01 for path in files},
+    )
+
+
+def _collect(planner: Planner, worker: int) -> tuple[int, ...]:
+    messages = planner.next_messages(worker)
+    collect = [m for m in messages if isinstance(m, Collect)]
+    assert collect, messages
+    return collect[0].files
+
+
+def _ids(planner: Planner, files: tuple[int, ...], tests: dict[str, list[str]]) -> list[str]:
+    return [f"{planner.files[i]}::{name}" for i in files for name in tests[planner.files[i]]]
+
+
+def test_files_are_dealt_longest_first_to_the_least_loaded_worker() -> None:
+    planner = _planner(
+        {
+            "a.py": [("t", 0.0, 5.0)],
+            "b.py": [("t", 0.0, 4.0)],
+            "c.py": [("t", 0.0, 3.0)],
+            "d.py": [("t", 0.0, 2.0)],
+        }
+    )
+    todo = [[planner.files[i] for i in w.files_todo] for w in planner.workers]
+    assert todo == [["a.py", "d.py"], ["b.py", "c.py"]]
+
+
+def test_longest_tests_run_first_within_a_worker() -> None:
+    tests = {"a.py": ["fast", "slow", "mid"]}
+    planner = _planner(
+        {"a.py": [("fast", 0.0, 0.1), ("slow", 0.0, 3.0), ("mid", 0.0, 1.0)]}, workers=1
+    )
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, tests))
+    runs = [m for m in planner.next_messages(0) if isinstance(m, RunTests)]
+    assert runs[0].nodeids[:2] == ("a.py::slow", "a.py::mid")
+
+
+def test_expensive_module_fixture_keeps_a_file_together_in_collection_order() -> None:
+    names = ["t0", "t1", "t2", "t3"]
+    history = [("t0", 2.0, 2.1), ("t1", 0.0, 0.5), ("t2", 0.0, 3.0), ("t3", 0.0, 0.2)]
+    planner = _planner({"a.py": history}, workers=1)
+    assert "a.py" in planner.sticky
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, {"a.py": names}))
+    assert len(planner.workers[0].ready) == 1  # one unit, never split or reordered
+    runs = [m for m in planner.next_messages(0) if isinstance(m, RunTests)]
+    assert runs[0].nodeids == tuple(f"a.py::{n}" for n in names)
+
+
+def test_idle_worker_steals_uncollected_files_before_tests() -> None:
+    planner = _planner({f"f{i}.py": [("t", 0.0, 1.0)] for i in range(8)})
+    # Worker 1 somehow finished its share: it must take files worker 0 has not collected.
+    planner.workers[1].files_todo.clear()
+    _collect(planner, 0)
+    stolen_before = list(planner.workers[0].files_todo)
+    messages = planner.next_messages(1)
+    collect = [m for m in messages if isinstance(m, Collect)]
+    assert collect and set(collect[0].files) <= set(stolen_before)
+    assert not set(collect[0].files) & set(planner.workers[0].files_todo)
+
+
+def test_idle_worker_steals_half_of_queued_tests_and_collects_their_file() -> None:
+    tests = {"a.py": [f"t{i}" for i in range(10)]}
+    planner = _planner({"a.py": [(f"t{i}", 0.0, 1.0) for i in range(10)]})
+    planner.workers[1].files_todo.clear()
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, tests))
+    planner.next_messages(0)  # worker 0 takes its first chunk
+    queued = sum(len(u.nodeids) for u in planner.workers[0].ready)
+    messages = planner.next_messages(1)
+    assert any(isinstance(m, Collect) and m.files == files for m in messages)
+    stolen = planner.workers[1].stolen[files[0]]
+    assert 0 < len(stolen) <= (queued + 1) // 2
+    # After collecting, the thief runs only what it stole; the owner keeps the rest.
+    planner.on_collected(1, files, _ids(planner, files, tests))
+    mine = {n for u in planner.workers[1].ready for n in u.nodeids}
+    theirs = {n for u in planner.workers[0].ready for n in u.nodeids}
+    assert mine == stolen and not mine & theirs
+
+
+def test_shutdown_only_when_no_work_can_reach_the_worker() -> None:
+    tests = {"a.py": ["t0"], "b.py": ["t0"]}
+    planner = _planner({"a.py": [("t0", 0.0, 0.1)], "b.py": [("t0", 0.0, 0.1)]})
+    files0 = _collect(planner, 0)
+    files1 = _collect(planner, 1)
+    planner.on_collected(0, files0, _ids(planner, files0, tests))
+    # Worker 1 is still collecting: worker 0 must wait, not shut down.
+    assert not any(isinstance(m, Shutdown) for m in planner.next_messages(0))
+    planner.on_collected(1, files1, _ids(planner, files1, tests))
+    assert any(isinstance(m, Shutdown) for m in planner.next_messages(0))
+
+
+def test_dead_workers_work_goes_to_its_replacement() -> None:
+    tests = {"a.py": ["t0", "t1", "t2"]}
+    planner = _planner({"a.py": [(n, 0.0, 0.1) for n in tests["a.py"]]}, workers=1)
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, tests))
+    planner.next_messages(0)
+    crashed = planner.workers[0].outstanding.popleft()[0]
+    planner.orphan(0)
+    assert planner.has_work(0)
+    replacement = planner.workers[0]
+    assert replacement.files_todo == [files[0]]
+    assert crashed not in replacement.stolen[files[0]]
+    assert replacement.stolen[files[0]] == {"a.py::t1", "a.py::t2"}
