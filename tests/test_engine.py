@@ -97,7 +97,7 @@ def test_session_fixture_is_set_up_once_per_worker_not_per_test(tmp_path: Path) 
     )
     code, output, data = _aqe(project, "-w", "2")
     assert code == 0, output
-    assert len(data["tests"]) == 8
+    assert len(data["tests"]) == 20
     per_worker = [p.read_text().splitlines() for p in marks.iterdir()]
     assert 1 <= len(per_worker) <= 2
     assert all(lines == ["setup", "teardown"] for lines in per_worker)
