@@ -1,0 +1,919 @@
+"""Benchmark ``aqe run`` against serial pytest and pytest-xdist on generated suites.
+
+Why it is built this way:
+
+* Runs are INTERLEAVED (serial, xdist, aqe first-run, aqe re-run, then again, R times)
+  so that background noise on a shared 2-core machine hits every tool alike instead of
+  penalising whichever tool happened to run during a busy minute.  Medians are reported
+  because a single slow outlier should not decide a PASS/FAIL.
+* Wall time is measured around the whole subprocess, so interpreter start-up,
+  collection, worker spawning and teardown all count: that is what a user waits for.
+* Peak memory is the maximum over ~20 ms samples of the summed VmRSS of the command and
+  all its descendants, because a parallel runner's cost is its whole process tree.
+* Every run's test count is checked against the suite manifest and across tools; a tool
+  that runs fewer tests is not faster, it is wrong, so mismatches are flagged loudly.
+* A tool that crashes (e.g. the aqe engine is not finished yet) is reported, not fatal.
+
+Usage::
+
+    python benchmarks/run.py                      # all scenarios, 5 reps
+    python benchmarks/run.py --quick              # tiny suites, smoke test
+    python benchmarks/run.py --scenario trivial --reps 7 --json-out benchmarks/_results/t.json
+    python benchmarks/run.py --quick --tools serial,xdist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gensuite import (  # after the sys.path tweak, so the script runs from any cwd
+    DEFAULT_SUITES_DIR,
+    SuiteSpec,
+    generate_suite,
+    ideal_bound,
+    load_manifest,
+)
+
+SAMPLE_INTERVAL = 0.02
+TOOL_ORDER = ("serial", "xdist", "aqe-first", "aqe-rerun")
+TOOL_LABELS = {
+    "serial": "pytest (serial)",
+    "xdist": "pytest -n {w}",
+    "aqe-first": "aqe -w {w} first-run",
+    "aqe-rerun": "aqe -w {w} re-run",
+}
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named suite shape plus a tiny variant of it for ``--quick`` smoke runs."""
+
+    name: str
+    description: str
+    full: SuiteSpec
+    quick: SuiteSpec
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "trivial": Scenario(
+        name="trivial",
+        description="per-test and start-up overhead: tests only assert x + 1 == y",
+        full=SuiteSpec("trivial", n_tests=2000, n_files=40, dist="trivial"),
+        quick=SuiteSpec("trivial-quick", n_tests=200, n_files=8, dist="trivial"),
+    ),
+    "heavy": Scenario(
+        name="heavy",
+        description="scheduling quality: heavy-tailed sleep tests, module fixtures, import cost",
+        full=SuiteSpec(
+            "heavy",
+            n_tests=300,
+            n_files=30,
+            dist="lognormal",
+            total_seconds=60.0,
+            sigma=1.5,
+            max_test_seconds=8.0,
+            fixture_files=4,
+            fixture_seconds=(0.2, 0.5),
+            import_ms=20.0,
+            seed=4,
+        ),
+        quick=SuiteSpec(
+            "heavy-quick",
+            n_tests=40,
+            n_files=8,
+            dist="lognormal",
+            total_seconds=4.0,
+            sigma=1.5,
+            max_test_seconds=1.0,
+            fixture_files=2,
+            fixture_seconds=(0.1, 0.2),
+            import_ms=10.0,
+            seed=4,
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One performance requirement: ``metric <= limit``; ``metric`` names a ratio key."""
+
+    label: str
+    metric: str
+    limit: float
+
+
+BARS: dict[str, list[Bar]] = {
+    "trivial": [
+        Bar("aqe first-run <= 0.4x xdist (wall)", "first/xdist", 0.4),
+        Bar("aqe first-run <= 0.8x serial (wall)", "first/serial", 0.8),
+        Bar("aqe re-run <= 0.6x serial (wall)", "rerun/serial", 0.6),
+    ],
+    "heavy": [
+        Bar("aqe first-run <= 1.10x ideal bound", "first/ideal", 1.10),
+        Bar("aqe re-run <= 1.10x ideal bound", "rerun/ideal", 1.10),
+        Bar("aqe first-run <= 0.9x xdist (wall)", "first/xdist", 0.9),
+        Bar("aqe re-run <= 0.9x xdist (wall)", "rerun/xdist", 0.9),
+    ],
+}
+MEMORY_BARS = [
+    Bar("aqe first-run peak RSS <= xdist", "first/xdist mem", 1.0),
+    Bar("aqe re-run peak RSS <= xdist", "rerun/xdist mem", 1.0),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Knobs shared by every scenario in one benchmark invocation."""
+
+    reps: int
+    workers: int
+    timeout: float
+    suites_dir: Path
+    pytest: str
+    aqe: str
+    aqe_json: bool = False
+
+
+def describe_spec(spec: SuiteSpec) -> str:
+    """One-line summary of a suite's shape, so the log says what was actually run."""
+    parts = [f"{spec.n_tests} tests in {spec.n_files} files"]
+    if spec.dist == "trivial":
+        parts.append("trivial")
+    else:
+        shape = {
+            "lognormal": f"lognormal(sigma={spec.sigma})",
+            "pareto": f"pareto(alpha={spec.pareto_alpha})",
+        }.get(spec.dist, spec.dist)
+        cap = f", longest capped at {spec.max_test_seconds} s" if spec.max_test_seconds else ""
+        parts.append(f"{shape} sleeps totalling {spec.total_seconds} s{cap}")
+    if spec.fixture_files:
+        low, high = spec.fixture_seconds
+        parts.append(f"{spec.fixture_files} module fixtures of {low}-{high} s")
+    if spec.import_ms:
+        parts.append(f"{spec.import_ms} ms {spec.import_kind} import cost per module")
+    if spec.fail_fraction:
+        parts.append(f"{spec.fail_fraction:.0%} failing")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- process tree memory
+
+
+def _children_via_task(pid: int) -> list[int]:
+    """Direct children of ``pid`` from /proc/<pid>/task/*/children (cheap, needs
+    CONFIG_PROC_CHILDREN); every thread has its own list, so all are read."""
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids.extend(int(k) for k in fh.read().split())
+        except OSError:
+            continue
+    return kids
+
+
+def _ppid_map() -> dict[int, list[int]]:
+    """Parent -> children for every process, by scanning /proc/*/stat (the fallback)."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _has_children_files() -> bool:
+    pid = os.getpid()
+    return os.path.exists(f"/proc/{pid}/task/{pid}/children")
+
+
+def process_tree(root: int, use_task_children: bool) -> list[int]:
+    """``root`` and all its live descendants."""
+    if use_task_children:
+        children_of: Callable[[int], list[int]] = _children_via_task
+    else:
+        table = _ppid_map()
+
+        def children_of(pid: int) -> list[int]:
+            return table.get(pid, [])
+
+    seen, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        stack.extend(children_of(pid))
+    return seen
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of one process in KiB (0 if gone or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size in KiB: shared pages split between their sharers.  Reported
+    next to RSS because summed RSS counts copy-on-write pages of forked workers once per
+    worker, which penalises fork-based runners for memory they do not actually use."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class TreeMemorySampler(threading.Thread):
+    """Samples the summed RSS (and PSS) of a process tree every ``interval`` s, keeping
+    the peaks.
+
+    Summed RSS counts pages shared between forked processes once per process, so it
+    overstates fork-based runners; it is still the figure ``ps``/``top`` users see, it is
+    applied identically to every tool, and it is what the memory bar is judged on.  The
+    summed PSS is the fairer "real" footprint and is reported for information.
+    """
+
+    def __init__(self, root: int, interval: float = SAMPLE_INTERVAL) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.interval = interval
+        self.peak_kib = 0
+        self.peak_pss_kib = 0
+        self.samples = 0
+        self._stop_event = threading.Event()
+        self._use_task_children = _has_children_files()
+
+    def sample(self) -> None:
+        pids = process_tree(self.root, self._use_task_children)
+        self.peak_kib = max(self.peak_kib, sum(rss_kib(p) for p in pids))
+        self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(p) for p in pids))
+        self.samples += 1
+
+    def run(self) -> None:
+        self.sample()
+        while not self._stop_event.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        """Stop sampling; the peaks are final afterwards."""
+        self._stop_event.set()
+        self.join()
+
+
+# --------------------------------------------------------------------------- running commands
+
+
+@dataclass
+class RunResult:
+    """One timed execution of one tool on one suite."""
+
+    tool: str
+    rep: int
+    wall: float
+    peak_rss_kib: int
+    peak_pss_kib: int
+    returncode: int | None
+    tests: int | None
+    ok: bool
+    error: str = ""
+    samples: int = 0
+
+
+@dataclass
+class Measurement:
+    """Raw outcome of one subprocess: timings, memory peaks, exit code and output."""
+
+    wall: float
+    peak_rss_kib: int
+    peak_pss_kib: int
+    samples: int
+    returncode: int | None
+    output: str
+
+
+def timed_run(cmd: list[str], cwd: Path, timeout: float) -> Measurement:
+    """Run ``cmd`` once, timing it and sampling its process tree's memory.
+
+    The command gets its own session so that on timeout the whole group it created
+    (including workers) can be killed without touching anything else.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    sampler = TreeMemorySampler(proc.pid)
+    sampler.start()
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        returncode: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        returncode = None
+        out += f"\n[benchmark] killed after {timeout:g} s timeout"
+    wall = time.perf_counter() - start
+    sampler.stop()
+    return Measurement(
+        wall, sampler.peak_kib, sampler.peak_pss_kib, sampler.samples, returncode, out
+    )
+
+
+_SUMMARY_RE = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
+_COUNTED = ("passed", "failed", "skipped", "xfailed", "xpassed")
+
+
+def count_from_summary(output: str) -> int | None:
+    """Tests run, from the last pytest-style summary line ('3 failed, 297 passed in 1.2s')."""
+    for line in reversed(output.strip().splitlines()):
+        if not re.search(r"\bin [\d.]+s\b", line):
+            continue
+        counts = {kind: int(n) for n, kind in _SUMMARY_RE.findall(line)}
+        if counts:
+            return sum(counts.get(k, 0) for k in _COUNTED)
+    return None
+
+
+def count_from_aqe_json(data: object) -> int | None:
+    """Tests run, from an ``aqe-run-report`` (docs/json-report.md), counted the way
+    pytest's summary line counts them so the numbers are comparable across tools.
+
+    ``tests[]`` holds one entry per attempt, so only each node id's last attempt is
+    used; a setup error is not a test run (pytest reports it only as an error), while a
+    teardown error follows a test that did run.  Returns None for anything else.
+    """
+    if not isinstance(data, dict) or data.get("schema") != "aqe-run-report":
+        return None
+    attempts = data.get("tests")
+    if not isinstance(attempts, list):
+        return None
+    final: dict[str, dict[str, object]] = {}
+    for entry in attempts:
+        if isinstance(entry, dict) and isinstance(entry.get("nodeid"), str):
+            previous = final.get(entry["nodeid"])
+            if previous is None or _attempt(entry) >= _attempt(previous):
+                final[entry["nodeid"]] = entry
+    return sum(
+        1
+        for e in final.values()
+        if e.get("outcome") in _COUNTED
+        or (e.get("outcome") == "error" and e.get("when") == "teardown")
+    )
+
+
+def _attempt(entry: dict[str, object]) -> int:
+    value = entry.get("attempt")
+    return value if isinstance(value, int) else 1
+
+
+def read_aqe_json(path: Path) -> int | None:
+    """Count from an aqe JSON report, tolerating a missing or malformed file."""
+    try:
+        return count_from_aqe_json(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def tail(text: str, lines: int = 3) -> str:
+    """Last few non-empty lines of output, for error reports."""
+    kept = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(kept[-lines:])
+
+
+# --------------------------------------------------------------------------- tools
+
+
+@dataclass
+class Tool:
+    """How to invoke one contender, and what to do right before each timed run."""
+
+    key: str
+    label: str
+    argv: Callable[[Path], list[str]]
+    prepare: Callable[[Path], None] = lambda _suite: None
+    json_report: bool = False
+
+
+def find_script(name: str) -> str:
+    """A console script from the same environment as this interpreter, else from PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    return shutil.which(name) or name
+
+
+def report_path(report_dir: Path, key: str) -> Path:
+    """Where a tool's machine-readable report goes (only aqe writes one)."""
+    return report_dir / f"{key}.json"
+
+
+def clear_aqe_state(suite: Path) -> None:
+    """Delete aqe's history and caches so the next aqe run is a genuine first run."""
+    shutil.rmtree(suite / ".aqe", ignore_errors=True)
+
+
+def build_tools(settings: Settings, report_dir: Path) -> dict[str, Tool]:
+    """The four contenders.
+
+    By default every tool's test count comes from its final summary line, so aqe does no
+    extra work that pytest is spared.  With ``settings.aqe_json`` aqe also writes its JSON
+    report and the count comes from there (a stricter check that costs aqe a little).
+    """
+    pytest_cmd = [settings.pytest, "-q", "-p", "no:cacheprovider"]
+    aqe, workers = settings.aqe, settings.workers
+
+    def aqe_argv(key: str) -> Callable[[Path], list[str]]:
+        argv = [aqe, "run", ".", "-w", str(workers), "-q"]
+        if settings.aqe_json:
+            argv += ["--json", str(report_path(report_dir, key))]
+        return lambda _suite: argv
+
+    return {
+        "serial": Tool("serial", TOOL_LABELS["serial"], lambda _s: [*pytest_cmd, "."]),
+        "xdist": Tool(
+            "xdist",
+            TOOL_LABELS["xdist"].format(w=workers),
+            lambda _s: [*pytest_cmd, "-n", str(workers), "."],
+        ),
+        "aqe-first": Tool(
+            "aqe-first",
+            TOOL_LABELS["aqe-first"].format(w=workers),
+            aqe_argv("aqe-first"),
+            prepare=clear_aqe_state,
+            json_report=settings.aqe_json,
+        ),
+        "aqe-rerun": Tool(
+            "aqe-rerun",
+            TOOL_LABELS["aqe-rerun"].format(w=workers),
+            aqe_argv("aqe-rerun"),
+            json_report=settings.aqe_json,
+        ),
+    }
+
+
+def run_tool(
+    tool: Tool, suite: Path, rep: int, expected_rc: int, timeout: float, report_dir: Path
+) -> RunResult:
+    """Prepare, time and validate one run of one tool."""
+    tool.prepare(suite)
+    report = report_path(report_dir, tool.key)
+    report.unlink(missing_ok=True)
+    m = timed_run(tool.argv(suite), suite, timeout)
+    tests = read_aqe_json(report) if tool.json_report else None
+    if tests is None:
+        tests = count_from_summary(m.output)
+    ok = m.returncode == expected_rc
+    error = "" if ok else f"exit {m.returncode} (expected {expected_rc}): {tail(m.output, 1)}"
+    return RunResult(
+        tool.key,
+        rep,
+        m.wall,
+        m.peak_rss_kib,
+        m.peak_pss_kib,
+        m.returncode,
+        tests,
+        ok,
+        error,
+        m.samples,
+    )
+
+
+# --------------------------------------------------------------------------- a scenario
+
+
+@dataclass
+class ScenarioResult:
+    """Everything measured for one scenario, plus what it was measured against."""
+
+    name: str
+    spec: dict[str, object]
+    totals: dict[str, object]
+    ideal: float
+    workers: int
+    runs: list[RunResult] = field(default_factory=list)
+    warmup: list[RunResult] = field(default_factory=list)
+
+
+def warm_up(
+    tools: dict[str, Tool], suite: Path, expected_rc: int, settings: Settings, report_dir: Path
+) -> list[RunResult]:
+    """Untimed preparation shared by all tools.
+
+    A collect-only pytest pass lets pytest write its assertion-rewrite cache when
+    bytecode writing is enabled, so the first timed serial run is not the only one
+    paying for it.  aqe gets one full run so the timed "re-run" has history.
+    """
+    pytest_collect = [settings.pytest, "-q", "-p", "no:cacheprovider", "--collect-only", "."]
+    timed_run(pytest_collect, suite, settings.timeout)
+    results = []
+    if "aqe-rerun" in tools:
+        clear_aqe_state(suite)
+        tool = tools["aqe-rerun"]
+        results.append(run_tool(tool, suite, -1, expected_rc, settings.timeout, report_dir))
+    return results
+
+
+def describe_run(run: RunResult, label: str, reps: int, expected_tests: int) -> str:
+    """Progress line for one run, flagging failures and wrong test counts immediately."""
+    line = (
+        f"  rep {run.rep + 1}/{reps} {label:<22} {run.wall:7.2f} s "
+        f"{run.peak_rss_kib / 1024:7.1f} MiB RSS {run.peak_pss_kib / 1024:7.1f} MiB PSS  "
+        f"tests={run.tests}"
+    )
+    if not run.ok:
+        return f"{line}  FAILED {run.error}"
+    if run.tests != expected_tests:
+        return f"{line}  !!! TEST COUNT MISMATCH (manifest: {expected_tests})"
+    return line
+
+
+def should_skip(tool: str, runs: list[RunResult]) -> bool:
+    """Stop retrying a tool that has failed and never succeeded (e.g. aqe not built yet):
+    it would only burn time on a loaded machine and cannot produce a median anyway."""
+    mine = [r for r in runs if r.tool == tool]
+    return bool(mine) and not any(r.ok for r in mine)
+
+
+def run_scenario(
+    spec: SuiteSpec, tool_keys: list[str], settings: Settings, log: Callable[[str], None]
+) -> ScenarioResult:
+    """Generate the suite, warm up, then measure all tools round-robin for ``reps`` rounds."""
+    suite = generate_suite(spec, settings.suites_dir / spec.name)
+    manifest = load_manifest(suite)
+    totals = manifest["totals"]
+    assert isinstance(totals, dict)
+    expected_rc = 1 if totals["n_expected_failures"] else 0
+    expected_tests = int(totals["n_tests"])
+    result = ScenarioResult(
+        spec.name, asdict(spec), totals, ideal_bound(manifest, settings.workers), settings.workers
+    )
+    with tempfile.TemporaryDirectory(prefix="aqe-bench-") as tmp:
+        report_dir = Path(tmp)
+        tools = {k: v for k, v in build_tools(settings, report_dir).items() if k in tool_keys}
+        result.warmup = warm_up(tools, suite, expected_rc, settings, report_dir)
+        for rep in range(settings.reps):
+            for key in tool_keys:
+                if should_skip(key, result.warmup + result.runs):
+                    continue
+                run = run_tool(tools[key], suite, rep, expected_rc, settings.timeout, report_dir)
+                result.runs.append(run)
+                log(describe_run(run, tools[key].label, settings.reps, expected_tests))
+    return result
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def medians(result: ScenarioResult, tool: str) -> tuple[float, float, float] | None:
+    """(median wall s, median peak RSS KiB, median peak PSS KiB) over successful runs,
+    or None if there were none."""
+    good = [r for r in result.runs if r.tool == tool and r.ok]
+    if not good:
+        return None
+    return (
+        statistics.median(r.wall for r in good),
+        statistics.median(r.peak_rss_kib for r in good),
+        statistics.median(r.peak_pss_kib for r in good),
+    )
+
+
+def ratios(result: ScenarioResult) -> dict[str, float | None]:
+    """aqe relative to xdist, serial and the ideal bound, for wall time and memory."""
+    med = {t: medians(result, t) for t in TOOL_ORDER}
+
+    def ratio(a: str, b: str, index: int) -> float | None:
+        ma, mb = med.get(a), med.get(b)
+        if ma is None or mb is None or mb[index] <= 0:
+            return None
+        return ma[index] / mb[index]
+
+    out: dict[str, float | None] = {}
+    for mode, tool in (("first", "aqe-first"), ("rerun", "aqe-rerun")):
+        out[f"{mode}/xdist"] = ratio(tool, "xdist", 0)
+        out[f"{mode}/serial"] = ratio(tool, "serial", 0)
+        m = med.get(tool)
+        out[f"{mode}/ideal"] = m[0] / result.ideal if m and result.ideal > 0 else None
+        out[f"{mode}/xdist mem"] = ratio(tool, "xdist", 1)
+        out[f"{mode}/xdist pss"] = ratio(tool, "xdist", 2)
+    return out
+
+
+def total(result: ScenarioResult, key: str) -> float:
+    """A numeric field of the manifest's totals."""
+    value = result.totals[key]
+    assert isinstance(value, (int, float))
+    return float(value)
+
+
+def count_problems(result: ScenarioResult) -> list[str]:
+    """Every way the tools disagree on how many tests they ran.
+
+    Only runs that exited as expected are checked: a crashed tool is reported as a
+    failure, not as a count mismatch."""
+    expected = int(total(result, "n_tests"))
+    good = [r for r in result.runs if r.ok]
+    problems = []
+    for run in good:
+        if run.tests is None:
+            problems.append(f"{run.tool} rep {run.rep + 1}: could not determine test count")
+        elif run.tests != expected:
+            problems.append(
+                f"{run.tool} rep {run.rep + 1}: ran {run.tests} tests, manifest has {expected}"
+            )
+    seen = {r.tests for r in good if r.tests is not None}
+    if len(seen) > 1:
+        problems.append(f"tools disagree on the number of tests: {sorted(seen)}")
+    return problems
+
+
+def evaluate_bars(result: ScenarioResult) -> list[tuple[Bar, float | None, str]]:
+    """(bar, measured ratio, PASS/FAIL/N/A) for this scenario's bars and the memory bars."""
+    measured = ratios(result)
+    verdicts = []
+    for bar in BARS.get(result.name.removesuffix("-quick"), []) + MEMORY_BARS:
+        value = measured.get(bar.metric)
+        verdict = "N/A" if value is None else ("PASS" if value <= bar.limit else "FAIL")
+        verdicts.append((bar, value, verdict))
+    return verdicts
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "    n/a" if value is None else f"{value:6.3f}x"
+
+
+def tool_rows(result: ScenarioResult, labels: dict[str, str]) -> list[str]:
+    """One table row per tool: runs ok, median/min/max wall, median peak memory, tests."""
+    rows = [
+        f"  {'tool':<22} {'ok/runs':>7} {'wall median':>11} {'[min - max]':>17} "
+        f"{'peak RSS med':>13} {'peak PSS med':>13} {'tests':>6}"
+    ]
+    for tool in TOOL_ORDER:
+        if tool not in labels:
+            continue
+        mine = [r for r in result.runs if r.tool == tool]
+        good = [r for r in mine if r.ok]
+        med = medians(result, tool)
+        if med is None:
+            warm = [r for r in result.warmup if r.tool == tool]
+            failed = next((r for r in warm + mine if not r.ok), None)
+            why = "not run" if failed is None else failed.error[:110]
+            if failed is not None and failed.rep < 0:
+                why = f"(warm-up) {why}"
+            rows.append(f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} FAILED: {why}")
+            continue
+        walls = [r.wall for r in good]
+        tests = sorted({r.tests for r in good}, key=lambda t: -1 if t is None else t)
+        rows.append(
+            f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} {med[0]:9.2f} s "
+            f"[{min(walls):6.2f} - {max(walls):6.2f}] {med[1] / 1024:9.1f} MiB "
+            f"{med[2] / 1024:9.1f} MiB "
+            f"{','.join(str(t) for t in tests):>6}"
+        )
+    return rows
+
+
+def ratio_rows(result: ScenarioResult) -> list[str]:
+    """aqe ratios side by side for first-run and re-run."""
+    r = ratios(result)
+    rows = [f"  {'ratio':<28} {'first-run':>9} {'re-run':>9}"]
+    for label, key in (
+        ("aqe / xdist (wall)", "xdist"),
+        ("aqe / serial (wall)", "serial"),
+        ("aqe / ideal (wall)", "ideal"),
+        ("aqe / xdist (peak RSS)", "xdist mem"),
+        ("aqe / xdist (peak PSS, info)", "xdist pss"),
+    ):
+        rows.append(
+            f"  {label:<28} {fmt_ratio(r[f'first/{key}']):>9} {fmt_ratio(r[f'rerun/{key}']):>9}"
+        )
+    return rows
+
+
+def render_scenario(result: ScenarioResult, labels: dict[str, str]) -> str:
+    """The human-readable block for one scenario."""
+
+    def t(key: str) -> float:
+        return total(result, key)
+
+    lines = [
+        f"== {result.name}: {t('n_tests'):.0f} tests in {t('n_files'):.0f} files; "
+        f"total test time {t('test_seconds'):.2f} s, longest {t('longest_test_seconds'):.2f} s, "
+        f"fixtures {t('fixture_seconds'):.2f} s, imports {t('import_seconds'):.2f} s",
+        f"   ideal bound max(longest, total/{result.workers}) = {result.ideal:.2f} s",
+        *tool_rows(result, labels),
+        "",
+        *ratio_rows(result),
+        "",
+        "  bars:",
+    ]
+    for bar, value, verdict in evaluate_bars(result):
+        lines.append(f"    {verdict:<4}  {bar.label:<40} measured {fmt_ratio(value)}")
+    problems = count_problems(result)
+    if problems:
+        lines += ["", "  !!!!!!!! TEST COUNT MISMATCH !!!!!!!!"]
+        lines += [f"  !!! {p}" for p in problems]
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, object]:
+    """Facts that change the numbers and must travel with them."""
+    return {
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", "<unset>"),
+        "PYTEST_ADDOPTS": os.environ.get("PYTEST_ADDOPTS", "<unset>"),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "versions": tool_versions(),
+    }
+
+
+def tool_versions() -> dict[str, str]:
+    """Installed versions of the contenders, or 'missing'."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in ("pytest", "pytest-xdist", "aqe"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "missing"
+    return found
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="scenario to run (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="interleaved repetitions (default 5, or 2 with --quick)",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny suites for a smoke run")
+    p.add_argument(
+        "--tools",
+        default=",".join(TOOL_ORDER),
+        help=f"comma-separated subset of {','.join(TOOL_ORDER)}",
+    )
+    p.add_argument("--workers", type=int, default=2, help="workers for xdist and aqe")
+    p.add_argument("--timeout", type=float, default=600.0, help="per-run timeout, seconds")
+    p.add_argument("--suites-dir", type=Path, default=DEFAULT_SUITES_DIR)
+    p.add_argument("--aqe", default=None, help="aqe executable (default: next to this python)")
+    p.add_argument("--pytest", default=None, help="pytest executable (default: next to python)")
+    p.add_argument(
+        "--aqe-json",
+        action="store_true",
+        help="count aqe's tests from its --json report instead of its summary line",
+    )
+    p.add_argument("--json-out", type=Path, default=None, help="save raw measurements here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected scenarios; exit 1 only if tools disagree on the test count."""
+    args = parse_args(argv)
+    tool_keys = [t for t in TOOL_ORDER if t in args.tools.split(",")]
+    if not tool_keys:
+        print(f"no known tools in --tools {args.tools!r}", file=sys.stderr)
+        return 2
+    settings = Settings(
+        reps=args.reps if args.reps is not None else (2 if args.quick else 5),
+        workers=args.workers,
+        timeout=args.timeout,
+        suites_dir=args.suites_dir,
+        pytest=args.pytest or find_script("pytest"),
+        aqe=args.aqe or find_script("aqe"),
+        aqe_json=args.aqe_json,
+    )
+    env = environment()
+    print(
+        f"PYTHONDONTWRITEBYTECODE={env['PYTHONDONTWRITEBYTECODE']}  "
+        f"PYTEST_ADDOPTS={env['PYTEST_ADDOPTS']}  python {env['python']}  cpus {env['cpus']}  "
+        f"loadavg {env['loadavg_at_start']}  versions {env['versions']}"
+    )
+    print(
+        f"reps={settings.reps} (interleaved: {', '.join(tool_keys)})  workers={args.workers}  "
+        f"quick={args.quick}"
+    )
+
+    labels = {k: TOOL_LABELS[k].format(w=args.workers) for k in tool_keys}
+    results = []
+    for name in args.scenario or list(SCENARIOS):
+        scenario = SCENARIOS[name]
+        spec = scenario.quick if args.quick else scenario.full
+        print(f"\n-- running {spec.name} ({scenario.description})", flush=True)
+        print(f"   {describe_spec(spec)}", flush=True)
+        results.append(run_scenario(spec, tool_keys, settings, lambda s: print(s, flush=True)))
+
+    print()
+    for result in results:
+        print(render_scenario(result, labels))
+        print()
+    print(
+        f"PYTHONDONTWRITEBYTECODE={env['PYTHONDONTWRITEBYTECODE']} "
+        "(affects pytest's collection cost; reported, not changed)"
+    )
+
+    if args.json_out:
+        save_json(args.json_out, env, settings, results)
+        print(f"raw measurements written to {args.json_out}")
+    mismatched = [r.name for r in results if count_problems(r)]
+    if mismatched:
+        print(
+            f"!!! TEST COUNT MISMATCH in {', '.join(mismatched)}: timings are not comparable "
+            "(details above)",
+            file=sys.stderr,
+        )
+    return 1 if mismatched else 0
+
+
+def save_json(
+    path: Path, env: dict[str, object], settings: Settings, results: list[ScenarioResult]
+) -> None:
+    """Raw per-run measurements plus derived ratios and verdicts, for later analysis."""
+    payload = {
+        "environment": env,
+        "settings": asdict(settings),
+        "scenarios": [
+            {
+                **asdict(r),
+                "ratios": ratios(r),
+                "bars": [
+                    {
+                        "label": b.label,
+                        "metric": b.metric,
+                        "limit": b.limit,
+                        "value": v,
+                        "verdict": verdict,
+                    }
+                    for b, v, verdict in evaluate_bars(r)
+                ],
+                "count_problems": count_problems(r),
+            }
+            for r in results
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
