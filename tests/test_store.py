@@ -15,8 +15,7 @@ import pytest
 
 from aqe._exceptions import StoreError
 from aqe._model import Outcome, RunRecord, TestResult
-from aqe._store import DurationEstimate, HistoryStore, RunRow
-from aqe._store import _schema
+from aqe._store import DurationEstimate, HistoryStore, RunRow, _schema
 
 
 def make_result(
@@ -311,7 +310,7 @@ def test_wrong_shape_at_known_version_is_refused(tmp_path: Path) -> None:
 
 def test_sqlite_errors_in_methods_become_store_errors(store: HistoryStore) -> None:
     store.begin_run(make_run("dup"))
-    with pytest.raises(StoreError, match="recording the start of a run .*UNIQUE"):
+    with pytest.raises(StoreError, match=r"recording the start of a run .*UNIQUE"):
         store.begin_run(make_run("dup"))
     assert len(store.recent_runs()) == 1  # the failed transaction was rolled back
     store.close()

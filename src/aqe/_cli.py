@@ -130,7 +130,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
 def list_tests(ctx: click.Context, /, **params: Any) -> None:
     """List the collected test ids with their estimated durations."""
     from ._adapters import RunOptions, Selection, pick_adapter
-    from ._runner import open_store
+    from ._runner import history_path, open_store
 
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
@@ -146,7 +146,8 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
         extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
     )
     tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
-    store = open_store(config, root)
+    # A read-only command: never create a history database just to list tests.
+    store = open_store(config, root) if history_path(config, root).exists() else None
     estimates = store.estimates() if store is not None else {}
     if store is not None:
         store.close()
@@ -176,6 +177,8 @@ def history(limit: int) -> None:
         raise UsageError("history is disabled ('history = false' in config)")
     with store:
         rows = store.recent_runs(limit)
+    if not rows:
+        click.echo(f"no runs recorded yet in {history_path(config, root)}")
     for row in rows:
         when = datetime.fromtimestamp(row.start).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{row.end - row.start:7.2f}s" if row.end else "  (unfinished)"

@@ -48,8 +48,8 @@ class Config:
 def _workers(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return None
-    if isinstance(value, bool):
-        raise ValueError("expected a positive integer or 'auto'")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -157,10 +157,18 @@ def _from_env(config: Config, environ: Mapping[str, str]) -> Config:
     return _apply(config, values, lambda key: f"environment variable AQE_{key.upper()}")
 
 
+#: Keys whose command-line flag is not simply ``--key``.
+_FLAG_NAMES = {"history_path": "--history", "history": "--no-history"}
+
+
 def load_config(
     root: Path, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> Config:
     """Merge the three layers; ``flags`` holds only options the user actually gave."""
     config = _from_pyproject(Config(), root)
     config = _from_env(config, os.environ if environ is None else environ)
-    return _apply(config, flags, lambda key: f"option --{key.replace('_', '-')}")
+    return _apply(
+        config,
+        flags,
+        lambda key: "option " + _FLAG_NAMES.get(key, f"--{key.replace('_', '-')}"),
+    )

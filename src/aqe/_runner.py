@@ -47,6 +47,16 @@ class RunController:
             self.store.add_collect_times(self.run.run_id, collect_times)
 
 
+def ensure_aqe_dir(root: Path) -> Path:
+    """``<root>/.aqe``, ignored by git so aqe's files never make a tree dirty."""
+    directory = root / ".aqe"
+    directory.mkdir(exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return directory
+
+
 def history_path(config: Config, root: Path) -> Path:
     path = Path(config.history_path)
     return path if path.is_absolute() else root / path
@@ -72,7 +82,7 @@ def bytecode_cache(config: Config, root: Path) -> Iterator[None]:
         return
     before = sys.pycache_prefix
     sys.dont_write_bytecode = False
-    sys.pycache_prefix = str(root / ".aqe" / "pycache")
+    sys.pycache_prefix = str(ensure_aqe_dir(root) / "pycache")
     try:
         yield
     finally:

@@ -118,7 +118,9 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             self._console.rule(header, style="dim")
             self._console.out(text.rstrip("\n"), highlight=False)
             return
-        self.ensure_newline()
+        if self._letters % 80:
+            self._tw.line()
+        self._letters = 0
         self._tw.sep("-", header)
         self._tw.line(text.rstrip("\n"))
 

@@ -19,6 +19,7 @@ import json
 import sqlite3
 import statistics
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ class HistoryStore:
                 check_same_thread=False,  # guarded by self._lock instead
             )
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             migrate(conn, self.path)
             check_shape(conn, self.path)
@@ -335,6 +336,22 @@ class HistoryStore:
 
 #: Count columns of ``runs``, in the order the SQL above lists them.
 _COUNT_NAMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying: SQLite reports a concurrent switch as busy at once,
+    without consulting the busy timeout, when two processes open a new file."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def _insert_run(conn: sqlite3.Connection, run: RunRecord, verb: str) -> None:

@@ -1,0 +1,370 @@
+"""End-to-end tests of the ``aqe`` command, run in a subprocess on tiny projects."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import aqe
+
+if TYPE_CHECKING:
+    from conftest import MakeProject, RunAqe, StartAqe
+
+PASSING = {
+    "test_one.py": """
+        def test_a():
+            assert 1 + 1 == 2
+
+        def test_b():
+            pass
+    """,
+    "test_two.py": """
+        def test_c():
+            assert "x" in "xyz"
+    """,
+}
+
+FAILING = {
+    **PASSING,
+    "test_two.py": """
+        def test_c():
+            assert "x" in "xyz"
+
+        def test_broken():
+            answer = 41
+            assert answer == 42, "deliberate failure marker"
+    """,
+}
+
+SUMMARY = re.compile(r"(\d+) passed, 1 failed.* in [\d.]+s")
+HISTORY_LINE = re.compile(r"^(?P<run_id>[0-9a-f]{12})\s.*\bexit (?P<exit>\d+)\s+(?P<commit>\S+)\s")
+
+
+def assert_usage_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 4, exactly one stderr line starting ``aqe: error:``, no traceback anywhere."""
+    assert result.returncode == 4, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aqe: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+def history_lines(run_aqe: RunAqe, root: Path) -> list[str]:
+    result = run_aqe("history", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+# -- basics --------------------------------------------------------------------------
+
+
+def test_version(run_aqe: RunAqe, tmp_path: Path) -> None:
+    result = run_aqe("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert aqe.__version__ in result.stdout
+
+
+def test_failing_run(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(FAILING)
+    result = run_aqe("run", "-w", "2", "--no-history", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "def test_broken():" in out
+    assert "deliberate failure marker" in out
+    assert "assert 41 == 42" in out
+    assert re.search(r"^test_two\.py:\d+: AssertionError$", out, re.MULTILINE), out
+    closing = [line for line in out.splitlines() if line.strip()][-1]
+    match = SUMMARY.search(closing)
+    assert match, closing
+    assert match.group(1) == "3"
+    assert not (root / ".aqe" / "history.db").exists()
+
+
+def test_passing_run_exits_0(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    result = run_aqe("run", "-w", "2", "--no-history", cwd=make_project(PASSING))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed in [\d.]+s", result.stdout)
+
+
+def test_no_tests_exits_5(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project({"helpers.py": "VALUE = 1\n"})
+    result = run_aqe("run", "--no-history", cwd=root)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_keyword_selecting_nothing_exits_5(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    result = run_aqe(
+        "run", "-w", "2", "-k", "no_such_test", "--no-history", cwd=make_project(PASSING)
+    )
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "3 deselected" in result.stdout
+
+
+# -- usage errors --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        pytest.param(["-w", "0"], "--workers", id="workers-0"),
+        pytest.param(["-w", "lots"], "--workers", id="workers-lots"),
+        pytest.param(["tests/missing_dir"], "missing_dir", id="missing-path"),
+        pytest.param(["--frobnicate"], "--frobnicate", id="unknown-flag"),
+        pytest.param(["--maxfail", "0"], "--maxfail", id="maxfail-0"),
+    ],
+)
+def test_usage_errors_from_flags(
+    run_aqe: RunAqe, make_project: MakeProject, args: list[str], needle: str
+) -> None:
+    root = make_project(PASSING)
+    assert_usage_error(run_aqe("run", *args, cwd=root), needle)
+    assert not (root / ".aqe" / "history.db").exists()
+
+
+def test_history_flag_error_names_the_flag_given(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """The option is spelt --history; the message must not name a --history-path flag."""
+    line = assert_usage_error(run_aqe("run", "--history", " ", cwd=make_project(PASSING)))
+    assert "--history " in line or "--history:" in line
+    assert "--history-path" not in line
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        pytest.param("workers = 0", "workers", id="workers-0"),
+        pytest.param("frobnicate = true", "frobnicate", id="unknown-key"),
+    ],
+)
+def test_usage_errors_from_pyproject(
+    run_aqe: RunAqe, make_project: MakeProject, table: str, needle: str
+) -> None:
+    root = make_project(PASSING, pyproject=f"[tool.aqe]\n{table}\n\n[tool.pytest.ini_options]\n")
+    assert_usage_error(run_aqe("run", cwd=root), needle, str(root / "pyproject.toml"))
+
+
+def test_usage_error_from_env(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    result = run_aqe("run", cwd=make_project(PASSING), env={"AQE_WORKERS": "0"})
+    assert_usage_error(result, "AQE_WORKERS")
+
+
+# -- history -------------------------------------------------------------------------
+
+
+def test_corrupt_history(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(PASSING)
+    db = root / ".aqe" / "history.db"
+    db.parent.mkdir()
+    db.write_bytes(random.Random(1234).randbytes(8192))
+
+    broken = run_aqe("run", "-w", "2", cwd=root)
+    assert broken.returncode not in (0, 1), broken.stdout + broken.stderr
+    assert "Traceback" not in broken.stdout + broken.stderr
+    lines = broken.stderr.splitlines()
+    assert len(lines) == 1, broken.stderr
+    assert lines[0].startswith("aqe: error: ")
+    assert str(db) in lines[0]
+
+    listed = run_aqe("history", cwd=root)
+    assert listed.returncode not in (0, 1)
+    assert "Traceback" not in listed.stderr
+    assert str(db) in listed.stderr
+
+    fine = run_aqe("run", "-w", "2", "--no-history", cwd=root)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert db.read_bytes() == random.Random(1234).randbytes(8192)  # left alone
+
+
+def test_history_lists_runs_newest_first(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(FAILING)
+    first = run_aqe("run", "-w", "2", cwd=root)
+    assert first.returncode == 1, first.stdout + first.stderr
+    second = run_aqe("run", "-w", "2", "-k", "not broken", cwd=root)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+    lines = history_lines(run_aqe, root)
+    assert len(lines) == 2, lines
+    newest, oldest = lines
+    assert "exit 0" in newest and "3 passed" in newest and "failed" not in newest
+    assert "exit 1" in oldest and "3 passed, 1 failed" in oldest
+
+
+def test_history_without_history(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(PASSING)
+    result = run_aqe("history", cwd=root)
+    assert result.returncode == 0
+    assert "no history" in result.stdout.lower()
+    assert not (root / ".aqe").exists()
+
+
+def test_history_after_list_only_still_says_no_runs(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """`aqe list` records no run, so `aqe history` must still say there is none."""
+    root = make_project(PASSING)
+    assert run_aqe("list", cwd=root).returncode == 0
+    result = run_aqe("history", cwd=root)
+    assert result.returncode == 0
+    assert result.stdout.strip(), "aqe history printed nothing at all"
+    assert "no " in result.stdout.lower()
+
+
+def git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.parametrize(
+    "first_args",
+    [pytest.param([], id="history"), pytest.param(["--no-history"], id="no-history-first")],
+)
+def test_history_records_clean_git_commit(
+    run_aqe: RunAqe, make_project: MakeProject, first_args: list[str]
+) -> None:
+    root = make_project(PASSING)
+    (root / ".gitignore").write_text("__pycache__/\n", encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "aqe@example.com")
+    git(root, "config", "user.name", "aqe tests")
+    git(root, "config", "commit.gpgsign", "false")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "init")
+    head = git(root, "rev-parse", "HEAD").strip()
+
+    # The bytecode cache under .aqe/ is only used with PYTHONDONTWRITEBYTECODE set.
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    report = root.parent / "report.json"
+    for args in (first_args, ["--json", str(report)]):
+        result = run_aqe("run", "-w", "2", *args, cwd=root, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
+
+    lines = history_lines(run_aqe, root)
+    match = HISTORY_LINE.match(lines[0])
+    assert match, lines[0]
+    assert match.group("commit") == head[:8], "history shows a dirty tree or no commit"
+    run = json.loads(report.read_text(encoding="utf-8"))["run"]
+    assert (run["git_commit"], run["git_dirty"]) == (head, False)
+
+
+# -- list ----------------------------------------------------------------------------
+
+
+def test_list_before_and_after_history(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(PASSING)
+    ids = ["test_one.py::test_a", "test_one.py::test_b", "test_two.py::test_c"]
+
+    before = run_aqe("list", cwd=root)
+    assert before.returncode == 0, before.stderr
+    rows = before.stdout.splitlines()
+    assert [row.split()[-1] for row in rows] == ids
+    assert all(re.fullmatch(r"\s*\?\s+\S+", row) for row in rows), rows
+
+    assert run_aqe("run", "-w", "2", cwd=root).returncode == 0
+    after = run_aqe("list", cwd=root)
+    assert after.returncode == 0, after.stderr
+    rows = after.stdout.splitlines()
+    assert [row.split()[-1] for row in rows] == ids
+    assert all(re.fullmatch(r"\s*\d+\.\d+s\s+\S+", row) for row in rows), rows
+    assert "3 tests" in after.stderr
+
+
+# -- reports -------------------------------------------------------------------------
+
+
+def test_junit_and_json_reports(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(FAILING)
+    result = run_aqe(
+        "run", "-w", "2", "--no-history", "--junit-xml", "out/junit.xml",
+        "--json", "out/report.json", cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+
+    suite = ET.parse(root / "out" / "junit.xml").getroot()
+    if suite.tag == "testsuites":
+        suite = suite.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "1", "0")
+    cases = suite.findall("testcase")
+    assert len(cases) == 4
+    failed = [case for case in cases if case.find("failure") is not None]
+    assert [case.get("name") for case in failed] == ["test_broken"]
+
+    report = json.loads((root / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["passed"] == 3
+    assert report["summary"]["failed"] == 1
+    assert report["run"]["exit_code"] == 1
+    assert len(report["tests"]) == 4
+
+
+# -- output --------------------------------------------------------------------------
+
+CHATTY = """
+    import time
+
+    def test_chatty_{name}():
+        for i in range(3):
+            print("line-{name}-%d" % i, flush=True)
+            time.sleep(0.05)
+"""
+
+
+def test_no_capture_output_is_grouped_per_test(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project({f"test_{name}.py": CHATTY.format(name=name) for name in ("left", "right")})
+    result = run_aqe("run", "-w", "2", "-s", "--no-history", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for name in ("left", "right"):
+        nodeid = f"test_{name}.py::test_chatty_{name}"
+        headers = [i for i, line in enumerate(lines) if nodeid in line and "line-" not in line]
+        assert headers, f"no header naming {nodeid}:\n{result.stdout}"
+        start = headers[0] + 1
+        assert lines[start : start + 3] == [f"line-{name}-{i}" for i in range(3)], result.stdout
+
+
+# -- concurrency and pass-through ----------------------------------------------------
+
+
+def test_two_runs_at_once_share_history(
+    start_aqe: StartAqe, run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    root = make_project(PASSING)
+    procs = [start_aqe("run", "-w", "2", cwd=root) for _ in range(2)]
+    outputs = [proc.communicate(timeout=30) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, out + err
+        assert "Traceback" not in out + err
+
+    lines = history_lines(run_aqe, root)
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "exit 0" in line and "3 passed" in line, line
+        assert "unfinished" not in line
+
+
+def test_args_after_double_dash_go_to_pytest(run_aqe: RunAqe, make_project: MakeProject) -> None:
+    root = make_project(PASSING)
+    result = run_aqe(
+        "run", "--no-history", "-v", "--", "-p", "no:randomly", "-k", "test_c", cwd=root
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_two.py::test_c" in result.stdout
+    assert "test_one.py::test_a" not in result.stdout
+    assert re.search(r"\b1 passed, 2 deselected\b", result.stdout), result.stdout

@@ -1,0 +1,228 @@
+"""Unit tests for aqe._config: layering, validation messages and root finding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aqe._config import ROOT_MARKERS, Config, find_root, load_config
+from aqe._exceptions import ConfigError, UsageError
+
+
+def project(tmp_path: Path, aqe_table: str | None = None, *, raw: str | None = None) -> Path:
+    """A directory whose pyproject holds ``[tool.aqe]`` with ``aqe_table`` (or ``raw`` text)."""
+    text = raw if raw is not None else f"[tool.aqe]\n{aqe_table or ''}\n"
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def config_error(root: Path, flags: dict[str, Any] | None = None, **environ: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(root, flags or {}, environ=environ)
+    message = str(info.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    assert message.strip() == message and message
+    return message
+
+
+# -- precedence ----------------------------------------------------------------------
+
+
+def test_defaults_without_pyproject(tmp_path: Path) -> None:
+    assert load_config(tmp_path, {}, environ={}) == Config()
+
+
+def test_pyproject_env_flags_precedence(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        'workers = 2\njunit-xml = "py.xml"\njson = "py.json"\nhistory = false\n'
+        'pytest_args = ["-x", "-p", "no:cacheprovider"]',
+    )
+    only_file = load_config(root, {}, environ={})
+    assert only_file.workers == 2
+    assert only_file.junit_xml == "py.xml"
+    assert only_file.history is False
+    assert only_file.pytest_args == ("-x", "-p", "no:cacheprovider")
+
+    env = {"AQE_WORKERS": "3", "AQE_JUNIT_XML": "env.xml"}
+    with_env = load_config(root, {}, environ=env)
+    assert (with_env.workers, with_env.junit_xml, with_env.json) == (3, "env.xml", "py.json")
+
+    with_flags = load_config(root, {"workers": "4", "json": "flag.json"}, environ=env)
+    assert with_flags.workers == 4  # flag beats env beats file
+    assert with_flags.junit_xml == "env.xml"  # env beats file, no flag given
+    assert with_flags.json == "flag.json"  # flag beats file
+    assert with_flags.history is False  # only the file set it
+    assert with_flags.pytest_args == ("-x", "-p", "no:cacheprovider")
+
+
+def test_dashes_and_underscores_are_the_same_key(tmp_path: Path) -> None:
+    root = project(tmp_path, 'history-path = "a.db"\nbytecode_cache = false')
+    config = load_config(root, {"junit-xml": "j.xml", "history_path": "b.db"}, environ={})
+    assert config.history_path == "b.db"
+    assert config.bytecode_cache is False
+    assert config.junit_xml == "j.xml"
+    assert load_config(root, {}, environ={"AQE_HISTORY_PATH": "c.db"}).history_path == "c.db"
+
+
+def test_explicit_environ_replaces_os_environ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AQE_WORKERS", "0")  # would be an error if it were read
+    assert load_config(tmp_path, {}, environ={}).workers is None
+    assert load_config(tmp_path, {}, environ={"AQE_WORKERS": ""}).workers is None
+
+
+def test_env_strings_are_parsed(tmp_path: Path) -> None:
+    env = {"AQE_HISTORY": "off", "AQE_LIVE": "yes", "AQE_PYTEST_ARGS": "-x -k 'a and b'"}
+    config = load_config(tmp_path, {}, environ=env)
+    assert config.history is False
+    assert config.live is True
+    assert config.pytest_args == ("-x", "-k", "a and b")
+
+
+# -- workers -------------------------------------------------------------------------
+
+
+def test_workers_auto_resolves_to_cpu_count(tmp_path: Path) -> None:
+    root = project(tmp_path, "workers = 3")
+    assert load_config(root, {}, environ={}).resolved_workers() == 3
+    for layer in ({"AQE_WORKERS": "auto"}, {"AQE_WORKERS": "AUTO"}):
+        config = load_config(root, {}, environ=layer)
+        assert config.workers is None
+        assert config.resolved_workers() == (os.cpu_count() or 1)
+    config = load_config(root, {"workers": "auto"}, environ={})
+    assert config.resolved_workers() == (os.cpu_count() or 1)
+
+
+# -- invalid values: one line naming the key and where it came from -------------------
+
+BAD_VALUES = [
+    pytest.param("workers", "workers = 0", "0", 0, id="workers=0"),
+    pytest.param("workers", 'workers = "many"', "many", "many", id="workers=many"),
+    pytest.param("workers", "workers = true", "true", True, id="workers=true"),
+    pytest.param("history", 'history = "maybe"', "maybe", "maybe", id="history=maybe"),
+]
+
+
+@pytest.mark.parametrize(("key", "toml", "env_value", "flag_value"), BAD_VALUES)
+def test_bad_value_in_pyproject_names_key_and_file(
+    tmp_path: Path, key: str, toml: str, env_value: str, flag_value: object
+) -> None:
+    root = project(tmp_path, toml)
+    message = config_error(root)
+    assert key in message
+    assert str(root / "pyproject.toml") in message
+
+
+@pytest.mark.parametrize(("key", "toml", "env_value", "flag_value"), BAD_VALUES)
+def test_bad_value_in_env_names_variable(
+    tmp_path: Path, key: str, toml: str, env_value: str, flag_value: object
+) -> None:
+    message = config_error(tmp_path, **{f"AQE_{key.upper()}": env_value})
+    assert f"AQE_{key.upper()}" in message
+    assert "pyproject" not in message
+
+
+@pytest.mark.parametrize(("key", "toml", "env_value", "flag_value"), BAD_VALUES)
+def test_bad_value_in_flags_names_option(
+    tmp_path: Path, key: str, toml: str, env_value: str, flag_value: object
+) -> None:
+    message = config_error(tmp_path, {key: flag_value})
+    flag = {"history": "--no-history"}.get(key, f"--{key}")  # the flag a user types
+    assert flag in message
+    assert "AQE_" not in message
+
+
+@pytest.mark.parametrize("toml", ["workers = 1.5", "workers = 2.9"])
+def test_fractional_workers_rejected(tmp_path: Path, toml: str) -> None:
+    """A float is not "a positive integer"; it must not be truncated silently."""
+    message = config_error(project(tmp_path, toml))
+    assert "workers" in message
+    assert str(tmp_path / "pyproject.toml") in message
+
+
+def test_bad_flag_wins_over_good_file_and_env(tmp_path: Path) -> None:
+    root = project(tmp_path, "workers = 2")
+    message = config_error(root, {"workers": "0"}, AQE_WORKERS="3")
+    assert "--workers" in message
+
+
+def test_pytest_args_not_a_list(tmp_path: Path) -> None:
+    message = config_error(project(tmp_path, "pytest_args = 5"))
+    assert "pytest_args" in message
+    assert str(tmp_path / "pyproject.toml") in message
+    assert "pytest_args" in config_error(project(tmp_path, 'pytest_args = ["-x", 1]'))
+    (tmp_path / "pyproject.toml").unlink()
+    assert "--pytest-args" in config_error(tmp_path, {"pytest_args": 5})
+
+
+def test_unknown_key_in_each_layer(tmp_path: Path) -> None:
+    root = project(tmp_path, "frobnicate = 1")
+    message = config_error(root)
+    assert "frobnicate" in message
+    assert str(root / "pyproject.toml") in message
+
+    (root / "pyproject.toml").unlink()
+    assert "AQE_FROBNICATE" in config_error(root, AQE_FROBNICATE="1")
+    assert "--frobnicate" in config_error(root, {"frobnicate": 1})
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    root = project(tmp_path, raw="[tool.aqe\nworkers = 2\n")
+    message = config_error(root)
+    assert str(root / "pyproject.toml") in message
+
+
+def test_tool_aqe_not_a_table(tmp_path: Path) -> None:
+    root = project(tmp_path, raw='[tool]\naqe = "fast"\n')
+    message = config_error(root)
+    assert "[tool.aqe]" in message
+    assert str(root / "pyproject.toml") in message
+
+
+def test_config_error_is_a_usage_error() -> None:
+    assert issubclass(ConfigError, UsageError)
+    assert ConfigError.exit_code == 4
+
+
+def test_pyproject_without_tool_aqe_is_fine(tmp_path: Path) -> None:
+    root = project(tmp_path, raw='[project]\nname = "x"\n[tool.pytest.ini_options]\n')
+    assert load_config(root, {}, environ={}) == Config()
+
+
+# -- find_root -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", ["pyproject.toml", "pytest.ini"])
+def test_find_root_nearest_marker(tmp_path: Path, marker: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    inner = tmp_path / "pkg"
+    deep = inner / "tests" / "unit"
+    deep.mkdir(parents=True)
+    (inner / marker).write_text("", encoding="utf-8")
+    assert find_root(deep) == inner.resolve()
+    assert find_root(inner) == inner.resolve()
+    test_file = deep / "test_x.py"
+    test_file.write_text("", encoding="utf-8")
+    assert find_root(test_file) == inner.resolve()
+    assert find_root(tmp_path / "pkg" / ".." / "pkg" / "tests") == inner.resolve()
+
+
+def test_find_root_ignores_marker_named_directory(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    inner = tmp_path / "inner"
+    (inner / "pytest.ini").mkdir(parents=True)  # a directory, not a marker file
+    assert find_root(inner) == tmp_path.resolve()
+
+
+def test_find_root_falls_back_to_start(tmp_path: Path) -> None:
+    start = tmp_path / "a" / "b"
+    start.mkdir(parents=True)
+    for parent in start.resolve().parents:
+        if any((parent / marker).is_file() for marker in ROOT_MARKERS):
+            pytest.skip(f"{parent} holds a project marker")
+    assert find_root(start) == start.resolve()
