@@ -1,4 +1,4 @@
-"""Schema of the history database, its versioned migrations, and error wording.
+"""Opening the history database: pragmas, versioned migrations, error wording.
 
 Why versioned migrations: the database outlives any one aqe release, and a user
 who upgrades aqe must keep their duration history (it drives scheduling). The
@@ -7,6 +7,10 @@ database from version ``i`` to ``i + 1`` and every pending step runs in one
 transaction, so a crash mid-upgrade leaves the old schema intact. A database
 stamped with a version newer than this code is refused rather than guessed at,
 because an older aqe writing rows into a newer layout would corrupt it silently.
+
+Why opening is more than ``sqlite3.connect``: WAL lets concurrent ``aqe run``
+processes read while one writes, and the schema must be checked before any row
+is touched, so that a foreign or damaged file is refused instead of "repaired".
 
 Why the error helpers live here too: every failure must reach the user as a
 single line naming the file and a remedy, whether it comes from opening,
@@ -17,20 +21,26 @@ migrating or a later query, so the translation from ``sqlite3`` errors to
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from aqe._exceptions import StoreError
 
 __all__ = [
+    "BUSY_TIMEOUT_S",
     "MIGRATIONS",
     "REQUIRED_COLUMNS",
     "SCHEMA_VERSION",
     "check_shape",
     "migrate",
+    "open_database",
     "store_error",
     "translate_error",
 ]
+
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_S = 30.0
 
 #: What the user can always do when the store is unusable.
 _ESCAPE = "run with --no-history"
@@ -217,3 +227,49 @@ def check_shape(conn: sqlite3.Connection, path: Path) -> None:
         else:
             continue
         raise store_error(path, problem, f"move it aside or {_ESCAPE}")
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Connect in autocommit mode with WAL, a 30 s busy timeout and NORMAL sync,
+    migrate to the current schema and verify its shape; close again on failure.
+
+    The connection may be shared between threads: its owner must serialise use.
+    """
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+        check_shape(conn, path)
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise translate_error(path, exc, "opening it") from exc
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying: when two processes open a new file at once, SQLite
+    reports the losing switch as busy immediately, without the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
