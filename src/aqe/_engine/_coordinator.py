@@ -108,6 +108,7 @@ class Coordinator:
         self.counts: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._last_view = 0.0
+        self._last_feed = 0.0
         self._launcher: Launcher | None = None
         self.planner: Planner | None = None
 
@@ -174,6 +175,12 @@ class Coordinator:
                     self._dispatch(conn, message)
             self._flush()
             self._refresh_view()
+            now = time.monotonic()
+            if now - self._last_feed >= _TICK:
+                # Re-plan every tick too: a decision deferred while another worker
+                # was collecting must never wait for an event that does not come.
+                self._last_feed = now
+                self._feed_all()
 
     def _dispatch(self, conn: _Conn, message: Any) -> None:
         match message:
