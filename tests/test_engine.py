@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -29,8 +30,8 @@ def _project(root: Path, files: dict[str, str]) -> Path:
 def _aqe(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[int, str, dict[str, Any]]:
-    report = project / "aqe-report.json"
-    report.unlink(missing_ok=True)
+    # Outside the project, so runs against the shared fixture never leave files in the repo.
+    report = Path(tempfile.mkdtemp(prefix="aqe-engine-")) / "report.json"
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "--json", str(report), *args],
         cwd=project,
