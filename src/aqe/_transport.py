@@ -21,23 +21,6 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(_HEADER.pack(len(payload)) + payload)
 
 
-def recv(sock: socket.socket) -> Any:
-    """Receive one message on a blocking socket; raises EOFError when closed."""
-    header = _recv_exact(sock, _HEADER.size)
-    (size,) = _HEADER.unpack(header)
-    return pickle.loads(_recv_exact(sock, size))
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            raise EOFError("peer closed the connection")
-        chunks += chunk
-    return bytes(chunks)
-
-
 class FrameReader:
     """Incremental decoder for a non-blocking socket: feed bytes, get messages."""
 

@@ -8,7 +8,7 @@ in without touching the engine; pytest's adapter is the first and the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -43,7 +43,6 @@ class RunOptions:
     capture: bool = True
     live: bool = False
     start_method: str = "auto"
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

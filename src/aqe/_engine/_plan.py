@@ -76,6 +76,7 @@ class Planner:
         direct_items: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.files = list(files)
+        self._index_by_path = {path: i for i, path in enumerate(self.files)}
         self.estimates = estimates
         self.workers = [WorkerPlan() for _ in range(workers)]
         self.owner: dict[int, int] = {}  # file index -> worker that owns its tests
@@ -216,8 +217,6 @@ class Planner:
         return bool(plan.ready or plan.files_todo or plan.stolen)
 
     def _file_index(self, nodeid: str) -> int:
-        if not hasattr(self, "_index_by_path"):
-            self._index_by_path = {path: i for i, path in enumerate(self.files)}
         return self._index_by_path.get(nodeid.split("::", 1)[0], -1)
 
     def remaining_est(self) -> float:
