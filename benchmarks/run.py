@@ -8,8 +8,14 @@ Why it is built this way:
   because a single slow outlier should not decide a PASS/FAIL.
 * Wall time is measured around the whole subprocess, so interpreter start-up,
   collection, worker spawning and teardown all count: that is what a user waits for.
-* Peak memory is the maximum over ~20 ms samples of the summed VmRSS of the command and
-  all its descendants, because a parallel runner's cost is its whole process tree.
+* The observer must not compete with what it times: on 2 cores, a harness that reads the
+  tool's output through a pipe (every progress character wakes it) and samples /proc
+  every 20 ms slows a tool that uses both cores measurably (~20%) and serial pytest
+  hardly at all.  So a timed run writes its output to a file read after exit, the harness
+  blocks in waitpid() (no polling), and memory is NOT sampled in timed runs.
+* Peak memory comes from separate, untimed runs (``--mem-reps``, also interleaved): the
+  maximum over ~20 ms samples of the summed VmRSS (and PSS) of the command and all its
+  descendants, because a parallel runner's cost is its whole process tree.
 * Every run's test count is checked against the suite manifest and across tools; a tool
   that runs fewer tests is not faster, it is wrong, so mismatches are flagged loudly.
 * A tool that crashes (e.g. the aqe engine is not finished yet) is reported, not fatal.
@@ -20,11 +26,13 @@ Usage::
     python benchmarks/run.py --quick              # tiny suites, smoke test
     python benchmarks/run.py --scenario trivial --reps 7 --json-out benchmarks/_results/t.json
     python benchmarks/run.py --quick --tools serial,xdist
+    python benchmarks/run.py --quick --mem-reps 0   # timings only, no memory runs
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -146,6 +154,7 @@ class Settings:
     """Knobs shared by every scenario in one benchmark invocation."""
 
     reps: int
+    mem_reps: int
     workers: int
     timeout: float
     suites_dir: Path
@@ -306,18 +315,25 @@ class TreeMemorySampler(threading.Thread):
 
 @dataclass
 class RunResult:
-    """One timed execution of one tool on one suite."""
+    """One execution of one tool on one suite.
+
+    ``kind`` says what the run was for: "timed" runs give the wall times (no memory
+    sampling, so the peaks are None), "memory" runs give the peaks (their wall time is
+    recorded but inflated by the sampler and never used), "warmup" runs give neither.
+    """
 
     tool: str
     rep: int
     wall: float
-    peak_rss_kib: int
-    peak_pss_kib: int
+    peak_rss_kib: int | None
+    peak_pss_kib: int | None
     returncode: int | None
     tests: int | None
     ok: bool
     error: str = ""
     samples: int = 0
+    kind: str = "timed"
+    leftover: int = 0
 
 
 @dataclass
@@ -325,42 +341,103 @@ class Measurement:
     """Raw outcome of one subprocess: timings, memory peaks, exit code and output."""
 
     wall: float
-    peak_rss_kib: int
-    peak_pss_kib: int
+    peak_rss_kib: int | None
+    peak_pss_kib: int | None
     samples: int
     returncode: int | None
     output: str
+    leftover: int = 0
 
 
-def timed_run(cmd: list[str], cwd: Path, timeout: float) -> Measurement:
-    """Run ``cmd`` once, timing it and sampling its process tree's memory.
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes in session ``sid``, by scanning /proc/*/stat."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # after comm: state, ppid, pgrp, session, ...
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            members.append(int(entry))
+    return members
 
-    The command gets its own session so that on timeout the whole group it created
-    (including workers) can be killed without touching anything else.
+
+def kill_leftovers(sid: int, grace: float = 0.2) -> int:
+    """SIGKILL whatever the command left running in its session; returns how many.
+
+    The harness only waits for the command itself (as a shell would), so a tool that
+    exits while its workers linger would otherwise steal CPU from the next run.  Processes
+    that are just exiting (or were just killed) get ``grace`` seconds before they count."""
+    deadline = time.monotonic() + grace
+    leftover = session_members(sid)
+    while leftover and time.monotonic() < deadline:
+        time.sleep(0.02)
+        leftover = session_members(sid)
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return len(leftover)
+
+
+def run_command(
+    cmd: list[str], cwd: Path, timeout: float, sample_memory: bool = False
+) -> Measurement:
+    """Run ``cmd`` once, timing it, and sampling its process tree's memory only if asked.
+
+    While the command runs, the harness takes no CPU: output goes to an unlinked temporary
+    file (read after exit, not through a pipe the harness would have to drain), the main
+    thread blocks in waitpid(), and the timeout is a sleeping timer thread
+    (``Popen.wait(timeout)`` would poll with sleeps of up to 50 ms, which costs wake-ups
+    and adds up to 50 ms to the measured wall time).  The command gets its own session so
+    that on timeout the whole group it created (including workers) can be killed without
+    touching anything else.
     """
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    sampler = TreeMemorySampler(proc.pid)
-    sampler.start()
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        returncode: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+    timed_out = threading.Event()
+    with tempfile.TemporaryFile() as out_file:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+        def on_timeout() -> None:
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        sampler = TreeMemorySampler(proc.pid) if sample_memory else None
+        if sampler is not None:
+            sampler.start()
+        timer = threading.Timer(timeout, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            returncode: int | None = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.returncode is None:  # interrupted (e.g. Ctrl-C): do not leave it running
+                on_timeout()
+                proc.wait()
+        wall = time.perf_counter() - start
+        if sampler is not None:
+            sampler.stop()
+        leftover = kill_leftovers(proc.pid)
+        out_file.seek(0)
+        out = out_file.read().decode("utf-8", errors="replace")
+    if timed_out.is_set():
         returncode = None
         out += f"\n[benchmark] killed after {timeout:g} s timeout"
-    wall = time.perf_counter() - start
-    sampler.stop()
     return Measurement(
-        wall, sampler.peak_kib, sampler.peak_pss_kib, sampler.samples, returncode, out
+        wall,
+        sampler.peak_kib if sampler else None,
+        sampler.peak_pss_kib if sampler else None,
+        sampler.samples if sampler else 0,
+        returncode,
+        out,
+        leftover,
     )
 
 
@@ -497,13 +574,20 @@ def build_tools(settings: Settings, report_dir: Path) -> dict[str, Tool]:
 
 
 def run_tool(
-    tool: Tool, suite: Path, rep: int, expected_rc: int, timeout: float, report_dir: Path
+    tool: Tool,
+    suite: Path,
+    rep: int,
+    expected_rc: int,
+    timeout: float,
+    report_dir: Path,
+    kind: str = "timed",
 ) -> RunResult:
-    """Prepare, time and validate one run of one tool."""
+    """Prepare, run and validate one run of one tool; memory is sampled only when
+    ``kind`` is "memory"."""
     tool.prepare(suite)
     report = report_path(report_dir, tool.key)
     report.unlink(missing_ok=True)
-    m = timed_run(tool.argv(suite), suite, timeout)
+    m = run_command(tool.argv(suite), suite, timeout, sample_memory=kind == "memory")
     tests = read_aqe_json(report) if tool.json_report else None
     if tests is None:
         tests = count_from_summary(m.output)
@@ -520,6 +604,8 @@ def run_tool(
         ok,
         error,
         m.samples,
+        kind,
+        m.leftover,
     )
 
 
@@ -535,8 +621,13 @@ class ScenarioResult:
     totals: dict[str, object]
     ideal: float
     workers: int
-    runs: list[RunResult] = field(default_factory=list)
+    runs: list[RunResult] = field(default_factory=list)  # timed: wall times only
+    mem_runs: list[RunResult] = field(default_factory=list)  # untimed: memory peaks
     warmup: list[RunResult] = field(default_factory=list)
+    mem_reps: int = 0
+
+    def all_runs(self) -> list[RunResult]:
+        return self.warmup + self.runs + self.mem_runs
 
 
 def warm_up(
@@ -549,22 +640,30 @@ def warm_up(
     paying for it.  aqe gets one full run so the timed "re-run" has history.
     """
     pytest_collect = [settings.pytest, "-q", "-p", "no:cacheprovider", "--collect-only", "."]
-    timed_run(pytest_collect, suite, settings.timeout)
+    run_command(pytest_collect, suite, settings.timeout)
     results = []
     if "aqe-rerun" in tools:
         clear_aqe_state(suite)
         tool = tools["aqe-rerun"]
-        results.append(run_tool(tool, suite, -1, expected_rc, settings.timeout, report_dir))
+        results.append(
+            run_tool(tool, suite, -1, expected_rc, settings.timeout, report_dir, "warmup")
+        )
     return results
 
 
 def describe_run(run: RunResult, label: str, reps: int, expected_tests: int) -> str:
     """Progress line for one run, flagging failures and wrong test counts immediately."""
-    line = (
-        f"  rep {run.rep + 1}/{reps} {label:<22} {run.wall:7.2f} s "
-        f"{run.peak_rss_kib / 1024:7.1f} MiB RSS {run.peak_pss_kib / 1024:7.1f} MiB PSS  "
-        f"tests={run.tests}"
-    )
+    if run.kind == "memory":
+        line = (
+            f"  mem {run.rep + 1}/{reps} {label:<22} "
+            f"{(run.peak_rss_kib or 0) / 1024:7.1f} MiB RSS "
+            f"{(run.peak_pss_kib or 0) / 1024:7.1f} MiB PSS "
+            f"({run.samples} samples, untimed)  tests={run.tests}"
+        )
+    else:
+        line = f"  rep {run.rep + 1}/{reps} {label:<22} {run.wall:7.2f} s  tests={run.tests}"
+    if run.leftover:
+        line += f"  (left {run.leftover} process(es) running after exit: killed)"
     if not run.ok:
         return f"{line}  FAILED {run.error}"
     if run.tests != expected_tests:
@@ -582,7 +681,8 @@ def should_skip(tool: str, runs: list[RunResult]) -> bool:
 def run_scenario(
     spec: SuiteSpec, tool_keys: list[str], settings: Settings, log: Callable[[str], None]
 ) -> ScenarioResult:
-    """Generate the suite, warm up, then measure all tools round-robin for ``reps`` rounds."""
+    """Generate the suite, warm up, time all tools round-robin for ``reps`` rounds, then
+    measure their memory round-robin for ``mem_reps`` separate, untimed rounds."""
     suite = generate_suite(spec, settings.suites_dir / spec.name)
     manifest = load_manifest(suite)
     totals = manifest["totals"]
@@ -590,35 +690,47 @@ def run_scenario(
     expected_rc = 1 if totals["n_expected_failures"] else 0
     expected_tests = int(totals["n_tests"])
     result = ScenarioResult(
-        spec.name, asdict(spec), totals, ideal_bound(manifest, settings.workers), settings.workers
+        spec.name,
+        asdict(spec),
+        totals,
+        ideal_bound(manifest, settings.workers),
+        settings.workers,
+        mem_reps=settings.mem_reps,
     )
     with tempfile.TemporaryDirectory(prefix="aqe-bench-") as tmp:
         report_dir = Path(tmp)
         tools = {k: v for k, v in build_tools(settings, report_dir).items() if k in tool_keys}
         result.warmup = warm_up(tools, suite, expected_rc, settings, report_dir)
-        for rep in range(settings.reps):
-            for key in tool_keys:
-                if should_skip(key, result.warmup + result.runs):
-                    continue
-                run = run_tool(tools[key], suite, rep, expected_rc, settings.timeout, report_dir)
-                result.runs.append(run)
-                log(describe_run(run, tools[key].label, settings.reps, expected_tests))
+        for kind, reps, runs in (
+            ("timed", settings.reps, result.runs),
+            ("memory", settings.mem_reps, result.mem_runs),
+        ):
+            for rep in range(reps):
+                for key in tool_keys:
+                    if should_skip(key, result.all_runs()):
+                        continue
+                    run = run_tool(
+                        tools[key], suite, rep, expected_rc, settings.timeout, report_dir, kind
+                    )
+                    runs.append(run)
+                    log(describe_run(run, tools[key].label, reps, expected_tests))
     return result
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def medians(result: ScenarioResult, tool: str) -> tuple[float, float, float] | None:
-    """(median wall s, median peak RSS KiB, median peak PSS KiB) over successful runs,
-    or None if there were none."""
-    good = [r for r in result.runs if r.tool == tool and r.ok]
-    if not good:
-        return None
+def medians(result: ScenarioResult, tool: str) -> tuple[float | None, float | None, float | None]:
+    """(median wall s over successful timed runs, median peak RSS KiB and median peak PSS
+    KiB over successful memory runs); each None if there is no such run."""
+    timed = [r.wall for r in result.runs if r.tool == tool and r.ok]
+    mem = [r for r in result.mem_runs if r.tool == tool and r.ok]
+    rss = [r.peak_rss_kib for r in mem if r.peak_rss_kib is not None]
+    pss = [r.peak_pss_kib for r in mem if r.peak_pss_kib is not None]
     return (
-        statistics.median(r.wall for r in good),
-        statistics.median(r.peak_rss_kib for r in good),
-        statistics.median(r.peak_pss_kib for r in good),
+        statistics.median(timed) if timed else None,
+        statistics.median(rss) if rss else None,
+        statistics.median(pss) if pss else None,
     )
 
 
@@ -628,16 +740,18 @@ def ratios(result: ScenarioResult) -> dict[str, float | None]:
 
     def ratio(a: str, b: str, index: int) -> float | None:
         ma, mb = med.get(a), med.get(b)
-        if ma is None or mb is None or mb[index] <= 0:
+        va = ma[index] if ma else None
+        vb = mb[index] if mb else None
+        if va is None or vb is None or vb <= 0:
             return None
-        return ma[index] / mb[index]
+        return va / vb
 
     out: dict[str, float | None] = {}
     for mode, tool in (("first", "aqe-first"), ("rerun", "aqe-rerun")):
         out[f"{mode}/xdist"] = ratio(tool, "xdist", 0)
         out[f"{mode}/serial"] = ratio(tool, "serial", 0)
-        m = med.get(tool)
-        out[f"{mode}/ideal"] = m[0] / result.ideal if m and result.ideal > 0 else None
+        wall = med[tool][0] if tool in med else None
+        out[f"{mode}/ideal"] = wall / result.ideal if wall and result.ideal > 0 else None
         out[f"{mode}/xdist mem"] = ratio(tool, "xdist", 1)
         out[f"{mode}/xdist pss"] = ratio(tool, "xdist", 2)
     return out
@@ -653,18 +767,17 @@ def total(result: ScenarioResult, key: str) -> float:
 def count_problems(result: ScenarioResult) -> list[str]:
     """Every way the tools disagree on how many tests they ran.
 
-    Only runs that exited as expected are checked: a crashed tool is reported as a
-    failure, not as a count mismatch."""
+    Only runs that exited as expected are checked (timed and memory runs alike): a
+    crashed tool is reported as a failure, not as a count mismatch."""
     expected = int(total(result, "n_tests"))
-    good = [r for r in result.runs if r.ok]
+    good = [r for r in result.runs + result.mem_runs if r.ok]
     problems = []
     for run in good:
+        where = f"{run.tool} {'rep' if run.kind == 'timed' else 'mem rep'} {run.rep + 1}"
         if run.tests is None:
-            problems.append(f"{run.tool} rep {run.rep + 1}: could not determine test count")
+            problems.append(f"{where}: could not determine test count")
         elif run.tests != expected:
-            problems.append(
-                f"{run.tool} rep {run.rep + 1}: ran {run.tests} tests, manifest has {expected}"
-            )
+            problems.append(f"{where}: ran {run.tests} tests, manifest has {expected}")
     seen = {r.tests for r in good if r.tests is not None}
     if len(seen) > 1:
         problems.append(f"tools disagree on the number of tests: {sorted(seen)}")
@@ -672,12 +785,15 @@ def count_problems(result: ScenarioResult) -> list[str]:
 
 
 def evaluate_bars(result: ScenarioResult) -> list[tuple[Bar, float | None, str]]:
-    """(bar, measured ratio, PASS/FAIL/N/A) for this scenario's bars and the memory bars."""
+    """(bar, measured ratio, PASS/FAIL/N/A) for this scenario's bars and the memory bars;
+    the memory bars' verdict is "not measured" when memory runs were switched off."""
     measured = ratios(result)
     verdicts = []
     for bar in BARS.get(result.name.removesuffix("-quick"), []) + MEMORY_BARS:
         value = measured.get(bar.metric)
         verdict = "N/A" if value is None else ("PASS" if value <= bar.limit else "FAIL")
+        if bar in MEMORY_BARS and result.mem_reps == 0:
+            verdict = "not measured"
         verdicts.append((bar, value, verdict))
     return verdicts
 
@@ -689,19 +805,24 @@ def fmt_ratio(value: float | None) -> str:
     return "    n/a" if value is None else f"{value:6.3f}x"
 
 
+def fmt_mib(kib: float | None, missing: str) -> str:
+    return missing if kib is None else f"{kib / 1024:9.1f} MiB"
+
+
 def tool_rows(result: ScenarioResult, labels: dict[str, str]) -> list[str]:
-    """One table row per tool: runs ok, median/min/max wall, median peak memory, tests."""
+    """One table row per tool: timed runs ok, median/min/max wall (timed runs), median
+    peak memory and memory runs ok (memory runs), test counts (both)."""
     rows = [
         f"  {'tool':<22} {'ok/runs':>7} {'wall median':>11} {'[min - max]':>17} "
-        f"{'peak RSS med':>13} {'peak PSS med':>13} {'tests':>6}"
+        f"{'peak RSS med':>13} {'peak PSS med':>13} {'mem ok':>6} {'tests':>6}"
     ]
     for tool in TOOL_ORDER:
         if tool not in labels:
             continue
         mine = [r for r in result.runs if r.tool == tool]
         good = [r for r in mine if r.ok]
-        med = medians(result, tool)
-        if med is None:
+        wall, rss, pss = medians(result, tool)
+        if wall is None:
             warm = [r for r in result.warmup if r.tool == tool]
             failed = next((r for r in warm + mine if not r.ok), None)
             why = "not run" if failed is None else failed.error[:110]
@@ -709,13 +830,17 @@ def tool_rows(result: ScenarioResult, labels: dict[str, str]) -> list[str]:
                 why = f"(warm-up) {why}"
             rows.append(f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} FAILED: {why}")
             continue
+        mem_mine = [r for r in result.mem_runs if r.tool == tool]
+        mem_good = [r for r in mem_mine if r.ok]
+        no_mem = "failed" if mem_mine else "-"
         walls = [r.wall for r in good]
-        tests = sorted({r.tests for r in good}, key=lambda t: -1 if t is None else t)
+        tests = sorted({r.tests for r in good + mem_good}, key=lambda t: -1 if t is None else t)
+        mem_ok = f"{len(mem_good)}/{len(mem_mine)}" if mem_mine else "-"
         rows.append(
-            f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} {med[0]:9.2f} s "
-            f"[{min(walls):6.2f} - {max(walls):6.2f}] {med[1] / 1024:9.1f} MiB "
-            f"{med[2] / 1024:9.1f} MiB "
-            f"{','.join(str(t) for t in tests):>6}"
+            f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} {wall:9.2f} s "
+            f"[{min(walls):6.2f} - {max(walls):6.2f}] {fmt_mib(rss, no_mem):>13} "
+            f"{fmt_mib(pss, no_mem):>13} "
+            f"{mem_ok:>6} {','.join(str(t) for t in tests):>6}"
         )
     return rows
 
@@ -755,7 +880,17 @@ def render_scenario(result: ScenarioResult, labels: dict[str, str]) -> str:
         "  bars:",
     ]
     for bar, value, verdict in evaluate_bars(result):
-        lines.append(f"    {verdict:<4}  {bar.label:<40} measured {fmt_ratio(value)}")
+        if verdict == "not measured":
+            lines.append(f"    {'-':<4}  {bar.label:<40} not measured (--mem-reps 0)")
+        else:
+            lines.append(f"    {verdict:<4}  {bar.label:<40} measured {fmt_ratio(value)}")
+    lingering = [r for r in result.all_runs() if r.leftover]
+    if lingering:
+        lines += [
+            "",
+            f"  note: {len(lingering)} run(s) left processes running after the command exited "
+            f"(killed; not timed): {', '.join(sorted({r.tool for r in lingering}))}",
+        ]
     problems = count_problems(result)
     if problems:
         lines += ["", "  !!!!!!!! TEST COUNT MISMATCH !!!!!!!!"]
@@ -807,6 +942,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="interleaved repetitions (default 5, or 2 with --quick)",
     )
+    p.add_argument(
+        "--mem-reps",
+        type=int,
+        default=2,
+        help="separate, untimed interleaved rounds that sample peak memory (default 2; "
+        "0 = no memory measurement)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny suites for a smoke run")
     p.add_argument(
         "--tools",
@@ -836,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = Settings(
         reps=args.reps if args.reps is not None else (2 if args.quick else 5),
+        mem_reps=max(args.mem_reps, 0),
         workers=args.workers,
         timeout=args.timeout,
         suites_dir=args.suites_dir,
@@ -850,7 +993,8 @@ def main(argv: list[str] | None = None) -> int:
         f"loadavg {env['loadavg_at_start']}  versions {env['versions']}"
     )
     print(
-        f"reps={settings.reps} (interleaved: {', '.join(tool_keys)})  workers={args.workers}  "
+        f"reps={settings.reps} (interleaved: {', '.join(tool_keys)})  "
+        f"mem-reps={settings.mem_reps} (separate, untimed)  workers={args.workers}  "
         f"quick={args.quick}"
     )
 

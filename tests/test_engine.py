@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,84 @@ def test_a_test_that_kills_its_worker_is_blamed_and_the_rest_still_run(tmp_path:
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 12
     crashed = next(t for t in data["tests"] if t["nodeid"] == "test_crash.py::test_dies")
     assert crashed["error_type"] == "WorkerCrashed"
-    assert "exited unexpectedly" in output
+    assert "exited with code 7 while running this test" in output
+
+
+def test_a_segfault_is_named_with_its_signal(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "test_segv.py": """
+                import ctypes
+                def test_ok(): pass
+                def test_segfaults(): ctypes.string_at(0)
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "1")
+    assert code == 1, output
+    assert _outcomes(data) == {
+        "test_segv.py::test_ok": "passed",
+        "test_segv.py::test_segfaults": "failed",
+    }
+    assert "was killed by signal 11 (SIGSEGV) while running this test" in output
+
+
+def test_workers_die_with_a_killed_coordinator(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            name: """
+                import os, time
+                def test_sleeps():
+                    open(f"pid-{os.getpid()}", "w").close()
+                    time.sleep(60)
+            """
+            for name in ("test_one.py", "test_two.py")
+        },
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aqe",
+            "run",
+            "--no-history",
+            "-w",
+            "2",
+            "--",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CI": "true"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(project.glob("pid-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = [int(p.name.split("-")[1]) for p in project.glob("pid-*")]
+        assert len(pids) == 2, "the workers never started their tests"
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in pids if _alive(pid)]
+    for pid in survivors:  # never leave them behind, even when the check fails
+        os.kill(pid, 9)
+    assert not survivors, "workers outlived the coordinator"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_spawned_workers_give_the_same_outcomes_as_forked_ones() -> None:

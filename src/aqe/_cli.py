@@ -7,6 +7,7 @@ Arguments after ``--`` go to pytest untouched.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -191,7 +192,14 @@ def history(limit: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
+    code = _main(list(sys.argv[1:] if argv is None else argv))
+    # Everything alive now dies with the process: spare the interpreter's final
+    # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
+    gc.freeze()
+    sys.exit(code)
+
+
+def _main(args: list[str]) -> int:
     extra: list[str] = []
     if "--" in args:
         cut = args.index("--")
@@ -201,14 +209,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             ctx.meta[_EXTRA_KEY] = extra
             cli.invoke(ctx)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         click.echo(f"aqe: error: {exc.format_message()}", err=True)
-        sys.exit(4)
+        return 4
     except click.exceptions.Abort:
         click.echo("aqe: interrupted", err=True)
-        sys.exit(2)
+        return 2
     except AqeError as exc:
         click.echo(f"aqe: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    sys.exit(0)
+        return exc.exit_code
+    return 0

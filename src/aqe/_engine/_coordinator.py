@@ -31,17 +31,18 @@ from .._messages import (
     WorkerReady,
 )
 from .._model import RunRecord, TestResult
+from ._fork import describe_exit
 from ._plan import Estimate, Planner
-from ._worker import run_worker
-from ._zygote import Zygote
 
 _TICK = 0.1
 
 
 class Launcher(Protocol):
-    """Starts workers: by fork from the zygote, or as fresh interpreters."""
+    """Starts workers: forked from the coordinator, or as fresh interpreters."""
 
     def spawn(self, worker_id: int) -> tuple[int, socket.socket]: ...
+
+    def reap(self, pid: int, grace: float = 0.5) -> int | None: ...
 
     def stop(self) -> None: ...
 
@@ -122,8 +123,6 @@ class Coordinator:
     def execute(self, requested_workers: int, launcher: Launcher) -> None:
         if not self.files and not self.direct:
             return
-        if isinstance(launcher, ZygoteLauncher):
-            launcher.start(self.session, self.files, self.direct)
         self._launcher = launcher
         try:
             estimates, collect_est = self.sink.estimates()
@@ -286,26 +285,25 @@ class Coordinator:
         )
 
     def _on_eof(self, conn: _Conn) -> None:
-        assert self.planner is not None
+        assert self.planner is not None and self._launcher is not None
         self._close(conn)
+        status = self._launcher.reap(conn.pid)
         plan = self.planner.workers[conn.worker]
         if plan.shut_down and not plan.outstanding:
             return
         # The worker died with work in hand: the test it was running is blamed,
-        # the rest goes to a fresh worker forked from the zygote.
+        # the rest goes to a fresh worker.
         crashed = plan.outstanding.popleft()[0] if plan.outstanding else None
         if crashed is not None:
-            self._record_crash(conn, crashed)
+            self._record_crash(conn, crashed, describe_exit(status))
         self.planner.orphan(conn.worker)
         if not self.stopping and self.planner.has_work(conn.worker):
             self._spawn(conn.worker)
 
-    def _record_crash(self, conn: _Conn, nodeid: str) -> None:
+    def _record_crash(self, conn: _Conn, nodeid: str, how: str) -> None:
         from _pytest.reports import TestReport
 
-        message = (
-            f"worker {conn.worker} (pid {conn.pid}) exited unexpectedly while running this test"
-        )
+        message = f"worker {conn.worker} (pid {conn.pid}) {how} while running this test"
         file = nodeid.split("::", 1)[0]
         report = TestReport(
             nodeid=nodeid,
@@ -402,32 +400,6 @@ class Coordinator:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(text)
-
-
-class ZygoteLauncher:
-    """Forks workers from a zygote made right after collection."""
-
-    def __init__(self) -> None:
-        self._zygote: Zygote | None = None
-
-    def start(
-        self,
-        session: pytest.Session,
-        files: Sequence[nodes.Collector],
-        direct: dict[str, nodes.Item],
-    ) -> None:
-        def entry(worker_id: int, sock: socket.socket) -> int:
-            return run_worker(session, worker_id, sock, files, direct)
-
-        self._zygote = Zygote.start(entry)
-
-    def spawn(self, worker_id: int) -> tuple[int, socket.socket]:
-        assert self._zygote is not None
-        return self._zygote.spawn(worker_id)
-
-    def stop(self) -> None:
-        if self._zygote is not None:
-            self._zygote.stop()
 
 
 class _Deselected:

@@ -10,8 +10,7 @@ instead, so selection always behaves exactly as with plain pytest.
 
 from __future__ import annotations
 
-import os
-import threading
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,8 +18,10 @@ import pytest
 from _pytest import nodes
 
 from .._model import RunRecord
-from ._coordinator import Coordinator, Launcher, ProgressView, RunSink, ZygoteLauncher
+from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
+from ._fork import ForkLauncher
 from ._spawn import SpawnLauncher
+from ._worker import run_worker
 
 #: Options whose item selection depends on the whole collected suite.
 _GLOBAL_SELECTION = ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip")
@@ -81,16 +82,21 @@ class EnginePlugin:
     def pytest_collection(self, session: pytest.Session) -> bool | None:
         return self.collector.collect(session)
 
-    def _launcher(self, config: pytest.Config) -> Launcher:
-        method = self.start_method
-        if method == "auto":
-            # Never fork a process that runs threads: a lock held by another
-            # thread at fork time stays locked forever in the child.
-            forkable = hasattr(os, "fork") and threading.active_count() == 1
-            method = "fork" if forkable else "spawn"
-        if method == "spawn":
-            return SpawnLauncher(config, bool(self.collector.defer))
-        return ZygoteLauncher()
+    def _launcher(self, session: pytest.Session) -> Launcher:
+        def spawner() -> Launcher:
+            return SpawnLauncher(session.config, bool(self.collector.defer))
+
+        # Never fork a process that runs threads (the fork launcher checks again
+        # before every fork and falls back to spawning).
+        if self.start_method == "spawn" or not ForkLauncher.can_fork():
+            return spawner()
+        files = self.collector.files
+        direct = {item.nodeid: item for item in session.items}
+
+        def entry(worker_id: int, sock: socket.socket) -> int:
+            return run_worker(session, worker_id, sock, files, direct)
+
+        return ForkLauncher(entry, spawner)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
@@ -102,7 +108,7 @@ class EnginePlugin:
             session, self.run, self.sink, view, self.collector.files, list(session.items)
         )
         try:
-            coordinator.execute(self.workers, self._launcher(session.config))
+            coordinator.execute(self.workers, self._launcher(session))
         finally:
             if view is not None and reporter is not None:
                 reporter.stop_live()

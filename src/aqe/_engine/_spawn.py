@@ -24,7 +24,7 @@ _ROLE_ENV = "_AQE_SPAWNED_WORKER"
 
 
 class SpawnLauncher:
-    """Same interface as the zygote: ``spawn(worker_id) -> (pid, socket)``."""
+    """Starts workers as fresh interpreters: ``spawn(worker_id) -> (pid, socket)``."""
 
     def __init__(self, config: pytest.Config, defer: bool) -> None:
         self.args = list(config.invocation_params.args)
@@ -48,6 +48,20 @@ class SpawnLauncher:
         its.close()
         self.procs.append(proc)
         return proc.pid, mine
+
+    def reap(self, pid: int, grace: float = 0.5) -> int | None:
+        """The worker's wait status once it has exited; killed if it lingers past ``grace``."""
+        proc = next((p for p in self.procs if p.pid == pid), None)
+        if proc is None:
+            return None
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        code = proc.returncode
+        # Popen reports a signal as a negative code; turn it back into a wait status.
+        return -code if code < 0 else code << 8
 
     def stop(self) -> None:
         for proc in self.procs:
