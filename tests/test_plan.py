@@ -125,3 +125,28 @@ def test_dead_workers_work_goes_to_its_replacement() -> None:
     assert replacement.files_todo == [files[0]]
     assert crashed not in replacement.stolen[files[0]]
     assert replacement.stolen[files[0]] == {"a.py::t1", "a.py::t2"}
+
+
+def test_a_first_run_of_fast_tests_is_fed_in_chunks_not_one_message_per_test() -> None:
+    planner = Planner(
+        files=["a.py"], file_sizes=[1000], workers=1, estimates={}, collect_estimates={}
+    )
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, [f"a.py::t{i}" for i in range(500)])
+    queue: list[str] = []
+    run_messages = finished = 0
+    while True:
+        messages = planner.next_messages(0)
+        if any(isinstance(m, Shutdown) for m in messages):
+            break
+        for message in messages:
+            if isinstance(message, RunTests):
+                run_messages += 1
+                queue.extend(message.nodeids)
+        assert queue, "the worker was left without work"
+        planner.on_finished(0, queue.pop(0), 0.0003)
+        finished += 1
+    assert finished + len(queue) == 500
+    # Without history the prior starts at 10 ms a test; it learns that they take
+    # 0.3 ms, after which a message carries up to a full chunk.
+    assert run_messages < 500 / 10, run_messages

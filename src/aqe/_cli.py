@@ -20,6 +20,7 @@ import click
 from . import __version__
 from ._config import Config, find_root, load_config
 from ._exceptions import AqeError, UsageError
+from ._trace import mark
 
 _EXTRA_KEY = "aqe_extra_args"
 
@@ -192,10 +193,12 @@ def history(limit: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    mark("cli")
     code = _main(list(sys.argv[1:] if argv is None else argv))
     # Everything alive now dies with the process: spare the interpreter's final
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
     gc.freeze()
+    mark("exit")
     sys.exit(code)
 
 

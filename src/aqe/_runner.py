@@ -20,6 +20,7 @@ from ._exceptions import StoreError, UsageError
 from ._git import git_state
 from ._model import RunRecord, TestResult
 from ._store import HistoryStore
+from ._trace import mark
 
 
 class RunController:
@@ -110,6 +111,7 @@ def execute_run(adapter: Adapter, config: Config, selection: Selection, options:
     except KeyboardInterrupt:
         code = 2
     finally:
+        mark("run-end")
         run.end = time.time()
         run.exit_code = code
         try:

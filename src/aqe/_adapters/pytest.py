@@ -21,6 +21,7 @@ from _pytest.reports import CollectReport
 from .._engine._coordinator import RunSink
 from .._exceptions import UsageError
 from .._model import RunRecord
+from .._trace import mark
 from . import CollectedTest, RunOptions, Selection
 
 
@@ -120,7 +121,9 @@ class PytestAdapter:
         installer = _ReporterInstaller(options, options.workers)
         engine = EnginePlugin(run, sink, options.workers, options.start_method)
         args = pytest_args(selection, options)
+        mark("pytest-main")
         code = pytest.main(args, plugins=[installer, engine])
+        mark("pytest-main-end")
         return int(code)
 
 

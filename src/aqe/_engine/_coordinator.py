@@ -62,6 +62,8 @@ class ProgressView(Protocol):
 
     def test_output(self, result: TestResult, text: str) -> None: ...
 
+    def flush(self) -> None: ...
+
 
 @dataclass(slots=True)
 class Progress:
@@ -174,6 +176,8 @@ class Coordinator:
                     self._dispatch(conn, message)
             self._flush()
             self._refresh_view()
+            if self.view is not None:
+                self.view.flush()
             now = time.monotonic()
             if now - self._last_feed >= _TICK:
                 # Re-plan every tick too: a decision deferred while another worker
@@ -255,7 +259,7 @@ class Coordinator:
         conn.last_finish = result.stop
         if message.raw_output and self.view is not None:
             self.view.test_output(result, message.raw_output)
-        self.planner.on_finished(conn.worker, nodeid)
+        self.planner.on_finished(conn.worker, nodeid, result.stop - result.start)
         if not self.stopping and (self.session.shouldfail or self.session.shouldstop):
             self.stopping = True
             self._drop_pending()
@@ -293,8 +297,9 @@ class Coordinator:
             return
         # The worker died with work in hand: the test it was running is blamed,
         # the rest goes to a fresh worker.
-        crashed = plan.outstanding.popleft()[0] if plan.outstanding else None
+        crashed = plan.outstanding[0][0] if plan.outstanding else None
         if crashed is not None:
+            plan.pop(crashed)
             self._record_crash(conn, crashed, describe_exit(status))
         self.planner.orphan(conn.worker)
         if not self.stopping and self.planner.has_work(conn.worker):

@@ -157,7 +157,6 @@ class ForkLauncher:
             self._fallback.stop()
 
 
-
 def describe_exit(status: int | None) -> str:
     """``exited with code 3`` or ``was killed by signal 11 (SIGSEGV)``, from a wait status."""
     if status is None:

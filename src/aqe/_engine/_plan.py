@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from .._messages import Collect, RunTests, Shutdown, ToWorker
 
 #: Keep at least this much estimated work (seconds) queued on a worker, so the
-#: round trip to the coordinator never leaves it idle between tests.
+#: round trip to the coordinator never leaves it idle between tests. A worker is
+#: topped up only once its queue has drained below half of it, so a suite of fast
+#: tests costs one message per chunk, not one per test.
 RUN_AHEAD = 0.05
 #: ...and at most this many tests, so stealing at the tail still has material.
 MAX_CHUNK = 64
 #: Guess for a test nobody has measured and whose file has no measured tests.
 DEFAULT_TEST_SECONDS = 0.01
+#: Durations observed in this run that shape the prior for tests without history.
+OBSERVED_WINDOW = 256
 #: A setup this long (and much longer than its file's usual setup) marks an
 #: expensive module/class fixture whose tests must stay together.
 STICKY_SETUP_SECONDS = 0.05
@@ -53,6 +57,7 @@ class WorkerPlan:
     collected: set[int] = field(default_factory=set)
     ready: list[Unit] = field(default_factory=list)
     outstanding: deque[tuple[str, float]] = field(default_factory=deque)
+    outstanding_sum: float = 0.0
     #: Files this worker collects only for tests stolen from another worker.
     stolen: dict[int, set[str]] = field(default_factory=dict)
     shut_down: bool = False
@@ -62,7 +67,22 @@ class WorkerPlan:
         return sum(unit.est for unit in self.ready)
 
     def outstanding_est(self) -> float:
-        return sum(est for _, est in self.outstanding)
+        return max(0.0, self.outstanding_sum) if self.outstanding else 0.0
+
+    def push(self, nodeid: str, est: float) -> None:
+        self.outstanding.append((nodeid, est))
+        self.outstanding_sum += est
+
+    def pop(self, nodeid: str) -> bool:
+        """Forget a finished (or crashed) test; usually the oldest one, so O(1)."""
+        for position, (queued, est) in enumerate(self.outstanding):
+            if queued == nodeid:
+                del self.outstanding[position]
+                self.outstanding_sum -= est
+                if not self.outstanding:
+                    self.outstanding_sum = 0.0
+                return True
+        return False
 
 
 class Planner:
@@ -88,6 +108,9 @@ class Planner:
             path: self._median_or((e.total for e in ests), self._suite_prior)
             for path, ests in self._file_est_by_path.items()
         }
+        self._has_history = bool(estimates)
+        self._observed: deque[float] = deque(maxlen=OBSERVED_WINDOW)
+        self._unobserved = 0
         self.collect_est = [collect_estimates.get(path, 0.0) for path in self.files]
         self.sticky = {
             path for path, ests in self._file_est_by_path.items() if self._is_sticky(ests)
@@ -120,6 +143,18 @@ class Planner:
         if known is not None:
             return known.total
         return self._file_prior.get(nodeid.split("::", 1)[0], self._suite_prior)
+
+    def observe(self, seconds: float) -> None:
+        """Learn from a finished test: without history, the suite's prior is the
+        median of this run's recent durations (a first run of fast tests would
+        otherwise queue them five at a time)."""
+        if self._has_history:
+            return
+        self._observed.append(seconds)
+        self._unobserved += 1
+        if len(self._observed) >= 8 and self._unobserved >= 8:
+            self._unobserved = 0
+            self._suite_prior = max(statistics.median(self._observed), 1e-5)
 
     def _file_est(self, index: int, size: int, bytes_per_second: float) -> float:
         path = self.files[index]
@@ -184,12 +219,10 @@ class Planner:
             plan.stolen.pop(index, None)
         plan.ready.sort(key=lambda unit: -unit.est)
 
-    def on_finished(self, worker: int, nodeid: str) -> None:
-        outstanding = self.workers[worker].outstanding
-        for position, (queued, _) in enumerate(outstanding):
-            if queued == nodeid:
-                del outstanding[position]
-                return
+    def on_finished(self, worker: int, nodeid: str, seconds: float | None = None) -> None:
+        self.workers[worker].pop(nodeid)
+        if seconds is not None:
+            self.observe(seconds)
 
     def orphan(self, worker: int) -> None:
         """Hand a dead worker's unfinished work to its replacement, which must
@@ -197,6 +230,7 @@ class Planner:
         plan = self.workers[worker]
         units = [Unit([nodeid], -2, est) for nodeid, est in plan.outstanding]
         plan.outstanding.clear()
+        plan.outstanding_sum = 0.0
         fresh = WorkerPlan(files_todo=sorted(plan.collecting) + plan.files_todo)
         for unit in units + plan.ready:
             file = unit.file
@@ -242,7 +276,7 @@ class Planner:
             batch = self._collect_batch(plan)
             plan.collecting.update(batch)
             messages.append(Collect(tuple(batch)))
-        if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD):
+        if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2):
             messages.append(RunTests(tuple(self._take_chunk(plan))))
         if (
             not plan.ready
@@ -274,11 +308,12 @@ class Planner:
             if len(chunk) >= MAX_CHUNK:
                 break
             unit = plan.ready.pop(0)
-            per_test = unit.est / len(unit.nodeids)
             for nodeid in unit.nodeids:
+                # Re-estimated now: the prior may have learnt since the unit was made.
+                test_est = self.test_est(nodeid)
                 chunk.append(nodeid)
-                plan.outstanding.append((nodeid, per_test))
-            est += unit.est
+                plan.push(nodeid, test_est)
+                est += test_est
         return chunk
 
     def _steal(self, thief: int) -> None:

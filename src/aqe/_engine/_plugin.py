@@ -18,6 +18,7 @@ import pytest
 from _pytest import nodes
 
 from .._model import RunRecord
+from .._trace import mark
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._spawn import SpawnLauncher
@@ -80,7 +81,11 @@ class EnginePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
-        return self.collector.collect(session)
+        mark("collection")
+        try:
+            return self.collector.collect(session)
+        finally:
+            mark("collection-end")
 
     def _launcher(self, session: pytest.Session) -> Launcher:
         def spawner() -> Launcher:
@@ -107,11 +112,13 @@ class EnginePlugin:
         coordinator = Coordinator(
             session, self.run, self.sink, view, self.collector.files, list(session.items)
         )
+        mark("loop")
         try:
             coordinator.execute(self.workers, self._launcher(session))
         finally:
             if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle
+        mark("loop-end")
         session.testscollected = coordinator.known
         return True

@@ -38,6 +38,7 @@ from .._messages import (
     WorkerFailed,
     WorkerReady,
 )
+from .._trace import mark
 from ._convert import result_from_reports
 
 
@@ -204,6 +205,7 @@ class Worker:
     # -- work ------------------------------------------------------------------
 
     def _collect(self, indexes: Sequence[int]) -> None:
+        mark(f"collect {len(indexes)}")
         session, hook = self.session, self.config.hook
         self.plugin.collect_reports.clear()
         self.plugin.deselected.clear()
@@ -220,6 +222,7 @@ class Worker:
             self.items[item.nodeid] = item
             path, line, name = item.location
             collected.append(CollectedItem(item.nodeid, path, line, (path, line, name)))
+        mark("collect-end")
         serialize = hook.pytest_report_to_serializable
         self.post(
             Collected(
@@ -261,6 +264,7 @@ class Worker:
         )
 
     def main(self) -> int:
+        mark("worker")
         self._prepare()
         self.post(WorkerReady(self.worker_id, os.getpid()))
         self.flush()
@@ -272,6 +276,7 @@ class Worker:
                 self._poll(block=True)
                 continue
             if not self.queue:
+                mark("worker-done")
                 break
             item = self.queue.popleft()
             self._run_one(item, self.queue[0] if self.queue else None)

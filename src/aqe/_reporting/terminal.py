@@ -11,7 +11,7 @@ each worker runs), elsewhere plain lines that read well in CI logs.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from _pytest.reports import TestReport
@@ -24,12 +24,42 @@ from .._model import TestResult
 _SUMMARY_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 
+class _LetterBuffer:
+    """Holds progress letters until the coordinator's loop flushes them.
+
+    With ``PYTHONUNBUFFERED`` (common in CI) each of pytest's one-letter writes is
+    a system call that wakes whatever reads the log; thousands of them per second
+    cost the run real time. Anything containing a newline goes out at once, with
+    what is held before it, so lines never change order.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._held: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._held.append(text)
+        if "\n" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._held:
+            self._stream.write("".join(self._held))
+            self._held.clear()
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 # pytest marks TerminalReporter @final; replacing it by a subclass is still the
 # established way (pytest-sugar) to keep every summary section pytest's own.
 # Our end-to-end tests pin the behaviour we rely on.
 class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
     def __init__(self, config: pytest.Config, live: bool, workers: int) -> None:
         super().__init__(config, sys.stdout)
+        self._tw._file = _LetterBuffer(sys.stdout)
         self.workers = workers
         self.tail_idle: dict[int, float] = {}
         self._live: Any = None
@@ -123,6 +153,9 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         self._letters = 0
         self._tw.sep("-", header)
         self._tw.line(text.rstrip("\n"))
+
+    def flush(self) -> None:
+        self._tw.flush()
 
     def progress(self, snapshot: Progress) -> None:
         if self._live is None:
