@@ -225,6 +225,46 @@ def test_pytest_junitxml_plugin_sees_every_replayed_result(tmp_path: Path) -> No
     assert suite is not None and suite.get("tests") == "18"
 
 
+def test_report_attributes_reach_the_coordinators_plugins_even_when_unpicklable(
+    tmp_path: Path,
+) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                import pytest
+                @pytest.hookimpl(wrapper=True)
+                def pytest_runtest_makereport(item, call):
+                    report = yield
+                    report.extra_note = f"note for {item.name}"
+                    return report
+                def pytest_terminal_summary(terminalreporter):
+                    for report in terminalreporter.stats.get("passed", []):
+                        note = getattr(report, "extra_note", None)
+                        terminalreporter.write_line(f"NOTE {report.nodeid}: {note}")
+            """,
+            "test_props.py": """
+                def test_plain(record_property):
+                    record_property("size", 3)
+                def test_unpicklable(record_property):
+                    record_property("callback", lambda: 1)
+            """,
+        },
+    )
+    target = tmp_path / "pytest-junit.xml"
+    code, output, _ = _aqe(project, "-w", "1", "--", f"--junitxml={target}")
+    assert code == 0, output
+    cases = {c.get("name"): c for c in ET.parse(target).getroot().iter("testcase")}
+    props = {
+        name: {p.get("name"): p.get("value") for p in case.iter("property")}
+        for name, case in cases.items()
+    }
+    assert props["test_plain"] == {"size": "3"}
+    assert props["test_unpicklable"]["callback"].startswith("<function test_unpicklable.")
+    for name in ("test_plain", "test_unpicklable"):
+        assert f"NOTE test_props.py::{name}: note for {name}" in output
+
+
 def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     project = _project(
         tmp_path,

@@ -9,9 +9,12 @@ reflective dispatch. Messages travel pickled over a dedicated socket (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._model import TestResult
+
+if TYPE_CHECKING:
+    from _pytest.reports import TestReport
 
 # -- coordinator -> worker ---------------------------------------------------------
 
@@ -77,8 +80,9 @@ class TestFinished:
     worker: int
     nodeid: str
     location: tuple[str, int | None, str]
-    #: Serialized setup/call/teardown reports, replayed through pytest's hooks.
-    reports: tuple[dict[str, Any], ...]
+    #: The setup/call/teardown reports, replayed through pytest's hooks: the objects
+    #: themselves (pickled), or pytest's serialized form when they do not pickle.
+    reports: tuple[TestReport | dict[str, Any], ...]
     result: TestResult
     #: Output the test wrote outside pytest's capture (e.g. with ``-s``).
     raw_output: str = ""

@@ -15,10 +15,15 @@ from typing import Any
 _HEADER = struct.Struct(">I")
 
 
+def encode(message: Any) -> bytes:
+    """One frame; raises what pickle raises for an object it cannot pickle."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(payload)) + payload
+
+
 def send(sock: socket.socket, message: Any) -> None:
     """Send one message; blocks until written (workers use blocking sockets)."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_HEADER.pack(len(payload)) + payload)
+    sock.sendall(encode(message))
 
 
 class FrameReader:

@@ -249,7 +249,10 @@ class Coordinator:
         nodeid, location = message.nodeid, message.location
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
         for data in message.reports:
-            report = hook.pytest_report_from_serializable(config=self.config, data=data)
+            if isinstance(data, dict):
+                report = hook.pytest_report_from_serializable(config=self.config, data=data)
+            else:
+                report = data
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
         result = message.result

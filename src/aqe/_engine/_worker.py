@@ -10,7 +10,9 @@ corrupt the message channel.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import select
 import socket
 import sys
@@ -94,6 +96,26 @@ class _WorkerPlugin:
         )
 
 
+def _picklable(data: dict[str, Any]) -> dict[str, Any]:
+    """A serialized report whose values all pickle: the rest become their ``str``,
+    which is what pytest's JUnit XML writes for a property value anyway."""
+
+    def ok(value: Any) -> bool:
+        try:
+            pickle.dumps(value)
+        except Exception:
+            return False
+        return True
+
+    clean = {key: value if ok(value) else str(value) for key, value in data.items()}
+    properties = data.get("user_properties")
+    if isinstance(properties, list) and not ok(properties):
+        clean["user_properties"] = [
+            (name, value if ok(value) else str(value)) for name, value in properties
+        ]
+    return clean
+
+
 class Worker:
     """One worker's loop; ``main`` returns the process exit code."""
 
@@ -115,19 +137,19 @@ class Worker:
         self.shutdown = False
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
-        self._outbox: list[Any] = []
+        self._outbox: list[bytes] = []
         self._spool: IO[bytes] | None = None
 
     # -- plumbing --------------------------------------------------------------
 
     def post(self, message: Any) -> None:
-        self._outbox.append(message)
+        self._outbox.append(_transport.encode(message))
 
     def flush(self) -> None:
         if self._outbox:
-            for message in self._outbox:
-                _transport.send(self.sock, message)
+            frames = b"".join(self._outbox)
             self._outbox.clear()
+            self.sock.sendall(frames)
 
     def _prepare(self) -> None:
         """Detach from the coordinator's terminal, capture and reporting plugins."""
@@ -251,17 +273,29 @@ class Worker:
         reports = list(plugin.reports)
         if not reports:
             return
-        serialize = self.config.hook.pytest_report_to_serializable
-        self.post(
-            TestFinished(
-                worker=self.worker_id,
-                nodeid=item.nodeid,
-                location=item.location,
-                reports=tuple(serialize(config=self.config, report=r) for r in reports),
-                result=result_from_reports(reports, self.worker_id, start, stop),
-                raw_output=self._read_spool(),
-            )
+        message = TestFinished(
+            worker=self.worker_id,
+            nodeid=item.nodeid,
+            location=item.location,
+            reports=tuple(reports),
+            result=result_from_reports(reports, self.worker_id, start, stop),
+            raw_output=self._read_spool(),
         )
+        try:
+            self.post(message)
+        except Exception:
+            # Something a plugin or test attached to a report (user_properties, an
+            # extra attribute) does not pickle: fall back to pytest's own
+            # serialization, as pytest-xdist always does.
+            serialize = self.config.hook.pytest_report_to_serializable
+            self.post(
+                dataclasses.replace(
+                    message,
+                    reports=tuple(
+                        _picklable(serialize(config=self.config, report=r)) for r in reports
+                    ),
+                )
+            )
 
     def main(self) -> int:
         mark("worker")
