@@ -368,3 +368,21 @@ def test_args_after_double_dash_go_to_pytest(run_aqe: RunAqe, make_project: Make
     assert "test_two.py::test_c" in result.stdout
     assert "test_one.py::test_a" not in result.stdout
     assert re.search(r"\b1 passed, 2 deselected\b", result.stdout), result.stdout
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
+    start_aqe: StartAqe, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {f"test_{n}.py": "".join(f"def test_{i}(): pass\n" for i in range(30)) for n in "abcd"}
+    )
+    proc = start_aqe("run", "-w", "2", "-v", "--json", "out.json", cwd=root)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # like `aqe run | head -1`
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    report = json.loads((root / "out.json").read_text())
+    assert len(report["tests"]) == 120

@@ -265,6 +265,29 @@ def test_report_attributes_reach_the_coordinators_plugins_even_when_unpicklable(
         assert f"NOTE test_props.py::{name}: note for {name}" in output
 
 
+def test_a_test_a_plugin_runs_without_reports_is_not_blamed_for_anything(
+    tmp_path: Path,
+) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                def pytest_runtest_protocol(item, nextitem):
+                    if item.name == "test_taken_over":
+                        return True  # handled elsewhere: no reports at all
+            """,
+            "test_a.py": """
+                def test_taken_over(): raise AssertionError("never runs")
+                def test_after(): pass
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "1")
+    assert code == 0, output
+    assert _outcomes(data) == {"test_a.py::test_after": "passed"}
+    assert "WorkerCrashed" not in output and "1 passed" in output
+
+
 def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     project = _project(
         tmp_path,

@@ -89,6 +89,14 @@ class TestFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class NothingReported:
+    """The runtest protocol ran without logging a report (a plugin took over)."""
+
+    worker: int
+    nodeid: str
+
+
+@dataclass(frozen=True, slots=True)
 class WarningRecorded:
     worker: int
     category: str
@@ -107,4 +115,6 @@ class WorkerFailed:
     traceback: str
 
 
-ToCoordinator = WorkerReady | Collected | TestFinished | WarningRecorded | WorkerFailed
+ToCoordinator = (
+    WorkerReady | Collected | TestFinished | NothingReported | WarningRecorded | WorkerFailed
+)

@@ -24,6 +24,7 @@ from _pytest import nodes
 from .. import _transport
 from .._messages import (
     Collected,
+    NothingReported,
     TestFinished,
     ToWorker,
     WarningRecorded,
@@ -63,6 +64,8 @@ class ProgressView(Protocol):
     def test_output(self, result: TestResult, text: str) -> None: ...
 
     def flush(self) -> None: ...
+
+    def started(self, workers: int, files: int, direct: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -130,6 +133,8 @@ class Coordinator:
             estimates, collect_est = self.sink.estimates()
             workers = self._worker_count(requested_workers)
             self.run.workers = workers
+            if self.view is not None:
+                self.view.started(workers, len(self.files), len(self.direct))
             self.planner = Planner(
                 files=[node.nodeid for node in self.files],
                 file_sizes=[_size(node) for node in self.files],
@@ -193,6 +198,10 @@ class Coordinator:
                 self._on_collected(conn, message)
             case TestFinished():
                 self._on_finished(conn, message)
+            case NothingReported(nodeid=nodeid):
+                assert self.planner is not None
+                self.planner.on_finished(conn.worker, nodeid)
+                self._feed(conn.worker)
             case WarningRecorded():
                 self._on_warning(message)
             case WorkerFailed(traceback=text):

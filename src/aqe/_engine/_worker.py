@@ -33,6 +33,7 @@ from .._messages import (
     Collect,
     Collected,
     CollectedItem,
+    NothingReported,
     RunTests,
     Shutdown,
     TestFinished,
@@ -272,6 +273,7 @@ class Worker:
         self.session.shouldstop = False
         reports = list(plugin.reports)
         if not reports:
+            self.post(NothingReported(self.worker_id, item.nodeid))
             return
         message = TestFinished(
             worker=self.worker_id,

@@ -10,6 +10,7 @@ each worker runs), elsewhere plain lines that read well in CI logs.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, Any
 
@@ -22,6 +23,15 @@ from .._model import TestResult
 
 #: Order of the closing line: what a user looks for first comes first.
 _SUMMARY_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
+
+
+def _silence(stream: IO[str]) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 class _LetterBuffer:
@@ -44,10 +54,17 @@ class _LetterBuffer:
         return len(text)
 
     def flush(self) -> None:
-        if self._held:
-            self._stream.write("".join(self._held))
-            self._held.clear()
-        self._stream.flush()
+        text = "".join(self._held)
+        self._held.clear()
+        try:
+            if text:
+                self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            # The reader went away (``aqe run | head``). The run goes on and still
+            # writes its history and reports; later output goes to /dev/null
+            # instead of a traceback per write.
+            _silence(self._stream)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -101,7 +118,15 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             config=self.config, start_path=self.startpath, items=session.items
         )
         self._write_report_lines_from_hooks(lines)
-        self.write_line(f"aqe: {self.workers} workers, each collecting its share of files")
+
+    def started(self, workers: int, files: int, direct: int) -> None:
+        """The pool is decided: say how the work is split, then start the live view."""
+        self.workers = workers
+        noun = "worker" if workers == 1 else "workers"
+        what = [f"{files} file{'s' if files != 1 else ''} to collect"] if files else []
+        if direct:
+            what.append(f"{direct} test{'s' if direct != 1 else ''} collected up front")
+        self.write_line(f"aqe: {workers} {noun}; {', '.join(what)}")
         if self._live is not None:
             self._live.start()
 
