@@ -386,3 +386,43 @@ def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     report = json.loads((root / "out.json").read_text())
     assert len(report["tests"]) == 120
+
+
+def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
+    make_project: MakeProject,
+) -> None:
+    import os
+    import pty
+    import sys
+
+    slow = "import time\n" + "".join(f"def test_{i}():\n    time.sleep(0.05)\n" for i in range(12))
+    root = make_project({"test_a.py": slow, "test_b.py": slow, "test_c.py": slow})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_", "CI"))}
+    env.update(TERM="xterm", COLUMNS="120")
+    for _ in range(2):  # the second run has history, so the view shows an ETA
+        parent, child = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aqe", "run", "-w", "2"],
+            cwd=root,
+            env=env,
+            stdin=child,
+            stdout=child,
+            stderr=child,
+        )
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                data = os.read(parent, 65536)
+            except OSError:  # EIO: the child side closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(parent)
+        assert proc.wait(timeout=60) == 0
+        screen = b"".join(chunks).decode("utf-8", "replace")
+    assert re.search(r"aqe \d+/36 tests\s+\d+ passed\s+ETA \d+\.\ds", screen), screen
+    assert re.search(r"w[01] test_[abc]\.py::test_\d+", screen), screen
+    assert "36 passed" in screen
+    assert "...." not in screen  # no progress letters under the live view

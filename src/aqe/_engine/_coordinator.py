@@ -31,7 +31,7 @@ from .._messages import (
     WorkerFailed,
     WorkerReady,
 )
-from .._model import RunRecord, TestResult
+from .._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._fork import describe_exit
 from ._plan import Estimate, Planner
 
@@ -108,6 +108,7 @@ class Coordinator:
         self.selector = selectors.DefaultSelector()
         self.conns: dict[int, _Conn] = {}
         self.known = len(self.direct)
+        self._seen: set[str] = set()
         self.pending_results: list[TestResult] = []
         self.pending_collect: dict[str, float] = {}
         self.stopping = False
@@ -244,10 +245,13 @@ class Coordinator:
         if message.deselected:
             hook.pytest_deselected(items=[_Deselected(n) for n in message.deselected])
         self.pending_collect.update(message.seconds)
-        before = sum(len(w.ready) for w in self.planner.workers)
-        self.planner.on_collected(conn.worker, message.files, [i.nodeid for i in message.items])
-        after = sum(len(w.ready) for w in self.planner.workers)
-        self.known += max(0, after - before)
+        nodeids = [item.nodeid for item in message.items]
+        # A file collected again by a worker that stole some of its tests brings
+        # ids the coordinator already knows: count each id once.
+        fresh = set(nodeids) - self._seen
+        self._seen |= fresh
+        self.known += len(fresh)
+        self.planner.on_collected(conn.worker, message.files, nodeids)
         if self.stopping:
             self._drop_pending()
         self._feed_all()
@@ -268,6 +272,8 @@ class Coordinator:
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
+        if result.outcome in FAILING_OUTCOMES:
+            self._last_view = 0.0  # show the new count with the failure, not a tick later
         conn.last_finish = result.stop
         if message.raw_output and self.view is not None:
             self.view.test_output(result, message.raw_output)
@@ -394,13 +400,14 @@ class Coordinator:
             if plan.outstanding and not self.conns[worker].closed
         }
         alive = sum(1 for conn in self.conns.values() if not conn.closed) or 1
+        remaining = self.planner.remaining_est()
         collecting = self.planner.is_collecting() or any(p.files_todo for p in self.planner.workers)
         self.view.progress(
             Progress(
                 done=len(self.run.results),
                 known=max(self.known, len(self.run.results)),
                 collecting=collecting,
-                eta=None if collecting else self.planner.remaining_est() / alive,
+                eta=None if collecting or remaining is None else remaining / alive,
                 running=running,
                 counts=dict(self.counts),
             )

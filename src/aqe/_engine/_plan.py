@@ -253,10 +253,16 @@ class Planner:
     def _file_index(self, nodeid: str) -> int:
         return self._index_by_path.get(nodeid.split("::", 1)[0], -1)
 
-    def remaining_est(self) -> float:
+    def remaining_est(self) -> float | None:
+        """Estimated seconds of work left, or None while there is nothing to go on
+        (no history, and too few tests finished in this run to learn from)."""
+        if not self._has_history and len(self._observed) < 8:
+            return None
         total = 0.0
         for plan in self.workers:
-            total += plan.ready_est() + plan.outstanding_est()
+            # Priors may have learnt since these units were made: estimate afresh.
+            total += sum(self.test_est(n) for unit in plan.ready for n in unit.nodeids)
+            total += plan.outstanding_est()
             total += sum(self.file_est[i] for i in plan.files_todo)
         return total
 
