@@ -288,6 +288,74 @@ def test_a_test_a_plugin_runs_without_reports_is_not_blamed_for_anything(
     assert "WorkerCrashed" not in output and "1 passed" in output
 
 
+def test_aqes_own_click_context_does_not_leak_into_tests(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                import click
+                assert click.get_current_context(silent=True) is None
+            """,
+            "test_ctx.py": """
+                import click
+                def test_no_click_context():
+                    assert click.get_current_context(silent=True) is None
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "1")
+    assert code == 0, output
+    assert _outcomes(data) == {"test_ctx.py::test_no_click_context": "passed"}
+
+
+def test_imports_made_by_test_modules_another_worker_collects_are_still_made(
+    tmp_path: Path,
+) -> None:
+    # pytest imports every test module before any test runs; tests lean on that.
+    project = _project(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/sub.py": "X = 42\n",
+            "test_a.py": """
+                import pkg.sub
+                def test_a(): assert pkg.sub.X == 42
+            """,
+            "test_b.py": """
+                import pkg
+                def test_b(): assert pkg.sub.X == 42
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 0, output
+    assert set(_outcomes(data).values()) == {"passed"}
+    assert {t["worker"] for t in data["tests"]} == {0, 1}  # the files were split
+
+
+def test_import_time_warnings_obey_filterwarnings_and_show_once(tmp_path: Path) -> None:
+    files = {
+        "pyproject.toml": "[tool.pytest.ini_options]\nfilterwarnings = ['error::FutureWarning']\n",
+        "old/__init__.py": "import warnings\nwarnings.warn('old is going away', FutureWarning)\n",
+        "test_uses_old.py": "import old\ndef test_old(): pass\n",
+        "test_other.py": "def test_other(): pass\n",
+    }
+    project = _project(tmp_path / "strict", files)
+    (project / "pyproject.toml").write_text(files["pyproject.toml"])
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 1, output
+    assert "ERROR collecting test_uses_old.py" in output
+    assert _outcomes(data) == {"test_other.py::test_other": "passed"}
+
+    lenient = _project(
+        tmp_path / "lenient", {k: v for k, v in files.items() if k != "pyproject.toml"}
+    )
+    code, output, data = _aqe(lenient, "-w", "2")
+    assert code == 0, output
+    assert output.count("FutureWarning: old is going away") == 1, output
+    assert "2 passed, 1 warning" in output
+
+
 def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     project = _project(
         tmp_path,

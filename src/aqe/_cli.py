@@ -7,15 +7,17 @@ Arguments after ``--`` go to pytest untouched.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+import click.globals
 
 from . import __version__
 from ._config import Config, find_root, load_config
@@ -49,6 +51,25 @@ def _given(ctx: click.Context, names: Sequence[str]) -> dict[str, Any]:
         if source is click.core.ParameterSource.COMMANDLINE:
             given[name] = ctx.params[name]
     return given
+
+
+@contextlib.contextmanager
+def _outside_click() -> Iterator[None]:
+    """Run the user's code with no click context active, as under plain pytest.
+
+    Otherwise ``click.get_current_context()`` in a click-based project's tests (or
+    conftest) finds aqe's own ``run`` command, in the coordinator and in every
+    worker forked from it.
+    """
+    stack: list[click.Context] = []
+    while (current := click.get_current_context(silent=True)) is not None:
+        stack.append(current)
+        click.globals.pop_context()
+    try:
+        yield
+    finally:
+        for context in reversed(stack):
+            click.globals.push_context(context)
 
 
 def _use_live(config: Config) -> bool:
@@ -123,7 +144,9 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         live=_use_live(config),
         start_method=config.start_method,
     )
-    ctx.exit(execute_run(pick_adapter(root), config, selection, options))
+    with _outside_click():
+        code = execute_run(pick_adapter(root), config, selection, options)
+    ctx.exit(code)
 
 
 @cli.command(name="list")
@@ -147,7 +170,8 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
         failed_first=params["failed_first"],
         extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
     )
-    tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+    with _outside_click():
+        tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
     # A read-only command: never create a history database just to list tests.
     store = open_store(config, root) if history_path(config, root).exists() else None
     estimates = store.estimates() if store is not None else {}

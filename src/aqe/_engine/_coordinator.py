@@ -109,6 +109,7 @@ class Coordinator:
         self.conns: dict[int, _Conn] = {}
         self.known = len(self.direct)
         self._seen: set[str] = set()
+        self._collect_warnings: set[tuple[str, str, str, int]] = set()
         self.pending_results: list[TestResult] = []
         self.pending_collect: dict[str, float] = {}
         self.stopping = False
@@ -285,6 +286,13 @@ class Coordinator:
         self._feed(conn.worker)
 
     def _on_warning(self, message: WarningRecorded) -> None:
+        if message.when == "collect":
+            # Every worker imports what the test modules import (see _preimport),
+            # so one import-time warning can arrive once per worker; pytest shows it once.
+            key = (message.category, message.message, message.filename, message.lineno)
+            if key in self._collect_warnings:
+                return
+            self._collect_warnings.add(key)
         category: type[Warning] = UserWarning
         for candidate in (DeprecationWarning, PendingDeprecationWarning, RuntimeWarning):
             if candidate.__name__ == message.category:

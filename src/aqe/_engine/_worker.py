@@ -10,6 +10,7 @@ corrupt the message channel.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
@@ -27,6 +28,7 @@ from typing import IO, Any
 import pytest
 from _pytest import nodes
 from _pytest.reports import CollectReport, TestReport
+from _pytest.warnings import catch_warnings_for_item
 
 from .. import _transport
 from .._messages import (
@@ -43,6 +45,7 @@ from .._messages import (
 )
 from .._trace import mark
 from ._convert import result_from_reports
+from ._preimport import module_imports, preimport
 
 
 class _NullTerminal:
@@ -227,6 +230,19 @@ class Worker:
 
     # -- work ------------------------------------------------------------------
 
+    def _collecting(self) -> contextlib.AbstractContextManager[None]:
+        """pytest's warning filters and recording, as around its own collection."""
+        return catch_warnings_for_item(
+            self.config, ihook=self.config.hook, when="collect", item=None
+        )
+
+    def _preimport(self) -> None:
+        paths = [path for node in self.files if (path := getattr(node, "path", None))]
+        imports = module_imports(paths, self.config.getini("python_files"))
+        with self._collecting():
+            preimport(imports)
+        self._read_spool()  # what imports print is collection output: pytest shows none
+
     def _collect(self, indexes: Sequence[int]) -> None:
         mark(f"collect {len(indexes)}")
         session, hook = self.session, self.config.hook
@@ -234,11 +250,12 @@ class Worker:
         self.plugin.deselected.clear()
         found: list[nodes.Item] = []
         seconds: dict[str, float] = {}
-        for index in indexes:
-            node = self.files[index]
-            started = time.perf_counter()
-            found.extend(session.genitems(node))
-            seconds[node.nodeid] = time.perf_counter() - started
+        with self._collecting():
+            for index in indexes:
+                node = self.files[index]
+                started = time.perf_counter()
+                found.extend(session.genitems(node))
+                seconds[node.nodeid] = time.perf_counter() - started
         hook.pytest_collection_modifyitems(session=session, config=self.config, items=found)
         collected = []
         for item in found:
@@ -302,6 +319,7 @@ class Worker:
     def main(self) -> int:
         mark("worker")
         self._prepare()
+        self._preimport()
         self.post(WorkerReady(self.worker_id, os.getpid()))
         self.flush()
         while True:
