@@ -356,6 +356,52 @@ def test_import_time_warnings_obey_filterwarnings_and_show_once(tmp_path: Path) 
     assert "2 passed, 1 warning" in output
 
 
+def test_a_file_that_kills_its_worker_while_collecting_is_named_and_the_rest_run(
+    tmp_path: Path,
+) -> None:
+    files = {f"test_ok{i}.py": "def test_ok(): pass\n" for i in range(7)}
+    files["test_killer.py"] = "import os\nos._exit(9)\n"
+    project = _project(tmp_path, files)
+    code, output, data = _aqe(project, "-w", "1")
+    assert code == 1, output
+    assert "exited with code 9 while collecting this file" in output
+    assert "ERROR collecting test_killer.py" in output
+    assert sorted(_outcomes(data)) == [f"test_ok{i}.py::test_ok" for i in range(7)]
+
+
+def test_a_worker_error_in_every_collection_ends_the_run(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                def pytest_collection_modifyitems(items):
+                    if items:
+                        raise RuntimeError("broken hook")
+            """,
+            **{f"test_{i}.py": "def test_x(): pass\n" for i in range(4)},
+        },
+    )
+    code, output, _ = _aqe(project, "-w", "2")
+    assert code == 1, output
+    assert output.count("RuntimeError: broken hook") >= 1
+
+
+def test_workers_that_die_before_doing_anything_are_not_replaced_forever(
+    tmp_path: Path,
+) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "killer.py": "import os\nos._exit(4)\n",
+            **{f"test_{i}.py": "import killer\ndef test_x(): pass\n" for i in range(3)},
+        },
+    )
+    code, output, _ = _aqe(project, "-w", "2")
+    assert code == 1, output
+    assert "died before doing anything" in output
+    assert "not collected: no worker was left to collect it" in output
+
+
 def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     project = _project(
         tmp_path,

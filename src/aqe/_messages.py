@@ -58,6 +58,14 @@ class CollectedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectStarted:
+    """Sent before a collection batch: if the worker dies now, these files did it."""
+
+    worker: int
+    files: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Collected:
     """What a worker found in the files it was asked to collect."""
 
@@ -116,5 +124,11 @@ class WorkerFailed:
 
 
 ToCoordinator = (
-    WorkerReady | Collected | TestFinished | NothingReported | WarningRecorded | WorkerFailed
+    WorkerReady
+    | CollectStarted
+    | Collected
+    | TestFinished
+    | NothingReported
+    | WarningRecorded
+    | WorkerFailed
 )

@@ -24,6 +24,7 @@ from _pytest import nodes
 from .. import _transport
 from .._messages import (
     Collected,
+    CollectStarted,
     NothingReported,
     TestFinished,
     ToWorker,
@@ -36,6 +37,8 @@ from ._fork import describe_exit
 from ._plan import Estimate, Planner
 
 _TICK = 0.1
+#: Replacements forked for a slot whose workers keep dying before doing anything.
+_MAX_BARREN_DEATHS = 3
 
 
 class Launcher(Protocol):
@@ -86,6 +89,12 @@ class _Conn:
     reader: _transport.FrameReader = field(default_factory=_transport.FrameReader)
     last_finish: float = 0.0
     closed: bool = False
+    #: Files the worker said it is collecting right now.
+    collecting: tuple[int, ...] = ()
+    #: Batches collected plus tests finished: did this worker get anything done?
+    progress: int = 0
+    #: Traceback of an internal error the worker reported before it exited.
+    failure: str = ""
 
 
 class Coordinator:
@@ -109,6 +118,8 @@ class Coordinator:
         self.conns: dict[int, _Conn] = {}
         self.known = len(self.direct)
         self._seen: set[str] = set()
+        #: Per worker slot: how many workers in a row died having done nothing.
+        self._barren: dict[int, int] = {}
         self._collect_warnings: set[tuple[str, str, str, int]] = set()
         self.pending_results: list[TestResult] = []
         self.pending_collect: dict[str, float] = {}
@@ -148,6 +159,7 @@ class Coordinator:
             for worker_id in range(workers):
                 self._spawn(worker_id)
             self._loop()
+            self._record_unfinished()
         finally:
             self._flush(force=True)
             for conn in self.conns.values():
@@ -196,9 +208,14 @@ class Coordinator:
         match message:
             case WorkerReady():
                 self._feed(conn.worker)
+            case CollectStarted(files=files):
+                conn.collecting = files
             case Collected():
+                conn.collecting = ()
+                conn.progress += 1
                 self._on_collected(conn, message)
             case TestFinished():
+                conn.progress += 1
                 self._on_finished(conn, message)
             case NothingReported(nodeid=nodeid):
                 assert self.planner is not None
@@ -207,8 +224,10 @@ class Coordinator:
             case WarningRecorded():
                 self._on_warning(message)
             case WorkerFailed(traceback=text):
-                self.run.collection_errors.append((f"aqe worker {conn.worker}", text))
-                self._write_error(f"aqe: worker {conn.worker} failed internally:\n{text}")
+                conn.failure = text
+                if not conn.collecting:  # while collecting, the files get the blame
+                    self.run.collection_errors.append((f"aqe worker {conn.worker}", text))
+                    self._write_error(f"aqe: worker {conn.worker} failed internally:\n{text}")
             case _:
                 raise TypeError(f"unexpected message {message!r}")
 
@@ -318,23 +337,79 @@ class Coordinator:
         assert self.planner is not None and self._launcher is not None
         self._close(conn)
         status = self._launcher.reap(conn.pid)
-        plan = self.planner.workers[conn.worker]
-        if plan.shut_down and not plan.outstanding:
+        worker = conn.worker
+        plan = self.planner.workers[worker]
+        if plan.shut_down and not plan.outstanding and not conn.collecting:
             return
-        # The worker died with work in hand: the test it was running is blamed,
-        # the rest goes to a fresh worker.
-        crashed = plan.outstanding[0][0] if plan.outstanding else None
-        if crashed is not None:
+        # The worker died with work in hand. What it was doing gets the blame (a
+        # test, or the file it was collecting); the rest goes to a fresh worker.
+        how = describe_exit(status)
+        consumed = conn.progress > 0
+        if conn.collecting:
+            consumed |= self._collection_crash(conn, how)
+        elif plan.outstanding:
+            crashed = plan.outstanding[0][0]
             plan.pop(crashed)
-            self._record_crash(conn, crashed, describe_exit(status))
-        self.planner.orphan(conn.worker)
-        if not self.stopping and self.planner.has_work(conn.worker):
-            self._spawn(conn.worker)
+            text = f"worker {worker} (pid {conn.pid}) {how} while running this test"
+            self._record_crash(crashed, text, worker)
+            consumed = True
+        self.planner.orphan(worker)
+        self._barren[worker] = 0 if consumed else self._barren.get(worker, 0) + 1
+        if self.stopping or not self.planner.has_work(worker):
+            return
+        if self._barren[worker] < _MAX_BARREN_DEATHS:
+            self._spawn(worker)
+            return
+        # Workers of this slot die before doing anything: hand its work to a live
+        # worker instead of forking replacements forever.
+        self._write_error(
+            f"aqe: {_MAX_BARREN_DEATHS} workers in a row in slot {worker} died before "
+            f"doing anything (last one {how}); not starting another"
+        )
+        alive = [c.worker for c in self.conns.values() if not c.closed]
+        if alive:
+            self.planner.transfer(worker, alive[0])
+            self._feed(alive[0])
 
-    def _record_crash(self, conn: _Conn, nodeid: str, how: str) -> None:
+    def _collection_crash(self, conn: _Conn, how: str) -> bool:
+        """A worker died collecting a batch: one file is to blame, or one of several.
+        Returns whether a file was blamed (so the run made progress)."""
+        assert self.planner is not None
+        files = conn.collecting
+        conn.collecting = ()
+        if len(files) > 1:
+            self.planner.isolate.update(files)  # collected one at a time from now on
+            return False
+        index = files[0]
+        self.planner.drop_file(index)
+        nodeid = self.files[index].nodeid
+        text = f"worker {conn.worker} (pid {conn.pid}) {how} while collecting this file"
+        if conn.failure:
+            text += f":\n{conn.failure}"
+        self._record_collection_error(nodeid, text)
+        return True
+
+    def _record_collection_error(self, nodeid: str, text: str) -> None:
+        from _pytest.reports import CollectReport
+
+        report = CollectReport(nodeid, "failed", text, [])
+        self.config.hook.pytest_collectreport(report=report)
+        self.run.collection_errors.append((nodeid, text))
+
+    def _record_unfinished(self) -> None:
+        """Work no worker could do (every one that tried died) is never dropped silently."""
+        assert self.planner is not None
+        if self.stopping:
+            return
+        files, nodeids = self.planner.unfinished()
+        for path in files:
+            self._record_collection_error(path, "not collected: no worker was left to collect it")
+        for nodeid in nodeids:
+            self._record_crash(nodeid, "not run: no worker was left to run it", -1)
+
+    def _record_crash(self, nodeid: str, message: str, worker: int) -> None:
         from _pytest.reports import TestReport
 
-        message = f"worker {conn.worker} (pid {conn.pid}) {how} while running this test"
         file = nodeid.split("::", 1)[0]
         report = TestReport(
             nodeid=nodeid,
@@ -355,7 +430,7 @@ class Coordinator:
             line=None,
             outcome="failed",
             phases={},
-            worker=conn.worker,
+            worker=worker,
             when="call",
             error_type="WorkerCrashed",
             message=message,

@@ -115,6 +115,8 @@ class Planner:
         self.sticky = {
             path for path, ests in self._file_est_by_path.items() if self._is_sticky(ests)
         }
+        #: Files to collect one at a time: a batch they were in killed its worker.
+        self.isolate: set[int] = set()
         self._assign_files(file_sizes)
         self._assign_direct(direct_items)
 
@@ -246,6 +248,46 @@ class Planner:
             fresh.stolen.setdefault(index, set()).update(nodeids)
         self.workers[worker] = fresh
 
+    def drop_file(self, index: int) -> None:
+        """Forget a file for good (it kills whoever collects it)."""
+        for plan in self.workers:
+            if index in plan.files_todo:
+                plan.files_todo.remove(index)
+            plan.collecting.discard(index)
+            plan.stolen.pop(index, None)
+
+    def transfer(self, source: int, target: int) -> None:
+        """Give everything a worker slot still had to do to another slot; the
+        source slot is retired."""
+        src, dst = self.workers[source], self.workers[target]
+        dst.files_todo.extend(i for i in src.files_todo if i not in dst.files_todo)
+        for index, nodeids in src.stolen.items():
+            dst.stolen.setdefault(index, set()).update(nodeids)
+            if index not in dst.files_todo and index not in dst.collecting:
+                dst.files_todo.append(index)
+        for unit in src.ready:
+            if unit.file >= 0 and unit.file not in dst.collected:
+                dst.stolen.setdefault(unit.file, set()).update(unit.nodeids)
+                if unit.file not in dst.files_todo:
+                    dst.files_todo.append(unit.file)
+            else:
+                dst.ready.append(unit)
+        dst.ready.sort(key=lambda unit: -unit.est)
+        dst.shut_down = False
+        self.workers[source] = WorkerPlan(shut_down=True)
+
+    def unfinished(self) -> tuple[list[str], list[str]]:
+        """(files never collected, node ids never run) across all slots."""
+        files: list[str] = []
+        nodeids: list[str] = []
+        for plan in self.workers:
+            files += [self.files[i] for i in plan.files_todo if i not in plan.stolen]
+            for ids in plan.stolen.values():
+                nodeids += sorted(ids)
+            nodeids += [n for unit in plan.ready for n in unit.nodeids]
+            nodeids += [n for n, _ in plan.outstanding]
+        return files, nodeids
+
     def has_work(self, worker: int) -> bool:
         plan = self.workers[worker]
         return bool(plan.ready or plan.files_todo or plan.stolen)
@@ -302,6 +344,8 @@ class Planner:
         batch: list[int] = []
         batch_est = 0.0
         while plan.files_todo and (not batch or batch_est < pending / 4):
+            if batch and (plan.files_todo[0] in self.isolate or batch[0] in self.isolate):
+                break
             index = plan.files_todo.pop(0)
             batch.append(index)
             batch_est += self.file_est[index]

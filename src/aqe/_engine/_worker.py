@@ -35,6 +35,7 @@ from .._messages import (
     Collect,
     Collected,
     CollectedItem,
+    CollectStarted,
     NothingReported,
     RunTests,
     Shutdown,
@@ -246,6 +247,8 @@ class Worker:
     def _collect(self, indexes: Sequence[int]) -> None:
         mark(f"collect {len(indexes)}")
         session, hook = self.session, self.config.hook
+        self.post(CollectStarted(self.worker_id, tuple(indexes)))
+        self.flush()
         self.plugin.collect_reports.clear()
         self.plugin.deselected.clear()
         found: list[nodes.Item] = []
