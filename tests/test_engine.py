@@ -29,12 +29,13 @@ def _project(root: Path, files: dict[str, str]) -> Path:
 
 
 def _aqe(
-    project: Path, *args: str, env: dict[str, str] | None = None
+    project: Path, *args: str, env: dict[str, str] | None = None, history: Path | None = None
 ) -> tuple[int, str, dict[str, Any]]:
     # Outside the project, so runs against the shared fixture never leave files in the repo.
     report = Path(tempfile.mkdtemp(prefix="aqe-engine-")) / "report.json"
+    store = ["--no-history"] if history is None else ["--history", str(history)]
     result = subprocess.run(
-        [sys.executable, "-m", "aqe", "run", "--no-history", "--json", str(report), *args],
+        [sys.executable, "-m", "aqe", "run", *store, "--json", str(report), *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -436,3 +437,84 @@ def test_collection_error_in_one_file_does_not_stop_the_others(tmp_path: Path, m
     assert _outcomes(data) == {"test_fine.py::test_ok": "passed"}
     assert [e["location"] for e in data["collection_errors"]] == ["test_broken.py"]
     assert "no_such_module_here" in output
+
+
+_ORDERED_UNITTEST = """
+    import time
+    import unittest
+
+    MODE = {"fast": False}
+
+    class Test01_Plain(unittest.TestCase):
+        def runTest(self):
+            self.assertFalse(MODE["fast"])
+
+    class Test02_EnableFast(unittest.TestCase):
+        def runTest(self):
+            MODE["fast"] = True
+
+    class Test03_WithFast(unittest.TestCase):
+    """ + "".join(
+    f"""
+        def test_{i:02}(self):
+            time.sleep(0.04)
+            self.assertTrue(MODE["fast"])
+    """
+    for i in range(30)
+)
+
+
+@pytest.mark.parametrize(("split", "all_pass"), [("auto", True), ("file", True), ("test", False)])
+def test_unittest_files_that_rely_on_their_order_are_never_cut(
+    tmp_path: Path, split: str, all_pass: bool
+) -> None:
+    # Like pyparsing's suite: one class switches a global mode for the classes after
+    # it. Cut between workers, the tail runs without the switch and fails.
+    project = _project(
+        tmp_path,
+        {"test_ordered.py": _ORDERED_UNITTEST, "test_other.py": "def test_quick(): pass\n"},
+    )
+    code, output, data = _aqe(project, "-w", "2", "--split", split)
+    outcomes = _outcomes(data)
+    assert len(outcomes) == 33, output
+    failed = sorted(n for n, o in outcomes.items() if o != "passed")
+    if all_pass:
+        assert code == 0 and not failed, output
+    else:
+        # The control: proves the fixture really is order-bound and a cut was made.
+        assert code == 1 and failed, output
+        assert {w for w in (t["worker"] for t in data["tests"])} == {0, 1}
+
+
+def test_a_files_tests_run_in_order_and_its_module_fixture_is_set_up_once(
+    tmp_path: Path,
+) -> None:
+    header = textwrap.dedent(
+        """
+        import pytest
+        SETUPS = []
+
+        @pytest.fixture(scope="module")
+        def counter():
+            SETUPS.append(1)
+            return SETUPS
+        """
+    )
+    counted = "".join(
+        f"\ndef test_{name}_{i}(counter):\n    assert counter == [1]\n"
+        for name in ("a", "b")
+        for i in range(20)
+    )
+    files = {f"test_{name}.py": header + counted for name in ("one", "two", "three")}
+    project = _project(tmp_path, files)
+    for _ in range(2):  # the second run plans from history
+        code, output, data = _aqe(project, "-w", "2", history=tmp_path / "h.db")
+        assert code == 0, output
+        by_worker: dict[int, list[str]] = {}
+        for test in sorted(data["tests"], key=lambda t: t["start"]):
+            by_worker.setdefault(test["worker"], []).append(test["nodeid"])
+        collected_order = [
+            f"{f}::test_{n}_{i}" for f in sorted(files) for n in "ab" for i in range(20)
+        ]
+        for ran in by_worker.values():
+            assert ran == sorted(ran, key=collected_order.index)

@@ -6,7 +6,9 @@ from aqe._engine._plan import Estimate, Planner
 from aqe._messages import Collect, RunTests, Shutdown
 
 
-def _planner(files: dict[str, list[tuple[str, float, float]]], workers: int = 2) -> Planner:
+def _planner(
+    files: dict[str, list[tuple[str, float, float]]], workers: int = 2, split: str = "auto"
+) -> Planner:
     """``files``: path -> [(test name, setup seconds, total seconds)] known from history."""
     estimates = {
         f"{path}::{name}": Estimate(setup=setup, total=total)
@@ -19,7 +21,28 @@ def _planner(files: dict[str, list[tuple[str, float, float]]], workers: int = 2)
         workers=workers,
         estimates=estimates,
         collect_estimates={path: 0.01 for path in files},
+        split=split,
     )
+
+
+def _drain(planner: Planner, worker: int, tests: dict[str, list[str]] | None = None) -> list[str]:
+    """Every test id the worker is sent until it is told to shut down; it finishes
+    each at once and collects ``tests`` for every file it is asked to collect."""
+    sent: list[str] = []
+    for _ in range(10_000):
+        messages = planner.next_messages(worker)
+        for message in messages:
+            if isinstance(message, RunTests):
+                sent.extend(message.nodeids)
+            if isinstance(message, Collect):
+                assert tests is not None, message
+                ids = _ids(planner, message.files, tests)
+                planner.on_collected(worker, message.files, ids)
+        if any(isinstance(m, Shutdown) for m in messages):
+            return sent
+        for nodeid in [n for n, _ in planner.workers[worker].outstanding]:
+            planner.on_finished(worker, nodeid)
+    raise AssertionError("never shut down")
 
 
 def _collect(planner: Planner, worker: int) -> tuple[int, ...]:
@@ -46,15 +69,18 @@ def test_files_are_dealt_longest_first_to_the_least_loaded_worker() -> None:
     assert todo == [["a.py", "d.py"], ["b.py", "c.py"]]
 
 
-def test_longest_tests_run_first_within_a_worker() -> None:
-    tests = {"a.py": ["fast", "slow", "mid"]}
+def test_a_files_tests_run_in_pytest_order_and_the_longest_file_first() -> None:
+    tests = {"a.py": ["fast", "slow"], "b.py": ["t0", "t1", "t2"]}
     planner = _planner(
-        {"a.py": [("fast", 0.0, 0.1), ("slow", 0.0, 3.0), ("mid", 0.0, 1.0)]}, workers=1
+        {
+            "a.py": [("fast", 0.0, 0.1), ("slow", 0.0, 3.0)],
+            "b.py": [("t0", 0.0, 1.0), ("t1", 0.0, 0.1), ("t2", 0.0, 5.0)],
+        },
+        workers=1,
     )
-    files = _collect(planner, 0)
-    planner.on_collected(0, files, _ids(planner, files, tests))
-    runs = [m for m in planner.next_messages(0) if isinstance(m, RunTests)]
-    assert runs[0].nodeids[:2] == ("a.py::slow", "a.py::mid")
+    assert _drain(planner, 0, tests) == [
+        "b.py::t0", "b.py::t1", "b.py::t2", "a.py::fast", "a.py::slow"
+    ]  # fmt: skip
 
 
 def test_expensive_module_fixture_keeps_a_file_together_in_collection_order() -> None:
@@ -64,9 +90,9 @@ def test_expensive_module_fixture_keeps_a_file_together_in_collection_order() ->
     assert "a.py" in planner.sticky
     files = _collect(planner, 0)
     planner.on_collected(0, files, _ids(planner, files, {"a.py": names}))
-    assert len(planner.workers[0].ready) == 1  # one unit, never split or reordered
-    runs = [m for m in planner.next_messages(0) if isinstance(m, RunTests)]
-    assert runs[0].nodeids == tuple(f"a.py::{n}" for n in names)
+    assert len(planner.workers[0].ready) == 1  # one unit, in collection order
+    assert not planner.workers[0].ready[0].splittable
+    assert _drain(planner, 0) == [f"a.py::{n}" for n in names]
 
 
 def test_idle_worker_steals_uncollected_files_before_tests() -> None:
@@ -81,18 +107,18 @@ def test_idle_worker_steals_uncollected_files_before_tests() -> None:
     assert not set(collect[0].files) & set(planner.workers[0].files_todo)
 
 
-def test_idle_worker_steals_half_of_queued_tests_and_collects_their_file() -> None:
+def test_idle_worker_steals_the_tail_half_of_a_file_and_collects_it() -> None:
     tests = {"a.py": [f"t{i}" for i in range(10)]}
     planner = _planner({"a.py": [(f"t{i}", 0.0, 1.0) for i in range(10)]})
     planner.workers[1].files_todo.clear()
     files = _collect(planner, 0)
     planner.on_collected(0, files, _ids(planner, files, tests))
-    planner.next_messages(0)  # worker 0 takes its first chunk
-    queued = sum(len(u.nodeids) for u in planner.workers[0].ready)
+    planner.next_messages(0)  # worker 0 takes its first chunk (t0, t1)
     messages = planner.next_messages(1)
     assert any(isinstance(m, Collect) and m.files == files for m in messages)
     stolen = planner.workers[1].stolen[files[0]]
-    assert 0 < len(stolen) <= (queued + 1) // 2
+    # Half of the ten seconds left, cut so each side keeps a contiguous run.
+    assert stolen == {f"a.py::t{i}" for i in range(5, 10)}
     # After collecting, the thief runs only what it stole; the owner keeps the rest.
     planner.on_collected(1, files, _ids(planner, files, tests))
     mine = {n for u in planner.workers[1].ready for n in u.nodeids}
@@ -150,3 +176,53 @@ def test_a_first_run_of_fast_tests_is_fed_in_chunks_not_one_message_per_test() -
     # Without history the prior starts at 10 ms a test; it learns that they take
     # 0.3 ms, after which a message carries up to a full chunk.
     assert run_messages < 500 / 10, run_messages
+
+
+def _one_big_file(split: str, order_bound: tuple[str, ...] = ()) -> Planner:
+    tests = {"a.py": [f"t{i}" for i in range(10)], "b.py": ["t0"]}
+    planner = _planner(
+        {"a.py": [(f"t{i}", 0.0, 1.0) for i in range(10)], "b.py": [("t0", 0.0, 0.1)]},
+        split=split,
+    )
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, tests), order_bound=order_bound)
+    planner.next_messages(0)
+    other = _collect(planner, 1)
+    planner.on_collected(1, other, _ids(planner, other, tests))
+    return planner
+
+
+def test_split_file_never_cuts_a_file() -> None:
+    planner = _one_big_file("file")
+    assert _drain(planner, 1) == ["b.py::t0"]
+    assert len(_drain(planner, 0)) == 8  # the two sent before, then eight more
+
+
+def test_auto_keeps_unittest_files_whole_but_cuts_plain_ones() -> None:
+    assert _drain(_one_big_file("auto", order_bound=("a.py",)), 1) == ["b.py::t0"]
+    planner = _one_big_file("auto")
+    assert _steps(planner, 1) == [RunTests(("b.py::t0",))]
+    planner.on_finished(1, "b.py::t0")
+    assert _steps(planner, 1) == [Collect((0,))]
+    # The tail of a.py, half of the ten seconds left; the owner keeps the head.
+    assert planner.workers[1].stolen[0] == {f"a.py::t{i}" for i in range(5, 10)}
+    planner.on_collected(1, (0,), [f"a.py::t{i}" for i in range(10)])
+    assert _steps(planner, 1) == [RunTests(("a.py::t5", "a.py::t6"))]
+    assert [list(u.nodeids) for u in planner.workers[0].ready] == [
+        [f"a.py::t{i}" for i in range(2, 5)]
+    ]
+
+
+def _steps(planner: Planner, worker: int) -> list[object]:
+    return list(planner.next_messages(worker))
+
+
+def test_a_cut_falls_where_the_class_changes() -> None:
+    names = [f"TestA::t{i}" for i in range(3)] + [f"TestB::t{i}" for i in range(7)]
+    planner = _planner({"a.py": [(n, 0.0, 1.0) for n in names]}, split="test")
+    planner.workers[1].files_todo.clear()
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, [f"a.py::{n}" for n in names])
+    planner.next_messages(0)
+    planner.next_messages(1)
+    assert planner.workers[1].stolen[files[0]] == {f"a.py::TestB::t{i}" for i in range(7)}

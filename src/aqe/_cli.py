@@ -111,6 +111,11 @@ def _selection_options(func: Any) -> Any:
 @click.option("--history", "history_path", metavar="PATH", help="History database file.")
 @click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
 @click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
+@click.option(
+    "--split",
+    metavar="auto|file|test",
+    help="May a file's tests be cut between workers (default auto: not unittest files).",
+)
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
@@ -120,7 +125,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
     root = _root_for(paths)
-    flags = _given(ctx, ["workers", "junit_xml", "json", "history_path", "live"])
+    flags = _given(ctx, ["workers", "junit_xml", "json", "history_path", "live", "split"])
     if params["no_history"]:
         flags["history"] = False
     config = load_config(root, flags)
@@ -143,6 +148,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         capture=not params["no_capture"],
         live=_use_live(config),
         start_method=config.start_method,
+        split=config.split,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)

@@ -39,6 +39,7 @@ class Config:
     live: bool | None = None  # None: live view on a TTY outside CI
     bytecode_cache: bool = True
     start_method: str = "auto"  # auto: fork when safe, else spawn
+    split: str = "auto"  # may a file's tests be cut between workers: auto, file, test
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -87,6 +88,12 @@ def _start_method(value: Any) -> str:
     return str(value)
 
 
+def _split(value: Any) -> str:
+    if value not in ("auto", "file", "test"):
+        raise ValueError(f"expected 'auto', 'file' or 'test', got {value!r}")
+    return str(value)
+
+
 def _args(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
@@ -104,6 +111,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "live": _optional_bool,
     "bytecode_cache": _boolean,
     "start_method": _start_method,
+    "split": _split,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

@@ -77,6 +77,8 @@ class Collected:
     deselected: tuple[str, ...]
     #: Seconds spent collecting each file, keyed by file path relative to rootdir.
     seconds: dict[str, float]
+    #: Files whose tests are unittest.TestCase methods (kept whole by ``split=auto``).
+    order_bound: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,8 @@ class RunOptions:
     capture: bool = True
     live: bool = False
     start_method: str = "auto"
+    #: How files may be cut between workers: auto, file or test (see _engine._plan).
+    split: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)

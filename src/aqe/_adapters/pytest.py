@@ -119,7 +119,7 @@ class PytestAdapter:
         from .._engine._plugin import EnginePlugin
 
         installer = _ReporterInstaller(options, options.workers)
-        engine = EnginePlugin(run, sink, options.workers, options.start_method)
+        engine = EnginePlugin(run, sink, options.workers, options.start_method, options.split)
         args = pytest_args(selection, options)
         mark("pytest-main")
         code = pytest.main(args, plugins=[installer, engine])

@@ -34,6 +34,7 @@ from .._messages import (
 )
 from .._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._fork import describe_exit
+from ._order import order_bound_files
 from ._plan import Estimate, Planner
 
 _TICK = 0.1
@@ -106,8 +107,10 @@ class Coordinator:
         view: ProgressView | None,
         files: Sequence[nodes.Collector],
         direct_items: Sequence[nodes.Item],
+        split: str = "auto",
     ) -> None:
         self.session = session
+        self.split = split
         self.config = session.config
         self.run = run
         self.sink = sink
@@ -155,6 +158,8 @@ class Coordinator:
                 estimates=estimates,
                 collect_estimates=collect_est,
                 direct_items=[(item.nodeid, item.location[0]) for item in self.direct.values()],
+                split=self.split,
+                order_bound=order_bound_files(self.direct.values()),
             )
             for worker_id in range(workers):
                 self._spawn(worker_id)
@@ -271,7 +276,7 @@ class Coordinator:
         fresh = set(nodeids) - self._seen
         self._seen |= fresh
         self.known += len(fresh)
-        self.planner.on_collected(conn.worker, message.files, nodeids)
+        self.planner.on_collected(conn.worker, message.files, nodeids, message.order_bound)
         if self.stopping:
             self._drop_pending()
         self._feed_all()

@@ -2,12 +2,19 @@
 
 Files are dealt to workers longest-first (LPT) by their estimated cost (history:
 collection time plus the tests' durations; otherwise file size as a prior). Each
-worker collects its own files, so collection runs in parallel. Within a worker the
-longest tests run first; a file whose module or class fixtures are expensive
-(measured setup time) is one unit that is never split. At the tail an idle worker
-steals: first files another worker has not collected yet, then half of its queued
-tests when that pays for collecting their file again. A worker is told to shut
-down only when no work can reach it any more.
+worker collects its own files, so collection runs in parallel. A file's tests are
+one unit run in pytest's order on one worker, as plain pytest would run them:
+module fixtures are set up once, and tests that lean on state left by the tests
+before them (common in suites written for sequential runners) still see it. Units
+run longest first.
+
+At the tail an idle worker steals: first files another worker has not collected
+yet, then whole queued files, and only then the contiguous tail of a file, cut
+where the class or function changes, when that pays for collecting the file again.
+Splitting follows ``split``: ``auto`` never splits a file whose tests are
+``unittest.TestCase`` methods (written for unittest's one-process, in-order runner)
+or whose module/class fixtures are expensive; ``file`` never splits; ``test``
+splits any file. A worker is told to shut down only when no work can reach it.
 """
 
 from __future__ import annotations
@@ -41,13 +48,19 @@ class Estimate:
     total: float
 
 
+#: How files may be cut between workers (see the module docstring).
+SPLIT_MODES = ("auto", "file", "test")
+
+
 @dataclass(slots=True)
 class Unit:
-    """Tests that travel together: one test, or a whole file with costly fixtures."""
+    """Tests of one file that run together, in pytest's order, on one worker."""
 
-    nodeids: list[str]
+    nodeids: deque[str]
     file: int  # index into the deferred file list, or -1 for coordinator-collected items
     est: float
+    splittable: bool = True
+    started: bool = False
 
 
 @dataclass(slots=True)
@@ -65,6 +78,13 @@ class WorkerPlan:
 
     def ready_est(self) -> float:
         return sum(unit.est for unit in self.ready)
+
+    def add_ready(self, units: Iterable[Unit]) -> None:
+        """Queue units longest first, behind a unit this worker has started."""
+        head = 1 if self.ready and self.ready[0].started else 0
+        rest = self.ready[head:] + list(units)
+        rest.sort(key=lambda unit: -unit.est)
+        self.ready[head:] = rest
 
     def outstanding_est(self) -> float:
         return max(0.0, self.outstanding_sum) if self.outstanding else 0.0
@@ -94,7 +114,14 @@ class Planner:
         estimates: Mapping[str, Estimate],
         collect_estimates: Mapping[str, float],
         direct_items: Sequence[tuple[str, str]] = (),
+        split: str = "auto",
+        order_bound: Iterable[str] = (),
     ) -> None:
+        if split not in SPLIT_MODES:
+            raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
+        self.split = split
+        #: Files that must not be split in ``auto`` mode (unittest.TestCase tests).
+        self.order_bound: set[str] = set(order_bound)
         self.files = list(files)
         self._index_by_path = {path: i for i, path in enumerate(self.files)}
         self.estimates = estimates
@@ -184,22 +211,40 @@ class Planner:
             loads[target] += self.file_est[index]
 
     def _assign_direct(self, items: Sequence[tuple[str, str]]) -> None:
-        units = self._units([nodeid for nodeid, _ in items], -1, sticky=False)
+        units = self._units([nodeid for nodeid, _ in items], -1)
+        units.sort(key=lambda unit: -unit.est)
         loads = [w.ready_est() for w in self.workers]
         for unit in units:
             target = loads.index(min(loads))
-            self.workers[target].ready.append(unit)
+            self.workers[target].add_ready([unit])
             loads[target] += unit.est
 
-    def _units(self, nodeids: Sequence[str], file: int, sticky: bool) -> list[Unit]:
-        if sticky:
-            return [Unit(list(nodeids), file, sum(self.test_est(n) for n in nodeids))]
-        return [Unit([n], file, self.test_est(n)) for n in nodeids]
+    def splittable(self, path: str) -> bool:
+        if self.split == "file" or path in self.sticky:
+            return False
+        return self.split == "test" or path not in self.order_bound
+
+    def _units(self, nodeids: Sequence[str], file: int) -> list[Unit]:
+        """One unit per file, its tests in the order given (pytest's order)."""
+        by_file: dict[str, deque[str]] = {}
+        for nodeid in nodeids:
+            by_file.setdefault(nodeid.split("::", 1)[0], deque()).append(nodeid)
+        return [
+            Unit(ids, file, sum(self.test_est(n) for n in ids), self.splittable(path))
+            for path, ids in by_file.items()
+        ]
 
     # -- events ----------------------------------------------------------------
 
-    def on_collected(self, worker: int, files: Sequence[int], nodeids: Sequence[str]) -> None:
+    def on_collected(
+        self,
+        worker: int,
+        files: Sequence[int],
+        nodeids: Sequence[str],
+        order_bound: Iterable[str] = (),
+    ) -> None:
         plan = self.workers[worker]
+        self.order_bound.update(order_bound)
         by_file: dict[str, list[str]] = {}
         for nodeid in nodeids:
             by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
@@ -207,6 +252,7 @@ class Planner:
         for index in files:
             plan.collecting.discard(index)
             plan.collected.add(index)
+        units: list[Unit] = []
         for path, ids in by_file.items():
             index = index_of.get(path, -1)
             if index in plan.stolen:
@@ -216,10 +262,10 @@ class Planner:
                 continue
             else:
                 self.owner[index] = worker
-            plan.ready.extend(self._units(ids, index, path in self.sticky))
+            units += self._units(ids, index)
         for index in files:
             plan.stolen.pop(index, None)
-        plan.ready.sort(key=lambda unit: -unit.est)
+        plan.add_ready(units)
 
     def on_finished(self, worker: int, nodeid: str, seconds: float | None = None) -> None:
         self.workers[worker].pop(nodeid)
@@ -230,7 +276,7 @@ class Planner:
         """Hand a dead worker's unfinished work to its replacement, which must
         collect again every file it needs."""
         plan = self.workers[worker]
-        units = [Unit([nodeid], -2, est) for nodeid, est in plan.outstanding]
+        units = [Unit(deque([nodeid]), -2, est) for nodeid, est in plan.outstanding]
         plan.outstanding.clear()
         plan.outstanding_sum = 0.0
         fresh = WorkerPlan(files_todo=sorted(plan.collecting) + plan.files_todo)
@@ -239,7 +285,8 @@ class Planner:
             if file == -2:
                 file = self._file_index(unit.nodeids[0])
             if file < 0:
-                fresh.ready.append(unit)
+                unit.started = False
+                fresh.add_ready([unit])
                 continue
             fresh.stolen.setdefault(file, set()).update(unit.nodeids)
             if file not in fresh.files_todo:
@@ -271,8 +318,8 @@ class Planner:
                 if unit.file not in dst.files_todo:
                     dst.files_todo.append(unit.file)
             else:
-                dst.ready.append(unit)
-        dst.ready.sort(key=lambda unit: -unit.est)
+                unit.started = False
+                dst.add_ready([unit])
         dst.shut_down = False
         self.workers[source] = WorkerPlan(shut_down=True)
 
@@ -332,10 +379,26 @@ class Planner:
             and not plan.collecting
             and len(plan.outstanding) <= 1
             and not self.is_collecting()
+            and not self._stealable(worker)
         ):
             plan.shut_down = True
             messages.append(Shutdown())
         return messages
+
+    def _stealable(self, thief: int) -> bool:
+        """Whether another worker queues work this one might still steal."""
+        for worker, plan in enumerate(self.workers):
+            if worker == thief:
+                continue
+            busy = bool(plan.outstanding or plan.collecting)
+            if plan.files_todo and (busy or len(plan.files_todo) > 1):
+                return True
+            for unit in plan.ready:
+                if len(unit.nodeids) > 1 and unit.splittable:
+                    return True
+                if not unit.started and (busy or len(plan.ready) > 1):
+                    return True
+        return False
 
     def _collect_batch(self, plan: WorkerPlan) -> list[int]:
         # A quarter of the worker's uncollected load per batch: enough to amortise
@@ -357,13 +420,17 @@ class Planner:
         while plan.ready and (len(plan.outstanding) < 2 or est < RUN_AHEAD):
             if len(chunk) >= MAX_CHUNK:
                 break
-            unit = plan.ready.pop(0)
-            for nodeid in unit.nodeids:
-                # Re-estimated now: the prior may have learnt since the unit was made.
-                test_est = self.test_est(nodeid)
-                chunk.append(nodeid)
-                plan.push(nodeid, test_est)
-                est += test_est
+            unit = plan.ready[0]
+            unit.started = True
+            nodeid = unit.nodeids.popleft()
+            # Re-estimated now: the prior may have learnt since the unit was made.
+            test_est = self.test_est(nodeid)
+            unit.est = max(0.0, unit.est - test_est)
+            if not unit.nodeids:
+                plan.ready.pop(0)
+            chunk.append(nodeid)
+            plan.push(nodeid, test_est)
+            est += test_est
         return chunk
 
     def _steal(self, thief: int) -> None:
@@ -391,30 +458,102 @@ class Planner:
             if self._steal_tests(plan, victim):
                 return
 
+    def _unit_est(self, unit: Unit) -> float:
+        return sum(self.test_est(n) for n in unit.nodeids)
+
+    def _steal_cost(self, plan: WorkerPlan, file: int) -> float:
+        if file < 0 or file in plan.collected:
+            return 0.0
+        return self.collect_est[file] or 0.05
+
     def _steal_tests(self, plan: WorkerPlan, victim: WorkerPlan) -> bool:
-        if len(victim.ready) < 1 or (len(victim.ready) == 1 and not victim.outstanding):
+        """Take about half of a victim's queued work: whole files that have not
+        started, else the contiguous tail of one file when splitting is allowed."""
+        if not victim.ready:
             return False
-        half = victim.ready_est() / 2
+        ests = [self._unit_est(unit) for unit in victim.ready]
+        half = (sum(ests) + victim.outstanding_est()) / 2
         taken: list[Unit] = []
-        kept: list[Unit] = []
         stolen_est = 0.0
-        for position, unit in enumerate(victim.ready):
-            if stolen_est < half and position % 2 == 0:
-                taken.append(unit)
-                stolen_est += unit.est
-            else:
-                kept.append(unit)
-        new_files = {u.file for u in taken if u.file >= 0 and u.file not in plan.collected}
-        cost = sum(self.collect_est[f] or 0.05 for f in new_files)
-        if stolen_est <= 2 * cost + 0.02:
+        for unit, est in sorted(zip(victim.ready, ests, strict=True), key=lambda pair: -pair[1]):
+            if unit.started or stolen_est + est > half * 1.25:
+                continue
+            taken.append(unit)
+            stolen_est += est
+        cost = sum(self._steal_cost(plan, f) for f in {u.file for u in taken})
+        if taken and stolen_est > 2 * cost + 0.02:
+            victim.ready = [unit for unit in victim.ready if unit not in taken]
+            self._give(plan, taken)
+            return True
+        return self._steal_tail(plan, victim, ests, half)
+
+    def _steal_tail(
+        self, plan: WorkerPlan, victim: WorkerPlan, ests: list[float], half: float
+    ) -> bool:
+        candidates = [
+            (est, position)
+            for position, (unit, est) in enumerate(zip(victim.ready, ests, strict=True))
+            if unit.splittable and len(unit.nodeids) > 1
+        ]
+        if not candidates:
             return False
-        victim.ready = kept
-        for unit in taken:
-            if unit.file in new_files:
-                plan.stolen.setdefault(unit.file, set()).update(unit.nodeids)
-            else:
-                plan.ready.append(unit)
-        for index in new_files:
-            plan.files_todo.append(index)
-        plan.ready.sort(key=lambda unit: -unit.est)
+        _, position = max(candidates)
+        unit = victim.ready[position]
+        cost = self._steal_cost(plan, unit.file)
+        want = min(ests[position], half - cost / 2)
+        if want <= 2 * cost + 0.02:
+            return False
+        cut = self._cut(list(unit.nodeids), want)
+        if cut is None:
+            return False
+        tail = deque(list(unit.nodeids)[cut:])
+        for _ in range(len(tail)):
+            unit.nodeids.pop()
+        tail_est = sum(self.test_est(n) for n in tail)
+        unit.est = max(0.0, unit.est - tail_est)
+        self._give(plan, [Unit(tail, unit.file, tail_est, unit.splittable)])
         return True
+
+    def _cut(self, nodeids: list[str], want: float) -> int | None:
+        """Where to cut so the tail holds about ``want`` seconds: preferably where
+        the class changes, else where the test function changes."""
+        suffix = 0.0
+        best: tuple[float, int] | None = None
+        for position in range(len(nodeids) - 1, 0, -1):
+            suffix += self.test_est(nodeids[position])
+            if suffix < want / 2:
+                continue
+            if suffix > want * 1.5 and best is not None:
+                break
+            before, after = nodeids[position - 1], nodeids[position]
+            if _scope(before) != _scope(after):
+                rank = 0
+            elif _function(before) != _function(after):
+                rank = 1
+            else:
+                rank = 2
+            score = rank + abs(suffix - want) / max(want, 1e-9)
+            if best is None or score < best[0]:
+                best = (score, position)
+        return None if best is None else best[1]
+
+    def _give(self, plan: WorkerPlan, units: list[Unit]) -> None:
+        ready: list[Unit] = []
+        for unit in units:
+            if unit.file >= 0 and unit.file not in plan.collected:
+                plan.stolen.setdefault(unit.file, set()).update(unit.nodeids)
+                if unit.file not in plan.files_todo and unit.file not in plan.collecting:
+                    plan.files_todo.append(unit.file)
+            else:
+                ready.append(unit)
+        plan.add_ready(ready)
+
+
+def _scope(nodeid: str) -> str:
+    """The file or class a test belongs to."""
+    return nodeid.rsplit("::", 1)[0]
+
+
+def _function(nodeid: str) -> str:
+    """The test function, without parametrize ids."""
+    return nodeid.split("[", 1)[0]

@@ -72,11 +72,19 @@ class ShallowCollector:
 class EnginePlugin:
     """Registered by the adapter for ``aqe run``; owns collection and the run loop."""
 
-    def __init__(self, run: RunRecord, sink: RunSink, workers: int, start_method: str) -> None:
+    def __init__(
+        self,
+        run: RunRecord,
+        sink: RunSink,
+        workers: int,
+        start_method: str,
+        split: str = "auto",
+    ) -> None:
         self.run = run
         self.sink = sink
         self.workers = workers
         self.start_method = start_method
+        self.split = split
         self.collector = ShallowCollector()
 
     @pytest.hookimpl(tryfirst=True)
@@ -110,7 +118,13 @@ class EnginePlugin:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         view: ProgressView | None = reporter if hasattr(reporter, "progress") else None
         coordinator = Coordinator(
-            session, self.run, self.sink, view, self.collector.files, list(session.items)
+            session,
+            self.run,
+            self.sink,
+            view,
+            self.collector.files,
+            list(session.items),
+            split=self.split,
         )
         mark("loop")
         try:

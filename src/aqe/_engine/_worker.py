@@ -46,6 +46,7 @@ from .._messages import (
 )
 from .._trace import mark
 from ._convert import result_from_reports
+from ._order import order_bound_files
 from ._preimport import module_imports, preimport
 
 
@@ -261,6 +262,7 @@ class Worker:
                 seconds[node.nodeid] = time.perf_counter() - started
         hook.pytest_collection_modifyitems(session=session, config=self.config, items=found)
         collected = []
+        order_bound = order_bound_files(found)
         for item in found:
             self.items[item.nodeid] = item
             path, line, name = item.location
@@ -278,6 +280,7 @@ class Worker:
                 ),
                 deselected=tuple(self.plugin.deselected),
                 seconds=seconds,
+                order_bound=tuple(sorted(order_bound)),
             )
         )
         self.flush()
