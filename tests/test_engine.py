@@ -518,3 +518,30 @@ def test_a_files_tests_run_in_order_and_its_module_fixture_is_set_up_once(
         ]
         for ran in by_worker.values():
             assert ran == sorted(ran, key=collected_order.index)
+
+
+def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            f"test_env{i}.py": """
+                import signal
+                import sys
+
+                def test_bytecode_as_the_user_asked():
+                    assert sys.dont_write_bytecode is True
+                    assert sys.pycache_prefix is None
+
+                def test_ctrl_c_raises_keyboard_interrupt():
+                    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            """
+            for i in range(2)
+        },
+    )
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    for method in ("fork", "spawn"):
+        code, output, data = _aqe(project, "-w", "2", env={**env, "AQE_START_METHOD": method})
+        assert code == 0 and len(data["tests"]) == 4, output
+    # aqe's own cache of the rewritten test modules, outside the source tree.
+    assert list((project / ".aqe" / "pycache").rglob("test_env0*.pyc"))
+    assert not list(project.rglob("__pycache__"))

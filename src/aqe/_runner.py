@@ -10,11 +10,12 @@ import contextlib
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._adapters import Adapter, RunOptions, Selection
 from ._config import Config
+from ._engine._bytecode import cache_in
 from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
 from ._git import git_state
@@ -69,28 +70,6 @@ def open_store(config: Config, root: Path) -> HistoryStore | None:
     return HistoryStore(history_path(config, root))
 
 
-@contextlib.contextmanager
-def bytecode_cache(config: Config, root: Path) -> Iterator[None]:
-    """Keep compiled (assertion-rewritten) test modules under ``.aqe/pycache``.
-
-    With ``PYTHONDONTWRITEBYTECODE`` set, pytest rewrites every test module's
-    asserts on every run; that is most of collection time. The user's wish is a
-    source tree without ``__pycache__``: a prefix inside aqe's own directory keeps
-    that promise and still caches.
-    """
-    if not (config.bytecode_cache and sys.dont_write_bytecode):
-        yield
-        return
-    before = sys.pycache_prefix
-    sys.dont_write_bytecode = False
-    sys.pycache_prefix = str(ensure_aqe_dir(root) / "pycache")
-    try:
-        yield
-    finally:
-        sys.dont_write_bytecode = True
-        sys.pycache_prefix = before
-
-
 def execute_run(adapter: Adapter, config: Config, selection: Selection, options: RunOptions) -> int:
     root = options.root
     run = RunRecord(
@@ -106,7 +85,8 @@ def execute_run(adapter: Adapter, config: Config, selection: Selection, options:
     try:
         if store is not None:
             store.begin_run(run)
-        with bytecode_cache(config, root):
+        cache = ensure_aqe_dir(root) / "pycache" if config.bytecode_cache else None
+        with cache_in(cache):
             code = adapter.run(selection, options, run, RunController(store, run))
     except KeyboardInterrupt:
         code = 2

@@ -99,7 +99,8 @@ class ForkLauncher:
         _die_with_parent()
         with contextlib.suppress(OSError):
             os.setpgid(0, self._pgid)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # As in a fresh interpreter: Ctrl-C in a test raises KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _join_group(self, pid: int) -> None:
         # Done on both sides of the fork, so neither has to wait for the other.

@@ -22,7 +22,7 @@ import time
 import traceback
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import pytest
@@ -45,6 +45,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
+from . import _bytecode
 from ._convert import result_from_reports
 from ._order import order_bound_files
 from ._preimport import module_imports, preimport
@@ -232,11 +233,15 @@ class Worker:
 
     # -- work ------------------------------------------------------------------
 
-    def _collecting(self) -> contextlib.AbstractContextManager[None]:
-        """pytest's warning filters and recording, as around its own collection."""
-        return catch_warnings_for_item(
-            self.config, ihook=self.config.hook, when="collect", item=None
-        )
+    @contextlib.contextmanager
+    def _collecting(self) -> Iterator[None]:
+        """pytest's warning filters and recording, as around its own collection,
+        and aqe's bytecode cache for the test modules imported now."""
+        with (
+            _bytecode.caching(),
+            catch_warnings_for_item(self.config, ihook=self.config.hook, when="collect", item=None),
+        ):
+            yield
 
     def _preimport(self) -> None:
         paths = [path for node in self.files if (path := getattr(node, "path", None))]
@@ -324,6 +329,7 @@ class Worker:
 
     def main(self) -> int:
         mark("worker")
+        _bytecode.as_the_user_set_it()
         self._prepare()
         self._preimport()
         self.post(WorkerReady(self.worker_id, os.getpid()))
