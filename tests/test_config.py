@@ -105,6 +105,10 @@ BAD_VALUES = [
     pytest.param("workers", 'workers = "many"', "many", "many", id="workers=many"),
     pytest.param("workers", "workers = true", "true", True, id="workers=true"),
     pytest.param("history", 'history = "maybe"', "maybe", "maybe", id="history=maybe"),
+    pytest.param("timeout", "timeout = -1", "-1", "-1", id="timeout=-1"),
+    pytest.param("timeout", 'timeout = "soon"', "soon", "soon", id="timeout=soon"),
+    pytest.param("run_timeout", "run_timeout = true", "nan", "inf", id="run_timeout=nan"),
+    pytest.param("split", 'split = "class"', "class", "class", id="split=class"),
 ]
 
 
@@ -127,12 +131,20 @@ def test_bad_value_in_env_names_variable(
     assert "pyproject" not in message
 
 
+def test_time_limits_take_seconds_and_zero_or_off_means_none(tmp_path: Path) -> None:
+    root = project(tmp_path, "timeout = 2.5\nrun_timeout = 0")
+    config = load_config(root, {}, environ={})
+    assert (config.timeout, config.run_timeout) == (2.5, None)
+    config = load_config(root, {"run_timeout": "90"}, environ={"AQE_TIMEOUT": "off"})
+    assert (config.timeout, config.run_timeout) == (None, 90.0)
+
+
 @pytest.mark.parametrize(("key", "toml", "env_value", "flag_value"), BAD_VALUES)
 def test_bad_value_in_flags_names_option(
     tmp_path: Path, key: str, toml: str, env_value: str, flag_value: object
 ) -> None:
     message = config_error(tmp_path, {key: flag_value})
-    flag = {"history": "--no-history"}.get(key, f"--{key}")  # the flag a user types
+    flag = {"history": "--no-history"}.get(key, f"--{key.replace('_', '-')}")  # as typed
     assert flag in message
     assert "AQE_" not in message
 

@@ -66,7 +66,7 @@ def test_a_test_that_kills_its_worker_is_blamed_and_the_rest_still_run(tmp_path:
     code, output, data = _aqe(project, "-w", "2")
     outcomes = _outcomes(data)
     assert code == 1, output
-    assert outcomes.pop("test_crash.py::test_dies") == "failed"
+    assert outcomes.pop("test_crash.py::test_dies") == "crashed"
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 12
     crashed = next(t for t in data["tests"] if t["nodeid"] == "test_crash.py::test_dies")
     assert crashed["error_type"] == "WorkerCrashed"
@@ -88,7 +88,7 @@ def test_a_segfault_is_named_with_its_signal(tmp_path: Path) -> None:
     assert code == 1, output
     assert _outcomes(data) == {
         "test_segv.py::test_ok": "passed",
-        "test_segv.py::test_segfaults": "failed",
+        "test_segv.py::test_segfaults": "crashed",
     }
     assert "was killed by signal 11 (SIGSEGV) while running this test" in output
 

@@ -226,3 +226,25 @@ def test_a_cut_falls_where_the_class_changes() -> None:
     planner.next_messages(0)
     planner.next_messages(1)
     assert planner.workers[1].stolen[files[0]] == {f"a.py::TestB::t{i}" for i in range(7)}
+
+
+def test_a_file_to_collect_for_some_tests_moves_with_exactly_those_tests() -> None:
+    tests = {"a.py": ["t0", "t1", "t2"], "b.py": ["t0"], "c.py": ["t0"]}
+    planner = _planner(
+        {
+            "a.py": [(n, 0.0, 1.0) for n in tests["a.py"]],
+            "b.py": [("t0", 0.0, 0.5)],
+            "c.py": [("t0", 0.0, 0.5)],
+        }
+    )
+    files = _collect(planner, 0)
+    planner.on_collected(0, files, _ids(planner, files, tests))
+    planner.next_messages(0)  # t0 and t1 go out
+    planner.workers[0].outstanding.popleft()  # t0 killed the worker
+    planner.orphan(0)  # the replacement must collect a.py again, for t1 and t2 only
+    assert planner.workers[0].stolen == {0: {"a.py::t1", "a.py::t2"}}
+    # It also has c.py to do, so an idle worker 1 steals the file at the back: a.py.
+    planner.workers[1].files_todo.remove(2)
+    planner.workers[0].files_todo.insert(0, 2)
+    ran = _drain(planner, 1, tests) + _drain(planner, 0, tests)
+    assert sorted(ran) == ["a.py::t1", "a.py::t2", "b.py::t0", "c.py::t0"]

@@ -375,6 +375,8 @@ def test_json_round_trip(tmp_path: Path) -> None:
         "xfailed": 1,
         "xpassed": 1,
         "error": 1,
+        "crashed": 0,
+        "timeout": 0,
         "total": 8,
     }
     assert data["collection_errors"] == [

@@ -101,7 +101,16 @@ def test_round_trip_of_runs_and_results(db_path: Path) -> None:
             git_dirty=True,
             workers=4,
             exit_code=1,
-            counts={"passed": 1, "failed": 1, "skipped": 1, "xfailed": 0, "xpassed": 0, "error": 0},
+            counts={
+                "passed": 1,
+                "failed": 1,
+                "skipped": 1,
+                "xfailed": 0,
+                "xpassed": 0,
+                "error": 0,
+                "crashed": 0,
+                "timeout": 0,
+            },
             tail_idle=2.5,
             command=["aqe", "run", "tests"],
             root="/project",
@@ -362,3 +371,19 @@ def test_two_processes_write_concurrently(db_path: Path) -> None:
         assert counts == {"left": BATCHES * BATCH_SIZE, "right": BATCHES * BATCH_SIZE}
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_a_history_from_the_first_schema_keeps_its_runs_after_upgrade(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        _schema.migrate(conn, db_path, _schema.MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO runs (run_id, start, command, root, workers, passed, failed)"
+            " VALUES ('old', 1.0, '[\"aqe\"]', '/p', 2, 5, 1)"
+        )
+    with HistoryStore(db_path) as store:
+        (row,) = store.recent_runs()
+        store.finish_run(make_run("new", start=2.0, results=[make_result("t", "timeout")]))
+        newest = store.recent_runs()[0]
+    assert (row.run_id, row.counts["passed"], row.counts["timeout"]) == ("old", 5, 0)
+    assert (newest.run_id, newest.counts["timeout"]) == ("new", 1)

@@ -111,6 +111,8 @@ def _selection_options(func: Any) -> Any:
 @click.option("--history", "history_path", metavar="PATH", help="History database file.")
 @click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
 @click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
+@click.option("--timeout", metavar="S", help="Stop a test after S seconds (kills its worker).")
+@click.option("--run-timeout", metavar="S", help="End the run after S seconds, keeping results.")
 @click.option(
     "--split",
     metavar="auto|file|test",
@@ -125,7 +127,10 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
     root = _root_for(paths)
-    flags = _given(ctx, ["workers", "junit_xml", "json", "history_path", "live", "split"])
+    flags = _given(
+        ctx,
+        ["workers", "junit_xml", "json", "history_path", "live", "split", "timeout", "run_timeout"],
+    )
     if params["no_history"]:
         flags["history"] = False
     config = load_config(root, flags)
@@ -149,6 +154,8 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         live=_use_live(config),
         start_method=config.start_method,
         split=config.split,
+        timeout=config.timeout,
+        run_timeout=config.run_timeout,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)

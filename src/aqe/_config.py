@@ -40,6 +40,8 @@ class Config:
     bytecode_cache: bool = True
     start_method: str = "auto"  # auto: fork when safe, else spawn
     split: str = "auto"  # may a file's tests be cut between workers: auto, file, test
+    timeout: float | None = None  # seconds per test; None: no limit
+    run_timeout: float | None = None  # seconds for the whole run; None: no limit
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -88,6 +90,21 @@ def _start_method(value: Any) -> str:
     return str(value)
 
 
+def _seconds(value: Any) -> float | None:
+    """A positive number of seconds; 0, "0", "none" and "off" mean no limit."""
+    if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    return seconds or None
+
+
 def _split(value: Any) -> str:
     if value not in ("auto", "file", "test"):
         raise ValueError(f"expected 'auto', 'file' or 'test', got {value!r}")
@@ -112,6 +129,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bytecode_cache": _boolean,
     "start_method": _start_method,
     "split": _split,
+    "timeout": _seconds,
+    "run_timeout": _seconds,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

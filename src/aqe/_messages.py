@@ -47,6 +47,8 @@ ToWorker = Collect | RunTests | Shutdown
 class WorkerReady:
     worker: int
     pid: int
+    #: File the worker's faulthandler writes its stacks to on ``STACKS_SIGNAL``.
+    stacks: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class CollectedItem:
     file: str
     line: int | None
     location: tuple[str, int | None, str]
+    #: Seconds from the test's ``timeout`` marker (0.0: no limit), if it has one.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

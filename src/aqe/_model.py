@@ -12,13 +12,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
+Outcome = Literal[
+    "passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"
+]
 
-#: Every outcome, in the order the closing line lists them.
-OUTCOMES: tuple[Outcome, ...] = ("failed", "passed", "skipped", "xfailed", "xpassed", "error")
+#: Every outcome, in the order the closing line lists them. ``crashed``: the test's
+#: worker died under it; ``timeout``: aqe stopped it after its time limit.
+OUTCOMES: tuple[Outcome, ...] = (
+    "failed", "passed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"
+)  # fmt: skip
 
 #: Outcomes that make a run fail (exit code 1).
-FAILING_OUTCOMES: frozenset[str] = frozenset({"failed", "error"})
+FAILING_OUTCOMES: frozenset[str] = frozenset({"failed", "error", "crashed", "timeout"})
 
 #: Captured text is cut to this many characters per stream so that one chatty test
 #: cannot blow up memory, the store or an agent's context.

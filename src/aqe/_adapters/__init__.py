@@ -45,6 +45,10 @@ class RunOptions:
     start_method: str = "auto"
     #: How files may be cut between workers: auto, file or test (see _engine._plan).
     split: str = "auto"
+    #: Seconds a test may run before aqe stops it; None for no limit.
+    timeout: float | None = None
+    #: Seconds the whole run may take.
+    run_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,10 +116,18 @@ class PytestAdapter:
         return recorder.items
 
     def run(self, selection: Selection, options: RunOptions, run: RunRecord, sink: RunSink) -> int:
+        from .._engine._limits import EngineSettings
         from .._engine._plugin import EnginePlugin
 
         installer = _ReporterInstaller(options, options.workers)
-        engine = EnginePlugin(run, sink, options.workers, options.start_method, options.split)
+        settings = EngineSettings(
+            workers=options.workers,
+            start_method=options.start_method,
+            split=options.split,
+            timeout=options.timeout,
+            run_timeout=options.run_timeout,
+        )
+        engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)
         mark("pytest-main")
         code = pytest.main(args, plugins=[installer, engine])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import signal
 import socket
 import time
 import warnings
@@ -32,12 +33,21 @@ from .._messages import (
     WorkerFailed,
     WorkerReady,
 )
-from .._model import FAILING_OUTCOMES, RunRecord, TestResult
+from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text
 from ._fork import describe_exit
+from ._limits import (
+    STACKS_SIGNAL,
+    EngineSettings,
+    marker_timeout,
+    pytest_timeout_active,
+    trim_stacks,
+)
 from ._order import order_bound_files
 from ._plan import Estimate, Planner
 
 _TICK = 0.1
+#: How long a worker gets to write its stacks before it is killed anyway.
+_STACKS_WAIT = 0.5
 #: Replacements forked for a slot whose workers keep dying before doing anything.
 _MAX_BARREN_DEATHS = 3
 
@@ -96,6 +106,16 @@ class _Conn:
     progress: int = 0
     #: Traceback of an internal error the worker reported before it exited.
     failure: str = ""
+    #: Monotonic time the worker started what it does now (the head of its queue).
+    busy_since: float = 0.0
+    #: File its faulthandler writes stacks to (see ``_limits``).
+    stacks: str = ""
+    #: (node id, limit, seconds run) of a test this coordinator stopped.
+    timed_out: tuple[str, float, float] | None = None
+    #: When to SIGKILL a worker asked for its stacks.
+    kill_at: float | None = None
+    #: Killed by this coordinator on purpose: its running test is not to blame.
+    killed: bool = False
 
 
 class Coordinator:
@@ -107,10 +127,20 @@ class Coordinator:
         view: ProgressView | None,
         files: Sequence[nodes.Collector],
         direct_items: Sequence[nodes.Item],
-        split: str = "auto",
+        settings: EngineSettings,
     ) -> None:
         self.session = session
-        self.split = split
+        self.settings = settings
+        #: Per-test limits from ``timeout`` markers (0.0: explicitly none).
+        self.timeouts: dict[str, float] = {}
+        for item in direct_items:
+            limit = marker_timeout(item)
+            if limit is not None:
+                self.timeouts[item.nodeid] = limit
+        self._marker_grace = 1.0 if pytest_timeout_active(session.config) else 0.0
+        #: Why the run stopped early (pytest's "Interrupted: ..."), if it did.
+        self.interrupted = ""
+        self._started = time.monotonic()
         self.config = session.config
         self.run = run
         self.sink = sink
@@ -141,13 +171,13 @@ class Coordinator:
         units = len(self.files) + len(self.direct)
         return max(1, min(requested, units))
 
-    def execute(self, requested_workers: int, launcher: Launcher) -> None:
+    def execute(self, launcher: Launcher) -> None:
         if not self.files and not self.direct:
             return
         self._launcher = launcher
         try:
             estimates, collect_est = self.sink.estimates()
-            workers = self._worker_count(requested_workers)
+            workers = self._worker_count(self.settings.workers)
             self.run.workers = workers
             if self.view is not None:
                 self.view.started(workers, len(self.files), len(self.direct))
@@ -158,7 +188,7 @@ class Coordinator:
                 estimates=estimates,
                 collect_estimates=collect_est,
                 direct_items=[(item.nodeid, item.location[0]) for item in self.direct.values()],
-                split=self.split,
+                split=self.settings.split,
                 order_bound=order_bound_files(self.direct.values()),
             )
             for worker_id in range(workers):
@@ -177,7 +207,7 @@ class Coordinator:
         assert self._launcher is not None
         pid, sock = self._launcher.spawn(worker_id)
         sock.setblocking(False)
-        conn = _Conn(worker_id, pid, sock, last_finish=time.time())
+        conn = _Conn(worker_id, pid, sock, last_finish=time.time(), busy_since=time.monotonic())
         self.conns[worker_id] = conn
         self.selector.register(sock, selectors.EVENT_READ, conn)
 
@@ -203,6 +233,7 @@ class Coordinator:
             if self.view is not None:
                 self.view.flush()
             now = time.monotonic()
+            self._enforce_limits(now)
             if now - self._last_feed >= _TICK:
                 # Re-plan every tick too: a decision deferred while another worker
                 # was collecting must never wait for an event that does not come.
@@ -211,18 +242,23 @@ class Coordinator:
 
     def _dispatch(self, conn: _Conn, message: Any) -> None:
         match message:
-            case WorkerReady():
+            case WorkerReady(stacks=stacks):
+                conn.stacks = stacks
+                conn.busy_since = time.monotonic()
                 self._feed(conn.worker)
             case CollectStarted(files=files):
                 conn.collecting = files
             case Collected():
                 conn.collecting = ()
                 conn.progress += 1
+                conn.busy_since = time.monotonic()
                 self._on_collected(conn, message)
             case TestFinished():
                 conn.progress += 1
+                conn.busy_since = time.monotonic()
                 self._on_finished(conn, message)
             case NothingReported(nodeid=nodeid):
+                conn.busy_since = time.monotonic()
                 assert self.planner is not None
                 self.planner.on_finished(conn.worker, nodeid)
                 self._feed(conn.worker)
@@ -250,7 +286,11 @@ class Coordinator:
 
     def _feed(self, worker: int) -> None:
         assert self.planner is not None
-        self._send(worker, self.planner.next_messages(worker))
+        idle = not self.planner.workers[worker].outstanding
+        messages = self.planner.next_messages(worker)
+        if idle and messages:
+            self.conns[worker].busy_since = time.monotonic()
+        self._send(worker, messages)
 
     def _feed_all(self) -> None:
         for worker, conn in self.conns.items():
@@ -271,6 +311,9 @@ class Coordinator:
             hook.pytest_deselected(items=[_Deselected(n) for n in message.deselected])
         self.pending_collect.update(message.seconds)
         nodeids = [item.nodeid for item in message.items]
+        for item in message.items:
+            if item.timeout is not None:
+                self.timeouts[item.nodeid] = item.timeout
         # A file collected again by a worker that stole some of its tests brings
         # ids the coordinator already knows: count each id once.
         fresh = set(nodeids) - self._seen
@@ -342,6 +385,7 @@ class Coordinator:
         assert self.planner is not None and self._launcher is not None
         self._close(conn)
         status = self._launcher.reap(conn.pid)
+        stacks = _take_stacks(conn.stacks)
         worker = conn.worker
         plan = self.planner.workers[worker]
         if plan.shut_down and not plan.outstanding and not conn.collecting:
@@ -350,13 +394,23 @@ class Coordinator:
         # test, or the file it was collecting); the rest goes to a fresh worker.
         how = describe_exit(status)
         consumed = conn.progress > 0
-        if conn.collecting:
+        if conn.timed_out is not None:
+            nodeid, limit, ran = conn.timed_out
+            # If the test finished just before the kill, the one after it is innocent:
+            # it goes back to the queue with the rest.
+            if plan.outstanding and plan.outstanding[0][0] == nodeid:
+                plan.pop(nodeid)
+                self._record_timeout(conn, nodeid, limit, ran, stacks)
+                consumed = True
+        elif conn.killed:
+            pass  # stopped on purpose (run timeout): nothing to blame
+        elif conn.collecting:
             consumed |= self._collection_crash(conn, how)
         elif plan.outstanding:
             crashed = plan.outstanding[0][0]
             plan.pop(crashed)
             text = f"worker {worker} (pid {conn.pid}) {how} while running this test"
-            self._record_crash(crashed, text, worker)
+            self._record_crash(crashed, text, worker, "crashed")
             consumed = True
         self.planner.orphan(worker)
         self._barren[worker] = 0 if consumed else self._barren.get(worker, 0) + 1
@@ -412,17 +466,32 @@ class Coordinator:
         for nodeid in nodeids:
             self._record_crash(nodeid, "not run: no worker was left to run it", -1)
 
-    def _record_crash(self, nodeid: str, message: str, worker: int) -> None:
+    def _record_crash(
+        self,
+        nodeid: str,
+        message: str,
+        worker: int,
+        outcome: Outcome = "failed",
+        *,
+        error_type: str = "WorkerCrashed",
+        detail: str = "",
+        seconds: float = 0.0,
+    ) -> None:
+        """Record a test that has no reports of its own (its worker died, or it
+        never ran); pytest's hooks see a failed call, the history ``outcome``."""
         from _pytest.reports import TestReport
 
         file = nodeid.split("::", 1)[0]
+        text = f"{message}\n\n{detail}" if detail else message
         report = TestReport(
             nodeid=nodeid,
             location=(file, None, nodeid),
             keywords={},
             outcome="failed",
-            longrepr=message,
+            longrepr=text,
             when="call",
+            duration=seconds,
+            aqe_outcome=outcome,
         )
         hook = self.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
@@ -433,19 +502,88 @@ class Coordinator:
             nodeid=nodeid,
             file=file,
             line=None,
-            outcome="failed",
-            phases={},
+            outcome=outcome,
+            phases={"call": seconds} if seconds else {},
             worker=worker,
             when="call",
-            error_type="WorkerCrashed",
+            error_type=error_type,
             message=message,
-            traceback=message,
-            start=now,
+            traceback=cap_text(text),
+            start=now - seconds,
             stop=now,
         )
         self.run.results.append(result)
         self.pending_results.append(result)
-        self.counts["failed"] = self.counts.get("failed", 0) + 1
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    def _record_timeout(
+        self, conn: _Conn, nodeid: str, limit: float, ran: float, stacks: str
+    ) -> None:
+        message = (
+            f"Timeout: still running after {limit:g}s; aqe killed worker {conn.worker} "
+            f"(pid {conn.pid})"
+        )
+        detail = ""
+        if stacks:
+            detail = f"Stacks of the worker's threads when it was stopped:\n{trim_stacks(stacks)}"
+        self._record_crash(
+            nodeid,
+            message,
+            conn.worker,
+            "timeout",
+            error_type="Timeout",
+            detail=detail,
+            seconds=ran,
+        )
+
+    # -- limits ----------------------------------------------------------------
+
+    def _limit(self, nodeid: str) -> float | None:
+        own = self.timeouts.get(nodeid)
+        if own is not None:
+            return own + self._marker_grace if own > 0 else None
+        return self.settings.timeout
+
+    def _enforce_limits(self, now: float) -> None:
+        """Stop tests that ran past their limit, and the run past its own."""
+        assert self.planner is not None
+        run_limit = self.settings.run_timeout
+        if run_limit is not None and not self.interrupted and now - self._started > run_limit:
+            self._stop_run(f"run timeout of {run_limit:g}s reached")
+        for conn in self.conns.values():
+            if conn.closed:
+                continue
+            if conn.kill_at is not None:
+                if now >= conn.kill_at or _stacks_written(conn.stacks):
+                    conn.kill_at = None
+                    _kill(conn.pid, signal.SIGKILL)
+                continue
+            plan = self.planner.workers[conn.worker]
+            if conn.collecting or not plan.outstanding or conn.timed_out is not None:
+                continue
+            nodeid = plan.outstanding[0][0]
+            limit = self._limit(nodeid)
+            ran = now - conn.busy_since
+            if limit is None or ran <= limit:
+                continue
+            conn.timed_out = (nodeid, limit, ran)
+            # Stacks first (faulthandler answers from C, even with the GIL held),
+            # then the kill; a replacement worker takes the rest of the queue.
+            _kill(conn.pid, STACKS_SIGNAL)
+            conn.kill_at = now + _STACKS_WAIT
+
+    def _stop_run(self, reason: str) -> None:
+        """End the run now: stop scheduling, kill every worker, keep what finished."""
+        self.interrupted = reason
+        self.stopping = True
+        self._drop_pending()
+        running = 0
+        for conn in self.conns.values():
+            if not conn.closed:
+                conn.killed = True
+                running += len(self.planner.workers[conn.worker].outstanding) if self.planner else 0
+                _kill(conn.pid, signal.SIGKILL)
+        self._write_error(f"aqe: {reason}; stopped {running} queued or running tests")
 
     def _drop_pending(self) -> None:
         assert self.planner is not None
@@ -519,6 +657,32 @@ class _Deselected:
 
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid
+
+
+def _kill(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
+def _stacks_written(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
+def _take_stacks(path: str) -> str:
+    """The stacks a worker dumped (if any), and the file gone."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            return stream.read().strip()
+    except OSError:
+        return ""
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _size(node: nodes.Collector) -> int:

@@ -452,8 +452,15 @@ class Planner:
                 busy = victim.collecting or victim.ready or victim.outstanding
                 keep = len(victim.files_todo) // 2 if len(victim.files_todo) > 1 else 0
                 if keep or busy:
-                    plan.files_todo.extend(victim.files_todo[keep:])
+                    moved = victim.files_todo[keep:]
                     del victim.files_todo[keep:]
+                    plan.files_todo.extend(moved)
+                    # A file the victim was to collect only for some of its tests
+                    # moves with exactly those tests.
+                    for index in moved:
+                        if index in victim.stolen:
+                            wanted = victim.stolen.pop(index)
+                            plan.stolen.setdefault(index, set()).update(wanted)
                     return
             if self._steal_tests(plan, victim):
                 return

@@ -21,6 +21,7 @@ from .._model import RunRecord
 from .._trace import mark
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
+from ._limits import EngineSettings, register_marker
 from ._spawn import SpawnLauncher
 from ._worker import run_worker
 
@@ -72,20 +73,14 @@ class ShallowCollector:
 class EnginePlugin:
     """Registered by the adapter for ``aqe run``; owns collection and the run loop."""
 
-    def __init__(
-        self,
-        run: RunRecord,
-        sink: RunSink,
-        workers: int,
-        start_method: str,
-        split: str = "auto",
-    ) -> None:
+    def __init__(self, run: RunRecord, sink: RunSink, settings: EngineSettings) -> None:
         self.run = run
         self.sink = sink
-        self.workers = workers
-        self.start_method = start_method
-        self.split = split
+        self.settings = settings
         self.collector = ShallowCollector()
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        register_marker(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
@@ -101,7 +96,7 @@ class EnginePlugin:
 
         # Never fork a process that runs threads (the fork launcher checks again
         # before every fork and falls back to spawning).
-        if self.start_method == "spawn" or not ForkLauncher.can_fork():
+        if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
             return spawner()
         files = self.collector.files
         direct = {item.nodeid: item for item in session.items}
@@ -124,15 +119,17 @@ class EnginePlugin:
             view,
             self.collector.files,
             list(session.items),
-            split=self.split,
+            self.settings,
         )
         mark("loop")
         try:
-            coordinator.execute(self.workers, self._launcher(session))
+            coordinator.execute(self._launcher(session))
         finally:
             if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle
         mark("loop-end")
         session.testscollected = coordinator.known
+        if coordinator.interrupted:
+            raise session.Interrupted(coordinator.interrupted)
         return True

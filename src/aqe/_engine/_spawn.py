@@ -81,6 +81,11 @@ class SpawnedWorkerPlugin:
         self.collector = ShallowCollector(defer)
         self.code = 0
 
+    def pytest_configure(self, config: pytest.Config) -> None:
+        from ._limits import register_marker
+
+        register_marker(config)
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
         return self.collector.collect(session)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import os
 import pickle
 import select
@@ -47,6 +48,7 @@ from .._messages import (
 from .._trace import mark
 from . import _bytecode
 from ._convert import result_from_reports
+from ._limits import STACKS_SIGNAL, marker_timeout
 from ._order import order_bound_files
 from ._preimport import module_imports, preimport
 
@@ -146,6 +148,7 @@ class Worker:
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
         self._spool: IO[bytes] | None = None
+        self._stacks: IO[str] | None = None
 
     # -- plumbing --------------------------------------------------------------
 
@@ -243,6 +246,14 @@ class Worker:
         ):
             yield
 
+    def _watch_stacks(self) -> str:
+        """Let the coordinator ask for this process's stacks before it kills a
+        test that ran out of time; returns the file they are written to."""
+        fd, path = tempfile.mkstemp(prefix=f"aqe-stacks-w{self.worker_id}-", suffix=".txt")
+        self._stacks = os.fdopen(fd, "w")
+        faulthandler.register(STACKS_SIGNAL, file=self._stacks, all_threads=True)
+        return path
+
     def _preimport(self) -> None:
         paths = [path for node in self.files if (path := getattr(node, "path", None))]
         imports = module_imports(paths, self.config.getini("python_files"))
@@ -271,7 +282,9 @@ class Worker:
         for item in found:
             self.items[item.nodeid] = item
             path, line, name = item.location
-            collected.append(CollectedItem(item.nodeid, path, line, (path, line, name)))
+            collected.append(
+                CollectedItem(item.nodeid, path, line, (path, line, name), marker_timeout(item))
+            )
         mark("collect-end")
         serialize = hook.pytest_report_to_serializable
         self.post(
@@ -332,7 +345,7 @@ class Worker:
         _bytecode.as_the_user_set_it()
         self._prepare()
         self._preimport()
-        self.post(WorkerReady(self.worker_id, os.getpid()))
+        self.post(WorkerReady(self.worker_id, os.getpid(), self._watch_stacks()))
         self.flush()
         while True:
             # Keep one item of lookahead: pytest needs ``nextitem`` to know which

@@ -76,8 +76,8 @@ def _outcome_element(case: ET.Element, result: TestResult) -> None:
     reason = result.message or result.error_type or ""
     detail = result.traceback or result.message or ""
     type_attr = {"type": result.error_type} if result.error_type else {}
-    if result.outcome == "failed":
-        _sub(case, "failure", detail, message=reason or "failed", **type_attr)
+    if result.outcome in ("failed", "crashed", "timeout"):
+        _sub(case, "failure", detail, message=reason or result.outcome, **type_attr)
     elif result.outcome == "error":
         when = result.when or "setup"
         message = f'failed on {when} with "{reason}"' if reason else f"failed on {when}"

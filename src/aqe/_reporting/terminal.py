@@ -144,6 +144,10 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             report=report, config=self.config
         )
         self._add_stats(category, [report])
+        # A crash or timeout aqe recorded: a failure to pytest, named for what it was.
+        special = getattr(report, "aqe_outcome", None)
+        if special in _SPECIAL:
+            letter, word = _SPECIAL[special]
         if not letter and not word:
             return
         if isinstance(word, tuple):
@@ -216,6 +220,7 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
                 f"longest {self.tail_idle[worst]:.2f}s (worker {worst})"
             )
         parts, color = self.build_summary_stats_line()
+        parts = _name_specials(parts, self.stats.get("failed", []))
         rank = {name: i for i, name in enumerate(_SUMMARY_ORDER)}
         parts.sort(key=lambda part: rank.get(part[0].split(" ", 1)[1].rstrip("s"), 99))
         text = ", ".join(self._tw.markup(t, **m) for t, m in parts)
@@ -227,6 +232,34 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             self.write_sep("=", msg, fullwidth=fullwidth, **{color: True})
         else:
             self.write_line(msg)
+
+
+#: Outcomes aqe records for tests without reports of their own: (letter, word).
+_SPECIAL = {"crashed": ("C", "CRASHED"), "timeout": ("T", "TIMEOUT")}
+
+
+def _name_specials(
+    parts: list[tuple[str, dict[str, bool]]], failed: list[Any]
+) -> list[tuple[str, dict[str, bool]]]:
+    """``3 failed`` becomes ``1 failed, 1 crashed, 1 timeout`` in the closing line."""
+    counts = {name: 0 for name in _SPECIAL}
+    for report in failed:
+        name = getattr(report, "aqe_outcome", None)
+        if name in counts:
+            counts[name] += 1
+    if not any(counts.values()):
+        return parts
+    result: list[tuple[str, dict[str, bool]]] = []
+    for text, markup in parts:
+        number, _, label = text.partition(" ")
+        if label == "failed":
+            rest = int(number) - sum(counts.values())
+            if rest:
+                result.append((f"{rest} failed", markup))
+            result += [(f"{n} {name}", markup) for name, n in counts.items() if n]
+        else:
+            result.append((text, markup))
+    return result
 
 
 def _plain(parts: list[tuple[str, dict[str, bool]]], elapsed: float) -> str:

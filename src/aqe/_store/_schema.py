@@ -102,7 +102,13 @@ _V1: tuple[str, ...] = (
 
 #: ``MIGRATIONS[i]`` holds the statements that take version ``i`` to ``i + 1``.
 #: Append new steps; never edit a released one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2: tuple[str, ...] = (
+    # Outcomes added with worker timeouts and crash attribution.
+    "ALTER TABLE runs ADD COLUMN crashed INTEGER",
+    "ALTER TABLE runs ADD COLUMN timeout INTEGER",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -110,7 +116,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "runs": frozenset(
         "run_id start end git_commit git_dirty command root workers exit_code passed failed"
-        " skipped xfailed xpassed error tail_idle".split()
+        " skipped xfailed xpassed error crashed timeout tail_idle".split()
     ),
     "results": frozenset(
         "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"

@@ -44,7 +44,7 @@ _RESULT_COLUMNS = (
 
 _RUN_COLUMNS = (
     'run_id, start, "end", git_commit, git_dirty, workers, exit_code, passed, failed,'
-    " skipped, xfailed, xpassed, error, tail_idle, command, root"
+    " skipped, xfailed, xpassed, error, crashed, timeout, tail_idle, command, root"
 )
 
 
@@ -200,7 +200,8 @@ class HistoryStore:
             _insert_run(conn, run, "INSERT OR IGNORE")  # in case begin_run never ran
             conn.execute(
                 'UPDATE runs SET "end" = ?, exit_code = ?, passed = ?, failed = ?, skipped = ?,'
-                " xfailed = ?, xpassed = ?, error = ?, tail_idle = ? WHERE run_id = ?",
+                " xfailed = ?, xpassed = ?, error = ?, crashed = ?, timeout = ?, tail_idle = ?"
+                " WHERE run_id = ?",
                 values,
             )
 
@@ -310,7 +311,7 @@ class HistoryStore:
 
 
 #: Count columns of ``runs``, in the order the SQL above lists them.
-_COUNT_NAMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+_COUNT_NAMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout")
 
 
 def _median(values: list[float]) -> float:
@@ -363,9 +364,9 @@ def _result_row(run_id: str, result: TestResult) -> tuple[object, ...]:
 def _run_row(row: tuple[object, ...]) -> RunRow:
     (run_id, start, end, commit, dirty, workers, exit_code, *rest) = row
     counts = {
-        name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:6], strict=True)
+        name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:8], strict=True)
     }
-    tail_idle, command, root = rest[6:]
+    tail_idle, command, root = rest[8:]
     return RunRow(
         run_id=str(run_id),
         start=cast(float, start),
