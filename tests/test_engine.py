@@ -534,6 +534,9 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
 
                 def test_ctrl_c_raises_keyboard_interrupt():
                     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+                def test_sigterm_ends_the_process():
+                    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
             """
             for i in range(2)
         },
@@ -541,7 +544,7 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
     env = {"PYTHONDONTWRITEBYTECODE": "1"}
     for method in ("fork", "spawn"):
         code, output, data = _aqe(project, "-w", "2", env={**env, "AQE_START_METHOD": method})
-        assert code == 0 and len(data["tests"]) == 4, output
+        assert code == 0 and len(data["tests"]) == 6, output
     # aqe's own cache of the rewritten test modules, outside the source tree.
     assert list((project / ".aqe" / "pycache").rglob("test_env0*.pyc"))
     assert not list(project.rglob("__pycache__"))

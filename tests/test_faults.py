@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 FAULTS = Path(__file__).parent / "fixtures" / "faults"
 
@@ -83,3 +88,110 @@ def test_a_run_timeout_ends_the_run_and_keeps_what_finished(tmp_path: Path) -> N
     assert sum(t["outcome"] == "passed" for t in tests.values()) >= 10
     assert "test_hangs.py::test_sleeps_forever" not in tests  # stopped, not blamed
     assert (tmp_path / "junit.xml").exists()
+
+
+_SLOW_PROJECT = {
+    "pyproject.toml": "[tool.pytest.ini_options]\n",
+    "conftest.py": """
+import os
+from pathlib import Path
+
+import pytest
+
+@pytest.fixture(autouse=True)
+def _pids(request):
+    # Every process that runs a test leaves its pid, to check none survives aqe.
+    Path(os.environ["PIDS_DIR"], str(os.getpid())).touch()
+    name = request.node.nodeid.replace("/", "_").replace("::", "@")
+    Path(os.environ["PIDS_DIR"], "started-" + name).touch()
+    yield
+""",
+    **{
+        f"test_slow{i}.py": "".join(
+            f"import time\n\ndef test_{j}():\n    time.sleep(1.0)\n\n"
+            if j == 0
+            else f"def test_{j}():\n    time.sleep(1.0)\n\n"
+            for j in range(6)
+        )
+        for i in range(2)
+    },
+}
+
+
+def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path, Path]:
+    project = tmp_path / "project"
+    for name, body in _SLOW_PROJECT.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(body)
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqe", "run", "-w", "2", "--json", str(report), *args],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CI": "true", "PIDS_DIR": str(pids)},
+    )
+    return proc, pids, report
+
+
+def _wait_for(condition: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _worker_pids(pids: Path) -> list[int]:
+    return [int(p.name) for p in pids.iterdir() if p.name.isdigit()]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_lets_running_tests_finish_and_keeps_every_result(
+    tmp_path: Path, signum: int
+) -> None:
+    proc, pids, report = _start(tmp_path)
+    _wait_for(lambda: len(list(pids.glob("started-*"))) >= 3)
+    started = {p.name.removeprefix("started-").replace("@", "::") for p in pids.glob("started-*")}
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, output
+    assert f"{signal.Signals(signum).name} received" in output
+    assert "Traceback" not in output
+    data = json.loads(report.read_text())
+    finished = {t["nodeid"] for t in data["tests"]}
+    # The tests running at the signal finished and were kept; at most the two that
+    # may have started while the signal was on its way came after them.
+    assert started <= finished and len(finished) <= len(started) + 2, (started, finished)
+    assert {t["outcome"] for t in data["tests"]} == {"passed"}
+    assert 3 <= len(data["tests"]) < 12
+    assert not [pid for pid in _worker_pids(pids) if _alive(pid)]
+
+
+def test_second_signal_kills_the_workers_at_once_and_still_writes_reports(
+    tmp_path: Path,
+) -> None:
+    proc, pids, report = _start(tmp_path, "--history", str(tmp_path / "history.db"))
+    _wait_for(lambda: len(list(pids.glob("started-*"))) >= 3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    data = json.loads(report.read_text())
+    assert not [pid for pid in _worker_pids(pids) if _alive(pid)]
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = db.execute("SELECT count(*) FROM results").fetchone()[0]
+    assert stored == len(data["tests"]) >= 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -156,6 +157,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         split=config.split,
         timeout=config.timeout,
         run_timeout=config.run_timeout,
+        shutdown_grace=config.shutdown_grace,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)
@@ -229,8 +231,15 @@ def history(limit: int) -> None:
         )
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM outside the run loop ends aqe like Ctrl-C: reports and history are
+    still written (the loop itself stops gracefully, see the coordinator)."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     mark("cli")
+    signal.signal(signal.SIGTERM, _terminate)
     code = _main(list(sys.argv[1:] if argv is None else argv))
     # Everything alive now dies with the process: spare the interpreter's final
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).

@@ -42,6 +42,7 @@ class Config:
     split: str = "auto"  # may a file's tests be cut between workers: auto, file, test
     timeout: float | None = None  # seconds per test; None: no limit
     run_timeout: float | None = None  # seconds for the whole run; None: no limit
+    shutdown_grace: float = 10.0  # seconds running tests get after a first SIGINT/SIGTERM
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -105,6 +106,10 @@ def _seconds(value: Any) -> float | None:
     return seconds or None
 
 
+def _grace(value: Any) -> float:
+    return _seconds(value) or 0.0
+
+
 def _split(value: Any) -> str:
     if value not in ("auto", "file", "test"):
         raise ValueError(f"expected 'auto', 'file' or 'test', got {value!r}")
@@ -131,6 +136,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "split": _split,
     "timeout": _seconds,
     "run_timeout": _seconds,
+    "shutdown_grace": _grace,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

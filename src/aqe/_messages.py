@@ -38,7 +38,13 @@ class Shutdown:
     """No more work will come: finish the queue, tear down, exit."""
 
 
-ToWorker = Collect | RunTests | Shutdown
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The run is being interrupted: finish the running test, drop the queue,
+    tear fixtures down, exit."""
+
+
+ToWorker = Collect | RunTests | Shutdown | Stop
 
 # -- worker -> coordinator ---------------------------------------------------------
 

@@ -49,6 +49,8 @@ class RunOptions:
     timeout: float | None = None
     #: Seconds the whole run may take.
     run_timeout: float | None = None
+    #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
+    shutdown_grace: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,7 @@ class PytestAdapter:
             split=options.split,
             timeout=options.timeout,
             run_timeout=options.run_timeout,
+            shutdown_grace=options.shutdown_grace,
         )
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from .._messages import (
     Collected,
     CollectStarted,
     NothingReported,
+    Stop,
     TestFinished,
     ToWorker,
     WarningRecorded,
@@ -140,6 +141,9 @@ class Coordinator:
         self._marker_grace = 1.0 if pytest_timeout_active(session.config) else 0.0
         #: Why the run stopped early (pytest's "Interrupted: ..."), if it did.
         self.interrupted = ""
+        #: Signals received during the loop (SIGINT/SIGTERM), in order.
+        self._signals: list[int] = []
+        self._grace_until: float | None = None
         self._started = time.monotonic()
         self.config = session.config
         self.run = run
@@ -193,7 +197,8 @@ class Coordinator:
             )
             for worker_id in range(workers):
                 self._spawn(worker_id)
-            self._loop()
+            with self._signals_caught():
+                self._loop()
             self._record_unfinished()
         finally:
             self._flush(force=True)
@@ -233,6 +238,7 @@ class Coordinator:
             if self.view is not None:
                 self.view.flush()
             now = time.monotonic()
+            self._on_signals(now)
             self._enforce_limits(now)
             if now - self._last_feed >= _TICK:
                 # Re-plan every tick too: a decision deferred while another worker
@@ -572,17 +578,68 @@ class Coordinator:
             _kill(conn.pid, STACKS_SIGNAL)
             conn.kill_at = now + _STACKS_WAIT
 
+    # -- interruption --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signals_caught(self) -> Iterator[None]:
+        """SIGINT and SIGTERM only set a flag: the loop stops the run gracefully."""
+        caught = (signal.SIGINT, signal.SIGTERM)
+        try:
+            before = {signum: signal.signal(signum, self._on_signal) for signum in caught}
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            for signum, handler in before.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals.append(signum)
+
+    def _on_signals(self, now: float) -> None:
+        """First signal: stop scheduling, let running tests finish within the grace
+        period. A second one, or the end of the grace period: kill every worker."""
+        if not self._signals:
+            return
+        if self._grace_until is None:
+            name = signal.Signals(self._signals[0]).name
+            self.interrupted = f"{name} received"
+            self.stopping = True
+            self._drop_pending()
+            grace = self.settings.shutdown_grace
+            self._grace_until = now + grace
+            running = 0
+            for conn in self.conns.values():
+                if not conn.closed:
+                    conn.killed = True
+                    running += bool(self.planner and self.planner.workers[conn.worker].outstanding)
+                    self._send(conn.worker, [Stop()])
+            self._write_error(
+                f"aqe: {name} received: stopping; waiting up to {grace:g}s for {running} "
+                "running tests (again to stop at once)"
+            )
+        elif len(self._signals) > 1 or now >= self._grace_until:
+            self._kill_all()
+
+    def _kill_all(self) -> None:
+        for conn in self.conns.values():
+            if not conn.closed:
+                conn.killed = True
+                _kill(conn.pid, signal.SIGKILL)
+
     def _stop_run(self, reason: str) -> None:
         """End the run now: stop scheduling, kill every worker, keep what finished."""
         self.interrupted = reason
         self.stopping = True
         self._drop_pending()
-        running = 0
-        for conn in self.conns.values():
-            if not conn.closed:
-                conn.killed = True
-                running += len(self.planner.workers[conn.worker].outstanding) if self.planner else 0
-                _kill(conn.pid, signal.SIGKILL)
+        running = sum(
+            len(self.planner.workers[conn.worker].outstanding) if self.planner else 0
+            for conn in self.conns.values()
+            if not conn.closed
+        )
+        self._kill_all()
         self._write_error(f"aqe: {reason}; stopped {running} queued or running tests")
 
     def _drop_pending(self) -> None:

@@ -99,8 +99,10 @@ class ForkLauncher:
         _die_with_parent()
         with contextlib.suppress(OSError):
             os.setpgid(0, self._pgid)
-        # As in a fresh interpreter: Ctrl-C in a test raises KeyboardInterrupt.
+        # As in a fresh interpreter: Ctrl-C in a test raises KeyboardInterrupt and
+        # SIGTERM ends the process (the coordinator's handlers are not the tests').
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _join_group(self, pid: int) -> None:
         # Done on both sides of the fork, so neither has to wait for the other.

@@ -31,6 +31,8 @@ class EngineSettings:
     timeout: float | None = None
     #: Seconds the whole run may take; then it stops, keeping every finished result.
     run_timeout: float | None = None
+    #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
+    shutdown_grace: float = 10.0
 
 
 def register_marker(config: pytest.Config) -> None:

@@ -40,6 +40,7 @@ from .._messages import (
     NothingReported,
     RunTests,
     Shutdown,
+    Stop,
     TestFinished,
     WarningRecorded,
     WorkerFailed,
@@ -144,6 +145,8 @@ class Worker:
         self.items = dict(items)
         self.queue: deque[nodes.Item] = deque()
         self.shutdown = False
+        #: Interrupted: the last test ran with a ``nextitem`` that never comes.
+        self.stopped = False
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
@@ -231,6 +234,9 @@ class Worker:
                 self.queue.extend(self.items[nodeid] for nodeid in nodeids)
             case Shutdown():
                 self.shutdown = True
+            case Stop():
+                self.queue.clear()
+                self.shutdown = self.stopped = True
             case _:
                 raise TypeError(f"unexpected message {message!r}")
 
@@ -363,6 +369,10 @@ class Worker:
             # everything before it has already left, so blame lands exactly.
             self.flush()
             self._poll(block=False)
+        if self.stopped:
+            # As pytest does when interrupted: tear down whatever is still set up.
+            with contextlib.suppress(Exception):
+                self.session._setupstate.teardown_exact(None)
         self.flush()
         return 0
 
