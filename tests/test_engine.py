@@ -510,13 +510,14 @@ def test_a_files_tests_run_in_order_and_its_module_fixture_is_set_up_once(
     for _ in range(2):  # the second run plans from history
         code, output, data = _aqe(project, "-w", "2", history=tmp_path / "h.db")
         assert code == 0, output
-        by_worker: dict[int, list[str]] = {}
+        # Per worker and file, tests ran in the file's order (files may come longest first).
+        runs: dict[tuple[int, str], list[str]] = {}
         for test in sorted(data["tests"], key=lambda t: t["start"]):
-            by_worker.setdefault(test["worker"], []).append(test["nodeid"])
+            runs.setdefault((test["worker"], test["file"]), []).append(test["nodeid"])
         collected_order = [
             f"{f}::test_{n}_{i}" for f in sorted(files) for n in "ab" for i in range(20)
         ]
-        for ran in by_worker.values():
+        for ran in runs.values():
             assert ran == sorted(ran, key=collected_order.index)
 
 

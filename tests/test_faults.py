@@ -45,7 +45,9 @@ def _by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_hanging_tests_are_stopped_with_their_stacks_and_the_rest_still_run(
     tmp_path: Path,
 ) -> None:
-    code, output, data = _aqe(tmp_path, "-w", "2", "--timeout", "1")
+    code, output, data = _aqe(
+        tmp_path, "-w", "2", "--timeout", "1", "test_hangs.py", "test_fine.py"
+    )
     tests = _by_id(data)
     assert code == 1, output
     hung = {
@@ -79,7 +81,7 @@ def test_hanging_tests_are_stopped_with_their_stacks_and_the_rest_still_run(
 def test_a_run_timeout_ends_the_run_and_keeps_what_finished(tmp_path: Path) -> None:
     code, output, data = _aqe(
         tmp_path, "-w", "2", "--timeout", "60", "--run-timeout", "2", "--junit-xml",
-        str(tmp_path / "junit.xml"),
+        str(tmp_path / "junit.xml"), "test_hangs.py", "test_fine.py",
     )  # fmt: skip
     assert code == 2, output
     assert "run timeout of 2s reached" in output
@@ -195,3 +197,84 @@ def test_second_signal_kills_the_workers_at_once_and_still_writes_reports(
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         stored = db.execute("SELECT count(*) FROM results").fetchone()[0]
     assert stored == len(data["tests"]) >= 1
+
+
+def _pids_per_test(output: str) -> list[int]:
+    return [int(line.split("=")[1]) for line in output.splitlines() if line.startswith("pid=")]
+
+
+def test_workers_are_replaced_after_n_tests_and_nothing_is_lost(tmp_path: Path) -> None:
+    args = ("--max-tests-per-worker", "3", "test_memory.py", "test_fine.py", "-s")
+    code, output, data = _aqe(tmp_path, "-w", "2", *args)
+    assert code == 1, output  # test_fine.py::test_fails
+    assert len({t["nodeid"] for t in data["tests"]}) == len(data["tests"]) == 9 + 11
+    pids = _pids_per_test(output)
+    assert len(pids) == 9
+    assert max(pids.count(pid) for pid in pids) <= 3 and len(set(pids)) >= 3, pids
+
+
+def test_a_worker_past_its_memory_limit_is_replaced_before_its_next_test(
+    tmp_path: Path,
+) -> None:
+    # A limit 40 MB above a worker's size at the start is crossed after about five
+    # of the 8 MB tests, so the nine of them need at least two processes.
+    baseline = _aqe_worker_rss(tmp_path)
+    limit = baseline + 40
+    code, output, data = _aqe(
+        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}", "test_memory.py", "-s"
+    )
+    assert code == 0, output
+    assert {t["outcome"] for t in data["tests"]} == {"passed"} and len(data["tests"]) == 9
+    pids = _pids_per_test(output)
+    assert 2 <= len(set(pids)) <= 5, (baseline, pids)
+    assert "alone took a fresh worker" not in output
+
+
+def test_a_test_that_alone_breaks_the_memory_limit_is_named(tmp_path: Path) -> None:
+    limit = _aqe_worker_rss(tmp_path) + 100
+    code, output, data = _aqe(
+        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}", "test_hog.py", "-s"
+    )
+    assert code == 0 and len(data["tests"]) == 2, output
+    first, second = _pids_per_test(output)
+    assert first != second  # the test after it ran in a fresh worker
+    assert "test_hog.py::test_holds_200_mb alone took a fresh worker past the memory limit" in (
+        output
+    )
+
+
+def _aqe_worker_rss(tmp_path: Path) -> float:
+    """Resident MB of a worker right after its first (tiny) test."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (probe / "test_probe.py").write_text(
+        "from aqe._engine._limits import resident_mb\n"
+        "def test_rss():\n    print(f'rss={resident_mb()}')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "1", "-s"],
+        cwd=probe, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = next(x for x in result.stdout.splitlines() if x.startswith("rss="))
+    return float(line.split("=")[1])
+
+
+def test_a_workers_last_test_runs_while_another_worker_is_still_collecting(
+    tmp_path: Path,
+) -> None:
+    # The worker with the quick file has one test left while the other worker spends
+    # two seconds importing its file: the test must run now, not wait (and time out).
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (project / "test_quick.py").write_text("def test_quick():\n    pass\n")
+    (project / "test_slow_import.py").write_text(
+        "import time\ntime.sleep(2)\n\ndef test_after_import():\n    pass\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "2", "--timeout", "1"],
+        cwd=project, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

@@ -126,16 +126,15 @@ def test_idle_worker_steals_the_tail_half_of_a_file_and_collects_it() -> None:
     assert mine == stolen and not mine & theirs
 
 
-def test_shutdown_only_when_no_work_can_reach_the_worker() -> None:
+def test_an_idle_worker_waits_while_another_collects() -> None:
     tests = {"a.py": ["t0"], "b.py": ["t0"]}
     planner = _planner({"a.py": [("t0", 0.0, 0.1)], "b.py": [("t0", 0.0, 0.1)]})
-    files0 = _collect(planner, 0)
+    planner.workers[0].files_todo.clear()
     files1 = _collect(planner, 1)
-    planner.on_collected(0, files0, _ids(planner, files0, tests))
-    # Worker 1 is still collecting: worker 0 must wait, not shut down.
-    assert not any(isinstance(m, Shutdown) for m in planner.next_messages(0))
+    # Worker 1's collection may bring work worker 0 could take: it must wait.
+    assert planner.next_messages(0) == []
     planner.on_collected(1, files1, _ids(planner, files1, tests))
-    assert any(isinstance(m, Shutdown) for m in planner.next_messages(0))
+    assert planner.next_messages(0) == [Shutdown()]  # one test is not worth stealing
 
 
 def test_dead_workers_work_goes_to_its_replacement() -> None:
@@ -201,12 +200,12 @@ def test_split_file_never_cuts_a_file() -> None:
 def test_auto_keeps_unittest_files_whole_but_cuts_plain_ones() -> None:
     assert _drain(_one_big_file("auto", order_bound=("a.py",)), 1) == ["b.py::t0"]
     planner = _one_big_file("auto")
-    assert _steps(planner, 1) == [RunTests(("b.py::t0",))]
-    planner.on_finished(1, "b.py::t0")
-    assert _steps(planner, 1) == [Collect((0,))]
+    # Worker 1 steals while it still runs its last test.
+    assert _steps(planner, 1) == [RunTests(("b.py::t0",)), Collect((0,))]
     # The tail of a.py, half of the ten seconds left; the owner keeps the head.
     assert planner.workers[1].stolen[0] == {f"a.py::t{i}" for i in range(5, 10)}
     planner.on_collected(1, (0,), [f"a.py::t{i}" for i in range(10)])
+    planner.on_finished(1, "b.py::t0")
     assert _steps(planner, 1) == [RunTests(("a.py::t5", "a.py::t6"))]
     assert [list(u.nodeids) for u in planner.workers[0].ready] == [
         [f"a.py::t{i}" for i in range(2, 5)]

@@ -113,6 +113,10 @@ def _selection_options(func: Any) -> Any:
 @click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
 @click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
 @click.option("--timeout", metavar="S", help="Stop a test after S seconds (kills its worker).")
+@click.option("--max-tests-per-worker", metavar="N", help="Replace a worker after N tests.")
+@click.option(
+    "--max-worker-memory", metavar="MB", help="Replace a worker whose RSS passes MB after a test."
+)
 @click.option("--run-timeout", metavar="S", help="End the run after S seconds, keeping results.")
 @click.option(
     "--split",
@@ -130,7 +134,18 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     root = _root_for(paths)
     flags = _given(
         ctx,
-        ["workers", "junit_xml", "json", "history_path", "live", "split", "timeout", "run_timeout"],
+        [
+            "workers",
+            "junit_xml",
+            "json",
+            "history_path",
+            "live",
+            "split",
+            "timeout",
+            "run_timeout",
+            "max_tests_per_worker",
+            "max_worker_memory",
+        ],
     )
     if params["no_history"]:
         flags["history"] = False
@@ -158,6 +173,8 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         timeout=config.timeout,
         run_timeout=config.run_timeout,
         shutdown_grace=config.shutdown_grace,
+        max_tests_per_worker=config.max_tests_per_worker,
+        max_worker_memory=config.max_worker_memory,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)

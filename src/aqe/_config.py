@@ -43,6 +43,8 @@ class Config:
     timeout: float | None = None  # seconds per test; None: no limit
     run_timeout: float | None = None  # seconds for the whole run; None: no limit
     shutdown_grace: float = 10.0  # seconds running tests get after a first SIGINT/SIGTERM
+    max_tests_per_worker: int | None = None  # replace a worker after this many tests
+    max_worker_memory: float | None = None  # MB of RSS after a test that retires a worker
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -106,6 +108,29 @@ def _seconds(value: Any) -> float | None:
     return seconds or None
 
 
+def _positive_or_none(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _megabytes(value: Any) -> float | None:
+    if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+        return None
+    megabytes = _seconds(value)
+    if megabytes is None:
+        raise ValueError(f"expected a positive number of MB, got {value!r}")
+    return megabytes
+
+
 def _grace(value: Any) -> float:
     return _seconds(value) or 0.0
 
@@ -137,6 +162,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "timeout": _seconds,
     "run_timeout": _seconds,
     "shutdown_grace": _grace,
+    "max_tests_per_worker": _positive_or_none,
+    "max_worker_memory": _megabytes,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

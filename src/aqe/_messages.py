@@ -44,7 +44,15 @@ class Stop:
     tear fixtures down, exit."""
 
 
-ToWorker = Collect | RunTests | Shutdown | Stop
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """When a worker must retire (finish its test, tear down, exit) to be replaced."""
+
+    max_tests: int | None = None
+    max_rss_mb: float | None = None
+
+
+ToWorker = Collect | RunTests | Shutdown | Stop | Limits
 
 # -- worker -> coordinator ---------------------------------------------------------
 
@@ -55,6 +63,17 @@ class WorkerReady:
     pid: int
     #: File the worker's faulthandler writes its stacks to on ``STACKS_SIGNAL``.
     stacks: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """The worker reached a limit after its last test and exits; its queue is to be
+    given to a replacement, and nothing is to blame."""
+
+    worker: int
+    reason: str
+    #: The test that took a fresh worker past its memory limit on its own, if any.
+    alone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

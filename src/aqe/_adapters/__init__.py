@@ -51,6 +51,8 @@ class RunOptions:
     run_timeout: float | None = None
     #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
     shutdown_grace: float = 10.0
+    max_tests_per_worker: int | None = None
+    max_worker_memory: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

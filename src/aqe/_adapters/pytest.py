@@ -127,6 +127,8 @@ class PytestAdapter:
             timeout=options.timeout,
             run_timeout=options.run_timeout,
             shutdown_grace=options.shutdown_grace,
+            max_tests_per_worker=options.max_tests_per_worker,
+            max_worker_memory=options.max_worker_memory,
         )
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)

@@ -26,7 +26,9 @@ from .. import _transport
 from .._messages import (
     Collected,
     CollectStarted,
+    Limits,
     NothingReported,
+    Retiring,
     Stop,
     TestFinished,
     ToWorker,
@@ -144,6 +146,8 @@ class Coordinator:
         #: Signals received during the loop (SIGINT/SIGTERM), in order.
         self._signals: list[int] = []
         self._grace_until: float | None = None
+        #: Workers replaced after reaching --max-tests-per-worker/--max-worker-memory.
+        self.recycled = 0
         self._started = time.monotonic()
         self.config = session.config
         self.run = run
@@ -251,7 +255,18 @@ class Coordinator:
             case WorkerReady(stacks=stacks):
                 conn.stacks = stacks
                 conn.busy_since = time.monotonic()
+                limits = Limits(self.settings.max_tests_per_worker, self.settings.max_worker_memory)
+                if limits != Limits():
+                    self._send(conn.worker, [limits])
                 self._feed(conn.worker)
+            case Retiring(reason=reason, alone=alone):
+                conn.killed = True  # leaves on purpose: the rest of its queue is innocent
+                self.recycled += 1
+                if alone is not None:
+                    self._write_error(
+                        f"aqe: {alone} alone took a fresh worker past the memory limit: "
+                        f"worker {conn.worker} {reason}"
+                    )
             case CollectStarted(files=files):
                 conn.collecting = files
             case Collected():
@@ -409,7 +424,7 @@ class Coordinator:
                 self._record_timeout(conn, nodeid, limit, ran, stacks)
                 consumed = True
         elif conn.killed:
-            pass  # stopped on purpose (run timeout): nothing to blame
+            pass  # stopped or retired on purpose: nothing to blame
         elif conn.collecting:
             consumed |= self._collection_crash(conn, how)
         elif plan.outstanding:

@@ -8,8 +8,10 @@ without the GIL, by writing every thread's Python stack to the worker's stacks f
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,23 @@ class EngineSettings:
     run_timeout: float | None = None
     #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
     shutdown_grace: float = 10.0
+    #: Replace a worker after this many tests.
+    max_tests_per_worker: int | None = None
+    #: Replace a worker whose resident memory exceeds this many MB after a test.
+    max_worker_memory: float | None = None
+
+
+def resident_mb() -> float:
+    """This process's resident set now (Linux), else its peak, in MB."""
+    try:
+        with open("/proc/self/statm", "rb") as stream:
+            pages = int(stream.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def register_marker(config: pytest.Config) -> None:

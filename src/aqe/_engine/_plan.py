@@ -365,22 +365,21 @@ class Planner:
         if plan.shut_down:
             return []
         messages: list[ToWorker] = []
-        if not plan.ready and not plan.collecting and not plan.files_todo:
-            self._steal(worker)
-        if not plan.ready and plan.files_todo and not plan.collecting:
-            batch = self._collect_batch(plan)
-            plan.collecting.update(batch)
-            messages.append(Collect(tuple(batch)))
-        if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2):
-            messages.append(RunTests(tuple(self._take_chunk(plan))))
-        if (
-            not plan.ready
-            and not plan.files_todo
-            and not plan.collecting
-            and len(plan.outstanding) <= 1
-            and not self.is_collecting()
-            and not self._stealable(worker)
-        ):
+        # A second pass steals while the worker still runs its last test.
+        for _ in range(2):
+            if not plan.ready and not plan.collecting and not plan.files_todo:
+                self._steal(worker)
+            if not plan.ready and plan.files_todo and not plan.collecting:
+                batch = self._collect_batch(plan)
+                plan.collecting.update(batch)
+                messages.append(Collect(tuple(batch)))
+            if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2):
+                messages.append(RunTests(tuple(self._take_chunk(plan))))
+            if plan.ready or plan.files_todo or plan.collecting or len(plan.outstanding) > 1:
+                return messages
+        # Nothing left for this worker. It may still steal work another worker is
+        # collecting or queues (meanwhile it runs its last test without waiting).
+        if not (self.is_collecting() or self._stealable(worker)):
             plan.shut_down = True
             messages.append(Shutdown())
         return messages

@@ -37,7 +37,9 @@ from .._messages import (
     Collected,
     CollectedItem,
     CollectStarted,
+    Limits,
     NothingReported,
+    Retiring,
     RunTests,
     Shutdown,
     Stop,
@@ -49,7 +51,7 @@ from .._messages import (
 from .._trace import mark
 from . import _bytecode
 from ._convert import result_from_reports
-from ._limits import STACKS_SIGNAL, marker_timeout
+from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import order_bound_files
 from ._preimport import module_imports, preimport
 
@@ -147,6 +149,8 @@ class Worker:
         self.shutdown = False
         #: Interrupted: the last test ran with a ``nextitem`` that never comes.
         self.stopped = False
+        self.limits = Limits()
+        self.tests_run = 0
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
@@ -209,9 +213,10 @@ class Worker:
         os.lseek(self._spool.fileno(), 0, os.SEEK_SET)
         return data.decode("utf-8", "replace")
 
-    def _poll(self, block: bool) -> None:
-        """Read whatever messages are waiting; wait for one if ``block``."""
-        timeout = None if block else 0.0
+    def _poll(self, block: bool, wait: float | None = None) -> None:
+        """Read whatever messages are waiting; if ``block``, wait for one (at most
+        ``wait`` seconds when given)."""
+        timeout = (wait if wait is not None else None) if block else 0.0
         while True:
             ready, _, _ = select.select([self.sock], [], [], timeout)
             if not ready:
@@ -224,9 +229,11 @@ class Worker:
                 self._handle(message)
             if messages:
                 return
-            timeout = None if block else 0.0
+            timeout = (wait if wait is not None else None) if block else 0.0
 
     def _handle(self, message: Any) -> None:
+        if self.stopped and isinstance(message, (Collect, RunTests)):
+            return  # sent before the coordinator knew this worker is leaving
         match message:
             case Collect(files=files):
                 self._collect(files)
@@ -237,6 +244,8 @@ class Worker:
             case Stop():
                 self.queue.clear()
                 self.shutdown = self.stopped = True
+            case Limits():
+                self.limits = message
             case _:
                 raise TypeError(f"unexpected message {message!r}")
 
@@ -251,6 +260,25 @@ class Worker:
             catch_warnings_for_item(self.config, ihook=self.config.hook, when="collect", item=None),
         ):
             yield
+
+    def _retire_if_spent(self, nodeid: str) -> None:
+        """Past ``--max-tests-per-worker`` or ``--max-worker-memory``: say so, drop
+        the queue (the coordinator hands it to a replacement) and stop."""
+        limits = self.limits
+        reason = ""
+        alone = None
+        if limits.max_tests is not None and self.tests_run >= limits.max_tests:
+            reason = f"ran {self.tests_run} tests (--max-tests-per-worker)"
+        elif limits.max_rss_mb is not None:
+            rss = resident_mb()
+            if rss > limits.max_rss_mb:
+                reason = f"uses {rss:.0f} MB > {limits.max_rss_mb:g} MB (--max-worker-memory)"
+                alone = nodeid if self.tests_run == 1 else None
+        if not reason or (not self.queue and self.shutdown):
+            return
+        self.post(Retiring(self.worker_id, reason, alone))
+        self.queue.clear()
+        self.shutdown = self.stopped = True
 
     def _watch_stacks(self) -> str:
         """Let the coordinator ask for this process's stacks before it kills a
@@ -309,7 +337,7 @@ class Worker:
         )
         self.flush()
 
-    def _run_one(self, item: nodes.Item, nextitem: nodes.Item | None) -> None:
+    def _run_one(self, item: nodes.Item, nextitem: Any) -> None:
         plugin = self.plugin
         plugin.reports.clear()
         start = time.time()
@@ -355,26 +383,57 @@ class Worker:
         self.flush()
         while True:
             # Keep one item of lookahead: pytest needs ``nextitem`` to know which
-            # fixtures to tear down, so the last item waits for more work or shutdown.
+            # fixtures to tear down. The last item waits briefly for more work (the
+            # coordinator tops a queue up as soon as a result arrives); then it runs
+            # as the last of its file, keeping only session fixtures, so a worker
+            # never sits on a test while the coordinator waits for news.
             if len(self.queue) < 2 and not self.shutdown:
                 self.flush()
+                if len(self.queue) == 1:
+                    self._poll(block=True, wait=_LOOKAHEAD_WAIT)
+                    if len(self.queue) == 1 and not self.shutdown:
+                        self._run_next(_SessionOnly(self.session))
+                    continue
                 self._poll(block=True)
                 continue
             if not self.queue:
                 mark("worker-done")
                 break
-            item = self.queue.popleft()
-            self._run_one(item, self.queue[0] if self.queue else None)
-            # Sent before the next test starts: if that one kills the process,
-            # everything before it has already left, so blame lands exactly.
-            self.flush()
-            self._poll(block=False)
-        if self.stopped:
-            # As pytest does when interrupted: tear down whatever is still set up.
-            with contextlib.suppress(Exception):
-                self.session._setupstate.teardown_exact(None)
+            self._run_next(self.queue[1] if len(self.queue) > 1 else None)
+        # Whatever is still set up: session fixtures kept by a last item run as
+        # "last of its file", or everything when the run was interrupted.
+        with contextlib.suppress(Exception):
+            self.session._setupstate.teardown_exact(None)
         self.flush()
         return 0
+
+    def _run_next(self, nextitem: Any) -> None:
+        """Run the head of the queue, then report, retire or read new messages."""
+        item = self.queue.popleft()
+        self._run_one(item, nextitem)
+        self.tests_run += 1
+        self._retire_if_spent(item.nodeid)
+        # Sent before the next test starts: if that one kills the process,
+        # everything before it has already left, so blame lands exactly.
+        self.flush()
+        self._poll(block=False)
+
+
+class _SessionOnly:
+    """A stand-in ``nextitem`` that keeps only the session: pytest tears down the
+    module and class fixtures of the item just run, as before another file."""
+
+    nodeid = ""
+
+    def __init__(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def listchain(self) -> list[nodes.Node]:
+        return [self.session]
+
+
+#: How long the last queued test waits for more work before it runs without it.
+_LOOKAHEAD_WAIT = 0.05
 
 
 def run_worker(
