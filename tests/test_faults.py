@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,27 @@ import pytest
 FAULTS = Path(__file__).parent / "fixtures" / "faults"
 
 
-def _aqe(tmp_path: Path, *args: str) -> tuple[int, str, dict[str, Any]]:
+def _aqe(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
     report = tmp_path / "report.json"
     scratch = tmp_path / "tmp"
-    scratch.mkdir(exist_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "--json", str(report), *args],
         cwd=FAULTS,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "CI": "true", "TMPDIR": str(scratch)},
+        env={
+            **os.environ,
+            "CI": "true",
+            "TMPDIR": str(scratch),
+            "FAULTS_STATE": str(state),
+            **(env or {}),
+        },
     )
     data = json.loads(report.read_text()) if report.exists() else {}
     return result.returncode, result.stdout + result.stderr, data
@@ -278,3 +289,79 @@ def test_a_workers_last_test_runs_while_another_worker_is_still_collecting(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def _attempts(data: dict[str, Any], file: str) -> dict[str, list[dict[str, Any]]]:
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for test in data["tests"]:
+        if test["file"] != file:
+            continue
+        attempts.setdefault(test["nodeid"].split("::")[1], []).append(test)
+    for runs in attempts.values():
+        runs.sort(key=lambda t: t["attempt"])
+    return attempts
+
+
+def test_retries_turn_passing_reruns_into_flaky_and_keep_every_attempt(
+    tmp_path: Path,
+) -> None:
+    junit = tmp_path / "junit.xml"
+    code, output, data = _aqe(
+        tmp_path, "-w", "2", "--retries", "2", "--junit-xml", str(junit),
+        "test_flaky.py", "test_fine.py", "-k", "not three_times",
+        env={"AQE_RETRY_BUDGET": "1"},
+    )  # fmt: skip
+    assert code == 1, output  # test_always_fails stays failed
+    runs = _attempts(data, "test_flaky.py")
+    outcomes = {name: [t["outcome"] for t in tests] for name, tests in runs.items()}
+    assert outcomes == {
+        "test_fails_once_then_passes": ["failed", "flaky"],
+        "test_connection_refused_once": ["failed", "flaky"],
+        "test_always_fails": ["failed", "failed", "failed"],
+        "test_own_marker_retries_once": ["failed", "flaky"],
+        "test_worker_dies_once": ["crashed", "flaky"],
+    }, output
+    once = runs["test_fails_once_then_passes"]
+    assert once[0]["worker"] != once[1]["worker"]  # retried on the other worker
+    refused = runs["test_connection_refused_once"]
+    assert refused[1]["start"] - refused[0]["stop"] >= 0.3  # backoff for a transient error
+    assert data["outcomes"]["flaky"] == 4 and data["outcomes"]["failed"] == 2
+    assert "4 flaky" in output and "2 failed" in output and "8 rerun" in output
+    root = ET.parse(junit).getroot()
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert [c.tag for c in cases["test_fails_once_then_passes"]].count("flakyFailure") == 1
+    always = [c.tag for c in cases["test_always_fails"]]
+    assert always.count("failure") == 1 and always.count("rerunFailure") == 2
+
+
+def test_fail_on_flaky_and_retry_filters(tmp_path: Path) -> None:
+    code, output, _ = _aqe(
+        tmp_path, "--retries", "1", "--fail-on-flaky", "test_flaky.py", "-k", "once_then"
+    )
+    assert code == 1 and "1 flaky" in output, output
+    code, output, data = _aqe(
+        tmp_path / "b", "--retries", "1", "--retry-except", "Connection",
+        "test_flaky.py", "-k", "refused",
+    )  # fmt: skip
+    assert code == 1 and [t["outcome"] for t in data["tests"]] == ["failed"], output
+
+
+def test_the_retry_budget_keeps_a_broken_build_red(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (project / "test_broken.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('n', range(40))\n"
+        "def test_broken(n):\n    assert False\n"
+    )
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "--retries", "3",
+         "--json", str(report)],
+        cwd=project, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    data = json.loads(report.read_text())
+    assert result.returncode == 1
+    # 5% of 40 tests: two retries in all, not 120.
+    assert len(data["tests"]) == 42, result.stdout
+    assert "retry budget" in result.stdout + result.stderr

@@ -377,6 +377,7 @@ def test_json_round_trip(tmp_path: Path) -> None:
         "error": 1,
         "crashed": 0,
         "timeout": 0,
+        "flaky": 0,
         "total": 8,
     }
     assert data["collection_errors"] == [

@@ -110,6 +110,7 @@ def test_round_trip_of_runs_and_results(db_path: Path) -> None:
                 "error": 0,
                 "crashed": 0,
                 "timeout": 0,
+                "flaky": 0,
             },
             tail_idle=2.5,
             command=["aqe", "run", "tests"],

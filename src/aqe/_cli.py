@@ -113,6 +113,12 @@ def _selection_options(func: Any) -> Any:
 @click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
 @click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
 @click.option("--timeout", metavar="S", help="Stop a test after S seconds (kills its worker).")
+@click.option("--retries", metavar="N", help="Run a failed test up to N more times.")
+@click.option("--retry-on", metavar="REGEX", help="Retry only errors matching REGEX.")
+@click.option("--retry-except", metavar="REGEX", help="Never retry errors matching REGEX.")
+@click.option(
+    "--fail-on-flaky", is_flag=True, default=None, help="Exit 1 if a test passed only on retry."
+)
 @click.option("--max-tests-per-worker", metavar="N", help="Replace a worker after N tests.")
 @click.option(
     "--max-worker-memory", metavar="MB", help="Replace a worker whose RSS passes MB after a test."
@@ -127,6 +133,7 @@ def _selection_options(func: Any) -> Any:
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
     from ._adapters import RunOptions, Selection, pick_adapter
+    from ._engine._retry import RetryPolicy
     from ._runner import execute_run
 
     paths: tuple[str, ...] = params["paths"]
@@ -145,6 +152,10 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             "run_timeout",
             "max_tests_per_worker",
             "max_worker_memory",
+            "retries",
+            "retry_on",
+            "retry_except",
+            "fail_on_flaky",
         ],
     )
     if params["no_history"]:
@@ -175,6 +186,17 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         shutdown_grace=config.shutdown_grace,
         max_tests_per_worker=config.max_tests_per_worker,
         max_worker_memory=config.max_worker_memory,
+        retry=RetryPolicy(
+            retries=config.retries,
+            retry_on=config.retry_on,
+            retry_except=config.retry_except,
+            budget=config.retry_budget,
+            delay=config.retry_delay,
+            backoff=config.retry_backoff,
+            max_delay=config.retry_max_delay,
+            jitter=config.retry_jitter,
+        ),
+        fail_on_flaky=config.fail_on_flaky,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)

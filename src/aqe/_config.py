@@ -9,6 +9,7 @@ library would double the start-up time of every ``aqe run``.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -45,6 +46,15 @@ class Config:
     shutdown_grace: float = 10.0  # seconds running tests get after a first SIGINT/SIGTERM
     max_tests_per_worker: int | None = None  # replace a worker after this many tests
     max_worker_memory: float | None = None  # MB of RSS after a test that retires a worker
+    retries: int = 0  # times a failed test runs again
+    retry_on: str | None = None  # regex: retry only errors ("Type: message") matching it
+    retry_except: str | None = None  # regex: never retry errors matching it
+    retry_budget: float = 0.05  # share of the run's tests that may be retried
+    retry_delay: float = 0.5  # first wait before retrying a transient error
+    retry_backoff: float = 2.0  # multiplier per further attempt
+    retry_max_delay: float = 10.0
+    retry_jitter: float = 0.25  # +/- this share of the delay, at random
+    fail_on_flaky: bool = False  # exit 1 when a test passed only on a retry
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -131,6 +141,42 @@ def _megabytes(value: Any) -> float | None:
     return megabytes
 
 
+def _count(value: Any) -> int:
+    """A whole number >= 0."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"expected a whole number >= 0, got {value!r}")
+    return number
+
+
+def _regex(value: Any) -> str:
+    text = _text(value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc}): {text!r}") from None
+    return text
+
+
+def _fraction(value: Any) -> float:
+    number = _seconds(value) or 0.0
+    if number > 1:
+        raise ValueError(f"expected a fraction between 0 and 1, got {value!r}")
+    return number
+
+
+def _multiplier(value: Any) -> float:
+    number = _seconds(value)
+    if number is None or number < 1:
+        raise ValueError(f"expected a number >= 1, got {value!r}")
+    return number
+
+
 def _grace(value: Any) -> float:
     return _seconds(value) or 0.0
 
@@ -164,6 +210,15 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "shutdown_grace": _grace,
     "max_tests_per_worker": _positive_or_none,
     "max_worker_memory": _megabytes,
+    "retries": _count,
+    "retry_on": _regex,
+    "retry_except": _regex,
+    "retry_budget": _fraction,
+    "retry_delay": _grace,
+    "retry_backoff": _multiplier,
+    "retry_max_delay": _grace,
+    "retry_jitter": _fraction,
+    "fail_on_flaky": _boolean,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

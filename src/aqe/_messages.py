@@ -84,6 +84,8 @@ class CollectedItem:
     location: tuple[str, int | None, str]
     #: Seconds from the test's ``timeout`` marker (0.0: no limit), if it has one.
     timeout: float | None = None
+    #: Retries from the test's ``flaky(reruns=N)`` marker, if it has one.
+    reruns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

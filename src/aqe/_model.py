@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Outcome = Literal[
-    "passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"
+    "passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout", "flaky"
 ]
 
 #: Every outcome, in the order the closing line lists them. ``crashed``: the test's
-#: worker died under it; ``timeout``: aqe stopped it after its time limit.
+#: worker died under it; ``timeout``: aqe stopped it after its time limit; ``flaky``:
+#: it passed on a retry after failing (the attempts before keep their own outcome).
 OUTCOMES: tuple[Outcome, ...] = (
-    "failed", "passed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"
+    "failed", "passed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout", "flaky"
 )  # fmt: skip
 
 #: Outcomes that make a run fail (exit code 1).
@@ -99,7 +100,24 @@ class RunRecord:
     collection_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
+        """Attempts per outcome (a test retried twice counts three times)."""
         counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for result in self.results:
+            counts[result.outcome] += 1
+        return counts
+
+    def final(self) -> dict[str, TestResult]:
+        """Each test's last attempt, which is its outcome."""
+        last: dict[str, TestResult] = {}
+        for result in self.results:
+            known = last.get(result.nodeid)
+            if known is None or result.attempt >= known.attempt:
+                last[result.nodeid] = result
+        return last
+
+    def final_counts(self) -> dict[str, int]:
+        """Tests per outcome, each test counted once by its last attempt."""
+        counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        for result in self.final().values():
             counts[result.outcome] += 1
         return counts

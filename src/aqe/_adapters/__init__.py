@@ -8,12 +8,13 @@ in without touching the engine; pytest's adapter is the first and the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .._engine._coordinator import RunSink
+from .._engine._retry import RetryPolicy
 from .._exceptions import PluginError
 from .._model import RunRecord
 
@@ -53,6 +54,8 @@ class RunOptions:
     shutdown_grace: float = 10.0
     max_tests_per_worker: int | None = None
     max_worker_memory: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    fail_on_flaky: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,8 @@ class PytestAdapter:
             shutdown_grace=options.shutdown_grace,
             max_tests_per_worker=options.max_tests_per_worker,
             max_worker_memory=options.max_worker_memory,
+            retry=options.retry,
+            fail_on_flaky=options.fail_on_flaky,
         )
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)

@@ -9,6 +9,7 @@ reporting plugins see every result exactly as in a serial run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import selectors
 import signal
@@ -47,6 +48,7 @@ from ._limits import (
 )
 from ._order import order_bound_files
 from ._plan import Estimate, Planner
+from ._retry import Retries, marker_reruns
 
 _TICK = 0.1
 #: How long a worker gets to write its stacks before it is killed anyway.
@@ -146,6 +148,15 @@ class Coordinator:
         #: Signals received during the loop (SIGINT/SIGTERM), in order.
         self._signals: list[int] = []
         self._grace_until: float | None = None
+        self.retries = Retries(settings.retry)
+        #: Attempts made so far per node id.
+        self._attempts: dict[str, int] = {}
+        #: Per-test retry counts from ``flaky(reruns=N)`` markers.
+        self.reruns: dict[str, int] = {}
+        for item in direct_items:
+            reruns = marker_reruns(item)
+            if reruns is not None:
+                self.reruns[item.nodeid] = reruns
         #: Workers replaced after reaching --max-tests-per-worker/--max-worker-memory.
         self.recycled = 0
         self._started = time.monotonic()
@@ -199,10 +210,18 @@ class Coordinator:
                 split=self.settings.split,
                 order_bound=order_bound_files(self.direct.values()),
             )
+            self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
             for worker_id in range(workers):
                 self._spawn(worker_id)
             with self._signals_caught():
                 self._loop()
+            if self.retries.refused_by_budget:
+                share = self.settings.retry.budget
+                self._write_error(
+                    f"aqe: retry budget spent: {self.retries.spent} retries "
+                    f"({share:.0%} of {self.known} tests); "
+                    f"{self.retries.refused_by_budget} more failures were not retried"
+                )
             self._record_unfinished()
         finally:
             self._flush(force=True)
@@ -223,7 +242,10 @@ class Coordinator:
     # -- loop ------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while any(not conn.closed for conn in self.conns.values()):
+        assert self.planner is not None
+        while any(not conn.closed for conn in self.conns.values()) or (
+            self.planner.delayed and not self.stopping
+        ):
             for key, _ in self.selector.select(_TICK):
                 conn: _Conn = key.data
                 try:
@@ -244,6 +266,7 @@ class Coordinator:
             now = time.monotonic()
             self._on_signals(now)
             self._enforce_limits(now)
+            self._release_retries(now)
             if now - self._last_feed >= _TICK:
                 # Re-plan every tick too: a decision deferred while another worker
                 # was collecting must never wait for an event that does not come.
@@ -335,6 +358,9 @@ class Coordinator:
         for item in message.items:
             if item.timeout is not None:
                 self.timeouts[item.nodeid] = item.timeout
+            if item.reruns is not None:
+                self.reruns[item.nodeid] = item.reruns
+                self.planner.keep_for_retries |= item.reruns > 0
         # A file collected again by a worker that stole some of its tests brings
         # ids the coordinator already knows: count each id once.
         fresh = set(nodeids) - self._seen
@@ -349,15 +375,24 @@ class Coordinator:
         assert self.planner is not None
         hook = self.config.hook
         nodeid, location = message.nodeid, message.location
+        reports = [
+            hook.pytest_report_from_serializable(config=self.config, data=data)
+            if isinstance(data, dict)
+            else data
+            for data in message.reports
+        ]
+        result = self._attempt(message.result)
+        if result.outcome in FAILING_OUTCOMES and self._retry(result, conn.worker):
+            for report in reports:
+                if report.failed:
+                    report.outcome = "rerun"  # not a failure (yet): it runs again
+        elif result.outcome == "flaky":
+            for report in reports:
+                setattr(report, "aqe_outcome", "flaky")  # noqa: B010 - pytest reports take extra attributes
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-        for data in message.reports:
-            if isinstance(data, dict):
-                report = hook.pytest_report_from_serializable(config=self.config, data=data)
-            else:
-                report = data
+        for report in reports:
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
-        result = message.result
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
@@ -372,6 +407,42 @@ class Coordinator:
             self._drop_pending()
             self._feed_all()
         self._feed(conn.worker)
+
+    # -- retries ---------------------------------------------------------------
+
+    def _attempt(self, result: TestResult) -> TestResult:
+        """Number the attempt; a pass after failed attempts is ``flaky``."""
+        attempt = self._attempts.get(result.nodeid, 0) + 1
+        self._attempts[result.nodeid] = attempt
+        outcome = result.outcome
+        if attempt > 1 and outcome == "passed":
+            outcome = "flaky"
+        return dataclasses.replace(result, attempt=attempt, outcome=outcome)
+
+    def _retry(self, result: TestResult, worker: int) -> bool:
+        """Schedule another attempt of a failed one, if the policy allows it."""
+        assert self.planner is not None
+        if self.stopping:
+            return False
+        error = f"{result.error_type or ''}: {result.message or ''}"
+        delay = self.retries.next_delay(
+            result.attempt, self.reruns.get(result.nodeid), error, self.known
+        )
+        if delay is None:
+            return False
+        self.planner.retry_later(result.nodeid, worker, time.monotonic() + delay)
+        return True
+
+    def _release_retries(self, now: float) -> None:
+        assert self.planner is not None
+        if not self.planner.delayed or self.planner.delayed[0][0] > now:
+            return
+        alive = {worker for worker, conn in self.conns.items() if not conn.closed}
+        for slot in self.planner.release_due(now, alive):
+            if slot in alive:
+                self._feed(slot)
+            elif slot not in self.conns or self.conns[slot].closed:
+                self._spawn(slot)
 
     def _on_warning(self, message: WarningRecorded) -> None:
         if message.when == "collect":
@@ -485,7 +556,7 @@ class Coordinator:
         for path in files:
             self._record_collection_error(path, "not collected: no worker was left to collect it")
         for nodeid in nodeids:
-            self._record_crash(nodeid, "not run: no worker was left to run it", -1)
+            self._record_crash(nodeid, "not run: no worker was left to run it", -1, retry=False)
 
     def _record_crash(
         self,
@@ -497,6 +568,7 @@ class Coordinator:
         error_type: str = "WorkerCrashed",
         detail: str = "",
         seconds: float = 0.0,
+        retry: bool = True,
     ) -> None:
         """Record a test that has no reports of its own (its worker died, or it
         never ran); pytest's hooks see a failed call, the history ``outcome``."""
@@ -504,20 +576,6 @@ class Coordinator:
 
         file = nodeid.split("::", 1)[0]
         text = f"{message}\n\n{detail}" if detail else message
-        report = TestReport(
-            nodeid=nodeid,
-            location=(file, None, nodeid),
-            keywords={},
-            outcome="failed",
-            longrepr=text,
-            when="call",
-            duration=seconds,
-            aqe_outcome=outcome,
-        )
-        hook = self.config.hook
-        hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
-        hook.pytest_runtest_logreport(report=report)
-        hook.pytest_runtest_logfinish(nodeid=nodeid, location=report.location)
         now = time.time()
         result = TestResult(
             nodeid=nodeid,
@@ -533,6 +591,24 @@ class Coordinator:
             start=now - seconds,
             stop=now,
         )
+        result = self._attempt(result)
+        again = retry and self._retry(result, worker)
+        report = TestReport(
+            nodeid=nodeid,
+            location=(file, None, nodeid),
+            keywords={},
+            outcome="failed",
+            longrepr=text,
+            when="call",
+            duration=seconds,
+            aqe_outcome=outcome,
+        )
+        if again:
+            report.outcome = "rerun"  # type: ignore[assignment]  # pytest-rerunfailures' word
+        hook = self.config.hook
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
+        hook.pytest_runtest_logreport(report=report)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=report.location)
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[outcome] = self.counts.get(outcome, 0) + 1

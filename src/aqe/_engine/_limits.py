@@ -12,11 +12,13 @@ import os
 import re
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from _pytest import nodes
+
+from ._retry import RetryPolicy
 
 #: Asks a worker to write all its threads' stacks (faulthandler.register).
 STACKS_SIGNAL = signal.SIGUSR2
@@ -39,6 +41,9 @@ class EngineSettings:
     max_tests_per_worker: int | None = None
     #: Replace a worker whose resident memory exceeds this many MB after a test.
     max_worker_memory: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: A test that passed only on a retry fails the run.
+    fail_on_flaky: bool = False
 
 
 def resident_mb() -> float:

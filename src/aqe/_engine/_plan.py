@@ -19,6 +19,7 @@ splits any file. A worker is told to shut down only when no work can reach it.
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +76,9 @@ class WorkerPlan:
     stolen: dict[int, set[str]] = field(default_factory=dict)
     shut_down: bool = False
     finished_at: float | None = None
+    #: Retries placed here to run on another worker than the one they failed on:
+    #: never stolen back.
+    pinned: set[str] = field(default_factory=set)
 
     def ready_est(self) -> float:
         return sum(unit.est for unit in self.ready)
@@ -144,6 +148,11 @@ class Planner:
         }
         #: Files to collect one at a time: a batch they were in killed its worker.
         self.isolate: set[int] = set()
+        #: Retries waiting for their time: (due, node id, worker of the failed attempt).
+        self.delayed: list[tuple[float, str, int]] = []
+        #: Failures may be retried: keep idle workers while others still run tests,
+        #: so a retry can go to another worker than the one it failed on.
+        self.keep_for_retries = False
         self._assign_files(file_sizes)
         self._assign_direct(direct_items)
 
@@ -335,6 +344,52 @@ class Planner:
             nodeids += [n for n, _ in plan.outstanding]
         return files, nodeids
 
+    # -- retries ---------------------------------------------------------------
+
+    def retry_later(self, nodeid: str, failed_on: int, due: float) -> None:
+        heapq.heappush(self.delayed, (due, nodeid, failed_on))
+
+    def release_due(self, now: float, alive: set[int]) -> list[int]:
+        """Hand retries that are due to a worker, another than the one the test
+        failed on when there is one. Returns the slots that got one; a slot that
+        is not in ``alive`` needs a worker started for it."""
+        slots: list[int] = []
+        while self.delayed and self.delayed[0][0] <= now:
+            _, nodeid, failed_on = heapq.heappop(self.delayed)
+            slot = self._retry_slot(failed_on, alive)
+            plan = self.workers[slot]
+            plan.pinned.add(nodeid)
+            unit = Unit(deque([nodeid]), self._file_index(nodeid), self.test_est(nodeid), False)
+            if unit.file >= 0 and unit.file not in plan.collected:
+                plan.stolen.setdefault(unit.file, set()).add(nodeid)
+                if unit.file not in plan.files_todo and unit.file not in plan.collecting:
+                    plan.files_todo.append(unit.file)
+            else:
+                plan.add_ready([unit])
+            slots.append(slot)
+        return slots
+
+    def _retry_slot(self, failed_on: int, alive: set[int]) -> int:
+        open_slots = [w for w, plan in enumerate(self.workers) if w in alive and not plan.shut_down]
+        others = [w for w in open_slots if w != failed_on]
+        if others or open_slots:
+            return min(others or open_slots, key=lambda w: self._load(self.workers[w]))
+        # Every worker has finished: a fresh one takes the retry.
+        dead = [w for w in range(len(self.workers)) if w not in alive]
+        slot = dead[0] if dead else len(self.workers)
+        if slot == len(self.workers):
+            self.workers.append(WorkerPlan())
+        else:
+            self.workers[slot] = WorkerPlan()
+        return slot
+
+    def _load(self, plan: WorkerPlan) -> float:
+        return (
+            plan.ready_est()
+            + plan.outstanding_est()
+            + sum(self.file_est[i] for i in plan.files_todo)
+        )
+
     def has_work(self, worker: int) -> bool:
         plan = self.workers[worker]
         return bool(plan.ready or plan.files_todo or plan.stolen)
@@ -379,7 +434,10 @@ class Planner:
                 return messages
         # Nothing left for this worker. It may still steal work another worker is
         # collecting or queues (meanwhile it runs its last test without waiting).
-        if not (self.is_collecting() or self._stealable(worker)):
+        others_running = self.keep_for_retries and any(
+            p.outstanding for w, p in enumerate(self.workers) if w != worker
+        )
+        if not (self.delayed or others_running or self.is_collecting() or self._stealable(worker)):
             plan.shut_down = True
             messages.append(Shutdown())
         return messages
@@ -450,9 +508,13 @@ class Planner:
                 # (it collects those next); a lone file moves only off a busy victim.
                 busy = victim.collecting or victim.ready or victim.outstanding
                 keep = len(victim.files_todo) // 2 if len(victim.files_todo) > 1 else 0
-                if keep or busy:
-                    moved = victim.files_todo[keep:]
-                    del victim.files_todo[keep:]
+                movable = [
+                    i for i in victim.files_todo[keep:]
+                    if not victim.stolen.get(i, set()) & victim.pinned
+                ]  # fmt: skip
+                if (keep or busy) and movable:
+                    moved = movable
+                    victim.files_todo = [i for i in victim.files_todo if i not in moved]
                     plan.files_todo.extend(moved)
                     # A file the victim was to collect only for some of its tests
                     # moves with exactly those tests.
@@ -483,6 +545,8 @@ class Planner:
         stolen_est = 0.0
         for unit, est in sorted(zip(victim.ready, ests, strict=True), key=lambda pair: -pair[1]):
             if unit.started or stolen_est + est > half * 1.25:
+                continue
+            if victim.pinned and victim.pinned.intersection(unit.nodeids):
                 continue
             taken.append(unit)
             stolen_est += est

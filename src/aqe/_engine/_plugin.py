@@ -19,6 +19,7 @@ from _pytest import nodes
 
 from .._model import RunRecord
 from .._trace import mark
+from . import _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._limits import EngineSettings, register_marker
@@ -81,6 +82,14 @@ class EnginePlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         register_marker(config)
+        _retry.register_marker(config)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:
+        # A failed attempt aqe runs again (pytest-rerunfailures' word for it).
+        if getattr(report, "outcome", None) == "rerun":
+            return "rerun", "R", ("RERUN", {"yellow": True})
+        return None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
@@ -130,6 +139,8 @@ class EnginePlugin:
                 reporter.tail_idle = self.run.tail_idle
         mark("loop-end")
         session.testscollected = coordinator.known
+        if self.settings.fail_on_flaky and coordinator.counts.get("flaky"):
+            session.testsfailed += 1  # exit 1: a test passed only on a retry
         if coordinator.interrupted:
             raise session.Interrupted(coordinator.interrupted)
         return True

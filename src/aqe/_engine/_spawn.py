@@ -83,8 +83,10 @@ class SpawnedWorkerPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         from ._limits import register_marker
+        from ._retry import register_marker as register_flaky
 
         register_marker(config)
+        register_flaky(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:

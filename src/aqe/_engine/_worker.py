@@ -54,6 +54,7 @@ from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import order_bound_files
 from ._preimport import module_imports, preimport
+from ._retry import marker_reruns
 
 
 class _NullTerminal:
@@ -317,7 +318,14 @@ class Worker:
             self.items[item.nodeid] = item
             path, line, name = item.location
             collected.append(
-                CollectedItem(item.nodeid, path, line, (path, line, name), marker_timeout(item))
+                CollectedItem(
+                    item.nodeid,
+                    path,
+                    line,
+                    (path, line, name),
+                    marker_timeout(item),
+                    marker_reruns(item),
+                )
             )
         mark("collect-end")
         serialize = hook.pytest_report_to_serializable

@@ -121,11 +121,15 @@ def build_json_report(run: RunRecord) -> dict[str, Any]:
     counts = run.counts()
     summary: dict[str, int] = {outcome: counts[outcome] for outcome in OUTCOMES}
     summary["total"] = len(run.results)
+    final = run.final_counts()
+    outcomes: dict[str, int] = {outcome: final[outcome] for outcome in OUTCOMES}
+    outcomes["total"] = sum(final.values())
     return {
         "schema": SCHEMA_NAME,
         "version": SCHEMA_VERSION,
         "run": _run_entry(run),
         "summary": summary,
+        "outcomes": outcomes,
         "collection_errors": [
             {"location": location, "traceback": traceback}
             for location, traceback in run.collection_errors

@@ -106,9 +106,10 @@ def _output_elements(case: ET.Element, result: TestResult) -> None:
 def _testcase(suite: ET.Element, attempts: Sequence[TestResult]) -> None:
     """One ``<testcase>`` for all attempts of one node id.
 
-    The last attempt decides the outcome. Earlier attempts are where a future
-    ``<flakyFailure>``/``<rerunFailure>`` child per failed attempt would be emitted,
-    between the outcome element and the captured output.
+    The last attempt decides the outcome. Each earlier failed attempt becomes a
+    Maven Surefire child (``flakyFailure``/``flakyError`` when the test finally
+    passed, ``rerunFailure``/``rerunError`` when it kept failing), so CI tools that
+    read Surefire reports see the retries.
     """
     final = attempts[-1]
     classname, name = mangle_nodeid(final.nodeid)
@@ -121,7 +122,25 @@ def _testcase(suite: ET.Element, attempts: Sequence[TestResult]) -> None:
     _sub(properties, "property", name="worker", value=str(final.worker))
     _sub(properties, "property", name="attempt", value=str(final.attempt))
     _outcome_element(case, final)
+    for earlier in attempts[:-1]:
+        _retry_element(case, earlier, passed=final.outcome not in FAILING_OUTCOMES)
     _output_elements(case, final)
+
+
+def _retry_element(case: ET.Element, attempt: TestResult, passed: bool) -> None:
+    if attempt.outcome not in FAILING_OUTCOMES:
+        return
+    kind = "Error" if attempt.outcome == "error" else "Failure"
+    tag = ("flaky" if passed else "rerun") + kind
+    attrib = {"message": attempt.message or attempt.outcome}
+    if attempt.error_type:
+        attrib["type"] = attempt.error_type
+    element = _sub(case, tag, **attrib)
+    _sub(element, "stackTrace", attempt.traceback or attempt.message or "")
+    if attempt.stdout:
+        _sub(element, "system-out", attempt.stdout)
+    if attempt.stderr:
+        _sub(element, "system-err", attempt.stderr)
 
 
 def _collection_error(suite: ET.Element, location: str, traceback: str) -> None:

@@ -146,7 +146,7 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         self._add_stats(category, [report])
         # A crash or timeout aqe recorded: a failure to pytest, named for what it was.
         special = getattr(report, "aqe_outcome", None)
-        if special in _SPECIAL:
+        if special in _SPECIAL and report.outcome == "failed":
             letter, word = _SPECIAL[special]
         if not letter and not word:
             return
@@ -220,7 +220,8 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
                 f"longest {self.tail_idle[worst]:.2f}s (worker {worst})"
             )
         parts, color = self.build_summary_stats_line()
-        parts = _name_specials(parts, self.stats.get("failed", []))
+        parts = _name_specials(parts, "failed", self.stats.get("failed", []))
+        parts = _name_specials(parts, "passed", self.stats.get("passed", []))
         rank = {name: i for i, name in enumerate(_SUMMARY_ORDER)}
         parts.sort(key=lambda part: rank.get(part[0].split(" ", 1)[1].rstrip("s"), 99))
         text = ", ".join(self._tw.markup(t, **m) for t, m in parts)
@@ -239,11 +240,15 @@ _SPECIAL = {"crashed": ("C", "CRASHED"), "timeout": ("T", "TIMEOUT")}
 
 
 def _name_specials(
-    parts: list[tuple[str, dict[str, bool]]], failed: list[Any]
+    parts: list[tuple[str, dict[str, bool]]], category: str, reports: list[Any]
 ) -> list[tuple[str, dict[str, bool]]]:
-    """``3 failed`` becomes ``1 failed, 1 crashed, 1 timeout`` in the closing line."""
-    counts = {name: 0 for name in _SPECIAL}
-    for report in failed:
+    """``3 failed`` becomes ``1 failed, 1 crashed, 1 timeout`` in the closing line,
+    and ``3 passed`` becomes ``2 passed, 1 flaky``."""
+    names = ("flaky",) if category == "passed" else tuple(_SPECIAL)
+    counts = dict.fromkeys(names, 0)
+    for report in reports:
+        if getattr(report, "when", "call") != "call":
+            continue
         name = getattr(report, "aqe_outcome", None)
         if name in counts:
             counts[name] += 1
@@ -252,10 +257,10 @@ def _name_specials(
     result: list[tuple[str, dict[str, bool]]] = []
     for text, markup in parts:
         number, _, label = text.partition(" ")
-        if label == "failed":
+        if label == category:
             rest = int(number) - sum(counts.values())
             if rest:
-                result.append((f"{rest} failed", markup))
+                result.append((f"{rest} {category}", markup))
             result += [(f"{n} {name}", markup) for name, n in counts.items() if n]
         else:
             result.append((text, markup))

@@ -106,6 +106,7 @@ _V2: tuple[str, ...] = (
     # Outcomes added with worker timeouts and crash attribution.
     "ALTER TABLE runs ADD COLUMN crashed INTEGER",
     "ALTER TABLE runs ADD COLUMN timeout INTEGER",
+    "ALTER TABLE runs ADD COLUMN flaky INTEGER",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
@@ -116,7 +117,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "runs": frozenset(
         "run_id start end git_commit git_dirty command root workers exit_code passed failed"
-        " skipped xfailed xpassed error crashed timeout tail_idle".split()
+        " skipped xfailed xpassed error crashed timeout flaky tail_idle".split()
     ),
     "results": frozenset(
         "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"

@@ -44,7 +44,8 @@ _RESULT_COLUMNS = (
 
 _RUN_COLUMNS = (
     'run_id, start, "end", git_commit, git_dirty, workers, exit_code, passed, failed,'
-    " skipped, xfailed, xpassed, error, crashed, timeout, tail_idle, command, root"
+    " skipped, xfailed, xpassed, error, crashed, timeout, flaky, tail_idle, command,"
+    " root"
 )
 
 
@@ -187,7 +188,7 @@ class HistoryStore:
 
     def finish_run(self, run: RunRecord) -> None:
         """Store the end time, exit code, outcome counts and tail idleness of ``run``."""
-        counts = run.counts()
+        counts = run.final_counts()
         tail_idle = max(run.tail_idle.values(), default=None)
         values = (
             run.end,
@@ -200,8 +201,8 @@ class HistoryStore:
             _insert_run(conn, run, "INSERT OR IGNORE")  # in case begin_run never ran
             conn.execute(
                 'UPDATE runs SET "end" = ?, exit_code = ?, passed = ?, failed = ?, skipped = ?,'
-                " xfailed = ?, xpassed = ?, error = ?, crashed = ?, timeout = ?, tail_idle = ?"
-                " WHERE run_id = ?",
+                " xfailed = ?, xpassed = ?, error = ?, crashed = ?, timeout = ?, flaky = ?,"
+                " tail_idle = ? WHERE run_id = ?",
                 values,
             )
 
@@ -311,7 +312,9 @@ class HistoryStore:
 
 
 #: Count columns of ``runs``, in the order the SQL above lists them.
-_COUNT_NAMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout")
+_COUNT_NAMES = (
+    "passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout", "flaky"
+)  # fmt: skip
 
 
 def _median(values: list[float]) -> float:
@@ -364,9 +367,9 @@ def _result_row(run_id: str, result: TestResult) -> tuple[object, ...]:
 def _run_row(row: tuple[object, ...]) -> RunRow:
     (run_id, start, end, commit, dirty, workers, exit_code, *rest) = row
     counts = {
-        name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:8], strict=True)
+        name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:9], strict=True)
     }
-    tail_idle, command, root = rest[8:]
+    tail_idle, command, root = rest[9:]
     return RunRow(
         run_id=str(run_id),
         start=cast(float, start),
