@@ -4,6 +4,8 @@ One frozen dataclass per event, so a typo is a NameError at import and ``match``
 lets mypy check that every case is handled -- the opposite of string events with
 reflective dispatch. Messages travel pickled over a dedicated socket (see
 ``_transport``), never over a worker's stdout, so test output cannot corrupt them.
+No ``__slots__``: a slotted dataclass unpickles through a Python-level
+``__setstate__``, a measurable cost at thousands of results a second.
 """
 
 from __future__ import annotations
@@ -19,32 +21,32 @@ if TYPE_CHECKING:
 # -- coordinator -> worker ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Collect:
     """Collect these deferred files (indexes into the coordinator's file list)."""
 
     files: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RunTests:
     """Append these node ids to the worker's queue, to run in this order."""
 
     nodeids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Shutdown:
     """No more work will come: finish the queue, tear down, exit."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Stop:
     """The run is being interrupted: finish the running test, drop the queue,
     tear fixtures down, exit."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Limits:
     """When a worker must retire (finish its test, tear down, exit) to be replaced."""
 
@@ -57,7 +59,7 @@ ToWorker = Collect | RunTests | Shutdown | Stop | Limits
 # -- worker -> coordinator ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkerReady:
     worker: int
     pid: int
@@ -65,7 +67,7 @@ class WorkerReady:
     stacks: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Retiring:
     """The worker reached a limit after its last test and exits; its queue is to be
     given to a replacement, and nothing is to blame."""
@@ -76,7 +78,7 @@ class Retiring:
     alone: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CollectedItem:
     nodeid: str
     file: str
@@ -88,7 +90,7 @@ class CollectedItem:
     reruns: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CollectStarted:
     """Sent before a collection batch: if the worker dies now, these files did it."""
 
@@ -96,7 +98,7 @@ class CollectStarted:
     files: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Collected:
     """What a worker found in the files it was asked to collect."""
 
@@ -112,7 +114,7 @@ class Collected:
     order_bound: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TestFinished:
     """One test ran through pytest's runtest protocol on a worker."""
 
@@ -129,7 +131,7 @@ class TestFinished:
     raw_output: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NothingReported:
     """The runtest protocol ran without logging a report (a plugin took over)."""
 
@@ -137,7 +139,7 @@ class NothingReported:
     nodeid: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WarningRecorded:
     worker: int
     category: str
@@ -148,7 +150,7 @@ class WarningRecorded:
     nodeid: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkerFailed:
     """The worker hit an internal error it cannot recover from."""
 

@@ -40,7 +40,7 @@ def cap_text(text: str, limit: int = OUTPUT_CAP) -> str:
     return f"{text[:half]}\n... [{dropped} characters cut by aqe] ...\n{text[-half:]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no __slots__: instances then pickle through the fast C path
 class TestResult:
     """One attempt of one test, as the coordinator records it."""
 

@@ -414,8 +414,10 @@ class Coordinator:
         """Number the attempt; a pass after failed attempts is ``flaky``."""
         attempt = self._attempts.get(result.nodeid, 0) + 1
         self._attempts[result.nodeid] = attempt
+        if attempt == result.attempt:
+            return result
         outcome = result.outcome
-        if attempt > 1 and outcome == "passed":
+        if outcome == "passed":
             outcome = "flaky"
         return dataclasses.replace(result, attempt=attempt, outcome=outcome)
 
