@@ -247,3 +247,21 @@ def test_a_file_to_collect_for_some_tests_moves_with_exactly_those_tests() -> No
     planner.workers[0].files_todo.insert(0, 2)
     ran = _drain(planner, 1, tests) + _drain(planner, 0, tests)
     assert sorted(ran) == ["a.py::t1", "a.py::t2", "b.py::t0", "c.py::t0"]
+
+
+def test_a_thief_takes_more_from_a_worker_stuck_in_a_long_test() -> None:
+    # Estimates say every test takes 0.1 s; a test that has already run for 5 s
+    # says more about the victim's remaining work than the estimates do.
+    def stolen_when_head_ran(seconds: float) -> int:
+        tests = {"a.py": [f"t{i}" for i in range(10)]}
+        planner = _planner({"a.py": [(f"t{i}", 0.0, 0.1) for i in range(10)]})
+        planner.workers[1].files_todo.clear()
+        files = _collect(planner, 0)
+        planner.on_collected(0, files, _ids(planner, files, tests))
+        planner.next_messages(0)  # t0 runs, t1 waits behind it
+        planner.workers[0].head_elapsed = seconds
+        planner.next_messages(1)
+        return len(planner.workers[1].stolen.get(0, ()))
+
+    assert stolen_when_head_ran(0.0) == 5  # about half of the 1 s left
+    assert stolen_when_head_ran(5.0) == 8  # everything not yet sent to worker 0

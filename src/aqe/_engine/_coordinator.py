@@ -337,6 +337,11 @@ class Coordinator:
         self._send(worker, messages)
 
     def _feed_all(self) -> None:
+        assert self.planner is not None
+        now = time.monotonic()
+        for worker, conn in self.conns.items():
+            if not conn.closed and worker < len(self.planner.workers):
+                self.planner.workers[worker].head_elapsed = now - conn.busy_since
         for worker, conn in self.conns.items():
             if not conn.closed:
                 self._feed(worker)

@@ -79,6 +79,10 @@ class WorkerPlan:
     #: Retries placed here to run on another worker than the one they failed on:
     #: never stolen back.
     pinned: set[str] = field(default_factory=set)
+    #: Seconds the test at the head of ``outstanding`` has been running (set by the
+    #: coordinator). Durations are heavy-tailed: a test that has run long will
+    #: likely run about as long again, whatever its estimate said.
+    head_elapsed: float = 0.0
 
     def ready_est(self) -> float:
         return sum(unit.est for unit in self.ready)
@@ -92,6 +96,12 @@ class WorkerPlan:
 
     def outstanding_est(self) -> float:
         return max(0.0, self.outstanding_sum) if self.outstanding else 0.0
+
+    def busy_est(self) -> float:
+        """Work already sent to the worker, judged by the running test's age too."""
+        if not self.outstanding:
+            return 0.0
+        return max(self.outstanding_est(), self.head_elapsed + self.outstanding_est())
 
     def push(self, nodeid: str, est: float) -> None:
         self.outstanding.append((nodeid, est))
@@ -451,7 +461,7 @@ class Planner:
             if plan.files_todo and (busy or len(plan.files_todo) > 1):
                 return True
             for unit in plan.ready:
-                if len(unit.nodeids) > 1 and unit.splittable:
+                if unit.splittable and (len(unit.nodeids) > 1 or unit.started):
                     return True
                 if not unit.started and (busy or len(plan.ready) > 1):
                     return True
@@ -540,7 +550,7 @@ class Planner:
         if not victim.ready:
             return False
         ests = [self._unit_est(unit) for unit in victim.ready]
-        half = (sum(ests) + victim.outstanding_est()) / 2
+        half = (sum(ests) + victim.busy_est()) / 2
         taken: list[Unit] = []
         stolen_est = 0.0
         for unit, est in sorted(zip(victim.ready, ests, strict=True), key=lambda pair: -pair[1]):
@@ -563,7 +573,7 @@ class Planner:
         candidates = [
             (est, position)
             for position, (unit, est) in enumerate(zip(victim.ready, ests, strict=True))
-            if unit.splittable and len(unit.nodeids) > 1
+            if unit.splittable and (len(unit.nodeids) > 1 or unit.started)
         ]
         if not candidates:
             return False
@@ -573,7 +583,9 @@ class Planner:
         want = min(ests[position], half - cost / 2)
         if want <= 2 * cost + 0.02:
             return False
-        cut = self._cut(list(unit.nodeids), want)
+        # A started unit's victim keeps the tests it was already sent, so the thief
+        # may take all that is left of it; otherwise the victim keeps the head.
+        cut = self._cut(list(unit.nodeids), want, 0 if unit.started else 1)
         if cut is None:
             return False
         tail = deque(list(unit.nodeids)[cut:])
@@ -581,21 +593,23 @@ class Planner:
             unit.nodeids.pop()
         tail_est = sum(self.test_est(n) for n in tail)
         unit.est = max(0.0, unit.est - tail_est)
+        if not unit.nodeids:
+            victim.ready.remove(unit)
         self._give(plan, [Unit(tail, unit.file, tail_est, unit.splittable)])
         return True
 
-    def _cut(self, nodeids: list[str], want: float) -> int | None:
-        """Where to cut so the tail holds about ``want`` seconds: preferably where
-        the class changes, else where the test function changes."""
+    def _cut(self, nodeids: list[str], want: float, first: int = 1) -> int | None:
+        """Where to cut (at ``first`` or later) so the tail holds about ``want``
+        seconds: preferably where the class changes, else where the function does."""
         suffix = 0.0
         best: tuple[float, int] | None = None
-        for position in range(len(nodeids) - 1, 0, -1):
+        for position in range(len(nodeids) - 1, first - 1, -1):
             suffix += self.test_est(nodeids[position])
             if suffix < want / 2:
                 continue
             if suffix > want * 1.5 and best is not None:
                 break
-            before, after = nodeids[position - 1], nodeids[position]
+            before, after = nodeids[position - 1] if position else "", nodeids[position]
             if _scope(before) != _scope(after):
                 rank = 0
             elif _function(before) != _function(after):
