@@ -365,3 +365,16 @@ def test_the_retry_budget_keeps_a_broken_build_red(tmp_path: Path) -> None:
     # 5% of 40 tests: two retries in all, not 120.
     assert len(data["tests"]) == 42, result.stdout
     assert "retry budget" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.03, 0.15, 0.4])
+def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float) -> None:
+    # Early: while aqe imports, configures pytest or forks; never a traceback.
+    proc, pids, _ = _start(tmp_path)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output, output
+    time.sleep(0.1)
+    assert not [pid for pid in _worker_pids(pids) if _alive(pid)]

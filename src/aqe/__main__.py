@@ -1,5 +1,5 @@
 """``python -m aqe`` is ``aqe``."""
 
-from aqe._cli import main
+from aqe._entry import main
 
 main()

@@ -279,7 +279,11 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     mark("cli")
     signal.signal(signal.SIGTERM, _terminate)
-    code = _main(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # a signal after the run had handled its own
+        click.echo("aqe: interrupted", err=True)
+        code = 2
     # Everything alive now dies with the process: spare the interpreter's final
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
     gc.freeze()

@@ -7,10 +7,11 @@ interrupted run still leaves its JUnit XML, JSON and history behind.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ._adapters import Adapter, RunOptions, Selection
@@ -94,14 +95,32 @@ def execute_run(adapter: Adapter, config: Config, selection: Selection, options:
         mark("run-end")
         run.end = time.time()
         run.exit_code = code
-        try:
-            _write_reports(config, root, run)
-        finally:
-            if store is not None:
-                with contextlib.suppress(StoreError):
-                    store.finish_run(run)
-                store.close()
+        # A signal now must not cut a report or the history's last write in half.
+        with _signals_held():
+            try:
+                _write_reports(config, root, run)
+            finally:
+                if store is not None:
+                    with contextlib.suppress(StoreError):
+                        store.finish_run(run)
+                    store.close()
     return code
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM for the duration (the run is already ending)."""
+    caught = (signal.SIGINT, signal.SIGTERM)
+    try:
+        before = {signum: signal.signal(signum, signal.SIG_IGN) for signum in caught}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _write_reports(config: Config, root: Path, run: RunRecord) -> None:

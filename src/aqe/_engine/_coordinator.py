@@ -211,10 +211,15 @@ class Coordinator:
                 order_bound=order_bound_files(self.direct.values()),
             )
             self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
-            for worker_id in range(workers):
-                self._spawn(worker_id)
             with self._signals_caught():
-                self._loop()
+                try:
+                    for worker_id in range(workers):
+                        self._spawn(worker_id)
+                    self._loop()
+                    self._record_unfinished()
+                finally:
+                    # Under the same handlers: a late signal must not cut this write.
+                    self._flush(force=True)
             if self.retries.refused_by_budget:
                 share = self.settings.retry.budget
                 self._write_error(
@@ -222,7 +227,6 @@ class Coordinator:
                     f"({share:.0%} of {self.known} tests); "
                     f"{self.retries.refused_by_budget} more failures were not retried"
                 )
-            self._record_unfinished()
         finally:
             self._flush(force=True)
             for conn in self.conns.values():
