@@ -10,13 +10,16 @@ aqe runs it with ``--timeout`` (default 2 s), ``--retries 2`` and ``--retry-exce
 are not, a retry would only crash or hang again), then the script checks from aqe's
 JSON report that every test is accounted for with the right outcome:
 
-* crash tests: ``crashed``; hang tests: ``timeout``;
+* crash tests: ``crashed`` and hang tests ``timeout``, each on all three tiers (shared
+  worker, then alone in a fresh fork, then alone in a fresh interpreter: the default
+  ``--isolate-on crash,timeout``);
 * flaky tests: ``passed`` or ``flaky``, or ``failed`` only when every attempt failed;
 * every other test: ``passed``, exactly once.
 
 It compares the median wall time with the ideal bound of the same suite without faults
-plus the time the timeouts themselves take: ``max(longest, (total sleep + hangs x
-timeout) / workers)``. The bar is 1.3x. Exit status: 0 when every rep accounted for every
+plus the time the timeouts themselves take on the shared workers: ``max(longest, (total
+sleep + hangs x timeout) / workers)`` (the isolated re-runs run beside the two
+workers). The bar is 1.3x. Exit status: 0 when every rep accounted for every
 test correctly and the median is within the bar, 1 otherwise.
 
 Usage::
@@ -101,7 +104,7 @@ def generate(spec: Spec, root: Path) -> dict[str, str]:
     return manifest
 
 
-def check(report: dict[str, Any], kinds: dict[str, str]) -> list[str]:
+def check(report: dict[str, Any], kinds: dict[str, str], tiers: int = 3) -> list[str]:
     """Problems with the run's accounting; empty when every test is right."""
     attempts: dict[str, list[dict[str, Any]]] = {}
     for test in report["tests"]:
@@ -122,8 +125,9 @@ def check(report: dict[str, Any], kinds: dict[str, str]) -> list[str]:
             problems.append(f"{nodeid}: attempts {[r['attempt'] for r in runs]}")
         expected_ok = {
             "ok": outcomes == ["passed"],
-            "crash": outcomes == ["crashed"],
-            "hang": outcomes == ["timeout"],
+            # Tiers: alone on a fresh fork, then in a fresh interpreter; same verdict.
+            "crash": outcomes == ["crashed"] * tiers,
+            "hang": outcomes == ["timeout"] * tiers,
             "flaky": final in ("passed", "flaky")
             or (set(outcomes) == {"failed"} and len(outcomes) == 3),
         }.get(kind or "", False)
@@ -141,6 +145,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--isolate-on", default="crash,timeout", help="aqe's --isolate-on (off: no tiers)"
+    )
     parser.add_argument("--aqe", default=str(Path(sys.executable).with_name("aqe")))
     args = parser.parse_args()
     spec = Spec(args.tests, args.files, args.total, 0.02, 0.01, 0.02, args.seed)
@@ -165,7 +172,9 @@ def main() -> int:
             args.aqe, "run", "-w", str(args.workers), "-q", "--no-history",
             "--timeout", str(args.timeout), "--retries", "2",
             "--retry-except", RETRY_EXCEPT, "--json", str(report),
+            "--isolate-on", args.isolate_on,
         ]  # fmt: skip
+        tiers = 1 if args.isolate_on == "off" else 3
         started = time.perf_counter()
         with open(scratch / f"output-{rep}.txt", "w") as output:
             code = subprocess.run(
@@ -175,7 +184,7 @@ def main() -> int:
             ).returncode  # fmt: skip
         wall = time.perf_counter() - started
         data = json.loads(report.read_text()) if report.exists() else {"tests": []}
-        problems = check(data, kinds)
+        problems = check(data, kinds, tiers)
         if code != 1:
             problems.insert(0, f"exit code {code}, expected 1 (crashes and hangs fail the run)")
         walls.append(wall)

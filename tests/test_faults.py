@@ -57,8 +57,9 @@ def test_hanging_tests_are_stopped_with_their_stacks_and_the_rest_still_run(
     tmp_path: Path,
 ) -> None:
     code, output, data = _aqe(
-        tmp_path, "-w", "2", "--timeout", "1", "test_hangs.py", "test_fine.py"
-    )
+        tmp_path, "-w", "2", "--timeout", "1", "--isolate-on", "off", "test_hangs.py",
+        "test_fine.py",
+    )  # fmt: skip
     tests = _by_id(data)
     assert code == 1, output
     hung = {
@@ -378,3 +379,39 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float)
     assert "Traceback" not in output, output
     time.sleep(0.1)
     assert not [pid for pid in _worker_pids(pids) if _alive(pid)]
+
+
+def test_a_crash_or_hang_runs_again_alone_on_a_fresh_fork_then_a_fresh_interpreter(
+    tmp_path: Path,
+) -> None:
+    junit = tmp_path / "junit.xml"
+    code, output, data = _aqe(
+        tmp_path, "-w", "2", "--timeout", "1", "--junit-xml", str(junit),
+        "test_flaky.py", "test_hangs.py", "-k", "dies_once or sleeps_forever or quick",
+    )  # fmt: skip
+    assert code == 1, output
+    runs = _attempts(data, "test_flaky.py") | _attempts(data, "test_hangs.py")
+    tiers = {name: [(t["tier"], t["outcome"]) for t in tests] for name, tests in runs.items()}
+    assert tiers == {
+        # Crashed among others, passed alone: flaky, and said so.
+        "test_worker_dies_once": [("hot", "crashed"), ("warm", "flaky")],
+        # Hangs everywhere: its outcome stays timeout after all three tiers.
+        "test_sleeps_forever": [("hot", "timeout"), ("warm", "timeout"), ("cold", "timeout")],
+        "test_quick_after_the_hangs": [("hot", "passed")],
+    }, output
+    cold = runs["test_sleeps_forever"][-1]
+    assert "in test_sleeps_forever" in cold["traceback"]  # a fresh interpreter's stacks too
+    assert "test_worker_dies_once passed only alone (warm tier)" in output
+    assert "aqe: tiers: hot 3 tests, 2 failed, 2 sent on; warm 2 tests" in output
+    root = ET.parse(junit).getroot()
+    case = next(c for c in root.iter("testcase") if c.get("name") == "test_sleeps_forever")
+    assert {p.get("name"): p.get("value") for p in case.iter("property")}["tier"] == "cold"
+    assert [c.tag for c in case].count("rerunFailure") == 2
+
+
+def test_isolate_on_off_keeps_the_first_verdict(tmp_path: Path) -> None:
+    code, output, data = _aqe(
+        tmp_path, "--isolate-on", "off", "test_flaky.py", "-k", "dies_once"
+    )  # fmt: skip
+    assert code == 1, output
+    assert [(t["tier"], t["outcome"]) for t in data["tests"]] == [("hot", "crashed")]

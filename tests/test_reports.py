@@ -173,14 +173,14 @@ def test_junit_testcase_elements(tmp_path: Path) -> None:
         "time": "0.012",
     }
     assert [child.tag for child in passed] == ["properties"]
-    assert properties(passed) == {"worker": "0", "attempt": "1"}
+    assert properties(passed) == {"worker": "0", "attempt": "1", "tier": "hot"}
 
     failed = cases["tests.test_a.TestX::test_fail[1-::x]"]
     failure = failed.find("failure")
     assert failure is not None
     assert failure.attrib == {"message": "assert 1 == 2", "type": "AssertionError"}
     assert failure.text is not None and "E   assert 1 == 2" in failure.text
-    assert properties(failed) == {"worker": "1", "attempt": "1"}
+    assert properties(failed) == {"worker": "1", "attempt": "1", "tier": "hot"}
     system_out = failed.findtext("system-out")
     assert system_out is not None
     assert system_out.startswith("some output")
@@ -217,7 +217,7 @@ def test_junit_keeps_only_last_attempt(tmp_path: Path) -> None:
     root = parse_junit(path)
     flaky = [case for case in root.iter("testcase") if case.get("name") == "test_flaky"]
     assert len(flaky) == 1
-    assert properties(flaky[0]) == {"worker": "1", "attempt": "2"}
+    assert properties(flaky[0]) == {"worker": "1", "attempt": "2", "tier": "hot"}
     assert flaky[0].find("failure") is None
 
 

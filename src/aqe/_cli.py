@@ -119,6 +119,11 @@ def _selection_options(func: Any) -> Any:
 @click.option(
     "--fail-on-flaky", is_flag=True, default=None, help="Exit 1 if a test passed only on retry."
 )
+@click.option(
+    "--isolate-on",
+    metavar="crash,timeout|off",
+    help="Run a test that crashed or hung again alone (fresh fork, then fresh interpreter).",
+)
 @click.option("--max-tests-per-worker", metavar="N", help="Replace a worker after N tests.")
 @click.option(
     "--max-worker-memory", metavar="MB", help="Replace a worker whose RSS passes MB after a test."
@@ -156,6 +161,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             "retry_on",
             "retry_except",
             "fail_on_flaky",
+            "isolate_on",
         ],
     )
     if params["no_history"]:
@@ -197,6 +203,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             jitter=config.retry_jitter,
         ),
         fail_on_flaky=config.fail_on_flaky,
+        isolate_on=config.isolate_on,
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)

@@ -55,6 +55,7 @@ class Config:
     retry_max_delay: float = 10.0
     retry_jitter: float = 0.25  # +/- this share of the delay, at random
     fail_on_flaky: bool = False  # exit 1 when a test passed only on a retry
+    isolate_on: frozenset[str] = frozenset({"crash", "timeout"})  # run alone on the next tier
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -177,6 +178,20 @@ def _multiplier(value: Any) -> float:
     return number
 
 
+def _isolate_on(value: Any) -> frozenset[str]:
+    """ "crash,timeout" (either or both), or "off"."""
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected 'crash', 'timeout', 'crash,timeout' or 'off', got {value!r}")
+    words = {w.strip().lower() for w in value.split(",") if w.strip()}
+    if words <= {"off", "none"}:
+        return frozenset()
+    if not words <= {"crash", "timeout"}:
+        raise ValueError(f"expected 'crash', 'timeout', 'crash,timeout' or 'off', got {value!r}")
+    return frozenset(words)
+
+
 def _grace(value: Any) -> float:
     return _seconds(value) or 0.0
 
@@ -219,6 +234,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "retry_max_delay": _grace,
     "retry_jitter": _fraction,
     "fail_on_flaky": _boolean,
+    "isolate_on": _isolate_on,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

@@ -65,6 +65,9 @@ class TestResult:
     #: Wall-clock epoch seconds when the test started and finished on its worker.
     start: float = 0.0
     stop: float = 0.0
+    #: Where the attempt ran: ``hot`` (a shared worker), ``warm`` (a fresh fork for
+    #: this test alone) or ``cold`` (a fresh interpreter for this test alone).
+    tier: str = "hot"
 
     @property
     def duration(self) -> float:
@@ -78,6 +81,41 @@ class TestResult:
         data = dataclasses.asdict(self)
         data["duration"] = self.duration
         return data
+
+
+def tier_figures(results: list[TestResult]) -> dict[str, dict[str, float]]:
+    """Per tier: attempts run, failing attempts, median seconds, attempts sent on
+    to the next tier, and distinct worker slots, in hot-warm-cold order."""
+    figures: dict[str, dict[str, float]] = {}
+    by_id: dict[str, list[TestResult]] = {}
+    for result in results:
+        by_id.setdefault(result.nodeid, []).append(result)
+    for tier in ("hot", "warm", "cold"):
+        runs = [r for r in results if r.tier == tier]
+        if not runs:
+            continue
+        durations = sorted(r.duration for r in runs)
+        middle = len(durations) // 2
+        median = (
+            durations[middle]
+            if len(durations) % 2
+            else (durations[middle - 1] + durations[middle]) / 2
+        )
+        sent_on = sum(
+            1
+            for r in runs
+            if any(
+                later.attempt == r.attempt + 1 and later.tier != r.tier for later in by_id[r.nodeid]
+            )
+        )
+        figures[tier] = {
+            "tests": len(runs),
+            "failures": sum(r.outcome in FAILING_OUTCOMES for r in runs),
+            "median_seconds": round(median, 4),
+            "fallbacks": sent_on,
+            "workers": len({r.worker for r in runs}),
+        }
+    return figures
 
 
 @dataclass(slots=True)

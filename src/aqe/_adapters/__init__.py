@@ -56,6 +56,7 @@ class RunOptions:
     max_worker_memory: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     fail_on_flaky: bool = False
+    isolate_on: frozenset[str] = frozenset({"crash", "timeout"})
 
 
 @dataclass(frozen=True, slots=True)

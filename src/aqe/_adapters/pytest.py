@@ -131,6 +131,7 @@ class PytestAdapter:
             max_worker_memory=options.max_worker_memory,
             retry=options.retry,
             fail_on_flaky=options.fail_on_flaky,
+            isolate_on=options.isolate_on,
         )
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)

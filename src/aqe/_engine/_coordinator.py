@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ from .._messages import (
     WorkerFailed,
     WorkerReady,
 )
-from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text
+from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
 from ._fork import describe_exit
 from ._limits import (
     STACKS_SIGNAL,
@@ -51,6 +51,8 @@ from ._plan import Estimate, Planner
 from ._retry import Retries, marker_reruns
 
 _TICK = 0.1
+#: The tier a test goes to after it crashed or hung on one.
+_NEXT_TIER = {"hot": "warm", "warm": "cold"}
 #: How long a worker gets to write its stacks before it is killed anyway.
 _STACKS_WAIT = 0.5
 #: Replacements forked for a slot whose workers keep dying before doing anything.
@@ -121,6 +123,10 @@ class _Conn:
     kill_at: float | None = None
     #: Killed by this coordinator on purpose: its running test is not to blame.
     killed: bool = False
+    #: hot (a shared worker), warm (a fresh fork for one test), cold (a fresh
+    #: interpreter for one test).
+    tier: str = "hot"
+    launcher: Launcher | None = None
 
 
 class Coordinator:
@@ -181,6 +187,10 @@ class Coordinator:
         self._last_view = 0.0
         self._last_feed = 0.0
         self._launcher: Launcher | None = None
+        self._cold_factory: Callable[[], Launcher] | None = None
+        self._cold: Launcher | None = None
+        #: Tests that failed on a shared worker and passed alone: (node id, tier).
+        self.isolation_passes: list[tuple[str, str]] = []
         self.planner: Planner | None = None
 
     # -- setup -----------------------------------------------------------------
@@ -190,10 +200,13 @@ class Coordinator:
         units = len(self.files) + len(self.direct)
         return max(1, min(requested, units))
 
-    def execute(self, launcher: Launcher) -> None:
+    def execute(
+        self, launcher: Launcher, cold_launcher: Callable[[], Launcher] | None = None
+    ) -> None:
         if not self.files and not self.direct:
             return
         self._launcher = launcher
+        self._cold_factory = cold_launcher
         try:
             estimates, collect_est = self.sink.estimates()
             workers = self._worker_count(self.settings.workers)
@@ -232,14 +245,23 @@ class Coordinator:
             for conn in self.conns.values():
                 self._close(conn)
             launcher.stop()
+            if self._cold is not None:
+                self._cold.stop()
             self.selector.close()
         self._tail_idle()
+        self._report_isolation()
 
-    def _spawn(self, worker_id: int) -> None:
+    def _spawn(self, worker_id: int, tier: str = "hot") -> None:
         assert self._launcher is not None
-        pid, sock = self._launcher.spawn(worker_id)
+        launcher = self._launcher
+        if tier == "cold":
+            if self._cold is None and self._cold_factory is not None:
+                self._cold = self._cold_factory()
+            launcher = self._cold or launcher
+        pid, sock = launcher.spawn(worker_id)
         sock.setblocking(False)
         conn = _Conn(worker_id, pid, sock, last_finish=time.time(), busy_since=time.monotonic())
+        conn.tier, conn.launcher = tier, launcher
         self.conns[worker_id] = conn
         self.selector.register(sock, selectors.EVENT_READ, conn)
 
@@ -390,7 +412,12 @@ class Coordinator:
             else data
             for data in message.reports
         ]
-        result = self._attempt(message.result)
+        result = message.result
+        if conn.tier != "hot":
+            result = dataclasses.replace(result, tier=conn.tier)
+        result = self._attempt(result)
+        if result.outcome == "flaky" and conn.tier != "hot":
+            self.isolation_passes.append((nodeid, conn.tier))
         if result.outcome in FAILING_OUTCOMES and self._retry(result, conn.worker):
             for report in reports:
                 if report.failed:
@@ -444,6 +471,35 @@ class Coordinator:
         self.planner.retry_later(result.nodeid, worker, time.monotonic() + delay)
         return True
 
+    def _isolate(self, result: TestResult, reason: str) -> bool:
+        """Run a test that crashed or hung again alone, on the next tier: a fresh
+        fork (warm), then a fresh interpreter (cold)."""
+        assert self.planner is not None
+        tier = _NEXT_TIER.get(result.tier)
+        if tier is None or reason not in self.settings.isolate_on or self.stopping:
+            return False
+        slot = self.planner.isolate_test(result.nodeid)
+        self._spawn(slot, tier)
+        return True
+
+    def _report_isolation(self) -> None:
+        """Tier figures, and tests that passed only alone (they likely depend on
+        state other tests leave behind)."""
+        tiers = tier_figures(self.run.results)
+        if set(tiers) <= {"hot"}:
+            return
+        parts = [
+            f"{tier} {fig['tests']:g} tests, {fig['failures']:g} failed, "
+            f"{fig['fallbacks']:g} sent on"
+            for tier, fig in tiers.items()
+        ]
+        self._write_error("aqe: tiers: " + "; ".join(parts))
+        for nodeid, tier in self.isolation_passes:
+            self._write_error(
+                f"aqe: {nodeid} passed only alone ({tier} tier): it may depend on state "
+                "other tests leave behind"
+            )
+
     def _release_retries(self, now: float) -> None:
         assert self.planner is not None
         if not self.planner.delayed or self.planner.delayed[0][0] > now:
@@ -487,7 +543,7 @@ class Coordinator:
     def _on_eof(self, conn: _Conn) -> None:
         assert self.planner is not None and self._launcher is not None
         self._close(conn)
-        status = self._launcher.reap(conn.pid)
+        status = (conn.launcher or self._launcher).reap(conn.pid)
         stacks = _take_stacks(conn.stacks)
         worker = conn.worker
         plan = self.planner.workers[worker]
@@ -513,7 +569,7 @@ class Coordinator:
             crashed = plan.outstanding[0][0]
             plan.pop(crashed)
             text = f"worker {worker} (pid {conn.pid}) {how} while running this test"
-            self._record_crash(crashed, text, worker, "crashed")
+            self._record_crash(crashed, text, worker, "crashed", tier=conn.tier)
             consumed = True
         self.planner.orphan(worker)
         self._barren[worker] = 0 if consumed else self._barren.get(worker, 0) + 1
@@ -580,6 +636,7 @@ class Coordinator:
         detail: str = "",
         seconds: float = 0.0,
         retry: bool = True,
+        tier: str = "hot",
     ) -> None:
         """Record a test that has no reports of its own (its worker died, or it
         never ran); pytest's hooks see a failed call, the history ``outcome``."""
@@ -601,9 +658,11 @@ class Coordinator:
             traceback=cap_text(text),
             start=now - seconds,
             stop=now,
+            tier=tier,
         )
         result = self._attempt(result)
-        again = retry and self._retry(result, worker)
+        reason = {"crashed": "crash", "timeout": "timeout"}.get(outcome, "")
+        again = retry and (self._isolate(result, reason) or self._retry(result, worker))
         report = TestReport(
             nodeid=nodeid,
             location=(file, None, nodeid),
@@ -639,6 +698,7 @@ class Coordinator:
             message,
             conn.worker,
             "timeout",
+            tier=conn.tier,
             error_type="Timeout",
             detail=detail,
             seconds=ran,
@@ -799,7 +859,9 @@ class Coordinator:
         )
 
     def _tail_idle(self) -> None:
-        finishes = {w: c.last_finish for w, c in self.conns.items() if c.last_finish}
+        finishes = {
+            w: c.last_finish for w, c in self.conns.items() if c.last_finish and c.tier == "hot"
+        }
         if not finishes:
             return
         end = max(finishes.values())
@@ -808,7 +870,7 @@ class Coordinator:
     def _write_error(self, text: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(text)
+            getattr(reporter, "note", reporter.write_line)(text)
 
 
 class _Deselected:

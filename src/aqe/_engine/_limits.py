@@ -42,6 +42,8 @@ class EngineSettings:
     #: Replace a worker whose resident memory exceeds this many MB after a test.
     max_worker_memory: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Why a test is run again in isolation, on the next tier: "crash", "timeout".
+    isolate_on: frozenset[str] = frozenset({"crash", "timeout"})
     #: A test that passed only on a retry fails the run.
     fail_on_flaky: bool = False
 

@@ -79,6 +79,9 @@ class WorkerPlan:
     #: Retries placed here to run on another worker than the one they failed on:
     #: never stolen back.
     pinned: set[str] = field(default_factory=set)
+    #: A slot for one test in isolation (a warm or cold tier): it neither steals
+    #: nor is stolen from, and ends when its test has run.
+    isolated: bool = False
     #: Seconds the test at the head of ``outstanding`` has been running (set by the
     #: coordinator). Durations are heavy-tailed: a test that has run long will
     #: likely run about as long again, whatever its estimate said.
@@ -298,7 +301,9 @@ class Planner:
         units = [Unit(deque([nodeid]), -2, est) for nodeid, est in plan.outstanding]
         plan.outstanding.clear()
         plan.outstanding_sum = 0.0
-        fresh = WorkerPlan(files_todo=sorted(plan.collecting) + plan.files_todo)
+        fresh = WorkerPlan(
+            files_todo=sorted(plan.collecting) + plan.files_todo, isolated=plan.isolated
+        )
         for unit in units + plan.ready:
             file = unit.file
             if file == -2:
@@ -354,6 +359,20 @@ class Planner:
             nodeids += [n for n, _ in plan.outstanding]
         return files, nodeids
 
+    # -- isolation ---------------------------------------------------------------
+
+    def isolate_test(self, nodeid: str) -> int:
+        """A new slot that runs only ``nodeid`` (it collects its file again)."""
+        plan = WorkerPlan(isolated=True)
+        unit = Unit(deque([nodeid]), self._file_index(nodeid), self.test_est(nodeid), False)
+        if unit.file >= 0:
+            plan.stolen[unit.file] = {nodeid}
+            plan.files_todo.append(unit.file)
+        else:
+            plan.add_ready([unit])
+        self.workers.append(plan)
+        return len(self.workers) - 1
+
     # -- retries ---------------------------------------------------------------
 
     def retry_later(self, nodeid: str, failed_on: int, due: float) -> None:
@@ -380,12 +399,18 @@ class Planner:
         return slots
 
     def _retry_slot(self, failed_on: int, alive: set[int]) -> int:
-        open_slots = [w for w, plan in enumerate(self.workers) if w in alive and not plan.shut_down]
+        open_slots = [
+            w
+            for w, plan in enumerate(self.workers)
+            if w in alive and not plan.shut_down and not plan.isolated
+        ]
         others = [w for w in open_slots if w != failed_on]
         if others or open_slots:
             return min(others or open_slots, key=lambda w: self._load(self.workers[w]))
         # Every worker has finished: a fresh one takes the retry.
-        dead = [w for w in range(len(self.workers)) if w not in alive]
+        dead = [
+            w for w in range(len(self.workers)) if w not in alive and not self.workers[w].isolated
+        ]
         slot = dead[0] if dead else len(self.workers)
         if slot == len(self.workers):
             self.workers.append(WorkerPlan())
@@ -433,7 +458,8 @@ class Planner:
         # A second pass steals while the worker still runs its last test.
         for _ in range(2):
             if not plan.ready and not plan.collecting and not plan.files_todo:
-                self._steal(worker)
+                if not plan.isolated:
+                    self._steal(worker)
             if not plan.ready and plan.files_todo and not plan.collecting:
                 batch = self._collect_batch(plan)
                 plan.collecting.update(batch)
@@ -444,6 +470,10 @@ class Planner:
                 return messages
         # Nothing left for this worker. It may still steal work another worker is
         # collecting or queues (meanwhile it runs its last test without waiting).
+        if plan.isolated:
+            plan.shut_down = True
+            messages.append(Shutdown())
+            return messages
         others_running = self.keep_for_retries and any(
             p.outstanding for w, p in enumerate(self.workers) if w != worker
         )
@@ -455,7 +485,7 @@ class Planner:
     def _stealable(self, thief: int) -> bool:
         """Whether another worker queues work this one might still steal."""
         for worker, plan in enumerate(self.workers):
-            if worker == thief:
+            if worker == thief or plan.isolated:
                 continue
             busy = bool(plan.outstanding or plan.collecting)
             if plan.files_todo and (busy or len(plan.files_todo) > 1):
@@ -503,7 +533,7 @@ class Planner:
     def _steal(self, thief: int) -> None:
         plan = self.workers[thief]
         victims = sorted(
-            (w for w in range(len(self.workers)) if w != thief),
+            (w for w in range(len(self.workers)) if w != thief and not self.workers[w].isolated),
             key=lambda w: (
                 -(
                     self.workers[w].ready_est()

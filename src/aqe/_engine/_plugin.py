@@ -132,7 +132,10 @@ class EnginePlugin:
         )
         mark("loop")
         try:
-            coordinator.execute(self._launcher(session))
+            coordinator.execute(
+                self._launcher(session),
+                lambda: SpawnLauncher(session.config, bool(self.collector.defer)),
+            )
         finally:
             if view is not None and reporter is not None:
                 reporter.stop_live()

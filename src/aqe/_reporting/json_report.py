@@ -85,6 +85,7 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "phases": _phases(result.phases),
         "worker": result.worker,
         "attempt": result.attempt,
+        "tier": result.tier,
         "when": result.when,
         "error_type": result.error_type,
         "message": result.message,

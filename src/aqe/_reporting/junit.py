@@ -121,6 +121,7 @@ def _testcase(suite: ET.Element, attempts: Sequence[TestResult]) -> None:
     properties = _sub(case, "properties")
     _sub(properties, "property", name="worker", value=str(final.worker))
     _sub(properties, "property", name="attempt", value=str(final.attempt))
+    _sub(properties, "property", name="tier", value=final.tier)
     _outcome_element(case, final)
     for earlier in attempts[:-1]:
         _retry_element(case, earlier, passed=final.outcome not in FAILING_OUTCOMES)

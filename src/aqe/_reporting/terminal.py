@@ -186,6 +186,13 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
     def flush(self) -> None:
         self._tw.flush()
 
+    def note(self, text: str) -> None:
+        """One line of aqe's own, on a line of its own (not after progress letters)."""
+        if self._live is None and self._letters % 80:
+            self._tw.line()
+            self._letters = 0
+        self.write_line(text)
+
     def progress(self, snapshot: Progress) -> None:
         if self._live is None:
             return

@@ -107,6 +107,7 @@ _V2: tuple[str, ...] = (
     "ALTER TABLE runs ADD COLUMN crashed INTEGER",
     "ALTER TABLE runs ADD COLUMN timeout INTEGER",
     "ALTER TABLE runs ADD COLUMN flaky INTEGER",
+    "ALTER TABLE results ADD COLUMN tier TEXT",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
@@ -121,7 +122,7 @@ REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     ),
     "results": frozenset(
         "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"
-        " error_type message traceback output_size start stop".split()
+        " error_type message traceback output_size start stop tier".split()
     ),
     "collect_times": frozenset({"run_id", "file", "seconds"}),
 }

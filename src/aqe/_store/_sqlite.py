@@ -39,7 +39,7 @@ _PHASES = ("setup", "call", "teardown")
 
 _RESULT_COLUMNS = (
     "run_id, nodeid, file, line, outcome, attempt, worker, when_, setup, call, teardown,"
-    " duration, error_type, message, traceback, output_size, start, stop"
+    " duration, error_type, message, traceback, output_size, start, stop, tier"
 )
 
 _RUN_COLUMNS = (
@@ -283,7 +283,7 @@ class HistoryStore:
 
     def _result(self, row: tuple[object, ...]) -> TestResult:
         (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
-        error_type, message, traceback, _size, start, stop = row[12:]
+        error_type, message, traceback, _size, start, stop, tier = row[12:]
         if outcome not in OUTCOMES:
             raise store_error(
                 self.path,
@@ -308,6 +308,7 @@ class HistoryStore:
             traceback=cast("str | None", traceback),
             start=cast(float, start),
             stop=cast(float, stop),
+            tier=str(tier or "hot"),
         )
 
 
@@ -361,6 +362,7 @@ def _result_row(run_id: str, result: TestResult) -> tuple[object, ...]:
         result.output_size,
         result.start,
         result.stop,
+        result.tier,
     )
 
 
