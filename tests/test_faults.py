@@ -403,6 +403,10 @@ def test_a_crash_or_hang_runs_again_alone_on_a_fresh_fork_then_a_fresh_interpret
     assert "in test_sleeps_forever" in cold["traceback"]  # a fresh interpreter's stacks too
     assert "test_worker_dies_once passed only alone (warm tier)" in output
     assert "aqe: tiers: hot 3 tests, 2 failed, 2 sent on; warm 2 tests" in output
+    assert {tier: fig["tests"] for tier, fig in data["tiers"].items()} == {
+        "hot": 3, "warm": 2, "cold": 1
+    }  # fmt: skip
+    assert data["tiers"]["warm"]["fallbacks"] == 1
     root = ET.parse(junit).getroot()
     case = next(c for c in root.iter("testcase") if c.get("name") == "test_sleeps_forever")
     assert {p.get("name"): p.get("value") for p in case.iter("property")}["tier"] == "cold"

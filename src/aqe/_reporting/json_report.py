@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aqe._exceptions import UsageError
-from aqe._model import OUTCOMES, RunRecord, TestResult
+from aqe._model import OUTCOMES, RunRecord, TestResult, tier_figures
 
 __all__ = [
     "SCHEMA_NAME",
@@ -131,6 +131,7 @@ def build_json_report(run: RunRecord) -> dict[str, Any]:
         "run": _run_entry(run),
         "summary": summary,
         "outcomes": outcomes,
+        "tiers": tier_figures(run.results),
         "collection_errors": [
             {"location": location, "traceback": traceback}
             for location, traceback in run.collection_errors
