@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -549,3 +550,42 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
     # aqe's own cache of the rewritten test modules, outside the source tree.
     assert list((project / ".aqe" / "pycache").rglob("test_env0*.pyc"))
     assert not list(project.rglob("__pycache__"))
+
+
+def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:
+    log = tmp_path / "intervals.txt"
+    body = """
+        import os
+        import time
+        import pytest
+
+        def _run(name):
+            start = time.time()
+            time.sleep(0.15)
+            with open(os.environ["INTERVALS"], "a") as out:
+                out.write(f"{name} {start} {time.time()}\\n")
+
+        @pytest.mark.serial(group="db")
+        @pytest.mark.parametrize("n", range(3))
+        def test_db(n):
+            _run("db")
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_free(n):
+            _run("free")
+    """
+    project = _project(tmp_path / "p", {f"test_g{i}.py": body for i in range(4)})
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = ["--strict-markers"]\n'
+    )
+    code, output, data = _aqe(project, "-w", "2", env={"INTERVALS": str(log)})
+    assert code == 0 and len(data["tests"]) == 24, output
+    spans = sorted(
+        (float(a), float(b))
+        for name, a, b in (line.split() for line in log.read_text().splitlines())
+        if name == "db"
+    )
+    assert len(spans) == 12
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
+    free_workers = {t["worker"] for t in data["tests"] if "test_free" in t["nodeid"]}
+    assert free_workers == {0, 1}  # the rest still ran in parallel

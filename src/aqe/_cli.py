@@ -290,7 +290,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # a signal after the run had handled its own
         click.echo("aqe: interrupted", err=True)
-        code = 2
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: under ``python -m`` the interpreter can still end itself
+        # with SIGINT after an interrupt, instead of exit 2.
+        os._exit(2)
     # Everything alive now dies with the process: spare the interpreter's final
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
     gc.freeze()

@@ -4,6 +4,7 @@ never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -13,5 +14,11 @@ def main() -> None:
 
         cli_main()
     except KeyboardInterrupt:
-        sys.stderr.write("aqe: interrupted\n")
-        sys.exit(2)
+        pass
+    else:  # pragma: no cover - cli_main always exits
+        return
+    sys.stderr.write("aqe: interrupted\n")
+    sys.stderr.flush()
+    # Not sys.exit: under ``python -m`` an interrupt that unwinds through runpy
+    # can still make the interpreter end itself with SIGINT instead of exit 2.
+    os._exit(2)

@@ -88,6 +88,8 @@ class CollectedItem:
     timeout: float | None = None
     #: Retries from the test's ``flaky(reruns=N)`` marker, if it has one.
     reruns: int | None = None
+    #: The test's ``serial(group=...)`` group, if it has one.
+    group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -397,7 +397,8 @@ class Coordinator:
         fresh = set(nodeids) - self._seen
         self._seen |= fresh
         self.known += len(fresh)
-        self.planner.on_collected(conn.worker, message.files, nodeids, message.order_bound)
+        groups = {item.nodeid: item.group for item in message.items if item.group is not None}
+        self.planner.on_collected(conn.worker, message.files, nodeids, message.order_bound, groups)
         if self.stopping:
             self._drop_pending()
         self._feed_all()

@@ -1,11 +1,34 @@
-"""Which files must keep all their tests on one worker, in pytest's order."""
+"""Order constraints: files that keep their tests on one worker in pytest's order, and
+serial groups whose tests never run at the same time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pytest
 from _pytest import nodes
 from _pytest.unittest import TestCaseFunction
+
+
+def register_marker(config: pytest.Config) -> None:
+    """Declare ``serial`` unless a plugin already does, so ``--strict-markers`` accepts it."""
+    known = config.getini("markers")
+    if any(line.split("(", 1)[0].split(":", 1)[0].strip() == "serial" for line in known):
+        return
+    config.addinivalue_line(
+        "markers",
+        'serial(group="name"): aqe never runs two tests of the same group at the same time',
+    )
+
+
+def serial_group(item: nodes.Item) -> str | None:
+    """``@pytest.mark.serial(group="db")`` (or ``serial("db")``); a bare ``serial``
+    puts the test in one group of its own name, "serial"."""
+    marker = item.get_closest_marker("serial")
+    if marker is None:
+        return None
+    group = marker.kwargs.get("group", marker.args[0] if marker.args else "serial")
+    return str(group)
 
 
 def order_bound_files(items: Iterable[nodes.Item]) -> set[str]:

@@ -161,6 +161,8 @@ class Planner:
         }
         #: Files to collect one at a time: a batch they were in killed its worker.
         self.isolate: set[int] = set()
+        #: The worker that runs each serial group's tests.
+        self.group_home: dict[str, int] = {}
         #: Retries waiting for their time: (due, node id, worker of the failed attempt).
         self.delayed: list[tuple[float, str, int]] = []
         #: Failures may be retried: keep idle workers while others still run tests,
@@ -264,6 +266,7 @@ class Planner:
         files: Sequence[int],
         nodeids: Sequence[str],
         order_bound: Iterable[str] = (),
+        groups: Mapping[str, str] | None = None,
     ) -> None:
         plan = self.workers[worker]
         self.order_bound.update(order_bound)
@@ -284,6 +287,8 @@ class Planner:
                 continue
             else:
                 self.owner[index] = worker
+            if groups:
+                ids = self._place_grouped(worker, index, ids, groups)
             units += self._units(ids, index)
         for index in files:
             plan.stolen.pop(index, None)
@@ -358,6 +363,39 @@ class Planner:
             nodeids += [n for unit in plan.ready for n in unit.nodeids]
             nodeids += [n for n, _ in plan.outstanding]
         return files, nodeids
+
+    # -- serial groups -----------------------------------------------------------
+
+    def _place_grouped(
+        self, worker: int, file: int, ids: list[str], groups: Mapping[str, str]
+    ) -> list[str]:
+        """Send the tests of each serial group to that group's one worker (the first
+        to find one of them), pinned there: one worker runs them one at a time.
+        Returns the ungrouped ids, which stay with ``worker``."""
+        free: list[str] = []
+        by_group: dict[str, list[str]] = {}
+        for nodeid in ids:
+            group = groups.get(nodeid)
+            if group is None:
+                free.append(nodeid)
+            else:
+                by_group.setdefault(group, []).append(nodeid)
+        for group, members in by_group.items():
+            home = self.group_home.setdefault(group, worker)
+            if self.workers[home].shut_down:  # it is done with the group: nothing overlaps
+                home = self.group_home[group] = worker
+            plan = self.workers[home]
+            plan.pinned.update(members)
+            unit = Unit(
+                deque(members), file, sum(self.test_est(n) for n in members), splittable=False
+            )
+            if home == worker or file < 0 or file in plan.collected:
+                plan.add_ready([unit])
+            else:
+                plan.stolen.setdefault(file, set()).update(members)
+                if file not in plan.files_todo and file not in plan.collecting:
+                    plan.files_todo.append(file)
+        return free
 
     # -- isolation ---------------------------------------------------------------
 

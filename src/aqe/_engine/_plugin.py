@@ -19,7 +19,7 @@ from _pytest import nodes
 
 from .._model import RunRecord
 from .._trace import mark
-from . import _retry
+from . import _order, _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._limits import EngineSettings, register_marker
@@ -83,6 +83,7 @@ class EnginePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         register_marker(config)
         _retry.register_marker(config)
+        _order.register_marker(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:

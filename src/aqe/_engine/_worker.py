@@ -52,7 +52,7 @@ from .._trace import mark
 from . import _bytecode
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
-from ._order import order_bound_files
+from ._order import order_bound_files, serial_group
 from ._preimport import module_imports, preimport
 from ._retry import marker_reruns
 
@@ -325,6 +325,7 @@ class Worker:
                     (path, line, name),
                     marker_timeout(item),
                     marker_reruns(item),
+                    serial_group(item),
                 )
             )
         mark("collect-end")
