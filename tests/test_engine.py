@@ -589,3 +589,28 @@ def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:
     assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
     free_workers = {t["worker"] for t in data["tests"] if "test_free" in t["nodeid"]}
     assert free_workers == {0, 1}  # the rest still ran in parallel
+
+
+def test_a_test_with_a_failed_subtest_fails_as_under_pytest(tmp_path: Path) -> None:
+    pytest.importorskip("_pytest.subtests")  # built into pytest >= 9
+    project = _project(
+        tmp_path,
+        {
+            "test_sub.py": """
+                def test_with_subtests(subtests):
+                    for i in range(3):
+                        with subtests.test(i=i):
+                            assert i != 1
+
+                def test_plain():
+                    pass
+            """
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 1, output
+    assert _outcomes(data) == {
+        "test_sub.py::test_with_subtests": "failed",
+        "test_sub.py::test_plain": "passed",
+    }
+    assert "contains 1 failed subtest" in output

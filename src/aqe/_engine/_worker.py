@@ -359,6 +359,7 @@ class Worker:
         if not reports:
             self.post(NothingReported(self.worker_id, item.nodeid))
             return
+        _fail_for_subtests(self.config, item, reports)
         message = TestFinished(
             worker=self.worker_id,
             nodeid=item.nodeid,
@@ -426,6 +427,25 @@ class Worker:
         # everything before it has already left, so blame lands exactly.
         self.flush()
         self._poll(block=False)
+
+
+def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[Any]) -> None:
+    """pytest's subtests plugin fails a test with failed subtests only when the
+    terminal asks for its status, counting failures in this process: decide it here,
+    where they were counted, so the coordinator and the history see the same."""
+    try:
+        from _pytest.subtests import SubtestReport, failed_subtests_key
+    except ImportError:  # pytest < 9: no built-in subtests
+        return
+    counts: Any = config.stash.get(failed_subtests_key, None)
+    key: Any = getattr(item, "id", item.nodeid)
+    count = counts.get(key, 0) if counts else 0
+    if not count:
+        return
+    for report in reports:
+        if report.when == "call" and report.passed and not isinstance(report, SubtestReport):
+            report.outcome = "failed"
+            report.longrepr = f"contains {count} failed subtest{'s' if count > 1 else ''}"
 
 
 class _SessionOnly:
