@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import click.globals
@@ -24,6 +24,9 @@ from . import __version__
 from ._config import Config, find_root, load_config
 from ._exceptions import AqeError, UsageError
 from ._trace import mark
+
+if TYPE_CHECKING:
+    from ._engine._limits import EngineSettings
 
 _EXTRA_KEY = "aqe_extra_args"
 
@@ -138,7 +141,6 @@ def _selection_options(func: Any) -> Any:
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
     from ._adapters import RunOptions, Selection, pick_adapter
-    from ._engine._retry import RetryPolicy
     from ._runner import execute_run
 
     paths: tuple[str, ...] = params["paths"]
@@ -185,25 +187,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         verbosity=params["verbose"] - params["quiet"],
         capture=not params["no_capture"],
         live=_use_live(config),
-        start_method=config.start_method,
-        split=config.split,
-        timeout=config.timeout,
-        run_timeout=config.run_timeout,
-        shutdown_grace=config.shutdown_grace,
-        max_tests_per_worker=config.max_tests_per_worker,
-        max_worker_memory=config.max_worker_memory,
-        retry=RetryPolicy(
-            retries=config.retries,
-            retry_on=config.retry_on,
-            retry_except=config.retry_except,
-            budget=config.retry_budget,
-            delay=config.retry_delay,
-            backoff=config.retry_backoff,
-            max_delay=config.retry_max_delay,
-            jitter=config.retry_jitter,
-        ),
-        fail_on_flaky=config.fail_on_flaky,
-        isolate_on=config.isolate_on,
+        engine=_engine_settings(config),
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options)
@@ -300,6 +284,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     gc.freeze()
     mark("exit")
     sys.exit(code)
+
+
+def _engine_settings(config: Config) -> EngineSettings:
+    from ._engine._limits import EngineSettings
+    from ._engine._retry import RetryPolicy
+
+    return EngineSettings(
+        workers=config.resolved_workers(),
+        start_method=config.start_method,
+        split=config.split,
+        timeout=config.timeout,
+        run_timeout=config.run_timeout,
+        shutdown_grace=config.shutdown_grace,
+        max_tests_per_worker=config.max_tests_per_worker,
+        max_worker_memory=config.max_worker_memory,
+        retry=RetryPolicy(
+            retries=config.retries,
+            retry_on=config.retry_on,
+            retry_except=config.retry_except,
+            budget=config.retry_budget,
+            delay=config.retry_delay,
+            backoff=config.retry_backoff,
+            max_delay=config.retry_max_delay,
+            jitter=config.retry_jitter,
+        ),
+        fail_on_flaky=config.fail_on_flaky,
+        isolate_on=config.isolate_on,
+    )
 
 
 def _main(args: list[str]) -> int:

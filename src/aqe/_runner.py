@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ._adapters import Adapter, RunOptions, Selection
@@ -21,6 +21,7 @@ from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
 from ._git import git_state
 from ._model import RunRecord, TestResult
+from ._signals import handling
 from ._store import HistoryStore
 from ._trace import mark
 
@@ -96,7 +97,7 @@ def execute_run(adapter: Adapter, config: Config, selection: Selection, options:
         run.end = time.time()
         run.exit_code = code
         # A signal now must not cut a report or the history's last write in half.
-        with _signals_held():
+        with handling(signal.SIG_IGN):
             try:
                 _write_reports(config, root, run)
             finally:
@@ -105,22 +106,6 @@ def execute_run(adapter: Adapter, config: Config, selection: Selection, options:
                         store.finish_run(run)
                     store.close()
     return code
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ignore SIGINT/SIGTERM for the duration (the run is already ending)."""
-    caught = (signal.SIGINT, signal.SIGTERM)
-    try:
-        before = {signum: signal.signal(signum, signal.SIG_IGN) for signum in caught}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
 
 
 def _write_reports(config: Config, root: Path, run: RunRecord) -> None:

@@ -8,13 +8,13 @@ in without touching the engine; pytest's adapter is the first and the default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .._engine._coordinator import RunSink
-from .._engine._retry import RetryPolicy
+from .._engine._limits import EngineSettings
 from .._exceptions import PluginError
 from .._model import RunRecord
 
@@ -43,20 +43,8 @@ class RunOptions:
     verbosity: int = 0
     capture: bool = True
     live: bool = False
-    start_method: str = "auto"
-    #: How files may be cut between workers: auto, file or test (see _engine._plan).
-    split: str = "auto"
-    #: Seconds a test may run before aqe stops it; None for no limit.
-    timeout: float | None = None
-    #: Seconds the whole run may take.
-    run_timeout: float | None = None
-    #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
-    shutdown_grace: float = 10.0
-    max_tests_per_worker: int | None = None
-    max_worker_memory: float | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    fail_on_flaky: bool = False
-    isolate_on: frozenset[str] = frozenset({"crash", "timeout"})
+    #: The engine's knobs (scheduling, limits, retries, tiers); defaults when None.
+    engine: EngineSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,19 +120,7 @@ class PytestAdapter:
         from .._engine._plugin import EnginePlugin
 
         installer = _ReporterInstaller(options, options.workers)
-        settings = EngineSettings(
-            workers=options.workers,
-            start_method=options.start_method,
-            split=options.split,
-            timeout=options.timeout,
-            run_timeout=options.run_timeout,
-            shutdown_grace=options.shutdown_grace,
-            max_tests_per_worker=options.max_tests_per_worker,
-            max_worker_memory=options.max_worker_memory,
-            retry=options.retry,
-            fail_on_flaky=options.fail_on_flaky,
-            isolate_on=options.isolate_on,
-        )
+        settings = options.engine or EngineSettings(workers=options.workers)
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)
         mark("pytest-main")

@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
+from .._signals import handling
 from ._fork import describe_exit
 from ._limits import (
     STACKS_SIGNAL,
@@ -224,7 +225,8 @@ class Coordinator:
                 order_bound=order_bound_files(self.direct.values()),
             )
             self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
-            with self._signals_caught():
+            # SIGINT/SIGTERM only set a flag: the loop stops the run gracefully.
+            with handling(self._on_signal):
                 try:
                     for worker_id in range(workers):
                         self._spawn(worker_id)
@@ -742,21 +744,6 @@ class Coordinator:
             conn.kill_at = now + _STACKS_WAIT
 
     # -- interruption --------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _signals_caught(self) -> Iterator[None]:
-        """SIGINT and SIGTERM only set a flag: the loop stops the run gracefully."""
-        caught = (signal.SIGINT, signal.SIGTERM)
-        try:
-            before = {signum: signal.signal(signum, self._on_signal) for signum in caught}
-        except ValueError:  # not the main thread: leave signals alone
-            yield
-            return
-        try:
-            yield
-        finally:
-            for signum, handler in before.items():
-                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._signals.append(signum)

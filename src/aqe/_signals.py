@@ -1,0 +1,29 @@
+"""SIGINT and SIGTERM handled alike, for a stretch of code: how aqe stays in charge of
+when a run stops (the coordinator's loop) and what a late signal may not cut (the
+final reports and history write)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Handler = Callable[[int, Any], Any] | int
+
+
+@contextlib.contextmanager
+def handling(handler: Handler) -> Iterator[None]:
+    """Use ``handler`` for SIGINT and SIGTERM inside the block (main thread only;
+    elsewhere signals are left alone), then restore what was there."""
+    caught = (signal.SIGINT, signal.SIGTERM)
+    try:
+        before = {signum: signal.signal(signum, handler) for signum in caught}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
