@@ -62,18 +62,23 @@ class Config:
         return self.workers or os.cpu_count() or 1
 
 
-def _workers(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return None
+def _whole(value: Any, minimum: int, expected: str) -> int:
+    """An integer >= ``minimum`` from TOML, an environment string or a flag."""
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
+        raise ValueError(f"expected {expected}, got {value!r}")
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"expected a positive integer or 'auto', got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
+        raise ValueError(f"expected {expected}, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"expected {expected}, got {value!r}")
     return number
+
+
+def _workers(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    return _whole(value, 1, "a positive integer or 'auto'")
 
 
 def _boolean(value: Any) -> bool:
@@ -122,15 +127,7 @@ def _seconds(value: Any) -> float | None:
 def _positive_or_none(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().lower() in ("none", "off"):
         return None
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"expected a positive integer, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"expected a positive integer, got {value!r}")
-    return number
+    return _whole(value, 1, "a positive integer")
 
 
 def _megabytes(value: Any) -> float | None:
@@ -143,16 +140,7 @@ def _megabytes(value: Any) -> float | None:
 
 
 def _count(value: Any) -> int:
-    """A whole number >= 0."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(f"expected a whole number >= 0, got {value!r}")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a whole number >= 0, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"expected a whole number >= 0, got {value!r}")
-    return number
+    return _whole(value, 0, "a whole number >= 0")
 
 
 def _regex(value: Any) -> str:
