@@ -614,3 +614,26 @@ def test_a_test_with_a_failed_subtest_fails_as_under_pytest(tmp_path: Path) -> N
         "test_sub.py::test_plain": "passed",
     }
     assert "contains 1 failed subtest" in output
+
+
+def test_a_test_that_raises_past_pytest_is_blamed_with_what_it_raised(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "test_escape.py": """
+                def test_interrupts():
+                    raise KeyboardInterrupt
+
+                def test_after():
+                    pass
+            """
+        },
+    )
+    code, output, data = _aqe(project, "-w", "1", "--isolate-on", "off")
+    assert code == 1, output
+    assert _outcomes(data) == {
+        "test_escape.py::test_interrupts": "crashed",
+        "test_escape.py::test_after": "passed",
+    }
+    assert "while running this test: KeyboardInterrupt" in output
+    assert "failed internally" not in output

@@ -338,6 +338,9 @@ class Coordinator:
                 self._on_warning(message)
             case WorkerFailed(traceback=text):
                 conn.failure = text
+                plan = self.planner.workers[conn.worker] if self.planner else None
+                if plan is not None and plan.outstanding:
+                    return  # a test escaped pytest's protocol: it gets the blame, at EOF
                 if not conn.collecting:  # while collecting, the files get the blame
                     self.run.collection_errors.append((f"aqe worker {conn.worker}", text))
                     self._write_error(f"aqe: worker {conn.worker} failed internally:\n{text}")
@@ -572,7 +575,11 @@ class Coordinator:
             crashed = plan.outstanding[0][0]
             plan.pop(crashed)
             text = f"worker {worker} (pid {conn.pid}) {how} while running this test"
-            self._record_crash(crashed, text, worker, "crashed", tier=conn.tier)
+            if conn.failure:  # e.g. the test raised KeyboardInterrupt or SystemExit past pytest
+                text += ": " + conn.failure.strip().splitlines()[-1]
+            self._record_crash(
+                crashed, text, worker, "crashed", tier=conn.tier, detail=conn.failure
+            )
             consumed = True
         self.planner.orphan(worker)
         self._barren[worker] = 0 if consumed else self._barren.get(worker, 0) + 1
