@@ -637,3 +637,70 @@ def test_a_test_that_raises_past_pytest_is_blamed_with_what_it_raised(tmp_path: 
     }
     assert "while running this test: KeyboardInterrupt" in output
     assert "failed internally" not in output
+
+
+def test_a_test_runs_only_after_the_tests_it_depends_on_passed(tmp_path: Path) -> None:
+    log = tmp_path / "order.txt"
+    note = 'import os\n\ndef _note(name):\n    open(os.environ["ORDER"], "a").write(name + "\\n")\n'
+    project = _project(
+        tmp_path / "p",
+        {
+            "test_base.py": note
+            + "import time\n\n"
+            + "def test_setup_db():\n    time.sleep(0.3)\n    _note('setup_db')\n\n"
+            + "def test_broken():\n    assert False\n",
+            "test_users.py": note
+            + "import pytest\n\n"
+            + "@pytest.mark.depends(on=['test_base.py::test_setup_db'])\n"
+            + "def test_users():\n    _note('users')\n\n"
+            + "@pytest.mark.depends(on=['test_base.py::test_broken'])\n"
+            + "def test_needs_broken():\n    _note('needs_broken')\n\n"
+            + "@pytest.mark.depends(on=['test_users'])\n"
+            + "def test_chain():\n    _note('chain')\n\n"
+            + "@pytest.mark.depends(on=['test_missing'])\n"
+            + "def test_needs_missing():\n    _note('needs_missing')\n",
+        },
+    )
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = ["--strict-markers"]\n'
+    )
+    code, output, data = _aqe(project, "-w", "2", "--", "-rs", env={"ORDER": str(log)})
+    assert code == 1, output
+    outcomes = _outcomes(data)
+    assert outcomes == {
+        "test_base.py::test_setup_db": "passed",
+        "test_base.py::test_broken": "failed",
+        "test_users.py::test_users": "passed",
+        "test_users.py::test_needs_broken": "skipped",
+        "test_users.py::test_chain": "passed",
+        "test_users.py::test_needs_missing": "skipped",
+    }, output
+    assert log.read_text().split() == ["setup_db", "users", "chain"]
+    assert "depends on test_base.py::test_broken, which failed" in output
+    assert "depends on test_users.py::test_missing, which did not run" in output
+
+
+def test_a_dependency_cycle_is_a_usage_error_that_names_it(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        {
+            "test_cycle.py": """
+                import pytest
+
+                @pytest.mark.depends(on=["test_b"])
+                def test_a():
+                    pass
+
+                @pytest.mark.depends(on=["test_a"])
+                def test_b():
+                    pass
+
+                def test_free():
+                    pass
+            """
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 4, output
+    assert "dependency cycle: test_cycle.py::test_a -> test_cycle.py::test_b -> " in output
+    assert _outcomes(data)["test_cycle.py::test_free"] == "passed"

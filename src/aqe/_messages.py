@@ -90,6 +90,8 @@ class CollectedItem:
     reruns: int | None = None
     #: The test's ``serial(group=...)`` group, if it has one.
     group: str | None = None
+    #: Node ids (or prefixes of parametrized ones) the test must wait for.
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

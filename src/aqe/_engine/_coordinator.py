@@ -16,7 +16,7 @@ import signal
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,6 +52,17 @@ from ._plan import Estimate, Planner
 from ._retry import Retries, marker_reruns
 
 _TICK = 0.1
+#: Outcomes that let a test that depends on this one run.
+_PASSING = frozenset({"passed", "flaky", "xpassed"})
+#: How a skip reason says what became of a dependency.
+_VERB = {
+    "failed": "failed",
+    "error": "had an error",
+    "crashed": "crashed",
+    "timeout": "timed out",
+    "skipped": "was skipped",
+    "xfailed": "failed (xfail)",
+}
 #: The tier a test goes to after it crashed or hung on one.
 _NEXT_TIER = {"hot": "warm", "warm": "cold"}
 #: How long a worker gets to write its stacks before it is killed anyway.
@@ -152,6 +163,13 @@ class Coordinator:
         self._marker_grace = 1.0 if pytest_timeout_active(session.config) else 0.0
         #: Why the run stopped early (pytest's "Interrupted: ..."), if it did.
         self.interrupted = ""
+        #: A mistake in the suite found while running (a dependency cycle): exit 4.
+        self.usage_error = ""
+        #: Tests held back until the tests they depend on finish: node id -> refs.
+        self.waiting: dict[str, tuple[str, ...]] = {}
+        #: Each test's outcome once no attempt of it is left to run.
+        self.final: dict[str, str] = {}
+        self._seen_after: set[str] = set()
         #: Signals received during the loop (SIGINT/SIGTERM), in order.
         self._signals: list[int] = []
         self._grace_until: float | None = None
@@ -294,6 +312,8 @@ class Coordinator:
             now = time.monotonic()
             self._on_signals(now)
             self._enforce_limits(now)
+            if self.waiting and not self.stopping and self._idle():
+                self._settle_waiting()
             self._release_retries(now)
             if now - self._last_feed >= _TICK:
                 # Re-plan every tick too: a decision deferred while another worker
@@ -403,7 +423,20 @@ class Coordinator:
         self._seen |= fresh
         self.known += len(fresh)
         groups = {item.nodeid: item.group for item in message.items if item.group is not None}
-        self.planner.on_collected(conn.worker, message.files, nodeids, message.order_bound, groups)
+        held = set()
+        for item in message.items:
+            if not item.after:
+                continue
+            held.add(item.nodeid)  # released by _check_waiting, on any worker
+            if item.nodeid not in self.final and item.nodeid not in self._seen_after:
+                self._seen_after.add(item.nodeid)
+                self.waiting[item.nodeid] = item.after
+        self.planner.holding = bool(self.waiting)
+        self.planner.on_collected(
+            conn.worker, message.files, nodeids, message.order_bound, groups, held
+        )
+        if held:
+            self._check_waiting()
         if self.stopping:
             self._drop_pending()
         self._feed_all()
@@ -435,6 +468,8 @@ class Coordinator:
         for report in reports:
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        if not any(report.outcome == "rerun" for report in reports):
+            self._finished(nodeid, result.outcome)
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
@@ -505,6 +540,109 @@ class Coordinator:
                 f"aqe: {nodeid} passed only alone ({tier} tier): it may depend on state "
                 "other tests leave behind"
             )
+
+    # -- dependencies ---------------------------------------------------------
+
+    def _finished(self, nodeid: str, outcome: str) -> None:
+        self.final[nodeid] = outcome
+        if self.waiting:
+            self._check_waiting()
+
+    def _deps_of(self, refs: tuple[str, ...]) -> list[tuple[str, str | None]]:
+        """(ref, outcome so far) per dependency; a ref that names a parametrized test
+        stands for all its instances (a failing one counts first)."""
+        states: list[tuple[str, str | None]] = []
+        for ref in refs:
+            if ref in self.final:
+                states.append((ref, self.final[ref]))
+                continue
+            family = [o for n, o in self.final.items() if n.startswith(ref + "[")]
+            bad = [o for o in family if o not in _PASSING]
+            states.append((ref, bad[0] if bad else (family[0] if family else None)))
+        return states
+
+    def _check_waiting(self) -> None:
+        """Release waiting tests whose dependencies all passed; skip those with a
+        dependency that did not pass, naming it."""
+        assert self.planner is not None
+        for nodeid, refs in list(self.waiting.items()):
+            if nodeid not in self.waiting:
+                continue  # settled by a skip recorded in this loop
+            states = self._deps_of(refs)
+            failed = [(ref, o) for ref, o in states if o is not None and o not in _PASSING]
+            if failed:
+                ref, outcome = failed[0]
+                del self.waiting[nodeid]
+                self._record_skip(nodeid, f"depends on {ref}, which {_VERB.get(outcome, outcome)}")
+            elif all(o is not None for _, o in states):
+                del self.waiting[nodeid]
+                self.planner.retry_later(nodeid, -1, 0.0)  # due now, on any worker
+        self.planner.holding = bool(self.waiting)
+
+    def _settle_waiting(self) -> None:
+        """Nothing else can run: what still waits depends on tests that never ran,
+        or on each other (a cycle: a mistake in the suite, reported as such)."""
+        assert self.planner is not None
+        graph = {n: [r for r in refs if r in self.waiting] for n, refs in self.waiting.items()}
+        cycle = _find_cycle(graph)
+        loop = " -> ".join([*cycle, cycle[0]]) if cycle else ""
+        if cycle:
+            self.usage_error = f"dependency cycle: {loop}"
+        for nodeid, refs in list(self.waiting.items()):
+            if nodeid not in self.waiting:
+                continue
+            missing = [ref for ref, o in self._deps_of(refs) if o is None]
+            reason = (
+                f"in a dependency cycle: {loop}"
+                if nodeid in cycle
+                else f"depends on {missing[0] if missing else refs[0]}, which did not run"
+            )
+            del self.waiting[nodeid]
+            self._record_skip(nodeid, reason)
+        self.planner.holding = False
+
+    def _idle(self) -> bool:
+        assert self.planner is not None
+        return not self.planner.delayed and all(
+            not (p.outstanding or p.ready or p.files_todo or p.collecting or p.stolen)
+            for p in self.planner.workers
+        )
+
+    def _record_skip(self, nodeid: str, reason: str) -> None:
+        from _pytest.reports import TestReport
+
+        file = nodeid.split("::", 1)[0]
+        location = (file, None, nodeid.split("::", 1)[-1])
+        report = TestReport(
+            nodeid=nodeid,
+            location=location,
+            keywords={},
+            outcome="skipped",
+            longrepr=(file, 0, f"Skipped: {reason}"),
+            when="setup",
+        )
+        hook = self.config.hook
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        hook.pytest_runtest_logreport(report=report)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        now = time.time()
+        result = TestResult(
+            nodeid=nodeid,
+            file=file,
+            line=None,
+            outcome="skipped",
+            phases={},
+            worker=-1,
+            when="setup",
+            error_type="Skipped",
+            message=reason,
+            start=now,
+            stop=now,
+        )
+        self.run.results.append(result)
+        self.pending_results.append(result)
+        self.counts["skipped"] = self.counts.get("skipped", 0) + 1
+        self._finished(nodeid, "skipped")
 
     def _release_retries(self, now: float) -> None:
         assert self.planner is not None
@@ -685,6 +823,8 @@ class Coordinator:
         )
         if again:
             report.outcome = "rerun"  # type: ignore[assignment]  # pytest-rerunfailures' word
+        else:
+            self._finished(nodeid, outcome)
         hook = self.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
         hook.pytest_runtest_logreport(report=report)
@@ -873,6 +1013,31 @@ class _Deselected:
 
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid
+
+
+def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:
+    """One cycle in ``graph`` (node -> nodes it waits for), or []."""
+    done: set[str] = set()
+    for start in graph:
+        if start in done:
+            continue
+        path = [start]
+        on_path = {start}
+        stack: list[Iterator[str]] = [iter(graph.get(start, ()))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+            elif child in on_path:
+                return path[path.index(child) :]
+            elif child not in done:
+                stack.append(iter(graph.get(child, ())))
+                path.append(child)
+                on_path.add(child)
+    return []
 
 
 def _kill(pid: int, signum: int) -> None:

@@ -31,6 +31,45 @@ def serial_group(item: nodes.Item) -> str | None:
     return str(group)
 
 
+def register_depends(config: pytest.Config) -> None:
+    """Declare ``depends`` unless pytest-depends handles it (in one process only)."""
+    if config.pluginmanager.hasplugin("depends"):
+        return
+    config.addinivalue_line(
+        "markers",
+        "depends(on=[names or node ids]): aqe runs the test only after these passed, "
+        "and skips it, naming the culprit, when one did not",
+    )
+
+
+def dependencies(item: nodes.Item) -> tuple[str, ...]:
+    """The node ids (or node-id prefixes, for parametrized tests) a test waits for.
+
+    ``on`` takes names as pytest-depends does: ``test_a`` (same class or module),
+    ``TestX::test_a`` (same file) or a full node id ``tests/test_x.py::test_a``.
+    """
+    if item.config.pluginmanager.hasplugin("depends"):
+        return ()
+    marker = item.get_closest_marker("depends")
+    if marker is None:
+        return ()
+    refs = marker.kwargs.get("on", marker.args)
+    if isinstance(refs, str):
+        refs = [refs]
+    file = item.nodeid.split("::", 1)[0]
+    scope = item.nodeid.rsplit("::", 1)[0]
+    resolved = []
+    for ref in map(str, refs):
+        head = ref.split("::", 1)[0]
+        if "::" in ref and (head.endswith(".py") or "/" in head):
+            resolved.append(ref)
+        elif "::" in ref:
+            resolved.append(f"{file}::{ref}")
+        else:
+            resolved.append(f"{scope}::{ref}")
+    return tuple(resolved)
+
+
 def order_bound_files(items: Iterable[nodes.Item]) -> set[str]:
     """Files with ``unittest.TestCase`` tests.
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import statistics
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from .._messages import Collect, RunTests, Shutdown, ToWorker
@@ -165,6 +165,8 @@ class Planner:
         self.group_home: dict[str, int] = {}
         #: Retries waiting for their time: (due, node id, worker of the failed attempt).
         self.delayed: list[tuple[float, str, int]] = []
+        #: Tests wait for others to finish: keep idle workers until they are released.
+        self.holding = False
         #: Failures may be retried: keep idle workers while others still run tests,
         #: so a retry can go to another worker than the one it failed on.
         self.keep_for_retries = False
@@ -267,6 +269,7 @@ class Planner:
         nodeids: Sequence[str],
         order_bound: Iterable[str] = (),
         groups: Mapping[str, str] | None = None,
+        held: Set[str] = frozenset(),
     ) -> None:
         plan = self.workers[worker]
         self.order_bound.update(order_bound)
@@ -287,6 +290,8 @@ class Planner:
                 continue
             else:
                 self.owner[index] = worker
+            if held:  # waiting for other tests: the coordinator releases them later
+                ids = [n for n in ids if n not in held]
             if groups:
                 ids = self._place_grouped(worker, index, ids, groups)
             units += self._units(ids, index)
@@ -515,7 +520,8 @@ class Planner:
         others_running = self.keep_for_retries and any(
             p.outstanding for w, p in enumerate(self.workers) if w != worker
         )
-        if not (self.delayed or others_running or self.is_collecting() or self._stealable(worker)):
+        waiting = self.delayed or self.holding or others_running
+        if not (waiting or self.is_collecting() or self._stealable(worker)):
             plan.shut_down = True
             messages.append(Shutdown())
         return messages

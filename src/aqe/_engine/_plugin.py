@@ -84,6 +84,7 @@ class EnginePlugin:
         register_marker(config)
         _retry.register_marker(config)
         _order.register_marker(config)
+        _order.register_depends(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:
@@ -145,6 +146,8 @@ class EnginePlugin:
         session.testscollected = coordinator.known
         if self.settings.fail_on_flaky and coordinator.counts.get("flaky"):
             session.testsfailed += 1  # exit 1: a test passed only on a retry
+        if coordinator.usage_error:
+            raise pytest.UsageError(coordinator.usage_error)
         if coordinator.interrupted:
             raise session.Interrupted(coordinator.interrupted)
         return True

@@ -52,7 +52,7 @@ from .._trace import mark
 from . import _bytecode
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
-from ._order import order_bound_files, serial_group
+from ._order import dependencies, order_bound_files, serial_group
 from ._preimport import module_imports, preimport
 from ._retry import marker_reruns
 
@@ -326,6 +326,7 @@ class Worker:
                     marker_timeout(item),
                     marker_reruns(item),
                     serial_group(item),
+                    dependencies(item),
                 )
             )
         mark("collect-end")
