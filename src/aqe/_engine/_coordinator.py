@@ -531,7 +531,8 @@ class Coordinator:
             return
         parts = [
             f"{tier} {fig['tests']:g} tests, {fig['failures']:g} failed, "
-            f"{fig['fallbacks']:g} sent on"
+            f"{fig['fallbacks']:g} sent on, median {fig['median_seconds']:.2f}s, "
+            f"{fig['workers']:g} workers"
             for tier, fig in tiers.items()
         ]
         self._write_error("aqe: tiers: " + "; ".join(parts))
@@ -716,7 +717,13 @@ class Coordinator:
             if conn.failure:  # e.g. the test raised KeyboardInterrupt or SystemExit past pytest
                 text += ": " + conn.failure.strip().splitlines()[-1]
             self._record_crash(
-                crashed, text, worker, "crashed", tier=conn.tier, detail=conn.failure
+                crashed,
+                text,
+                worker,
+                "crashed",
+                tier=conn.tier,
+                detail=conn.failure,
+                seconds=max(0.0, time.monotonic() - conn.busy_since),
             )
             consumed = True
         self.planner.orphan(worker)
