@@ -394,12 +394,7 @@ class Planner:
             unit = Unit(
                 deque(members), file, sum(self.test_est(n) for n in members), splittable=False
             )
-            if home == worker or file < 0 or file in plan.collected:
-                plan.add_ready([unit])
-            else:
-                plan.stolen.setdefault(file, set()).update(members)
-                if file not in plan.files_todo and file not in plan.collecting:
-                    plan.files_todo.append(file)
+            self._give(plan, [unit])
         return free
 
     # -- isolation ---------------------------------------------------------------
@@ -407,12 +402,7 @@ class Planner:
     def isolate_test(self, nodeid: str) -> int:
         """A new slot that runs only ``nodeid`` (it collects its file again)."""
         plan = WorkerPlan(isolated=True)
-        unit = Unit(deque([nodeid]), self._file_index(nodeid), self.test_est(nodeid), False)
-        if unit.file >= 0:
-            plan.stolen[unit.file] = {nodeid}
-            plan.files_todo.append(unit.file)
-        else:
-            plan.add_ready([unit])
+        self._give(plan, [self._single(nodeid)])
         self.workers.append(plan)
         return len(self.workers) - 1
 
@@ -431,13 +421,7 @@ class Planner:
             slot = self._retry_slot(failed_on, alive)
             plan = self.workers[slot]
             plan.pinned.add(nodeid)
-            unit = Unit(deque([nodeid]), self._file_index(nodeid), self.test_est(nodeid), False)
-            if unit.file >= 0 and unit.file not in plan.collected:
-                plan.stolen.setdefault(unit.file, set()).add(nodeid)
-                if unit.file not in plan.files_todo and unit.file not in plan.collecting:
-                    plan.files_todo.append(unit.file)
-            else:
-                plan.add_ready([unit])
+            self._give(plan, [self._single(nodeid)])
             slots.append(slot)
         return slots
 
@@ -695,7 +679,13 @@ class Planner:
                 best = (score, position)
         return None if best is None else best[1]
 
+    def _single(self, nodeid: str) -> Unit:
+        """A unit of one test that stays where it is put."""
+        return Unit(deque([nodeid]), self._file_index(nodeid), self.test_est(nodeid), False)
+
     def _give(self, plan: WorkerPlan, units: list[Unit]) -> None:
+        """Queue units on ``plan``; a file it has not collected is collected first,
+        for exactly these tests."""
         ready: list[Unit] = []
         for unit in units:
             if unit.file >= 0 and unit.file not in plan.collected:

@@ -19,15 +19,24 @@ from _pytest import nodes
 
 from .._model import RunRecord
 from .._trace import mark
-from . import _order, _retry
+from . import _limits, _order, _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
-from ._limits import EngineSettings, register_marker
+from ._limits import EngineSettings
 from ._spawn import SpawnLauncher
 from ._worker import run_worker
 
 #: Options whose item selection depends on the whole collected suite.
 _GLOBAL_SELECTION = ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip")
+
+
+def register_markers(config: pytest.Config) -> None:
+    """aqe's markers (timeout, flaky, serial, depends), unless a plugin owns them;
+    in the coordinator and in spawned workers alike, for ``--strict-markers``."""
+    _limits.register_marker(config)
+    _retry.register_marker(config)
+    _order.register_marker(config)
+    _order.register_depends(config)
 
 
 class ShallowCollector:
@@ -81,10 +90,7 @@ class EnginePlugin:
         self.collector = ShallowCollector()
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        register_marker(config)
-        _retry.register_marker(config)
-        _order.register_marker(config)
-        _order.register_depends(config)
+        register_markers(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:

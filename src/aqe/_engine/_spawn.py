@@ -82,15 +82,9 @@ class SpawnedWorkerPlugin:
         self.code = 0
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from ._limits import register_marker
-        from ._order import register_depends
-        from ._order import register_marker as register_serial
-        from ._retry import register_marker as register_flaky
+        from ._plugin import register_markers
 
-        register_marker(config)
-        register_flaky(config)
-        register_serial(config)
-        register_depends(config)
+        register_markers(config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
