@@ -704,3 +704,24 @@ def test_a_dependency_cycle_is_a_usage_error_that_names_it(tmp_path: Path) -> No
     assert code == 4, output
     assert "dependency cycle: test_cycle.py::test_a -> test_cycle.py::test_b -> " in output
     assert _outcomes(data)["test_cycle.py::test_free"] == "passed"
+
+
+def test_a_deselected_test_is_counted_once_when_its_file_is_collected_again(
+    tmp_path: Path,
+) -> None:
+    # The crash makes a replacement worker (and the warm and cold tiers) collect the
+    # file again; pytest counts each deselected test once, so must aqe's closing line.
+    project = _project(
+        tmp_path,
+        {
+            "test_mix.py": """
+                import os
+                def test_crashes(): os._exit(3)
+                def test_left_out(): pass
+                def test_after(): pass
+            """
+        },
+    )
+    code, output, _ = _aqe(project, "-w", "1", "-k", "not left_out")
+    assert code == 1, output
+    assert "1 passed, 1 deselected, 1 crashed" in output.splitlines()[-1], output

@@ -8,8 +8,11 @@ Arguments after ``--`` go to pytest untouched.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -76,6 +79,15 @@ def _outside_click() -> Iterator[None]:
             click.globals.push_context(context)
 
 
+def _run_id(value: str | None) -> str | None:
+    """A caller-chosen run id (``aqe mcp`` names runs before they start)."""
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise click.BadParameter(
+            f"{value!r} is not letters, digits, '-' or '_'", param_hint="--run-id"
+        )
+    return value
+
+
 def _use_live(config: Config) -> bool:
     if config.live is not None:
         return config.live
@@ -137,6 +149,13 @@ def _selection_options(func: Any) -> Any:
     metavar="auto|file|test",
     help="May a file's tests be cut between workers (default auto: not unittest files).",
 )
+@click.option(
+    "--status",
+    "status_path",
+    metavar="PATH",
+    help="Keep a live JSON snapshot of the run in PATH (for aqe mcp and other tools).",
+)
+@click.option("--run-id", "run_id", metavar="ID", hidden=True, callback=lambda c, p, v: _run_id(v))
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
@@ -187,15 +206,16 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         verbosity=params["verbose"] - params["quiet"],
         capture=not params["no_capture"],
         live=_use_live(config),
-        engine=_engine_settings(config),
+        engine=dataclasses.replace(_engine_settings(config), status_path=params["status_path"]),
     )
     with _outside_click():
-        code = execute_run(pick_adapter(root), config, selection, options)
+        code = execute_run(pick_adapter(root), config, selection, options, params["run_id"])
     ctx.exit(code)
 
 
 @cli.command(name="list")
 @_selection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for tools.")
 @click.pass_context
 def list_tests(ctx: click.Context, /, **params: Any) -> None:
     """List the collected test ids with their estimated durations."""
@@ -222,6 +242,20 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
     estimates = store.estimates() if store is not None else {}
     if store is not None:
         store.close()
+    if params["as_json"]:
+        rows = []
+        for test in tests:
+            known = estimates.get(test.nodeid)
+            rows.append(
+                {
+                    "nodeid": test.nodeid,
+                    "file": test.file,
+                    "line": test.line,
+                    "estimate": round(known.total, 4) if known else None,
+                }
+            )
+        click.echo(json.dumps({"tests": rows}))
+        ctx.exit(0 if tests else 5)
     total = 0.0
     for test in tests:
         known = estimates.get(test.nodeid)
@@ -259,6 +293,38 @@ def history(limit: int) -> None:
             f"{row.run_id}  {when}  {took}  exit {row.exit_code}  {commit:9}  "
             f"w{row.workers}  {counts}"
         )
+
+
+@cli.command()
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Project root the server serves (default: found from the current directory).",
+)
+@click.option(
+    "--budget",
+    default=8192,
+    type=click.IntRange(min=2048, max=1 << 20),
+    show_default=True,
+    help="Most bytes of one answer; longer lists come in pages.",
+)
+@click.option(
+    "--session-idle",
+    default=1800.0,
+    type=click.FloatRange(min=1),
+    show_default=True,
+    help="Seconds after which an idle session and its finished runs are forgotten.",
+)
+def mcp(root: Path | None, budget: int, session_idle: float) -> None:
+    """Serve the fleet to AI coding agents over MCP (stdio)."""
+    try:
+        from ._mcp._server import serve
+    except ImportError as exc:
+        raise UsageError(
+            f"aqe mcp needs the MCP SDK ({exc.name or exc}): pip install 'aqe[mcp]'"
+        ) from None
+    project = root.resolve() if root is not None else find_root(Path.cwd())
+    serve(project, budget=budget, session_idle=session_idle)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -72,10 +72,16 @@ def open_store(config: Config, root: Path) -> HistoryStore | None:
     return HistoryStore(history_path(config, root))
 
 
-def execute_run(adapter: Adapter, config: Config, selection: Selection, options: RunOptions) -> int:
+def execute_run(
+    adapter: Adapter,
+    config: Config,
+    selection: Selection,
+    options: RunOptions,
+    run_id: str | None = None,
+) -> int:
     root = options.root
     run = RunRecord(
-        run_id=uuid.uuid4().hex[:12],
+        run_id=run_id or uuid.uuid4().hex[:12],
         start=time.time(),
         command=["aqe", *sys.argv[1:]],
         root=str(root),

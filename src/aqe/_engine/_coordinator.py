@@ -50,6 +50,7 @@ from ._limits import (
 from ._order import order_bound_files
 from ._plan import Estimate, Planner
 from ._retry import Retries, marker_reruns
+from ._status import StatusFile, WorkerState, first_failures
 
 _TICK = 0.1
 #: Outcomes that let a test that depends on this one run.
@@ -195,6 +196,7 @@ class Coordinator:
         self.conns: dict[int, _Conn] = {}
         self.known = len(self.direct)
         self._seen: set[str] = set()
+        self._deselected: set[str] = set()
         #: Per worker slot: how many workers in a row died having done nothing.
         self._barren: dict[int, int] = {}
         self._collect_warnings: set[tuple[str, str, str, int]] = set()
@@ -211,6 +213,9 @@ class Coordinator:
         #: Tests that failed on a shared worker and passed alone: (node id, tier).
         self.isolation_passes: list[tuple[str, str]] = []
         self.planner: Planner | None = None
+        self._status = (
+            StatusFile(settings.status_path, run.run_id) if settings.status_path else None
+        )
 
     # -- setup -----------------------------------------------------------------
 
@@ -269,6 +274,7 @@ class Coordinator:
                 self._cold.stop()
             self.selector.close()
         self._tail_idle()
+        self._refresh_view(final=True)
         self._report_isolation()
 
     def _spawn(self, worker_id: int, tier: str = "hot") -> None:
@@ -407,8 +413,12 @@ class Coordinator:
             hook.pytest_collectreport(report=report)
             if report.failed:
                 self.run.collection_errors.append((report.nodeid, report.longreprtext))
-        if message.deselected:
-            hook.pytest_deselected(items=[_Deselected(n) for n in message.deselected])
+        # A file collected again (a replacement worker, a tier re-run, a stolen tail)
+        # deselects the same tests again: pytest counts each once.
+        unseen = [n for n in message.deselected if n not in self._deselected]
+        if unseen:
+            self._deselected.update(unseen)
+            hook.pytest_deselected(items=[_Deselected(n) for n in unseen])
         self.pending_collect.update(message.seconds)
         nodeids = [item.nodeid for item in message.items]
         for item in message.items:
@@ -974,31 +984,54 @@ class Coordinator:
             self.pending_results.clear()
             self.pending_collect.clear()
 
-    def _refresh_view(self) -> None:
-        if self.view is None or self.planner is None:
+    def _refresh_view(self, final: bool = False) -> None:
+        if (self.view is None and self._status is None) or self.planner is None:
             return
         now = time.monotonic()
-        if now - self._last_view < _TICK:
+        show = self.view is not None and now - self._last_view >= _TICK
+        write = self._status is not None and (final or self._status.due(now))
+        if not show and not write:
             return
-        self._last_view = now
         running = {
             worker: plan.outstanding[0][0]
             for worker, plan in enumerate(self.planner.workers)
-            if plan.outstanding and not self.conns[worker].closed
+            if plan.outstanding and worker in self.conns and not self.conns[worker].closed
         }
         alive = sum(1 for conn in self.conns.values() if not conn.closed) or 1
         remaining = self.planner.remaining_est()
         collecting = self.planner.is_collecting() or any(p.files_todo for p in self.planner.workers)
-        self.view.progress(
-            Progress(
-                done=len(self.run.results),
-                known=max(self.known, len(self.run.results)),
-                collecting=collecting,
-                eta=None if collecting or remaining is None else remaining / alive,
-                running=running,
-                counts=dict(self.counts),
-            )
+        snapshot = Progress(
+            done=len(self.run.results),
+            known=max(self.known, len(self.run.results)),
+            collecting=collecting,
+            eta=None if collecting or remaining is None else remaining / alive,
+            running=running,
+            counts=dict(self.counts),
         )
+        if show and self.view is not None:
+            self._last_view = now
+            self.view.progress(snapshot)
+        if write and self._status is not None:
+            self._status.write(
+                state="finished" if final else "stopping" if self.stopping else "running",
+                done=snapshot.done,
+                known=snapshot.known,
+                collecting=collecting and not final,
+                eta=None if final else snapshot.eta,
+                counts=snapshot.counts,
+                workers=[
+                    WorkerState(
+                        slot=conn.worker,
+                        pid=conn.pid,
+                        tier=conn.tier,
+                        test=running.get(conn.worker, ""),
+                        busy_for=now - conn.busy_since,
+                    )
+                    for conn in self.conns.values()
+                    if not conn.closed
+                ],
+                failures=first_failures(self.run.results),
+            )
 
     def _tail_idle(self) -> None:
         finishes = {

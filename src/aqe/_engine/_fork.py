@@ -36,7 +36,8 @@ WorkerEntry = Callable[[int, socket.socket], int]
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when the process that started it dies."""
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
@@ -96,7 +97,7 @@ class ForkLauncher:
         for sock in self._parent_ends:
             with contextlib.suppress(OSError):
                 sock.close()
-        _die_with_parent()
+        die_with_parent()
         with contextlib.suppress(OSError):
             os.setpgid(0, self._pgid)
         # As in a fresh interpreter: Ctrl-C in a test raises KeyboardInterrupt and

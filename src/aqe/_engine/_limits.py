@@ -46,6 +46,8 @@ class EngineSettings:
     isolate_on: frozenset[str] = frozenset({"crash", "timeout"})
     #: A test that passed only on a retry fails the run.
     fail_on_flaky: bool = False
+    #: File to keep a live snapshot of the run in (see ``_status``), for ``aqe mcp``.
+    status_path: str | None = None
 
 
 def resident_mb() -> float:

@@ -105,6 +105,14 @@ class SpawnedWorkerPlugin:
 
 
 def main() -> None:
+    from ._fork import die_with_parent
+
+    # Its own session keeps terminal signals away; this keeps it from outliving
+    # the coordinator (a SIGKILL, a cancelled ``aqe mcp`` run) as an orphan.
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:
+        os._exit(3)
     worker_id, fd, defer = os.environ.pop(_ROLE_ENV).split(":")
     plugin = SpawnedWorkerPlugin(int(worker_id), int(fd), defer == "1")
     pytest.main(sys.argv[1:], plugins=[plugin])

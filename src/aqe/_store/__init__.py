@@ -7,7 +7,8 @@ Kept behind this package so the engine and reports depend on a small API
 from __future__ import annotations
 
 from aqe._store._sqlite import DurationEstimate as DurationEstimate
+from aqe._store._sqlite import HistoryRow as HistoryRow
 from aqe._store._sqlite import HistoryStore as HistoryStore
 from aqe._store._sqlite import RunRow as RunRow
 
-__all__ = ["DurationEstimate", "HistoryStore", "RunRow"]
+__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow"]

@@ -29,7 +29,7 @@ from typing import cast
 from aqe._model import OUTCOMES, RunRecord, TestResult
 from aqe._store._schema import open_database, store_error, translate_error
 
-__all__ = ["DurationEstimate", "HistoryStore", "RunRow"]
+__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow"]
 
 #: Beyond this many node ids, filter in Python instead of binding an ``IN`` list
 #: (older SQLite builds allow only 999 bound parameters per statement).
@@ -59,6 +59,20 @@ class DurationEstimate:
     teardown: float
     total: float
     samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One attempt of one test, with its run's start and commit."""
+
+    run_id: str
+    start: float
+    git_commit: str | None
+    outcome: str
+    attempt: int
+    duration: float
+    tier: str
+    message: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +294,58 @@ class HistoryStore:
                 (run_id,),
             ).fetchall()
         return [self._result(row) for row in rows]
+
+    def test_history(
+        self, nodeid: str, limit: int = 20, offset: int = 0
+    ) -> tuple[list[HistoryRow], int, dict[str, int]]:
+        """Attempts of one test, newest first, with the number of runs that ran it and
+        their final outcomes (the last attempt of each run)."""
+        with self._guard("reading a test's history") as conn:
+            rows = conn.execute(
+                "SELECT r.run_id, u.start, u.git_commit, r.outcome, r.attempt, r.duration,"
+                " r.tier, r.message FROM results AS r JOIN runs AS u ON u.run_id = r.run_id"
+                " WHERE r.nodeid = ? ORDER BY u.start DESC, r.attempt DESC LIMIT ? OFFSET ?",
+                (nodeid, limit, offset),
+            ).fetchall()
+            finals = conn.execute(
+                "SELECT r.outcome FROM results AS r WHERE r.nodeid = ? AND r.attempt ="
+                " (SELECT MAX(x.attempt) FROM results AS x"
+                "  WHERE x.nodeid = r.nodeid AND x.run_id = r.run_id)",
+                (nodeid,),
+            ).fetchall()
+        counts: dict[str, int] = {}
+        for (outcome,) in finals:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        entries = [
+            HistoryRow(
+                run_id=str(run_id),
+                start=float(start),
+                git_commit=commit,
+                outcome=str(outcome),
+                attempt=int(attempt),
+                duration=float(duration),
+                tier=str(tier or "hot"),
+                message=message,
+            )
+            for run_id, start, commit, outcome, attempt, duration, tier, message in rows
+        ]
+        return entries, len(finals), counts
+
+    def final_outcomes(self, window: int) -> dict[str, list[str]]:
+        """Each test's final outcome per run over the last ``window`` runs, oldest first."""
+        query = (
+            "SELECT r.nodeid, r.outcome FROM results AS r"
+            " JOIN (SELECT run_id, start FROM runs ORDER BY start DESC LIMIT ?) AS u"
+            " ON u.run_id = r.run_id"
+            " WHERE r.attempt = (SELECT MAX(x.attempt) FROM results AS x"
+            "  WHERE x.run_id = r.run_id AND x.nodeid = r.nodeid)"
+            " ORDER BY u.start, r.rowid"
+        )
+        outcomes: dict[str, list[str]] = defaultdict(list)
+        with self._guard("reading recent outcomes") as conn:
+            for nodeid, outcome in conn.execute(query, (max(window, 1),)):
+                outcomes[nodeid].append(outcome)
+        return dict(outcomes)
 
     def _result(self, row: tuple[object, ...]) -> TestResult:
         (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]

@@ -1,0 +1,401 @@
+"""Runs started by agents: each one an ``aqe run`` child in its own process group.
+
+The server never runs tests in its own process: it runs threads (the protocol's
+I/O), and aqe forks its workers from the collecting process, which must not run
+threads. A child also keeps a hung or crashing suite away from the server, and its
+process group is what a cancel kills, so no worker can outlive a cancelled run.
+
+A run's directory (``.aqe/mcp/runs/<id>``) holds what the child writes: the live
+snapshot (``status.json``, see ``_engine._status``), the JSON report and the
+terminal output. Only one run holds a project at a time; later ones wait in a
+queue when the caller asked for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+RunState = Literal["queued", "running", "finished", "cancelled", "failed"]
+
+#: Seconds a cancelled run gets to write its reports before its group is killed.
+CANCEL_GRACE = 3.0
+#: Finished runs whose files are kept; older ones are deleted.
+KEEP_RUNS = 20
+#: Runs that may wait behind the active one.
+MAX_QUEUE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What to run: checked values only (see ``_guard``)."""
+
+    paths: tuple[str, ...] = ()
+    node_ids: tuple[str, ...] = ()
+    keyword: str | None = None
+    marker: str | None = None
+    last_failed: bool = False
+    failed_first: bool = False
+    exitfirst: bool = False
+    maxfail: int | None = None
+    workers: int | None = None
+    retries: int | None = None
+    timeout: float | None = None
+
+    def argv(self, directory: Path, run_id: str) -> list[str]:
+        argv = [
+            sys.executable, "-m", "aqe", "run", "--no-live", "-q",
+            "--json", str(directory / "report.json"),
+            "--status", str(directory / "status.json"),
+            "--run-id", run_id,
+        ]  # fmt: skip
+        if self.workers is not None:
+            argv += ["--workers", str(self.workers)]
+        if self.retries is not None:
+            argv += ["--retries", str(self.retries)]
+        if self.timeout is not None:
+            argv += ["--timeout", f"{self.timeout:g}"]
+        if self.keyword is not None:
+            argv += ["-k", self.keyword]
+        if self.marker is not None:
+            argv += ["-m", self.marker]
+        if self.last_failed:
+            argv.append("--lf")
+        if self.failed_first:
+            argv.append("--ff")
+        if self.exitfirst:
+            argv.append("-x")
+        if self.maxfail is not None:
+            argv += ["--maxfail", str(self.maxfail)]
+        return argv + list(self.paths) + list(self.node_ids)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            key: value
+            for key, value in (
+                ("paths", list(self.paths)),
+                ("node_ids", list(self.node_ids)),
+                ("keyword", self.keyword),
+                ("marker", self.marker),
+                ("last_failed", self.last_failed),
+                ("failed_first", self.failed_first),
+                ("exitfirst", self.exitfirst),
+                ("maxfail", self.maxfail),
+                ("workers", self.workers),
+                ("retries", self.retries),
+                ("timeout", self.timeout),
+            )
+            if value not in (None, False, [], ())
+        }
+
+
+@dataclass
+class RunHandle:
+    run_id: str
+    request: RunRequest
+    session: str
+    directory: Path
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    state: RunState = "queued"
+    exit_code: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+    cancel_requested: bool = False
+    #: Why the run could not start, when ``state == "failed"``.
+    error: str = ""
+    _report: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("finished", "cancelled", "failed")
+
+    def status(self) -> dict[str, Any] | None:
+        """The child's latest snapshot, or None before its first one."""
+        try:
+            with open(self.directory / "status.json", encoding="utf-8") as stream:
+                value: object = json.load(stream)
+        except (OSError, ValueError):
+            return None
+        return cast("dict[str, Any]", value) if isinstance(value, dict) else None
+
+    def report(self) -> dict[str, Any] | None:
+        """The finished run's JSON report, read once and kept without passing tests' output."""
+        if self._report is not None or not self.finished:
+            return self._report
+        try:
+            with open(self.directory / "report.json", encoding="utf-8") as stream:
+                report: dict[str, Any] = json.load(stream)
+        except (OSError, ValueError):
+            return None
+        for entry in report.get("tests", ()):
+            if entry.get("outcome") in ("passed", "skipped", "xfailed", "xpassed"):
+                entry["stdout"] = entry["stderr"] = entry["log"] = ""
+        self._report = report
+        return report
+
+    def output_tail(self, limit: int = 4000) -> str:
+        """The end of the run's terminal output (raw: callers clean it)."""
+        path = self.directory / "output.log"
+        try:
+            with open(path, "rb") as stream:
+                stream.seek(0, os.SEEK_END)
+                end = stream.tell()
+                stream.seek(max(0, end - limit))
+                return stream.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class ProjectBusy(ToolError):
+    """Another run holds the project and the caller did not ask to queue."""
+
+
+class RunManager:
+    """Starts, watches, queues and cancels one project's runs; thread-safe."""
+
+    def __init__(self, root: Path, directory: Path, keep: int = KEEP_RUNS) -> None:
+        self.root = root
+        self.directory = directory
+        self.keep = keep
+        self._lock = threading.RLock()
+        self._runs: dict[str, RunHandle] = {}
+        self._queue: list[str] = []
+        self._closed = False
+
+    # -- looking up ------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunHandle:
+        with self._lock:
+            handle = self._runs.get(run_id)
+        if handle is None:
+            raise ToolError(f"no run {run_id[:80]!r} on this server (see fleet_status for runs)")
+        return handle
+
+    def active(self) -> RunHandle | None:
+        with self._lock:
+            for handle in self._runs.values():
+                if handle.state == "running":
+                    return handle
+        return None
+
+    def queued(self) -> list[RunHandle]:
+        with self._lock:
+            return [self._runs[run_id] for run_id in self._queue]
+
+    def runs(self) -> list[RunHandle]:
+        with self._lock:
+            return list(self._runs.values())
+
+    # -- starting --------------------------------------------------------------------
+
+    def submit(self, request: RunRequest, session: str, queue: bool) -> RunHandle:
+        with self._lock:
+            if self._closed:
+                raise ToolError("the server is shutting down")
+            holder = self.active() or (self.queued()[0] if self._queue else None)
+            if holder is not None and not queue:
+                done, known = _progress_of(holder)
+                raise ProjectBusy(
+                    f"run {holder.run_id} holds the project ({holder.state}, {done}/{known} "
+                    "tests done); wait with get_run, stop it with cancel_run, or pass queue=true"
+                )
+            if len(self._queue) >= MAX_QUEUE:
+                raise ToolError(f"{MAX_QUEUE} runs are already queued; wait or cancel one")
+            run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+            handle = RunHandle(run_id, request, session, self.directory / run_id)
+            self._runs[run_id] = handle
+            self._queue.append(run_id)
+            self._prune()
+            self._start_next()
+            return handle
+
+    def _start_next(self) -> None:
+        """Start the first queued run if none runs (called with the lock held)."""
+        if self.active() is not None or not self._queue or self._closed:
+            return
+        handle = self._runs[self._queue.pop(0)]
+        handle.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(handle.directory / "output.log", "wb") as log:
+                handle.process = subprocess.Popen(
+                    handle.request.argv(handle.directory, handle.run_id),
+                    cwd=self.root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: what cancel kills
+                    env={**os.environ, "NO_COLOR": "1"},
+                )
+        except OSError as exc:
+            handle.state, handle.error = "failed", f"cannot start aqe run: {exc}"
+            handle.ended = time.time()
+            self._start_next()
+            return
+        handle.state, handle.started = "running", time.time()
+        threading.Thread(
+            target=self._watch, args=(handle,), name=f"aqe-run-{handle.run_id}", daemon=True
+        ).start()
+
+    def _watch(self, handle: RunHandle) -> None:
+        assert handle.process is not None
+        code = handle.process.wait()
+        _kill_run(handle)  # a worker the run left behind, if any
+        with self._lock:
+            handle.exit_code = code
+            handle.ended = time.time()
+            handle.state = "cancelled" if handle.cancel_requested else "finished"
+            self._start_next()
+
+    # -- stopping --------------------------------------------------------------------
+
+    def cancel(self, handle: RunHandle) -> None:
+        """Stop ``handle``: a queued run never starts; a running one is stopped.
+
+        The child gets SIGTERM twice (stop scheduling, then kill the workers at
+        once and write the reports); if it has not ended after
+        :data:`CANCEL_GRACE` seconds its whole process group is killed.
+        """
+        with self._lock:
+            if handle.finished:
+                return
+            handle.cancel_requested = True
+            if handle.state == "queued":
+                self._queue.remove(handle.run_id)
+                handle.state, handle.ended = "cancelled", time.time()
+                return
+            process = handle.process
+        assert process is not None
+        threading.Thread(target=_stop, args=(handle, process), daemon=True).start()
+
+    def shutdown(self) -> None:
+        """Kill every run of this server now: the server is going away."""
+        with self._lock:
+            self._closed = True
+            self._queue.clear()
+            running = [h for h in self._runs.values() if h.state == "running"]
+        for handle in running:
+            handle.cancel_requested = True
+            assert handle.process is not None
+            _kill_run(handle)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                handle.process.wait(timeout=5)
+            _kill_run(handle)
+
+    def forget_session(self, session: str) -> None:
+        """Delete the files of a gone session's finished runs."""
+        with self._lock:
+            for run_id, handle in list(self._runs.items()):
+                if handle.session == session and handle.finished:
+                    del self._runs[run_id]
+                    shutil.rmtree(handle.directory, ignore_errors=True)
+
+    def _prune(self) -> None:
+        finished = [h for h in self._runs.values() if h.finished]
+        for handle in finished[: max(0, len(finished) - self.keep)]:
+            del self._runs[handle.run_id]
+            shutil.rmtree(handle.directory, ignore_errors=True)
+
+
+def _progress_of(handle: RunHandle) -> tuple[int, int | str]:
+    status = handle.status() or {}
+    return int(status.get("done", 0)), status.get("known", "?")
+
+
+def _stop(handle: RunHandle, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(2):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=0.3)
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=CANCEL_GRACE)
+    _kill_run(handle)
+
+
+def _kill_run(handle: RunHandle) -> None:
+    """SIGKILL every process of a run and wait (briefly) until none runs.
+
+    The child's own process group holds it and its forked workers' helpers; the
+    workers have a group of their own, and isolated workers a session of their
+    own, so each worker the last snapshot names is killed with its group too.
+    """
+    assert handle.process is not None
+    leader = handle.process.pid
+    pids = [leader]
+    for worker in (handle.status() or {}).get("workers", ()):
+        pid = int(worker.get("pid", 0))
+        if pid > 0 and _session_of(pid) in (leader, pid):
+            pids.append(pid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2.0
+    while any(running(pid) for pid in pids[1:]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _session_of(pid: int) -> int | None:
+    """Session id of ``pid`` (from /proc), so a recycled pid is never killed."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
+            return int(stream.read().rsplit(")", 1)[1].split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still exists (zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of ``pid`` now, measured from /proc; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as stream:
+            pages = int(stream.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The final attempt of each test whose final outcome is a failure, in report order."""
+    last: dict[str, dict[str, Any]] = {}
+    for entry in report.get("tests", ()):
+        last[entry["nodeid"]] = entry
+    for entry in last.values():
+        if entry.get("outcome") in ("failed", "error", "crashed", "timeout"):
+            yield entry
