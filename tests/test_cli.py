@@ -426,3 +426,51 @@ def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
     assert re.search(r"w[01] test_[abc]\.py::test_\d+", screen), screen
     assert "36 passed" in screen
     assert "...." not in screen  # no progress letters under the live view
+
+
+def test_list_json_gives_ids_locations_and_estimates(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    root = make_project(FAILING)
+    before = json.loads(run_aqe("list", "--json", cwd=root).stdout)["tests"]
+    assert [t["nodeid"] for t in before] == [
+        "test_one.py::test_a",
+        "test_one.py::test_b",
+        "test_two.py::test_c",
+        "test_two.py::test_broken",
+    ]
+    assert before[3] == {
+        "nodeid": "test_two.py::test_broken",
+        "file": "test_two.py",
+        "line": 5,
+        "estimate": None,
+    }
+    run_aqe("run", cwd=root)
+    after = json.loads(run_aqe("list", "--json", "-k", "broken", cwd=root).stdout)["tests"]
+    assert len(after) == 1 and after[0]["estimate"] is not None and after[0]["estimate"] >= 0
+    nothing = run_aqe("list", "--json", "-k", "nomatch", cwd=root)
+    assert nothing.returncode == 5 and json.loads(nothing.stdout) == {"tests": []}
+
+
+def test_status_file_holds_the_runs_final_snapshot(
+    run_aqe: RunAqe, make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = make_project(FAILING)
+    status = tmp_path / "status.json"
+    result = run_aqe(
+        "run", "--no-history", "--status", str(status), "--run-id", "my-run_1", cwd=root
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    snapshot = json.loads(status.read_text())
+    assert snapshot["run_id"] == "my-run_1" and snapshot["state"] == "finished"
+    assert snapshot["done"] == snapshot["known"] == 4
+    assert snapshot["outcomes"] == {"passed": 3, "failed": 1}
+    assert snapshot["failures"] == [
+        {
+            "nodeid": "test_two.py::test_broken",
+            "outcome": "failed",
+            "message": "AssertionError: deliberate failure marker",
+        }
+    ]
+    assert not list(tmp_path.glob("status.json.*"))  # no temporary file left
+    assert_usage_error(run_aqe("run", "--run-id", "../x", cwd=root), "--run-id", "'../x'")

@@ -132,9 +132,9 @@ def test_a_run_of_passing_failing_slow_and_crashing_tests_is_reported_in_full(
             )
         )
         assert info["state"] == "finished" and info["exit_code"] == 1
-        assert info["counts"]["passed"] == 10 and info["counts"]["failed"] == 1
-        assert info["counts"]["crashed"] >= 1
-        assert info["known"] == 12 and info["eta_estimate_seconds"] is None
+        assert info["outcomes"] == {"passed": 10, "failed": 1, "crashed": 1}
+        assert info["done"] == info["known"] == 12 and info["attempts"] == 14
+        assert info["eta_estimate_seconds"] is None
         # Progress notifications arrived while the run went on, each one higher.
         assert len(progress) >= 2, progress
         assert progress == sorted(set(progress)), progress
@@ -349,7 +349,8 @@ def test_session_defaults_apply_to_later_runs(project: Path) -> None:
         _ok(await client.call_tool("set_defaults", {"workers": 1, "timeout_seconds": 0.5}))
         info = _ok(await client.call_tool("run_tests", {"marker": "long", "wait_seconds": 40}))
         assert info["request"]["workers"] == 1 and info["request"]["timeout"] == 0.5
-        assert info["counts"] == {"timeout": 3}  # hot, warm and cold tiers all timed out
+        assert info["outcomes"] == {"timeout": 1}
+        assert info["attempts"] == 3  # hot, warm and cold tiers all timed out
         failure = _ok(
             await client.call_tool("get_failure", {"node_id": "tests/test_basic.py::test_long"})
         )

@@ -94,7 +94,7 @@ def test_stdout_carries_only_protocol_messages_while_a_run_prints(project: Path)
     for line in lines:
         assert json.loads(line)["jsonrpc"] == "2.0", line
     answer = json.loads(lines[-1])["result"]
-    assert answer["structuredContent"]["counts"]["passed"] == 10
+    assert answer["structuredContent"]["outcomes"]["passed"] == 10
     # The run's own output (pytest's terminal, the crashing test) went elsewhere.
     assert "passed" not in "".join(lines[:-1])
     assert server.returncode == 0
@@ -110,7 +110,7 @@ def test_a_run_through_the_stdio_server_and_no_worker_outlives_it(project: Path)
             info = _data(
                 await client.call_tool("run_tests", {"marker": "not long", "wait_seconds": 40})
             )
-            assert info["state"] == "finished" and info["counts"]["failed"] == 1
+            assert info["state"] == "finished" and info["outcomes"]["failed"] == 1
             failure = _data(
                 await client.call_tool(
                     "get_failure", {"node_id": "tests/test_basic.py::test_crashes"}

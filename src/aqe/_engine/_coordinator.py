@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -1014,11 +1015,13 @@ class Coordinator:
         if write and self._status is not None:
             self._status.write(
                 state="finished" if final else "stopping" if self.stopping else "running",
-                done=snapshot.done,
+                done=len(self.final),
+                attempts=snapshot.done,
                 known=snapshot.known,
                 collecting=collecting and not final,
                 eta=None if final else snapshot.eta,
                 counts=snapshot.counts,
+                outcomes=dict(Counter(self.final.values())),
                 workers=[
                     WorkerState(
                         slot=conn.worker,
@@ -1030,7 +1033,7 @@ class Coordinator:
                     for conn in self.conns.values()
                     if not conn.closed
                 ],
-                failures=first_failures(self.run.results),
+                failures=first_failures(self.run.results, self.final),
             )
 
     def _tail_idle(self) -> None:

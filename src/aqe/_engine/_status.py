@@ -37,21 +37,27 @@ class WorkerState:
 
 
 def first_failures(
-    results: Iterable[TestResult], limit: int = FIRST_FAILURES
+    results: Iterable[TestResult], final: dict[str, str], limit: int = FIRST_FAILURES
 ) -> list[dict[str, Any]]:
+    """The first tests whose final outcome (no attempt left) is a failure, once each."""
     found: list[dict[str, Any]] = []
+    listed: set[str] = set()
     for result in results:
-        if result.outcome in FAILING_OUTCOMES:
-            message = (result.message or "").splitlines()[:1]
-            found.append(
-                {
-                    "nodeid": result.nodeid,
-                    "outcome": result.outcome,
-                    "message": message[0][:300] if message else "",
-                }
-            )
-            if len(found) == limit:
-                break
+        if result.nodeid in listed or result.outcome not in FAILING_OUTCOMES:
+            continue
+        if final.get(result.nodeid) != result.outcome:
+            continue  # retried, or not decided yet
+        listed.add(result.nodeid)
+        message = (result.message or "").splitlines()[:1]
+        found.append(
+            {
+                "nodeid": result.nodeid,
+                "outcome": result.outcome,
+                "message": message[0][:300] if message else "",
+            }
+        )
+        if len(found) == limit:
+            break
     return found
 
 
@@ -71,10 +77,12 @@ class StatusFile:
         *,
         state: str,
         done: int,
+        attempts: int,
         known: int,
         collecting: bool,
         eta: float | None,
         counts: dict[str, int],
+        outcomes: dict[str, int],
         workers: Iterable[WorkerState],
         failures: list[dict[str, Any]],
     ) -> None:
@@ -86,10 +94,12 @@ class StatusFile:
             "state": state,
             "updated": time.time(),
             "done": done,
+            "attempts": attempts,
             "known": known,
             "collecting": collecting,
             "eta_seconds": None if eta is None else round(eta, 2),
             "counts": counts,
+            "outcomes": outcomes,
             "workers": [
                 {
                     "slot": w.slot,

@@ -50,10 +50,11 @@ class RunInfo(BaseModel):
         description="aqe's exit code: 0 passed, 1 tests failed, 2 interrupted, 4 usage error, "
         "5 no tests collected."
     )
-    done: int = Field(description="Tests finished so far (every attempt counts).")
+    done: int = Field(description="Tests with a final outcome so far.")
+    attempts: int = Field(description="Attempts so far (retries and isolated re-runs count).")
     known: int | None = Field(description="Tests known so far; null before collection ends.")
     collecting: bool
-    counts: dict[str, int] = Field(description="Attempts per outcome so far.")
+    outcomes: dict[str, int] = Field(description="Tests per final outcome so far.")
     elapsed_seconds: float | None
     eta_estimate_seconds: float | None = Field(
         description="An estimate from the history of durations, not a measurement."

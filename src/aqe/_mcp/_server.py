@@ -131,7 +131,7 @@ class Fleet:
                 known = status.get("known") or None
                 failing = sum(
                     n
-                    for k, n in status.get("counts", {}).items()
+                    for k, n in status.get("outcomes", {}).items()
                     if k in ("failed", "error", "crashed", "timeout")
                 )
                 await ctx.report_progress(
@@ -152,7 +152,7 @@ class Fleet:
     def info(self, handle: RunHandle) -> s.RunInfo:
         status = handle.status() or {}
         report = handle.report() if handle.finished else None
-        counts: dict[str, int] = {k: int(v) for k, v in status.get("counts", {}).items()}
+        outcomes: dict[str, int] = {k: int(v) for k, v in status.get("outcomes", {}).items()}
         failures = [
             s.BriefFailure(
                 nodeid=clean(f.get("nodeid", ""), LINE),
@@ -163,12 +163,13 @@ class Fleet:
         ]
         collection_errors: list[str] = []
         done = int(status.get("done", 0))
+        attempts = int(status.get("attempts", 0))
         known: int | None = status.get("known")
         if report is not None:
-            summary = dict(report.get("summary", {}))
-            done = int(summary.pop("total", done))
-            counts = {k: int(v) for k, v in summary.items() if v}
-            known = len({t["nodeid"] for t in report.get("tests", ())})
+            final = dict(report.get("outcomes", {}))
+            done = known = int(final.pop("total", done))
+            attempts = int(report.get("summary", {}).get("total", attempts))
+            outcomes = {k: int(v) for k, v in final.items() if v}
             failures = [
                 s.BriefFailure(
                     nodeid=clean(entry["nodeid"], LINE),
@@ -194,16 +195,17 @@ class Fleet:
             request=_capped_request(handle.request.describe()),
             exit_code=handle.exit_code,
             done=done,
+            attempts=attempts,
             known=known,
             collecting=bool(status.get("collecting", handle.state == "running" and not status)),
-            counts=counts,
+            outcomes=outcomes,
             elapsed_seconds=None if handle.started is None else round(end - handle.started, 2),
             eta_estimate_seconds=None if handle.finished else status.get("eta_seconds"),
             first_failures=failures,
             queued_behind=ahead.run_id if handle.state == "queued" and ahead else None,
             collection_errors=collection_errors,
             output_tail=tail,
-            hint=_hint(handle, counts),
+            hint=_hint(handle, outcomes),
         )
 
     def answer(self, model: BaseModel, summary: str) -> CallToolResult:
@@ -253,7 +255,7 @@ def _hint(handle: RunHandle, counts: dict[str, int]) -> str:
 
 
 def _summary(info: s.RunInfo) -> str:
-    counts = ", ".join(f"{n} {k}" for k, n in info.counts.items() if n) or "no results yet"
+    counts = ", ".join(f"{n} {k}" for k, n in info.outcomes.items() if n) or "no results yet"
     known = "?" if info.known is None else info.known
     text = f"run {info.run_id} {info.state}: {info.done}/{known} tests, {counts}"
     if info.exit_code is not None:
