@@ -382,3 +382,21 @@ def test_no_run_outlives_the_server(project: Path) -> None:
     assert not group_alive(handle.process.pid)
     assert not any(_alive(pid) for pid in pids)
     assert os.getpid() not in pids
+
+
+def test_a_file_that_fails_to_import_is_a_failure_with_its_error(project: Path) -> None:
+    (project / "tests" / "test_broken.py").write_text("import no_such_module_here\n")
+
+    async def body(client: Client) -> None:
+        info = _ok(await client.call_tool("run_tests", {"keyword": "passes", "wait_seconds": 40}))
+        assert info["exit_code"] == 1 and info["collection_errors"] == ["tests/test_broken.py"]
+        failures = _ok(await client.call_tool("list_failures", {}))
+        assert [(f["nodeid"], f["failure_class"]) for f in failures["failures"]] == [
+            ("tests/test_broken.py", "import")
+        ]
+        detail = _ok(await client.call_tool("get_failure", {"node_id": "tests/test_broken.py"}))
+        assert detail["error_type"] == "ModuleNotFoundError"
+        assert "no_such_module_here" in detail["untrusted"]["message"]
+        assert "no_such_module_here" in detail["untrusted"]["traceback"]
+
+    _with_client(project, body)

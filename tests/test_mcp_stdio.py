@@ -136,6 +136,24 @@ def test_a_run_through_the_stdio_server_and_no_worker_outlives_it(project: Path)
     assert not any(_running(pid) for pid in pids), pids
 
 
+def test_a_call_the_client_cancels_cancels_its_run_over_stdio(project: Path) -> None:
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with Client(_params(project)) as client:
+            with anyio.move_on_after(4):  # the client gives up: notifications/cancelled
+                await client.call_tool("run_tests", {"marker": "long", "wait_seconds": 40})
+            for _ in range(100):
+                after = _data(await client.call_tool("fleet_status", {}))
+                if after["active_run"] is None:
+                    break
+                await anyio.sleep(0.1)
+            run = _data(await client.call_tool("get_run", {"run_id": after["runs"][-1]["run_id"]}))
+            return after, run
+
+    after, run = anyio.run(main)
+    assert after["active_run"] is None, after
+    assert run["state"] == "cancelled" and run["outcomes"] == {}, run
+
+
 @pytest.mark.slow
 def test_server_memory_stays_flat_over_1000_calls(project: Path) -> None:
     async def main() -> tuple[float, float]:

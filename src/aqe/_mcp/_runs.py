@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -392,10 +393,45 @@ def rss_mb(pid: int) -> float | None:
 
 
 def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The final attempt of each test whose final outcome is a failure, in report order."""
+    """Files that failed to collect, then the final attempt of each test whose final
+    outcome is a failure, in report order; all shaped like ``tests[]`` entries."""
+    for error in report.get("collection_errors", ()):
+        yield collection_entry(error)
     last: dict[str, dict[str, Any]] = {}
     for entry in report.get("tests", ()):
         last[entry["nodeid"]] = entry
     for entry in last.values():
         if entry.get("outcome") in ("failed", "error", "crashed", "timeout"):
             yield entry
+
+
+_RAISED = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+
+
+def collection_entry(error: dict[str, Any]) -> dict[str, Any]:
+    """A ``collection_errors[]`` entry as a ``tests[]`` one: outcome ``error`` at ``collect``,
+    with the exception the last ``E`` line of pytest's text names."""
+    location = str(error.get("location", ""))
+    text = str(error.get("traceback") or "")
+    error_type, message = None, text.strip().splitlines()[-1] if text.strip() else ""
+    for line in reversed(text.splitlines()):
+        if match := _RAISED.match(line.strip()):
+            error_type, message = match["type"], (match["message"] or match["type"])
+            break
+    return {
+        "nodeid": location,
+        "file": location.split("::", 1)[0],
+        "line": None,
+        "outcome": "error",
+        "when": "collect",
+        "error_type": error_type,
+        "message": message,
+        "traceback": text,
+        "stdout": "",
+        "stderr": "",
+        "log": "",
+        "duration": 0.0,
+        "attempt": 1,
+        "tier": "hot",
+        "worker": 0,
+    }

@@ -89,7 +89,8 @@ class Cause(BaseModel):
 class FailureList(Page):
     run_id: str
     total: int = Field(
-        description="Tests whose final attempt failed, errored, crashed or timed out."
+        description="Files that failed to collect, and tests whose final attempt failed, "
+        "errored, crashed or timed out."
     )
     causes: list[Cause] = Field(description="Failures grouped by cause, largest first (top 10).")
     failures: list[FailureItem]

@@ -36,7 +36,15 @@ from . import _schemas as s
 from ._budget import DEFAULT_BUDGET, page, size, start_of
 from ._failures import classify, clean, digest
 from ._guard import Guard
-from ._runs import CANCEL_GRACE, RunHandle, RunManager, RunRequest, iter_failures, rss_mb
+from ._runs import (
+    CANCEL_GRACE,
+    RunHandle,
+    RunManager,
+    RunRequest,
+    collection_entry,
+    iter_failures,
+    rss_mb,
+)
 from ._sessions import DEFAULT_IDLE, Session, Sessions
 
 log = logging.getLogger("aqe.mcp")
@@ -179,7 +187,7 @@ class Fleet:
                 for _, entry in zip(range(5), iter_failures(report), strict=False)
             ]
             collection_errors = [
-                clean(str(e.get("nodeid", "")), LINE) for e in report.get("collection_errors", ())
+                clean(str(e.get("location", "")), LINE) for e in report.get("collection_errors", ())
             ][:10]
         end = handle.ended or time.time()
         queued = self.runs.queued()
@@ -466,7 +474,7 @@ def build_server(
                 error_type=f.get("error_type"),
                 message=clean((f.get("message") or "").split("\n", 1)[0], LINE),
                 location=f"{f['file']}:{f['line']}" if f.get("line") else f.get("file"),
-                attempts=attempts[f["nodeid"]],
+                attempts=max(1, attempts[f["nodeid"]]),
             ).model_dump(mode="json")
             for f in failures
         ]
@@ -497,7 +505,11 @@ def build_server(
         """One failure: class, the assertion, project frames of the traceback, output tails."""
         handle = fleet.last_run(ctx, run_id)
         report = _finished_report(handle)
-        entries = [t for t in report.get("tests", ()) if t["nodeid"] == node_id]
+        entries = [t for t in report.get("tests", ()) if t["nodeid"] == node_id] or [
+            collection_entry(e)
+            for e in report.get("collection_errors", ())
+            if e.get("location") == node_id
+        ]
         if not entries:
             raise ToolError(f"run {handle.run_id} has no test {clean(node_id, LINE)!r}")
         last = entries[-1]
