@@ -317,11 +317,15 @@ def history(limit: int) -> None:
 )
 def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     """Serve the fleet to AI coding agents over MCP (stdio)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:
+        raise UsageError("aqe mcp needs the MCP SDK (not installed): pip install 'aqe[mcp]'")
     try:
         from ._mcp._server import serve
     except ImportError as exc:
         raise UsageError(
-            f"aqe mcp needs the MCP SDK ({exc.name or exc}): pip install 'aqe[mcp]'"
+            f"aqe mcp cannot load the MCP SDK ({exc}): pip install --upgrade 'aqe[mcp]'"
         ) from None
     project = root.resolve() if root is not None else find_root(Path.cwd())
     serve(project, budget=budget, session_idle=session_idle)
