@@ -208,7 +208,7 @@ def test_open_sets_wal_and_pragmas(store: HistoryStore, db_path: Path) -> None:
 def test_gitignore_written_only_in_dot_aqe(tmp_path: Path) -> None:
     with HistoryStore(tmp_path / "project" / ".aqe" / "history.db"):
         pass
-    assert (tmp_path / "project" / ".aqe" / ".gitignore").read_text() == "*\n"
+    assert (tmp_path / "project" / ".aqe" / ".gitignore").read_text() == "*\n!quarantine.toml\n"
     with HistoryStore(tmp_path / "elsewhere" / "nested" / "h.db"):
         pass
     assert not (tmp_path / "elsewhere" / "nested" / ".gitignore").exists()

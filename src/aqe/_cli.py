@@ -30,6 +30,7 @@ from ._trace import mark
 
 if TYPE_CHECKING:
     from ._engine._limits import EngineSettings
+    from ._store import HistoryStore
 
 _EXTRA_KEY = "aqe_extra_args"
 
@@ -155,6 +156,12 @@ def _selection_options(func: Any) -> Any:
     metavar="PATH",
     help="Keep a live JSON snapshot of the run in PATH (for aqe mcp and other tools).",
 )
+@click.option(
+    "--auto-quarantine",
+    is_flag=True,
+    default=None,
+    help="After the run, quarantine tests the history shows flaky (see aqe flaky).",
+)
 @click.option("--run-id", "run_id", metavar="ID", hidden=True, callback=lambda c, p, v: _run_id(v))
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
@@ -183,6 +190,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             "retry_except",
             "fail_on_flaky",
             "isolate_on",
+            "auto_quarantine",
         ],
     )
     if params["no_history"]:
@@ -206,7 +214,11 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         verbosity=params["verbose"] - params["quiet"],
         capture=not params["no_capture"],
         live=_use_live(config),
-        engine=dataclasses.replace(_engine_settings(config), status_path=params["status_path"]),
+        engine=dataclasses.replace(
+            _engine_settings(config),
+            status_path=params["status_path"],
+            quarantined=_quarantined(root, config),
+        ),
     )
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options, params["run_id"])
@@ -329,6 +341,117 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
         ) from None
     project = root.resolve() if root is not None else find_root(Path.cwd())
     serve(project, budget=budget, session_idle=session_idle)
+
+
+def _quarantined(root: Path, config: Config) -> frozenset[str]:
+    if not config.quarantine:
+        return frozenset()
+    from ._knowledge import _quarantine
+
+    return frozenset(entry.id for entry in _quarantine.load(root))
+
+
+def _history_store(root: Path, config: Config) -> HistoryStore | None:
+    """The project's history store if it exists (read-only commands never create one)."""
+    from ._runner import history_path, open_store
+
+    if not history_path(config, root).exists():
+        return None
+    return open_store(config, root)
+
+
+@cli.command()
+@click.argument("test_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+@click.option("--window", type=click.IntRange(2, 500), help="Recent runs to judge on.")
+@click.option("--all", "show_all", is_flag=True, help="Stable and failing tests too.")
+def flaky(test_id: str | None, as_json: bool, window: int | None, show_all: bool) -> None:
+    """Flaky and broken tests from the history, with their evidence; or one test's timeline."""
+    from ._knowledge import _commands
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    if store is None:
+        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    with store:
+        verdicts, runs = _commands.verdicts(store, window or config.flaky_window)
+    if test_id is not None:
+        verdict = _commands.find(verdicts, test_id)
+        if as_json:
+            click.echo(json.dumps(_commands.verdict_json(verdict, timeline=True), indent=2))
+        else:
+            click.echo("\n".join(_commands.timeline_lines(verdict)))
+        return
+    report = _commands.flaky_report(verdicts, runs, show_all)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(_commands.flaky_lines(report)))
+
+
+@cli.group()
+def quarantine() -> None:
+    """The tests whose failures do not fail the run (.aqe/quarantine.toml)."""
+
+
+@quarantine.command(name="add")
+@click.argument("test_ids", nargs=-1, required=True)
+@click.option("--reason", default="", help="Why (kept in the file).")
+def quarantine_add(test_ids: tuple[str, ...], reason: str) -> None:
+    """Quarantine TEST_IDS (node ids)."""
+    from ._knowledge import _quarantine
+
+    for test_id in test_ids:
+        if test_id.startswith("-") or "::" not in test_id:
+            raise UsageError(f"{test_id!r} (argument TEST_IDS) is not a node id like file::test")
+    root = find_root(Path.cwd())
+    added = _quarantine.add(root, test_ids, reason, os.environ.get("USER", "") or "aqe")
+    for entry in added:
+        click.echo(f"quarantined {entry.id}")
+    known = len(test_ids) - len(added)
+    if known:
+        click.echo(f"{known} already in quarantine")
+    click.echo(f"file: {_quarantine.path_of(root)} (commit it to share it)")
+
+
+@quarantine.command(name="remove")
+@click.argument("test_ids", nargs=-1, required=True)
+def quarantine_remove(test_ids: tuple[str, ...]) -> None:
+    """Release TEST_IDS from quarantine."""
+    from ._knowledge import _quarantine
+
+    root = find_root(Path.cwd())
+    gone = _quarantine.remove(root, test_ids)
+    for test_id in gone:
+        click.echo(f"released {test_id}")
+    missing = [t for t in test_ids if t not in gone]
+    if missing:
+        raise UsageError(f"not in quarantine: {', '.join(missing)}")
+
+
+@quarantine.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+def quarantine_list(as_json: bool) -> None:
+    """Quarantined tests; those passing for quarantine_release_runs runs in a row are
+    proposed for release."""
+    from ._knowledge import _commands, _quarantine
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    try:
+        listed = _commands.quarantine_status(root, store, config)
+    finally:
+        if store is not None:
+            store.close()
+    path = _quarantine.path_of(root)
+    if as_json:
+        click.echo(json.dumps(_commands.quarantine_json(listed, path), indent=2))
+    else:
+        click.echo(
+            "\n".join(_commands.quarantine_lines(listed, path, config.quarantine_release_runs))
+        )
 
 
 def _terminate(signum: int, frame: object) -> None:

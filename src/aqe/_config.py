@@ -56,6 +56,12 @@ class Config:
     retry_jitter: float = 0.25  # +/- this share of the delay, at random
     fail_on_flaky: bool = False  # exit 1 when a test passed only on a retry
     isolate_on: frozenset[str] = frozenset({"crash", "timeout"})  # run alone on the next tier
+    quarantine: bool = True  # apply .aqe/quarantine.toml: listed tests' failures do not fail
+    auto_quarantine: bool = False  # after a run, quarantine tests found flaky in history
+    quarantine_threshold: float = 0.05  # ... whose failure rate on the same code is at least
+    quarantine_min_runs: int = 5  # ... seen in at least this many runs
+    quarantine_release_runs: int = 10  # passes in a row that propose a release
+    flaky_window: int = 50  # recent runs that flakiness is judged on
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
 
     def resolved_workers(self) -> int:
@@ -190,6 +196,17 @@ def _split(value: Any) -> str:
     return str(value)
 
 
+def _count_positive(value: Any) -> int:
+    return _whole(value, 1, "a positive integer")
+
+
+def _window(value: Any) -> int:
+    number = _whole(value, 2, "an integer from 2 to 500")
+    if number > 500:
+        raise ValueError(f"expected an integer from 2 to 500, got {value!r}")
+    return number
+
+
 def _args(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
@@ -223,6 +240,12 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "retry_jitter": _fraction,
     "fail_on_flaky": _boolean,
     "isolate_on": _isolate_on,
+    "quarantine": _boolean,
+    "auto_quarantine": _boolean,
+    "quarantine_threshold": _fraction,
+    "quarantine_min_runs": _count_positive,
+    "quarantine_release_runs": _count_positive,
+    "flaky_window": _window,
     "pytest_args": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

@@ -68,6 +68,8 @@ class TestResult:
     #: Where the attempt ran: ``hot`` (a shared worker), ``warm`` (a fresh fork for
     #: this test alone) or ``cold`` (a fresh interpreter for this test alone).
     tier: str = "hot"
+    #: Listed in the project's quarantine: a failure is recorded but does not fail the run.
+    quarantined: bool = False
 
     @property
     def duration(self) -> float:
@@ -130,6 +132,8 @@ class RunRecord:
     end: float | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
+    #: What code ran: ``git:<commit>`` on a clean tree, else ``tree:<hash of the files>``.
+    code_id: str | None = None
     exit_code: int | None = None
     results: list[TestResult] = field(default_factory=list)
     #: Seconds each worker sat idle at the end of the run while others still worked.

@@ -19,8 +19,9 @@ from ._config import Config
 from ._engine._bytecode import cache_in
 from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
-from ._git import git_state
+from ._git import code_identity, git_state
 from ._model import RunRecord, TestResult
+from ._paths import aqe_directory
 from ._signals import handling
 from ._store import HistoryStore
 from ._trace import mark
@@ -53,12 +54,7 @@ class RunController:
 
 def ensure_aqe_dir(root: Path) -> Path:
     """``<root>/.aqe``, ignored by git so aqe's files never make a tree dirty."""
-    directory = root / ".aqe"
-    directory.mkdir(exist_ok=True)
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    return directory
+    return aqe_directory(root)
 
 
 def history_path(config: Config, root: Path) -> Path:
@@ -88,6 +84,7 @@ def execute_run(
         workers=options.workers,
     )
     run.git_commit, run.git_dirty = git_state(root)
+    run.code_id = code_identity(root, run.git_commit, run.git_dirty)
     store = open_store(config, root)
     code = 3
     try:
@@ -111,7 +108,29 @@ def execute_run(
                     with contextlib.suppress(StoreError):
                         store.finish_run(run)
                     store.close()
+    if config.auto_quarantine and config.history and code in (0, 1):
+        auto_quarantine(config, root)
     return code
+
+
+def auto_quarantine(config: Config, root: Path) -> None:
+    """Quarantine the tests the history shows flaky past the configured bar."""
+    from ._knowledge import _commands, _quarantine
+
+    with HistoryStore(history_path(config, root)) as store:
+        verdicts, _ = _commands.verdicts(store, config.flaky_window)
+    listed = {entry.id for entry in _quarantine.load(root)}
+    chosen = _commands.auto_candidates(verdicts, config, listed)
+    for verdict in chosen:
+        _quarantine.add(
+            root, [verdict.nodeid], _commands.reason_for(verdict), "aqe --auto-quarantine"
+        )
+    if chosen:
+        names = ", ".join(v.nodeid for v in chosen[:5]) + (" ..." if len(chosen) > 5 else "")
+        sys.stdout.write(
+            f"aqe: quarantined {len(chosen)} flaky tests in {_quarantine.path_of(root)}: {names}\n"
+        )
+        sys.stdout.flush()
 
 
 def _write_reports(config: Config, root: Path, run: RunRecord) -> None:

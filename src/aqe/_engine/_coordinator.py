@@ -213,6 +213,8 @@ class Coordinator:
         self._cold: Launcher | None = None
         #: Tests that failed on a shared worker and passed alone: (node id, tier).
         self.isolation_passes: list[tuple[str, str]] = []
+        #: Quarantined tests whose final attempt failed (they do not fail the run).
+        self.quarantined_failures: list[str] = []
         self.planner: Planner | None = None
         self._status = (
             StatusFile(settings.status_path, run.run_id) if settings.status_path else None
@@ -277,6 +279,7 @@ class Coordinator:
         self._tail_idle()
         self._refresh_view(final=True)
         self._report_isolation()
+        self._report_quarantine()
 
     def _spawn(self, worker_id: int, tier: str = "hot") -> None:
         assert self._launcher is not None
@@ -475,6 +478,11 @@ class Coordinator:
         elif result.outcome == "flaky":
             for report in reports:
                 setattr(report, "aqe_outcome", "flaky")  # noqa: B010 - pytest reports take extra attributes
+        elif result.quarantined and result.outcome in FAILING_OUTCOMES:
+            self.quarantined_failures.append(nodeid)
+            for report in reports:
+                if report.failed:
+                    report.outcome = "quarantined"  # recorded, shown apart, not a failure
         hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
         for report in reports:
             hook.pytest_runtest_logreport(report=report)
@@ -502,6 +510,8 @@ class Coordinator:
         """Number the attempt; a pass after failed attempts is ``flaky``."""
         attempt = self._attempts.get(result.nodeid, 0) + 1
         self._attempts[result.nodeid] = attempt
+        if result.nodeid in self.settings.quarantined:
+            result = dataclasses.replace(result, quarantined=True)
         if attempt == result.attempt:
             return result
         outcome = result.outcome
@@ -533,6 +543,16 @@ class Coordinator:
         slot = self.planner.isolate_test(result.nodeid)
         self._spawn(slot, tier)
         return True
+
+    def _report_quarantine(self) -> None:
+        if not self.quarantined_failures:
+            return
+        shown = ", ".join(self.quarantined_failures[:10])
+        more = len(self.quarantined_failures) - 10
+        self._write_error(
+            f"aqe: {len(self.quarantined_failures)} quarantined tests failed (recorded; "
+            f"they do not fail the run): {shown}" + (f" and {more} more" if more > 0 else "")
+        )
 
     def _report_isolation(self) -> None:
         """Tier figures, and tests that passed only alone (they likely depend on
@@ -843,6 +863,9 @@ class Coordinator:
             report.outcome = "rerun"  # type: ignore[assignment]  # pytest-rerunfailures' word
         else:
             self._finished(nodeid, outcome)
+            if result.quarantined:
+                self.quarantined_failures.append(nodeid)
+                report.outcome = "quarantined"  # type: ignore[assignment]
         hook = self.config.hook
         hook.pytest_runtest_logstart(nodeid=nodeid, location=report.location)
         hook.pytest_runtest_logreport(report=report)

@@ -48,6 +48,8 @@ class EngineSettings:
     fail_on_flaky: bool = False
     #: File to keep a live snapshot of the run in (see ``_status``), for ``aqe mcp``.
     status_path: str | None = None
+    #: Node ids in the project's quarantine: their failures do not fail the run.
+    quarantined: frozenset[str] = frozenset()
 
 
 def resident_mb() -> float:

@@ -97,6 +97,9 @@ class EnginePlugin:
         # A failed attempt aqe runs again (pytest-rerunfailures' word for it).
         if getattr(report, "outcome", None) == "rerun":
             return "rerun", "R", ("RERUN", {"yellow": True})
+        # A quarantined test that failed: recorded and shown, but not a failure.
+        if getattr(report, "outcome", None) == "quarantined":
+            return "quarantined", "Q", ("QUARANTINED", {"yellow": True})
         return None
 
     @pytest.hookimpl(tryfirst=True)

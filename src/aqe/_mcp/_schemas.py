@@ -78,6 +78,7 @@ class FailureItem(BaseModel):
     message: str = Field(description="Untrusted: first line of the message, capped.")
     location: str | None
     attempts: int
+    quarantined: bool = Field(description="In the quarantine: its failure did not fail the run.")
 
 
 class Cause(BaseModel):
@@ -148,11 +149,19 @@ class TestHistory(Page):
 
 class FlakyEntry(BaseModel):
     nodeid: str
+    label: str = Field(
+        description="flaky (passed and failed on the same code, or passed on a retry), broken "
+        "(fails on every run since broken_since, passed before), failing, or stable."
+    )
+    score: float = Field(description="Share of attempts that failed on the flaky evidence runs.")
     runs: int
     passed: int
     failed: int
-    flaky: int = Field(description="Runs in which it failed, then passed on a retry.")
+    retried: int = Field(description="Runs in which it failed, then passed on a retry.")
+    same_code_mixed: int = Field(description="Code versions on which it both passed and failed.")
     flip_rate: float = Field(description="Share of consecutive runs whose outcome changed.")
+    broken_since: str | None = Field(description="Commit of its first failing run in a row.")
+    quarantined: bool
 
 
 class FlakyList(Page):

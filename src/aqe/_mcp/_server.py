@@ -9,7 +9,6 @@ polled with ``get_run``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -475,6 +474,7 @@ def build_server(
                 message=clean((f.get("message") or "").split("\n", 1)[0], LINE),
                 location=f"{f['file']}:{f['line']}" if f.get("line") else f.get("file"),
                 attempts=max(1, attempts[f["nodeid"]]),
+                quarantined=bool(f.get("quarantined")),
             ).model_dump(mode="json")
             for f in failures
         ]
@@ -587,45 +587,57 @@ def build_server(
     @server.tool(annotations=_READ_ONLY)
     async def flaky_tests(
         ctx: Context,
-        window_runs: Annotated[int, Field(ge=2, le=1000)] = 50,
+        window_runs: Annotated[int, Field(ge=2, le=500)] = 50,
+        include: Literal["flaky", "flaky_and_broken", "all"] = "flaky_and_broken",
         cursor: Cursor = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
     ) -> Annotated[CallToolResult, s.FlakyList]:
-        """Tests with mixed outcomes (passed and failed, or passed only on a retry) lately."""
+        """Flaky and broken tests from the history, with evidence (same as aqe flaky)."""
+        from .._knowledge import _commands, _quarantine
+
         fleet.session(ctx)
         with _store(fleet.root) as store:
-            outcomes = store.final_outcomes(window_runs) if store is not None else {}
-        found = []
-        for nodeid, seq in outcomes.items():
-            passed = sum(1 for o in seq if o == "passed")
-            failed = sum(1 for o in seq if o in ("failed", "error", "crashed", "timeout"))
-            flaky = seq.count("flaky")
-            if not flaky and not (passed and failed):
-                continue
-            bad = [o in ("failed", "error", "crashed", "timeout") for o in seq]
-            flips = sum(1 for a, b in itertools.pairwise(bad) if a != b)
-            found.append(
-                s.FlakyEntry(
-                    nodeid=clean(nodeid, 1000),
-                    runs=len(seq),
-                    passed=passed,
-                    failed=failed,
-                    flaky=flaky,
-                    flip_rate=round(flips / max(1, len(seq) - 1), 3),
-                ).model_dump(mode="json")
-            )
-        found.sort(key=lambda e: (-(e["flaky"] + min(e["passed"], e["failed"])), e["nodeid"]))
+            verdicts, runs = _commands.verdicts(store, window_runs) if store else ([], 0)
+        try:
+            listed = {entry.id for entry in _quarantine.load(fleet.root)}
+        except AqeError as exc:
+            raise ToolError(str(exc)) from None
+        wanted = {
+            "flaky": {"flaky"},
+            "flaky_and_broken": {"flaky", "broken"},
+            "all": {"flaky", "broken", "failing", "stable"},
+        }[include]
+        found = [
+            s.FlakyEntry(
+                nodeid=clean(v.nodeid, 1000),
+                label=v.label,
+                score=v.score,
+                runs=v.runs,
+                passed=v.passed,
+                failed=v.failed,
+                retried=v.retried,
+                same_code_mixed=v.same_code_mixed,
+                flip_rate=v.flip_rate,
+                broken_since=v.broken_since,
+                quarantined=v.nodeid in listed,
+            ).model_dump(mode="json")
+            for v in verdicts
+            if v.label in wanted
+        ]
         offset = start_of(cursor, len(found))
-        kept, cursor_next = page(found, offset, limit, fleet.budget, 400)
+        kept, cursor_next = page(found, offset, limit, fleet.budget, 600)
         result = s.FlakyList(
-            window_runs=window_runs,
+            window_runs=runs,
             tests=[s.FlakyEntry(**e) for e in kept],
-            method="final outcome per run over the last window_runs runs of any commit: a "
-            "test is listed when it passed only on a retry, or both passed and failed",
+            method="flaky only on evidence a code change cannot explain: passed and failed on "
+            "the same code (clean commit or same file hashes), or passed on a retry; runs where "
+            "most tests failed (outages) are left out",
             truncated=cursor_next is not None,
             next_cursor=cursor_next,
         )
-        return fleet.answer(result, f"{len(found)} tests with mixed outcomes in {window_runs} runs")
+        counts = Counter(e["label"] for e in found)
+        text = ", ".join(f"{n} {k}" for k, n in counts.items()) or "none"
+        return fleet.answer(result, f"{text} in the last {runs} runs")
 
     @server.tool(annotations=_READ_ONLY)
     async def fleet_status(ctx: Context) -> Annotated[CallToolResult, s.FleetStatus]:

@@ -95,6 +95,7 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "log": result.log,
         "start": _epoch_or_none(result.start),
         "stop": _epoch_or_none(result.stop),
+        "quarantined": result.quarantined,
     }
 
 
@@ -112,6 +113,7 @@ def _run_entry(run: RunRecord) -> dict[str, Any]:
         "workers": run.workers,
         "git_commit": run.git_commit,
         "git_dirty": run.git_dirty,
+        "code_id": run.code_id,
         "exit_code": run.exit_code,
         "tail_idle": {str(worker): run.tail_idle[worker] for worker in sorted(run.tail_idle)},
     }

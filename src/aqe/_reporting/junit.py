@@ -76,7 +76,11 @@ def _outcome_element(case: ET.Element, result: TestResult) -> None:
     reason = result.message or result.error_type or ""
     detail = result.traceback or result.message or ""
     type_attr = {"type": result.error_type} if result.error_type else {}
-    if result.outcome in ("failed", "crashed", "timeout"):
+    if result.quarantined and result.outcome in FAILING_OUTCOMES:
+        # Quarantined: it failed, but must not fail a CI that reads this file.
+        message = f"quarantined test {result.outcome}: {reason}" if reason else "quarantined"
+        _sub(case, "skipped", detail, type="aqe.quarantined", message=message)
+    elif result.outcome in ("failed", "crashed", "timeout"):
         _sub(case, "failure", detail, message=reason or result.outcome, **type_attr)
     elif result.outcome == "error":
         when = result.when or "setup"
@@ -122,6 +126,8 @@ def _testcase(suite: ET.Element, attempts: Sequence[TestResult]) -> None:
     _sub(properties, "property", name="worker", value=str(final.worker))
     _sub(properties, "property", name="attempt", value=str(final.attempt))
     _sub(properties, "property", name="tier", value=final.tier)
+    if final.quarantined:
+        _sub(properties, "property", name="quarantined", value="true")
     _outcome_element(case, final)
     for earlier in attempts[:-1]:
         _retry_element(case, earlier, passed=final.outcome not in FAILING_OUTCOMES)

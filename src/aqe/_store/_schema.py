@@ -110,7 +110,13 @@ _V2: tuple[str, ...] = (
     "ALTER TABLE results ADD COLUMN tier TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3: tuple[str, ...] = (
+    # What code a run ran (flakiness needs "same code"), and quarantined results.
+    "ALTER TABLE runs ADD COLUMN code_id TEXT",
+    "ALTER TABLE results ADD COLUMN quarantined INTEGER",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -118,11 +124,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
     "runs": frozenset(
         "run_id start end git_commit git_dirty command root workers exit_code passed failed"
-        " skipped xfailed xpassed error crashed timeout flaky tail_idle".split()
+        " skipped xfailed xpassed error crashed timeout flaky tail_idle code_id".split()
     ),
     "results": frozenset(
         "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"
-        " error_type message traceback output_size start stop tier".split()
+        " error_type message traceback output_size start stop tier quarantined".split()
     ),
     "collect_times": frozenset({"run_id", "file", "seconds"}),
 }

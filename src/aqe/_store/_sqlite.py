@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import cast
 
 from aqe._model import OUTCOMES, RunRecord, TestResult
+from aqe._paths import write_ignore
 from aqe._store._schema import open_database, store_error, translate_error
 
 __all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow"]
@@ -39,13 +40,13 @@ _PHASES = ("setup", "call", "teardown")
 
 _RESULT_COLUMNS = (
     "run_id, nodeid, file, line, outcome, attempt, worker, when_, setup, call, teardown,"
-    " duration, error_type, message, traceback, output_size, start, stop, tier"
+    " duration, error_type, message, traceback, output_size, start, stop, tier, quarantined"
 )
 
 _RUN_COLUMNS = (
     'run_id, start, "end", git_commit, git_dirty, workers, exit_code, passed, failed,'
     " skipped, xfailed, xpassed, error, crashed, timeout, flaky, tail_idle, command,"
-    " root"
+    " root, code_id"
 )
 
 
@@ -90,6 +91,8 @@ class RunRow:
     tail_idle: float | None
     command: list[str]
     root: str
+    #: What code the run ran: ``git:<commit>`` on a clean tree, else a hash of the files.
+    code_id: str | None = None
 
 
 class HistoryStore:
@@ -112,10 +115,7 @@ class HistoryStore:
         try:
             parent.mkdir(parents=True, exist_ok=True)
             if parent.name == ".aqe":
-                # Keep aqe's own files from ever making the git tree dirty.
-                ignore = parent / ".gitignore"
-                if not ignore.exists():
-                    ignore.write_text("*\n", encoding="utf-8")
+                write_ignore(parent)  # aqe's files must never make the git tree dirty
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise store_error(
@@ -331,25 +331,30 @@ class HistoryStore:
         ]
         return entries, len(finals), counts
 
-    def final_outcomes(self, window: int) -> dict[str, list[str]]:
-        """Each test's final outcome per run over the last ``window`` runs, oldest first."""
-        query = (
-            "SELECT r.nodeid, r.outcome FROM results AS r"
-            " JOIN (SELECT run_id, start FROM runs ORDER BY start DESC LIMIT ?) AS u"
-            " ON u.run_id = r.run_id"
-            " WHERE r.attempt = (SELECT MAX(x.attempt) FROM results AS x"
-            "  WHERE x.run_id = r.run_id AND x.nodeid = r.nodeid)"
-            " ORDER BY u.start, r.rowid"
-        )
-        outcomes: dict[str, list[str]] = defaultdict(list)
+    def attempts_by_run(self, window: int) -> tuple[list[RunRow], dict[str, dict[str, list[str]]]]:
+        """The last ``window`` finished runs, oldest first, and per test the outcomes
+        of its attempts in each of them (``{nodeid: {run_id: [outcome, ...]}}``)."""
         with self._guard("reading recent outcomes") as conn:
-            for nodeid, outcome in conn.execute(query, (max(window, 1),)):
-                outcomes[nodeid].append(outcome)
-        return dict(outcomes)
+            rows = conn.execute(
+                f'SELECT {_RUN_COLUMNS} FROM runs WHERE "end" IS NOT NULL'
+                " ORDER BY start DESC, rowid DESC LIMIT ?",
+                (max(window, 1),),
+            ).fetchall()
+            runs = [_run_row(row) for row in reversed(rows)]
+            attempts: dict[str, dict[str, list[str]]] = defaultdict(dict)
+            if runs:
+                marks = ", ".join("?" * len(runs))
+                query = (
+                    "SELECT run_id, nodeid, outcome FROM results"
+                    f" WHERE run_id IN ({marks}) ORDER BY rowid"
+                )
+                for run_id, nodeid, outcome in conn.execute(query, [r.run_id for r in runs]):
+                    attempts[nodeid].setdefault(run_id, []).append(outcome)
+        return runs, dict(attempts)
 
     def _result(self, row: tuple[object, ...]) -> TestResult:
         (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
-        error_type, message, traceback, _size, start, stop, tier = row[12:]
+        error_type, message, traceback, _size, start, stop, tier, quarantined = row[12:]
         if outcome not in OUTCOMES:
             raise store_error(
                 self.path,
@@ -375,6 +380,7 @@ class HistoryStore:
             start=cast(float, start),
             stop=cast(float, stop),
             tier=str(tier or "hot"),
+            quarantined=bool(quarantined),
         )
 
 
@@ -395,8 +401,8 @@ def _median(values: list[float]) -> float:
 
 def _insert_run(conn: sqlite3.Connection, run: RunRecord, verb: str) -> None:
     conn.execute(
-        f"{verb} INTO runs (run_id, start, git_commit, git_dirty, command, root, workers)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"{verb} INTO runs (run_id, start, git_commit, git_dirty, command, root, workers,"
+        " code_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             run.run_id,
             run.start,
@@ -405,6 +411,7 @@ def _insert_run(conn: sqlite3.Connection, run: RunRecord, verb: str) -> None:
             json.dumps(run.command),
             run.root,
             run.workers,
+            run.code_id,
         ),
     )
 
@@ -429,6 +436,7 @@ def _result_row(run_id: str, result: TestResult) -> tuple[object, ...]:
         result.start,
         result.stop,
         result.tier,
+        int(result.quarantined),
     )
 
 
@@ -437,7 +445,7 @@ def _run_row(row: tuple[object, ...]) -> RunRow:
     counts = {
         name: int(cast(int, value or 0)) for name, value in zip(_COUNT_NAMES, rest[:9], strict=True)
     }
-    tail_idle, command, root = rest[9:]
+    tail_idle, command, root, code_id = rest[9:]
     return RunRow(
         run_id=str(run_id),
         start=cast(float, start),
@@ -450,4 +458,5 @@ def _run_row(row: tuple[object, ...]) -> RunRow:
         tail_idle=cast("float | None", tail_idle),
         command=[str(part) for part in json.loads(cast(str, command))],
         root=str(root),
+        code_id=cast("str | None", code_id),
     )

@@ -1,0 +1,212 @@
+"""What ``aqe flaky`` and ``aqe quarantine`` print, as text or JSON.
+
+Kept apart from the CLI's argument parsing so the MCP server and tests can call
+the same functions and get the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._config import Config
+from .._exceptions import UsageError
+from .._store import HistoryStore
+from . import _quarantine
+from ._flaky import MAX_WINDOW, Verdict, analyse
+
+#: ``aqe flaky --json`` and ``aqe quarantine list --json`` schema versions.
+FLAKY_SCHEMA = ("aqe-flaky", 1)
+QUARANTINE_SCHEMA = ("aqe-quarantine", 1)
+
+
+def verdicts(store: HistoryStore, window: int) -> tuple[list[Verdict], int]:
+    """Every test's verdict over the last ``window`` finished runs, and how many runs."""
+    runs, attempts = store.attempts_by_run(min(window, MAX_WINDOW))
+    return analyse(runs, attempts), len(runs)
+
+
+def verdict_json(verdict: Verdict, timeline: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "nodeid": verdict.nodeid,
+        "label": verdict.label,
+        "score": verdict.score,
+        "runs": verdict.runs,
+        "passed": verdict.passed,
+        "failed": verdict.failed,
+        "retried": verdict.retried,
+        "same_code_mixed": verdict.same_code_mixed,
+        "flip_rate": verdict.flip_rate,
+        "entropy": verdict.entropy,
+        "broken_since": verdict.broken_since,
+        "last_outcome": verdict.last_outcome,
+    }
+    if timeline:
+        data["timeline"] = [
+            {
+                "run_id": m.run_id,
+                "start": _iso(m.start),
+                "git_commit": m.commit,
+                "outcome": m.outcome,
+                "failed_attempts": m.failed_attempts,
+                "passed_attempts": m.passed_attempts,
+            }
+            for m in verdict.timeline
+        ]
+    return data
+
+
+def flaky_report(verdicts_: list[Verdict], runs: int, show_all: bool) -> dict[str, Any]:
+    shown = [v for v in verdicts_ if show_all or v.label in ("flaky", "broken")]
+    return {
+        "schema": FLAKY_SCHEMA[0],
+        "version": FLAKY_SCHEMA[1],
+        "window_runs": runs,
+        "tests": [verdict_json(v) for v in shown],
+    }
+
+
+def flaky_lines(report: dict[str, Any]) -> list[str]:
+    tests = report["tests"]
+    if not tests:
+        return [f"no flaky or broken tests in the last {report['window_runs']} runs"]
+    lines = [
+        f"{'label':8} {'score':>5} {'runs':>4} {'pass':>4} {'fail':>4} {'retry':>5} "
+        f"{'flips':>5}  test"
+    ]
+    for t in tests:
+        since = f"  (since {str(t['broken_since'])[:12]})" if t["broken_since"] else ""
+        lines.append(
+            f"{t['label']:8} {t['score']:5.2f} {t['runs']:4d} {t['passed']:4d} {t['failed']:4d} "
+            f"{t['retried']:5d} {t['flip_rate']:5.2f}  {t['nodeid']}{since}"
+        )
+    counts = {label: sum(t["label"] == label for t in tests) for label in ("flaky", "broken")}
+    lines.append(
+        f"{counts['flaky']} flaky, {counts['broken']} broken in the last "
+        f"{report['window_runs']} runs (score: share of attempts that failed on the same code)"
+    )
+    return lines
+
+
+def timeline_lines(verdict: Verdict) -> list[str]:
+    lines = [
+        f"{verdict.nodeid}: {verdict.label}, score {verdict.score:.2f}, {verdict.runs} runs, "
+        f"{verdict.failed} failed, {verdict.retried} passed on a retry"
+    ]
+    for m in verdict.timeline:
+        commit = (m.commit or "-")[:8]
+        attempts = f"  ({m.failed_attempts} failed attempts)" if m.failed_attempts else ""
+        lines.append(f"  {_iso(m.start)}  {m.run_id}  {commit:8}  {m.outcome}{attempts}")
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    entry: _quarantine.Entry
+    #: Passes in a row since it was quarantined (its latest runs first).
+    passing_streak: int
+    release_proposed: bool
+
+
+def quarantine_status(root: Path, store: HistoryStore | None, config: Config) -> list[Listed]:
+    entries = _quarantine.load(root)
+    if not entries:
+        return []
+    streaks: dict[str, int] = {}
+    if store is not None:
+        runs, attempts = store.attempts_by_run(MAX_WINDOW)
+        starts = {run.run_id: run.start for run in runs}
+        for entry in entries:
+            per_run = attempts.get(entry.id, {})
+            since = [
+                outcomes[-1]
+                for run_id, outcomes in sorted(per_run.items(), key=lambda kv: starts[kv[0]])
+                if starts[run_id] >= entry.added_epoch
+            ]
+            streak = 0
+            for outcome in reversed(since):
+                if outcome != "passed":
+                    break
+                streak += 1
+            streaks[entry.id] = streak
+    return [
+        Listed(
+            entry=entry,
+            passing_streak=streaks.get(entry.id, 0),
+            release_proposed=streaks.get(entry.id, 0) >= config.quarantine_release_runs,
+        )
+        for entry in entries
+    ]
+
+
+def quarantine_json(listed: list[Listed], path: Path) -> dict[str, Any]:
+    return {
+        "schema": QUARANTINE_SCHEMA[0],
+        "version": QUARANTINE_SCHEMA[1],
+        "file": str(path),
+        "tests": [
+            {
+                "nodeid": item.entry.id,
+                "reason": item.entry.reason,
+                "added": item.entry.added,
+                "by": item.entry.by,
+                "passing_streak": item.passing_streak,
+                "release_proposed": item.release_proposed,
+            }
+            for item in listed
+        ],
+    }
+
+
+def quarantine_lines(listed: list[Listed], path: Path, release_runs: int) -> list[str]:
+    if not listed:
+        return [f"no tests in quarantine ({path} lists none)"]
+    lines = []
+    for item in listed:
+        note = (
+            f"  -> passed {item.passing_streak} runs in a row: propose release "
+            f"(aqe quarantine remove {item.entry.id})"
+            if item.release_proposed
+            else f"  ({item.passing_streak}/{release_runs} passes in a row)"
+        )
+        lines.append(f"{item.entry.id}  added {item.entry.added} by {item.entry.by}{note}")
+        if item.entry.reason:
+            lines.append(f"    {item.entry.reason}")
+    lines.append(f"{len(listed)} tests in quarantine ({path})")
+    return lines
+
+
+def auto_candidates(verdicts_: list[Verdict], config: Config, listed: set[str]) -> list[Verdict]:
+    """Flaky tests that pass the configured bar and are not quarantined yet."""
+    return [
+        v
+        for v in verdicts_
+        if v.label == "flaky"
+        and v.score >= config.quarantine_threshold
+        and v.runs >= config.quarantine_min_runs
+        and v.nodeid not in listed
+    ]
+
+
+def reason_for(verdict: Verdict) -> str:
+    evidence = []
+    if verdict.same_code_mixed:
+        evidence.append(f"passed and failed on the same code ({verdict.same_code_mixed} versions)")
+    if verdict.retried:
+        evidence.append(f"passed on a retry in {verdict.retried} runs")
+    return (
+        f"flaky: {'; '.join(evidence)}; failure rate {verdict.score:.2f} over {verdict.runs} runs"
+    )
+
+
+def find(verdicts_: list[Verdict], nodeid: str) -> Verdict:
+    for verdict in verdicts_:
+        if verdict.nodeid == nodeid:
+            return verdict
+    raise UsageError(f"test {nodeid!r} has no pass or failure in the history's recent runs")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,27 @@
+"""``<root>/.aqe``: aqe's own files, kept out of git except the quarantine list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Everything in .aqe is ignored but the quarantine, which a team shares.
+GITIGNORE = "*\n!quarantine.toml\n"
+
+
+def write_ignore(directory: Path) -> None:
+    """Write (or bring up to date) ``.aqe/.gitignore``; aqe's files must never make a
+    git tree dirty, or every run would look like uncommitted code."""
+    ignore = directory / ".gitignore"
+    try:
+        current = ignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = None
+    if current is None or current == "*\n":  # absent, or as aqe before the quarantine
+        ignore.write_text(GITIGNORE, encoding="utf-8")
+
+
+def aqe_directory(root: Path) -> Path:
+    directory = root / ".aqe"
+    directory.mkdir(exist_ok=True)
+    write_ignore(directory)
+    return directory
