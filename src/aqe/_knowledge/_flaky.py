@@ -6,7 +6,8 @@ code (same clean git commit, or the same hash of the project's files). A test
 that fails on every run since some commit and passed before it is broken, never
 flaky: a real regression must not be waved through as noise. Runs in which most
 tests failed at once (an outage: a database down, a broken conftest) are set
-aside as evidence of nothing.
+aside as evidence of nothing, when another run of the same code shows they were
+not the code's doing.
 """
 
 from __future__ import annotations
@@ -77,7 +78,12 @@ def code_of(run: RunRow) -> str:
 
 
 def outages(runs: Sequence[RunRow], attempts: Mapping[str, Mapping[str, list[str]]]) -> set[str]:
-    """Runs in which most tests failed at once."""
+    """Runs in which most tests failed at once while the same code, in another run,
+    did not: a passing check proves the failures were not the code's.
+
+    Mass failures that persist on the same code are not outages: that is a
+    regression breaking most tests, and its tests must come out broken.
+    """
     failing: dict[str, int] = {}
     total: dict[str, int] = {}
     for per_run in attempts.values():
@@ -85,11 +91,13 @@ def outages(runs: Sequence[RunRow], attempts: Mapping[str, Mapping[str, list[str
             total[run_id] = total.get(run_id, 0) + 1
             if outcomes[-1] in FAILING:
                 failing[run_id] = failing.get(run_id, 0) + 1
-    return {
+    mass = {
         run.run_id
         for run in runs
         if failing.get(run.run_id, 0) >= max(OUTAGE_MIN, OUTAGE_SHARE * total.get(run.run_id, 0))
     }
+    healthy_codes = {code_of(run) for run in runs if run.run_id not in mass}
+    return {run.run_id for run in runs if run.run_id in mass and code_of(run) in healthy_codes}
 
 
 def analyse(
