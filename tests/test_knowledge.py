@@ -252,3 +252,10 @@ def test_a_broken_quarantine_file_is_one_clear_error(project: Path) -> None:
     assert result.returncode == 4
     assert "quarantine.toml" in result.stderr and "entry 1 has no string 'id'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mass_failures_that_persist_on_new_code_are_a_regression_not_an_outage() -> None:
+    runs = _runs("git:a", "git:a", "git:b", "git:b")
+    tests = {f"t{i}": "ppff" for i in range(8)}  # a commit that breaks most tests
+    labels = _labels(runs, **tests)
+    assert set(labels.values()) == {"broken"}
