@@ -390,6 +390,52 @@ def flaky(test_id: str | None, as_json: bool, window: int | None, show_all: bool
         click.echo("\n".join(_commands.flaky_lines(report)))
 
 
+@cli.group(invoke_without_command=True)
+@click.option("--run", "run_id", metavar="ID", help="Run to look at (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+@click.pass_context
+def failures(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
+    """A run's failures grouped by root cause, largest group first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ._knowledge import _commands
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    if store is None:
+        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    with store:
+        run = _commands.pick_run(store, run_id)
+        report = _commands.clusters(run, store.results_for_run(run), str(root))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(_commands.cluster_lines(report)))
+
+
+@failures.command(name="similar")
+@click.argument("test_id")
+@click.option("--run", "run_id", metavar="ID", help="Run of the failure (default: the latest).")
+@click.option("-n", "--limit", default=5, type=click.IntRange(1, 100), help="How many.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+def failures_similar(test_id: str, run_id: str | None, limit: int, as_json: bool) -> None:
+    """The past failures (other runs) nearest to TEST_ID's failure, best first."""
+    from ._knowledge import _commands
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    if store is None:
+        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    with store:
+        report = _commands.similar(store, test_id, run_id, limit, root)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(_commands.similar_lines(report)))
+
+
 @cli.group()
 def quarantine() -> None:
     """The tests whose failures do not fail the run (.aqe/quarantine.toml)."""

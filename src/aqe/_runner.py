@@ -20,7 +20,7 @@ from ._engine._bytecode import cache_in
 from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
 from ._git import code_identity, git_state
-from ._model import RunRecord, TestResult
+from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._paths import aqe_directory
 from ._signals import handling
 from ._store import HistoryStore
@@ -48,8 +48,26 @@ class RunController:
             return
         if results:
             self.store.add_results(self.run.run_id, results)
+            self.store.add_failure_texts(
+                self.run.run_id, failure_texts(results, Path(self.run.root))
+            )
         if collect_times:
             self.store.add_collect_times(self.run.run_id, collect_times)
+
+
+def failure_texts(
+    results: Sequence[TestResult], root: Path | None = None
+) -> list[tuple[str, int, str, str, str]]:
+    """(node id, attempt, cause key, cause, text) of each failing result, for the index."""
+    from ._knowledge._triage import project_names, signature
+
+    failing = [r for r in results if r.outcome in FAILING_OUTCOMES]
+    known = project_names(root) if root is not None and failing else frozenset()
+    rows = []
+    for result in failing:
+        found = signature(result.to_dict(), known)
+        rows.append((result.nodeid, result.attempt, found.key, found.cause, found.text))
+    return rows
 
 
 def ensure_aqe_dir(root: Path) -> Path:

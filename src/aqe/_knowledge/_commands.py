@@ -13,6 +13,7 @@ from typing import Any
 
 from .._config import Config
 from .._exceptions import UsageError
+from .._model import FAILING_OUTCOMES, TestResult
 from .._store import HistoryStore
 from . import _quarantine
 from ._flaky import MAX_WINDOW, Verdict, analyse
@@ -210,3 +211,142 @@ def find(verdicts_: list[Verdict], nodeid: str) -> Verdict:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+# -- failure clusters and similar failures -------------------------------------------------
+
+FAILURES_SCHEMA = ("aqe-failures", 1)
+SIMILAR_SCHEMA = ("aqe-similar-failures", 1)
+
+
+def pick_run(store: HistoryStore, run_id: str | None) -> str:
+    if run_id is not None:
+        if not store.results_for_run(run_id) and run_id not in {
+            r.run_id for r in store.recent_runs(MAX_WINDOW)
+        }:
+            raise UsageError(f"no run {run_id!r} in the history (aqe history lists them)")
+        return run_id
+    runs = store.recent_runs(1)
+    if not runs:
+        raise UsageError("no runs in the history yet: run aqe run first")
+    return runs[0].run_id
+
+
+def final_failures(results: list[TestResult]) -> list[TestResult]:
+    last: dict[str, TestResult] = {}
+    for result in results:
+        known = last.get(result.nodeid)
+        if known is None or result.attempt >= known.attempt:
+            last[result.nodeid] = result
+    return [r for r in last.values() if r.outcome in FAILING_OUTCOMES]
+
+
+def clusters(run_id: str, results: list[TestResult], root: str | None) -> dict[str, Any]:
+    """The run's failures grouped by cause, largest group first."""
+    from .._reporting.digest import clean, project_frames
+    from ._triage import project_names, signature
+
+    groups: dict[str, dict[str, Any]] = {}
+    failures = final_failures(results)
+    known = project_names(Path(root)) if root and failures else frozenset()
+    for result in failures:
+        found = signature(result.to_dict(), known)
+        group = groups.setdefault(
+            found.key,
+            {
+                "key": found.key,
+                "cause": found.cause,
+                "count": 0,
+                "error_types": [],
+                "tests": [],
+                "example": {
+                    "nodeid": result.nodeid,
+                    "message": clean((result.message or "").split("\n", 1)[0], 300),
+                    "traceback": clean(project_frames(result.traceback or "", root), 2000),
+                },
+            },
+        )
+        group["count"] += 1
+        group["tests"].append(result.nodeid)
+        if result.error_type and result.error_type not in group["error_types"]:
+            group["error_types"].append(result.error_type)
+    ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["cause"]))
+    return {
+        "schema": FAILURES_SCHEMA[0],
+        "version": FAILURES_SCHEMA[1],
+        "run_id": run_id,
+        "failures": len(failures),
+        "clusters": ordered,
+    }
+
+
+def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
+    if not report["clusters"]:
+        return [f"run {report['run_id']}: no failures"]
+    lines = [
+        f"run {report['run_id']}: {report['failures']} failures in "
+        f"{len(report['clusters'])} causes, largest first"
+    ]
+    for group in report["clusters"]:
+        kinds = ", ".join(group["error_types"]) or "-"
+        lines.append("")
+        lines.append(f"{group['count']:4d}  {group['cause']}  [{kinds}]  ({group['key']})")
+        for nodeid in group["tests"][:show_tests]:
+            lines.append(f"      {nodeid}")
+        if group["count"] > show_tests:
+            lines.append(f"      ... and {group['count'] - show_tests} more")
+        example = group["example"]
+        if example["message"]:
+            lines.append(f"      e.g. {example['message']}")
+    return lines
+
+
+def similar(
+    store: HistoryStore, nodeid: str, run_id: str | None, limit: int, root: Path | None = None
+) -> dict[str, Any]:
+    """The nearest past failures (other runs) of ``nodeid``'s failure in ``run_id``."""
+    from ._triage import project_names, signature
+
+    run = pick_run(store, run_id)
+    attempts = [r for r in store.results_for_run(run) if r.nodeid == nodeid]
+    failing = [r for r in attempts if r.outcome in FAILING_OUTCOMES]
+    if not failing:
+        raise UsageError(f"test {nodeid!r} did not fail in run {run} (pass --run ID)")
+    found = signature(failing[-1].to_dict(), project_names(root) if root else frozenset())
+    if not store.has_failure_index():
+        raise UsageError("this SQLite has no FTS5: similar-failure search is unavailable")
+    rows = store.similar_failures(found.text.split(), exclude_run=run, limit=limit)
+    return {
+        "schema": SIMILAR_SCHEMA[0],
+        "version": SIMILAR_SCHEMA[1],
+        "run_id": run,
+        "nodeid": nodeid,
+        "cause": found.cause,
+        "similar": [
+            {
+                "run_id": row.run_id,
+                "nodeid": row.nodeid,
+                "attempt": row.attempt,
+                "cause": row.cause,
+                "same_cause": row.cause_key == found.key,
+                "score": row.score,
+                "start": None if row.start is None else _iso(row.start),
+                "git_commit": row.git_commit,
+            }
+            for row in rows
+        ],
+    }
+
+
+def similar_lines(report: dict[str, Any]) -> list[str]:
+    lines = [f"{report['nodeid']} in run {report['run_id']}: {report['cause']}"]
+    if not report["similar"]:
+        lines.append("no similar failure in other runs")
+    for row in report["similar"]:
+        same = "same cause" if row["same_cause"] else row["cause"]
+        commit = (row["git_commit"] or "-")[:8]
+        lines.append(
+            f"  {row['score']:7.2f}  {row['start'] or '-'}  {commit:8}  {row['run_id']}  "
+            f"{row['nodeid']}  ({same})"
+        )
+    return lines

@@ -31,9 +31,9 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from .._config import load_config
 from .._exceptions import AqeError
+from .._reporting.digest import classify, clean, digest
 from . import _schemas as s
 from ._budget import DEFAULT_BUDGET, page, size, start_of
-from ._failures import classify, clean, digest
 from ._guard import Guard
 from ._runs import (
     CANCEL_GRACE,

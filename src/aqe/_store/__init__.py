@@ -10,5 +10,6 @@ from aqe._store._sqlite import DurationEstimate as DurationEstimate
 from aqe._store._sqlite import HistoryRow as HistoryRow
 from aqe._store._sqlite import HistoryStore as HistoryStore
 from aqe._store._sqlite import RunRow as RunRow
+from aqe._store._sqlite import SimilarRow as SimilarRow
 
-__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow"]
+__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow", "SimilarRow"]

@@ -262,6 +262,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, path)
         check_shape(conn, path)
+        _failure_index(conn)
     except sqlite3.Error as exc:
         if conn is not None:
             conn.close()
@@ -271,6 +272,29 @@ def open_database(path: Path) -> sqlite3.Connection:
             conn.close()
         raise
     return conn
+
+
+#: Full-text index of failures (SQLite's FTS5, BM25 ranking) for "similar failures".
+FAILURE_INDEX = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS failure_text USING fts5("
+    "body, run_id UNINDEXED, nodeid UNINDEXED, attempt UNINDEXED, cause UNINDEXED,"
+    " label UNINDEXED, tokenize = \"unicode61 tokenchars '_'\")",  # identifiers stay whole
+    # Per-term document counts, so a query can keep its rarest (most telling) terms.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS failure_vocab USING fts5vocab(failure_text, 'row')",
+)
+
+
+def _failure_index(conn: sqlite3.Connection) -> None:
+    """Create the failure index where SQLite has FTS5 (every build Python ships does);
+    without it, similar-failure search is unavailable and everything else works."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'failure_vocab'").fetchone():
+        return
+    try:
+        for statement in FAILURE_INDEX:
+            conn.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc).lower() and "locked" not in str(exc).lower():
+            raise
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:

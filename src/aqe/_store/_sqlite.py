@@ -16,6 +16,7 @@ a driver traceback. The store is not fork-safe: open it in the coordinator only.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections import defaultdict
@@ -30,13 +31,18 @@ from aqe._model import OUTCOMES, RunRecord, TestResult
 from aqe._paths import write_ignore
 from aqe._store._schema import open_database, store_error, translate_error
 
-__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow"]
+__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow", "SimilarRow"]
 
 #: Beyond this many node ids, filter in Python instead of binding an ``IN`` list
 #: (older SQLite builds allow only 999 bound parameters per statement).
 _MAX_BOUND_IDS = 900
 
 _PHASES = ("setup", "call", "teardown")
+
+#: Terms of a failure a similarity search ranks on: its rarest in the index, leaving
+#: out terms in more than _COMMON failures (they tell little and cost the most).
+_QUERY_TERMS = 30
+_COMMON = 2000
 
 _RESULT_COLUMNS = (
     "run_id, nodeid, file, line, outcome, attempt, worker, when_, setup, call, teardown,"
@@ -74,6 +80,20 @@ class HistoryRow:
     duration: float
     tier: str
     message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarRow:
+    """A past failure found similar, with its BM25 relevance (higher is closer)."""
+
+    run_id: str
+    nodeid: str
+    attempt: int
+    cause_key: str
+    cause: str
+    score: float
+    start: float | None
+    git_commit: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +209,78 @@ class HistoryStore:
             conn.executemany(
                 f"INSERT INTO results ({_RESULT_COLUMNS}) VALUES ({placeholders})", rows
             )
+
+    def add_failure_texts(
+        self, run_id: str, rows: Sequence[tuple[str, int, str, str, str]]
+    ) -> None:
+        """Index failures for similarity search: (node id, attempt, cause key, cause, text)."""
+        if not rows or not self.has_failure_index():
+            return
+        with self._write("indexing failures") as conn:
+            conn.executemany(
+                "INSERT INTO failure_text (body, run_id, nodeid, attempt, cause, label)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (text, run_id, nodeid, attempt, key, cause)
+                    for nodeid, attempt, key, cause, text in rows
+                ],
+            )
+
+    def has_failure_index(self) -> bool:
+        with self._guard("looking for the failure index") as conn:
+            return bool(
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'failure_vocab'").fetchone()
+            )
+
+    def similar_failures(
+        self, words: Sequence[str], exclude_run: str | None, limit: int
+    ) -> list[SimilarRow]:
+        """Indexed failures ranked by BM25 against ``words``, best first."""
+        # As the index's tokenizer cuts text: identifiers whole, other marks apart.
+        terms = list(dict.fromkeys(re.findall(r"\w+", " ".join(words).lower())))[:200]
+        if not terms or not self.has_failure_index():
+            return []
+        with self._guard("searching similar failures") as conn:
+            # Rank on the rarest terms only: they tell failures apart, and a term in
+            # every other failure would make the search score half the index.
+            marks = ", ".join("?" * len(terms))
+            counts = dict(
+                conn.execute(
+                    f"SELECT term, doc FROM failure_vocab WHERE term IN ({marks})", terms
+                ).fetchall()
+            )
+            present = sorted((t for t in terms if t in counts), key=lambda t: counts[t])
+            if not present:
+                return []
+            chosen = [t for t in present if counts[t] <= _COMMON][:_QUERY_TERMS] or present[:3]
+            query = " OR ".join('"' + t.replace('"', '""') + '"' for t in chosen)
+            found = conn.execute(
+                "SELECT run_id, nodeid, attempt, cause, label, rank FROM failure_text"
+                " WHERE failure_text MATCH ? AND run_id IS NOT ? ORDER BY rank LIMIT ?",
+                (query, exclude_run, limit),
+            ).fetchall()
+            runs = {
+                run_id: (start, commit)
+                for run_id, start, commit in conn.execute(
+                    "SELECT run_id, start, git_commit FROM runs WHERE run_id IN"
+                    f" ({', '.join('?' * len(found))})",
+                    [row[0] for row in found],
+                )
+            }
+            rows = [(*row, *runs.get(row[0], (None, None))) for row in found]
+        return [
+            SimilarRow(
+                run_id=str(run_id),
+                nodeid=str(nodeid),
+                attempt=int(attempt),
+                cause_key=str(key),
+                cause=str(label),
+                score=round(-float(rank), 4),
+                start=None if start is None else float(start),
+                git_commit=commit,
+            )
+            for run_id, nodeid, attempt, key, label, rank, start, commit in rows
+        ]
 
     def add_collect_times(self, run_id: str, times: Mapping[str, float]) -> None:
         """Record how many seconds collecting each file took in ``run_id``."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from aqe._mcp._failures import assertion, classify, clean, digest, project_frames, tail
+from aqe._reporting.digest import assertion, classify, clean, digest, project_frames, tail
 
 Entry = dict[str, Any]
 
