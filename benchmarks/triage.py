@@ -264,6 +264,14 @@ def main() -> int:
         found = [cluster_of[n] for n in ids]
         ari = adjusted_rand(truth, found)
         homogeneity, completeness, v = v_measure(truth, found)
+        # The same run clustered by fingerprints alone (as on a first sighting, with
+        # no past run in which these tests broke together).
+        alone_store = HistoryStore(root / ".aqe" / "history.db")
+        alone = _commands.clusters(all_run, alone_store.results_for_run(all_run), str(root))
+        alone_store.close()
+        alone_of = {n: g["key"] for g in alone["clusters"] for n in g["tests"]}
+        alone_found = [alone_of[n] for n in ids]
+        alone_h = v_measure(truth, alone_found)
         bug_of_run = {run_id: m.function for m, run_id, _ in kept}
         store = HistoryStore(root / ".aqe" / "history.db")
         hits = 0
@@ -274,8 +282,10 @@ def main() -> int:
             if not hit and args.verbose:
                 print(f"  miss: {nodeid} ({labels[nodeid]}) -> {near[:1]}")
         top1 = hits / len(ids) if ids else float("nan")
-        print(f"all {len(kept)} bugs at once: {len(failed)} failures, {len(ids)} labelled "
-              f"({ambiguous} broken by several bugs alone, {unexplained} by none alone)")  # fmt: skip
+        print(
+            f"all {len(kept)} bugs at once: {len(failed)} failures, {len(ids)} labelled "
+            f"({ambiguous} broken by several bugs alone, {unexplained} by none alone)"
+        )
         print(f"clusters found: {len(set(found))} for {len(set(truth))} bugs")
         cause_of = {g["key"]: g["cause"] for g in clustering["clusters"]}
         for bug in sorted(set(truth)):
@@ -286,6 +296,9 @@ def main() -> int:
         print(f"ARI {ari:.3f} (bar 0.90), homogeneity {homogeneity:.3f} (bar 0.95), "
               f"completeness {completeness:.3f}, V-measure {v:.3f}")  # fmt: skip
         print(f"top-1 retrieval of a past failure of the same bug: {top1:.3f} (bar 0.90)")
+        print(f"fingerprints alone (no history links): {len(set(alone_found))} clusters, "
+              f"ARI {adjusted_rand(truth, alone_found):.3f}, homogeneity {alone_h[0]:.3f}, "
+              f"completeness {alone_h[1]:.3f}")  # fmt: skip
         ok = ari >= 0.90 and homogeneity >= 0.95 and top1 >= 0.90
         if args.scale:
             ok &= scale(store, all_run, ids, args.scale, Path(tmp))
@@ -347,8 +360,11 @@ def scale(store: Any, run_id: str, nodeids: list[str], count: int, tmp: Path) ->
             times.append(time.perf_counter() - start)
         index.close()
         median = statistics.median(times) * 1000
-        print(f"similar-failure query over {count:,} stored failures ({name}): median "
-              f"{median:.1f} ms of 50 queries" + (" (bar 50 ms)" if name == "realistic" else ""))  # fmt: skip
+        bar = " (bar 50 ms)" if name == "realistic" else ""
+        print(
+            f"similar-failure query over {count:,} stored failures ({name}): median "
+            f"{median:.1f} ms of 50 queries{bar}"
+        )
         if name == "realistic":
             ok = median < 50
     return ok

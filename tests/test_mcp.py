@@ -94,6 +94,7 @@ def test_tools_are_listed_with_bounded_input_and_structured_output_schemas(proje
             "get_failure",
             "test_history",
             "flaky_tests",
+            "similar_failures",
             "fleet_status",
         }
         for tool in tools.values():
@@ -398,5 +399,32 @@ def test_a_file_that_fails_to_import_is_a_failure_with_its_error(project: Path) 
         assert detail["error_type"] == "ModuleNotFoundError"
         assert "no_such_module_here" in detail["untrusted"]["message"]
         assert "no_such_module_here" in detail["untrusted"]["traceback"]
+
+    _with_client(project, body)
+
+
+def test_failures_come_grouped_by_cause_and_similar_ones_are_found(project: Path) -> None:
+    async def body(client: Client) -> None:
+        for _ in range(2):
+            info = _ok(
+                await client.call_tool("run_tests", {"keyword": "escapes", "wait_seconds": 40})
+            )
+            assert info["outcomes"] == {"failed": 1}
+        failures = _ok(await client.call_tool("list_failures", {}))
+        cause = failures["causes"][0]
+        assert cause["count"] == 1 and failures["failures"][0]["cause_key"] == cause["key"]
+        similar = _ok(
+            await client.call_tool(
+                "similar_failures", {"node_id": "tests/test_basic.py::test_fails_with_escapes"}
+            )
+        )
+        assert similar["similar"][0]["same_cause"] is True
+        assert similar["similar"][0]["run_id"] != info["run_id"]  # a past run, not this one
+        passed = _error(
+            await client.call_tool(
+                "similar_failures", {"node_id": "tests/test_basic.py::test_passes[0]"}
+            )
+        )
+        assert "did not fail" in passed
 
     _with_client(project, body)

@@ -407,7 +407,12 @@ def failures(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
         raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
     with store:
         run = _commands.pick_run(store, run_id)
-        report = _commands.clusters(run, store.results_for_run(run), str(root))
+        report = _commands.clusters(
+            run,
+            store.results_for_run(run),
+            str(root),
+            _commands.past_transitions(store, run, config.flaky_window),
+        )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

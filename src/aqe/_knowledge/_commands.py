@@ -241,16 +241,104 @@ def final_failures(results: list[TestResult]) -> list[TestResult]:
     return [r for r in last.values() if r.outcome in FAILING_OUTCOMES]
 
 
-def clusters(run_id: str, results: list[TestResult], root: str | None) -> dict[str, Any]:
-    """The run's failures grouped by cause, largest group first."""
+#: A past run in which more tests than this started failing says nothing about causes.
+MAX_TRANSITION = 50
+
+
+def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) -> list[set[str]]:
+    """Per past run, the tests that started failing in it (they had passed before, or
+    were new), when there were 2 to MAX_TRANSITION of them: tests that break together
+    in one run most likely broke for one reason. Flaky tests are left out: they fail
+    along with anything."""
+    from ._flaky import FAILING, analyse
+
+    runs, attempts = store.attempts_by_run(window)
+    runs = [run for run in runs if run.run_id != exclude_run]
+    flaky = {v.nodeid for v in analyse(runs, attempts) if v.label == "flaky"}
+    before: dict[str, str] = {}
+    found: list[set[str]] = []
+    for run in runs:
+        started: set[str] = set()
+        for nodeid, per_run in attempts.items():
+            outcomes = per_run.get(run.run_id)
+            if not outcomes:
+                continue
+            if outcomes[-1] in FAILING and before.get(nodeid) not in FAILING:
+                started.add(nodeid)
+            before[nodeid] = outcomes[-1]
+        started -= flaky
+        if 2 <= len(started) <= MAX_TRANSITION:
+            found.append(started)
+    return found
+
+
+def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
+    """Merge cause groups whose tests started failing together in one past run.
+
+    A test that started failing in several such runs links nothing (it may break
+    for several reasons)."""
+    owner = {nodeid: i for i, group in enumerate(groups) for nodeid in group["tests"]}
+    seen: dict[str, int] = {}
+    for members in transitions:
+        for nodeid in members:
+            seen[nodeid] = seen.get(nodeid, 0) + 1
+    parent = list(range(len(groups)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for members in transitions:
+        linked = sorted({owner[n] for n in members if n in owner and seen[n] == 1})
+        for other in linked[1:]:
+            parent[find(other)] = find(linked[0])
+    merged: dict[int, dict[str, Any]] = {}
+    for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
+        root = find(i)
+        if root not in merged:
+            merged[root] = {**group, "tests": list(group["tests"]), "also": []}
+            continue
+        target = merged[root]
+        target["count"] += group["count"]
+        target["tests"] += group["tests"]
+        target["also"].append(group["cause"])
+        for kind in group["error_types"]:
+            if kind not in target["error_types"]:
+                target["error_types"].append(kind)
+    return list(merged.values())
+
+
+def clusters(
+    run_id: str,
+    results: list[TestResult],
+    root: str | None,
+    transitions: list[set[str]] | None = None,
+) -> dict[str, Any]:
+    """The run's failures grouped by cause, largest group first; groups whose tests
+    started failing together in a past run (``transitions``) are one cause."""
+    failures = final_failures(results)
+    return {
+        "schema": FAILURES_SCHEMA[0],
+        "version": FAILURES_SCHEMA[1],
+        "run_id": run_id,
+        "failures": len(failures),
+        "clusters": group_failures([r.to_dict() for r in failures], root, transitions),
+    }
+
+
+def group_failures(
+    entries: list[dict[str, Any]], root: str | None, transitions: list[set[str]] | None = None
+) -> list[dict[str, Any]]:
+    """Failed attempts (``tests[]`` entries or stored results) grouped by cause."""
     from .._reporting.digest import clean, project_frames
     from ._triage import project_names, signature
 
     groups: dict[str, dict[str, Any]] = {}
-    failures = final_failures(results)
-    known = project_names(Path(root)) if root and failures else frozenset()
-    for result in failures:
-        found = signature(result.to_dict(), known)
+    known = project_names(Path(root)) if root and entries else frozenset()
+    for entry in entries:
+        found = signature(entry, known)
         group = groups.setdefault(
             found.key,
             {
@@ -260,24 +348,19 @@ def clusters(run_id: str, results: list[TestResult], root: str | None) -> dict[s
                 "error_types": [],
                 "tests": [],
                 "example": {
-                    "nodeid": result.nodeid,
-                    "message": clean((result.message or "").split("\n", 1)[0], 300),
-                    "traceback": clean(project_frames(result.traceback or "", root), 2000),
+                    "nodeid": entry["nodeid"],
+                    "message": clean(str(entry.get("message") or "").split("\n", 1)[0], 300),
+                    "traceback": clean(project_frames(entry.get("traceback") or "", root), 2000),
                 },
             },
         )
         group["count"] += 1
-        group["tests"].append(result.nodeid)
-        if result.error_type and result.error_type not in group["error_types"]:
-            group["error_types"].append(result.error_type)
-    ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["cause"]))
-    return {
-        "schema": FAILURES_SCHEMA[0],
-        "version": FAILURES_SCHEMA[1],
-        "run_id": run_id,
-        "failures": len(failures),
-        "clusters": ordered,
-    }
+        group["tests"].append(entry["nodeid"])
+        kind = entry.get("error_type")
+        if kind and kind not in group["error_types"]:
+            group["error_types"].append(kind)
+    linked = _link(list(groups.values()), transitions or [])
+    return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 
 def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
@@ -291,6 +374,8 @@ def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
         kinds = ", ".join(group["error_types"]) or "-"
         lines.append("")
         lines.append(f"{group['count']:4d}  {group['cause']}  [{kinds}]  ({group['key']})")
+        if group.get("also"):
+            lines.append(f"      with {', '.join(group['also'])}: they broke together before")
         for nodeid in group["tests"][:show_tests]:
             lines.append(f"      {nodeid}")
         if group["count"] > show_tests:

@@ -79,12 +79,20 @@ class FailureItem(BaseModel):
     location: str | None
     attempts: int
     quarantined: bool = Field(description="In the quarantine: its failure did not fail the run.")
+    cause_key: str = Field(description="Key of its cause in causes.")
 
 
 class Cause(BaseModel):
-    cause: str = Field(description="Error type and normalized first message line.")
+    key: str = Field(description="Stable id of the cause (as aqe failures shows it).")
+    cause: str = Field(
+        description="The project function the failures are blamed on, or the exception type "
+        "and frame when there is none."
+    )
     count: int
     example: str = Field(description="Node id of one test with this cause.")
+    also: list[str] = Field(
+        description="Other causes merged in: their tests started failing together before."
+    )
 
 
 class FailureList(Page):
@@ -95,6 +103,25 @@ class FailureList(Page):
     )
     causes: list[Cause] = Field(description="Failures grouped by cause, largest first (top 10).")
     failures: list[FailureItem]
+
+
+class SimilarItem(BaseModel):
+    run_id: str
+    nodeid: str
+    cause: str
+    same_cause: bool
+    score: float = Field(
+        description="BM25 relevance: higher is closer (measured, not a probability)."
+    )
+    started: str | None
+    git_commit: str | None
+
+
+class SimilarList(BaseModel):
+    run_id: str
+    nodeid: str
+    cause: str = Field(description="The cause aqe blames this failure on.")
+    similar: list[SimilarItem]
 
 
 class Attempt(BaseModel):

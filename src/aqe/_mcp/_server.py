@@ -270,14 +270,13 @@ def _summary(info: s.RunInfo) -> str:
     return text
 
 
-def _cause(entry: dict[str, Any]) -> str:
-    """Error type and first message line with numbers, hex ids and paths normalized."""
-    first = (entry.get("message") or "").split("\n", 1)[0]
-    first = re.sub(r"0x[0-9a-fA-F]+", "0x?", first)
-    first = re.sub(r"(/[^\s/:'\"]+)+", "<path>", first)
-    first = re.sub(r"\d+(\.\d+)?", "N", first)
-    kind = entry.get("error_type") or entry.get("outcome") or "?"
-    return clean(f"{kind}: {first}" if first else kind, 200)
+def _groups(root: Path, run_id: str, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures grouped by cause (aqe failures), linked by the project's history."""
+    from .._knowledge import _commands
+
+    with _store(root) as store:
+        transitions = _commands.past_transitions(store, run_id) if store is not None else []
+    return _commands.group_failures(failures, str(root), transitions)
 
 
 def _iso(epoch: float) -> str:
@@ -461,10 +460,8 @@ def build_server(
         report = _finished_report(handle)
         attempts = Counter(t["nodeid"] for t in report.get("tests", ()))
         failures = list(iter_failures(report))
-        causes = Counter(_cause(f) for f in failures)
-        example: dict[str, str] = {}
-        for f in failures:
-            example.setdefault(_cause(f), f["nodeid"])
+        groups = _groups(fleet.root, handle.run_id, failures)
+        cause_of = {nodeid: g for g in groups for nodeid in g["tests"]}
         items = [
             s.FailureItem(
                 nodeid=clean(f["nodeid"], 1000),
@@ -475,12 +472,19 @@ def build_server(
                 location=f"{f['file']}:{f['line']}" if f.get("line") else f.get("file"),
                 attempts=max(1, attempts[f["nodeid"]]),
                 quarantined=bool(f.get("quarantined")),
+                cause_key=cause_of[f["nodeid"]]["key"],
             ).model_dump(mode="json")
             for f in failures
         ]
         top = [
-            s.Cause(cause=cause, count=count, example=clean(example[cause], LINE))
-            for cause, count in causes.most_common(10)
+            s.Cause(
+                key=g["key"],
+                cause=clean(g["cause"], 200),
+                count=g["count"],
+                example=clean(g["tests"][0], LINE),
+                also=[clean(c, 200) for c in g.get("also", [])][:5],
+            )
+            for g in groups[:10]
         ]
         offset = start_of(cursor, len(items))
         spent = size([c.model_dump() for c in top]) + 200
@@ -493,7 +497,7 @@ def build_server(
             truncated=cursor_next is not None,
             next_cursor=cursor_next,
         )
-        text = f"{len(items)} failing tests in run {handle.run_id}, {len(causes)} causes"
+        text = f"{len(items)} failing tests in run {handle.run_id}, {len(groups)} causes"
         return fleet.answer(result, text + (f"; next_cursor={cursor_next}" if cursor_next else ""))
 
     @server.tool(annotations=_READ_ONLY)
@@ -542,6 +546,48 @@ def build_server(
             ),
         )
         return fleet.answer(result, f"{d['outcome']} ({d['class']}): {d['nodeid']}")
+
+    @server.tool(annotations=_READ_ONLY)
+    async def similar_failures(
+        ctx: Context,
+        node_id: Annotated[str, Field(max_length=1000)],
+        run_id: RunId = None,
+        limit: Annotated[int, Field(ge=1, le=20)] = 5,
+    ) -> Annotated[CallToolResult, s.SimilarList]:
+        """Past failures (other runs) nearest to this test's failure, best first."""
+        from .._knowledge import _commands
+
+        handle = fleet.last_run(ctx, run_id)
+        with _store(fleet.root) as store:
+            if store is None:
+                raise ToolError("the project has no history yet")
+            try:
+                report = _commands.similar(store, node_id, handle.run_id, limit, fleet.root)
+            except AqeError as exc:
+                raise ToolError(str(exc)) from None
+        rows = [
+            s.SimilarItem(
+                run_id=row["run_id"],
+                nodeid=clean(row["nodeid"], 1000),
+                cause=clean(row["cause"], 200),
+                same_cause=row["same_cause"],
+                score=row["score"],
+                started=row["start"],
+                git_commit=row["git_commit"],
+            ).model_dump(mode="json")
+            for row in report["similar"]
+        ]
+        kept, _ = page(rows, 0, limit, fleet.budget, 600)
+        result = s.SimilarList(
+            run_id=handle.run_id,
+            nodeid=clean(node_id, 1000),
+            cause=clean(report["cause"], 200),
+            similar=[s.SimilarItem(**r) for r in kept],
+        )
+        same = sum(r["same_cause"] for r in kept)
+        return fleet.answer(
+            result, f"{len(kept)} similar past failures, {same} with the same cause"
+        )
 
     @server.tool(annotations=_READ_ONLY)
     async def test_history(

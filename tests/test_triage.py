@@ -1,0 +1,224 @@
+"""Failures grouped by cause, and similar past failures: fingerprints and commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from aqe._knowledge._triage import blame, frames, normalize, signature
+
+RAISED_INSIDE = """\
+def test_total():
+>       assert shop.total([1, "2"]) == 3
+
+tests/test_shop.py:5: 
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+
+self = <shop.Register object at 0x7f3a2c1d0e50>, items = [1, '2']
+
+    def __call__(self, items):
+>       return self.func(items)
+
+shop/register.py:12: 
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+
+items = [1, '2']
+
+    def total(items):
+>       return sum(items)
+E       TypeError: unsupported operand type(s) for +: 'int' and 'str'
+
+shop/core.py:30: TypeError
+"""
+
+ASSERTED_IN_TEST = """\
+def test_discount():
+        helper = lambda x: x
+        price = shop.discount(100, 0.1)
+>       assert helper(price) == 90
+E       assert 89 == 90
+
+tests/test_shop.py:12: AssertionError
+"""
+
+
+def test_frames_are_read_from_pytest_long_tracebacks() -> None:
+    found = frames(RAISED_INSIDE)
+    assert [(f.path, f.function) for f in found] == [
+        ("tests/test_shop.py", "test_total"),
+        ("shop/register.py", "__call__"),
+        ("shop/core.py", "total"),
+    ]
+
+
+def test_an_exception_in_the_projects_code_is_blamed_past_its_plumbing() -> None:
+    # The outermost project frame is a __call__ wrapper: the function it runs is to blame.
+    assert blame(frames(RAISED_INSIDE)) == ("total", "shop/core.py::total")
+
+
+def test_an_assertion_is_blamed_on_the_project_call_not_on_the_tests_own_helpers() -> None:
+    assert blame(frames(ASSERTED_IN_TEST)) == ("discount", "discount()")
+    known = frozenset({"discount"})
+    assert blame(frames(ASSERTED_IN_TEST), known) == ("discount", "discount()")
+    assert blame(frames(ASSERTED_IN_TEST), frozenset({"other"})) is None
+
+
+def test_one_bug_seen_as_an_exception_and_as_an_assertion_is_one_cause() -> None:
+    raised = signature({"traceback": RAISED_INSIDE, "error_type": "TypeError"})
+    asserted = signature(
+        {
+            "traceback": ASSERTED_IN_TEST.replace("discount", "total"),
+            "error_type": "AssertionError",
+        }
+    )
+    assert raised.key == asserted.key
+    assert raised.cause == "shop/core.py::total" and asserted.cause == "total()"
+    other = signature({"traceback": ASSERTED_IN_TEST, "error_type": "AssertionError"})
+    assert other.key != raised.key
+
+
+def test_messages_are_normalized_for_display_and_search() -> None:
+    text = normalize("KeyError 'user_42' at 0x7f00aa in /tmp/pytest-3/x/y.json after 1.5 s")
+    assert text == "KeyError <str> at <hex> in <path> after <n> s"
+
+
+# -- the commands -------------------------------------------------------------------
+
+LIBRARY = """\
+def total(items):
+    return sum(items)
+
+
+def discount(price, rate):
+    return round(price * (1 - rate))
+
+
+def label(name):
+    return name.title()
+"""
+
+TESTS = """\
+import shop
+
+
+def test_total():
+    assert shop.total([1, 2]) == 3
+
+
+def test_total_empty():
+    assert shop.total([]) == 0
+
+
+def test_discount():
+    price = shop.discount(100, 0.1)
+    assert price == 90
+
+
+def test_discount_half():
+    assert shop.discount(10, 0.5) == 5
+
+
+def test_label():
+    assert shop.label("ada lovelace") == "Ada Lovelace"
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\npythonpath = ['.']\n")
+    (root / "shop.py").write_text(LIBRARY)
+    (root / "tests" / "test_shop.py").write_text(TESTS)
+    return root
+
+
+def _aqe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "aqe", *args],
+        cwd=root,
+        env={**env, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _break(root: Path, old: str, new: str) -> None:
+    path = root / "shop.py"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def _clusters(root: Path) -> list[list[str]]:
+    report = json.loads(_aqe(root, "failures", "--json").stdout)
+    assert report["schema"] == "aqe-failures"
+    return sorted(sorted(n.split("::")[1] for n in g["tests"]) for g in report["clusters"])
+
+
+def test_failures_group_by_cause_and_similar_finds_the_past_failure(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    assert _aqe(root, "failures").returncode == 4  # no history yet: one clear line
+    _break(root, "return sum(items)", "return sum(items) + 1")
+    _break(root, "round(price * (1 - rate))", "round(price * (1 + rate))")
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    assert _clusters(root) == [
+        ["test_discount", "test_discount_half"],
+        ["test_total", "test_total_empty"],
+    ]
+    text = _aqe(root, "failures").stdout
+    assert "4 failures in 2 causes" in text and "discount()" in text
+
+    # The same bug again, in a later run: its past failure is the nearest.
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    similar = _aqe(root, "failures", "similar", "tests/test_shop.py::test_total", "--json")
+    assert similar.returncode == 0, similar.stderr
+    found = json.loads(similar.stdout)["similar"]
+    assert found[0]["nodeid"] == "tests/test_shop.py::test_total"
+    assert found[0]["same_cause"] is True
+    assert found[0]["run_id"] != json.loads(similar.stdout)["run_id"]
+    passed = _aqe(root, "failures", "similar", "tests/test_shop.py::test_label")
+    assert passed.returncode == 4 and "did not fail" in passed.stderr
+
+
+def test_tests_that_broke_together_before_are_one_cause(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    assert _aqe(root, "run", "-w", "1").returncode == 0
+    # One change breaks label() and total() together: they started failing in one run.
+    _break(root, "return name.title()", "return name")
+    _break(root, "return sum(items)", "return sum(items) + 1")
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    assert _clusters(root) == [["test_label", "test_total", "test_total_empty"]]
+    text = _aqe(root, "failures").stdout
+    assert "they broke together before" in text
+
+
+def test_unrelated_breaks_in_separate_runs_stay_apart(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    assert _aqe(root, "run", "-w", "1").returncode == 0
+    _break(root, "return name.title()", "return name")
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    _break(root, "return sum(items)", "return sum(items) + 1")
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    assert _clusters(root) == [["test_label"], ["test_total", "test_total_empty"]]
+
+
+def test_similar_without_an_index_entry_for_other_runs_says_so(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    (root / "tests" / "test_shop.py").write_text(
+        TESTS
+        + textwrap.dedent(
+            """
+            def test_new():
+                assert shop.label("x") == "y"
+            """
+        )
+    )
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    text = _aqe(root, "failures", "similar", "tests/test_shop.py::test_new").stdout
+    assert "no similar failure in other runs" in text
