@@ -293,6 +293,11 @@ def main() -> int:
             if len(keys) > 1:
                 split = ", ".join(f"{cause_of[k]} x{n}" for k, n in keys.items())
                 print(f"  bug in {bug} split into {len(keys)}: {split}")
+        for key in sorted(set(found)):
+            bugs = Counter(t for t, k in zip(truth, found, strict=True) if k == key)
+            if len(bugs) > 1:
+                mixed = ", ".join(f"{bug} x{n}" for bug, n in bugs.items())
+                print(f"  cluster {cause_of[key]} holds {len(bugs)} bugs: {mixed}")
         print(f"ARI {ari:.3f} (bar 0.90), homogeneity {homogeneity:.3f} (bar 0.95), "
               f"completeness {completeness:.3f}, V-measure {v:.3f}")  # fmt: skip
         print(f"top-1 retrieval of a past failure of the same bug: {top1:.3f} (bar 0.90)")
