@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,12 @@ def _selection_options(func: Any) -> Any:
     default=None,
     help="After the run, quarantine tests the history shows flaky (see aqe flaky).",
 )
+@click.option(
+    "--repeat-new",
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Run tests the history has never seen N more times in varied orders (detect-flaky).",
+)
 @click.option("--run-id", "run_id", metavar="ID", hidden=True, callback=lambda c, p, v: _run_id(v))
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
@@ -220,8 +227,17 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             quarantined=_quarantined(root, config),
         ),
     )
+    run_id = params["run_id"] or uuid.uuid4().hex[:12]
+    known: set[str] | None = None
+    if params["repeat_new"] and config.history:
+        store = _history_store(root, config)
+        known = store.known_nodeids() if store is not None else set()
+        if store is not None:
+            store.close()
     with _outside_click():
-        code = execute_run(pick_adapter(root), config, selection, options, params["run_id"])
+        code = execute_run(pick_adapter(root), config, selection, options, run_id)
+    if known is not None and code in (0, 1):
+        code = max(code, _repeat_new(root, config, run_id, known, params["repeat_new"]))
     ctx.exit(code)
 
 
@@ -343,6 +359,30 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     serve(project, budget=budget, session_idle=session_idle)
 
 
+def _repeat_new(root: Path, config: Config, run_id: str, known: set[str], rounds: int) -> int:
+    """Judge the tests this run saw for the first time; 1 if one of them is flaky."""
+    from ._knowledge import _detect
+
+    store = _history_store(root, config)
+    if store is None:
+        return 0
+    with store:
+        ran = list(dict.fromkeys(r.nodeid for r in store.results_for_run(run_id)))
+    new = [nodeid for nodeid in ran if nodeid not in known]
+    if not new:
+        click.echo("aqe: --repeat-new: no new tests in this run")
+        return 0
+    click.echo(
+        f"aqe: --repeat-new: running the run's {len(ran)} tests {rounds} more times in varied "
+        f"orders to judge its {len(new)} new tests"
+    )
+    runner = _detect.Runner(root, config.pytest_args)
+    workers = min(2, config.resolved_workers())
+    report = _detect.detect(runner, ran, rounds, workers=workers, judge=set(new))
+    click.echo("\n".join(_detect.report_lines(report)))
+    return 1 if any(t.verdict not in ("stable", "failing") for t in report.tests) else 0
+
+
 def _quarantined(root: Path, config: Config) -> frozenset[str]:
     if not config.quarantine:
         return frozenset()
@@ -439,6 +479,54 @@ def failures_similar(test_id: str, run_id: str | None, limit: int, as_json: bool
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo("\n".join(_commands.similar_lines(report)))
+
+
+@cli.command(name="detect-flaky")
+@_selection_options
+@click.option("--runs", default=10, type=click.IntRange(1, 1000), show_default=True)
+@click.option("--seed", default=0, type=int, show_default=True, help="Orders are reproducible.")
+@click.option("-w", "--workers", default=2, type=click.IntRange(1, 64), show_default=True)
+@click.option("--new", "only_new", is_flag=True, help="Only tests the history has never seen.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+@click.option("--all", "show_all", is_flag=True, help="Stable tests too.")
+@click.pass_context
+def detect_flaky(ctx: click.Context, /, **params: Any) -> None:
+    """Run the selection --runs times in shuffled orders and judge each test: stable,
+    flaky, brittle (fails alone) or order-dependent (with the polluter found)."""
+    from ._adapters import RunOptions, Selection, pick_adapter
+    from ._knowledge import _detect
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    config = load_config(root, {})
+    selection = Selection(
+        paths=paths,
+        keyword=params["keyword"],
+        marker=params["marker"],
+        deselect=tuple(params["deselect"]),
+        last_failed=params["last_failed"],
+        extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
+    )
+    with _outside_click():
+        tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+    ids = [test.nodeid for test in tests]
+    if params["only_new"]:
+        store = _history_store(root, config)
+        known = store.known_nodeids() if store is not None else set()
+        if store is not None:
+            store.close()
+        ids = [nodeid for nodeid in ids if nodeid not in known]
+    if not ids:
+        click.echo("no tests to judge", err=True)
+        ctx.exit(5)
+    runner = _detect.Runner(root, (*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())))
+    report = _detect.detect(runner, ids, params["runs"], params["workers"], params["seed"])
+    if params["as_json"]:
+        click.echo(json.dumps(_detect.report_json(report), indent=2))
+    else:
+        click.echo("\n".join(_detect.report_lines(report, params["show_all"])))
+    ctx.exit(1 if any(t.verdict not in ("stable", "failing") for t in report.tests) else 0)
 
 
 @cli.group()

@@ -423,6 +423,11 @@ class HistoryStore:
         ]
         return entries, len(finals), counts
 
+    def known_nodeids(self) -> set[str]:
+        """Every node id the history has a result for."""
+        with self._guard("listing known tests") as conn:
+            return {row[0] for row in conn.execute("SELECT DISTINCT nodeid FROM results")}
+
     def attempts_by_run(self, window: int) -> tuple[list[RunRow], dict[str, dict[str, list[str]]]]:
         """The last ``window`` finished runs, oldest first, and per test the outcomes
         of its attempts in each of them (``{nodeid: {run_id: [outcome, ...]}}``)."""
