@@ -30,6 +30,7 @@ from ._exceptions import AqeError, UsageError
 from ._trace import mark
 
 if TYPE_CHECKING:
+    from ._adapters import CollectedTest, Selection
     from ._engine._limits import EngineSettings
     from ._store import HistoryStore
 
@@ -173,7 +174,7 @@ def _selection_options(func: Any) -> Any:
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
-    from ._adapters import RunOptions, Selection, pick_adapter
+    from ._adapters import RunOptions, pick_adapter
     from ._runner import execute_run
 
     paths: tuple[str, ...] = params["paths"]
@@ -203,17 +204,8 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     if params["no_history"]:
         flags["history"] = False
     config = load_config(root, flags)
-    extra = tuple(ctx.meta.get(_EXTRA_KEY, ()))
-    selection = Selection(
-        paths=paths,
-        keyword=params["keyword"],
-        marker=params["marker"],
-        deselect=tuple(params["deselect"]),
-        last_failed=params["last_failed"],
-        failed_first=params["failed_first"],
-        exitfirst=params["exitfirst"],
-        maxfail=params["maxfail"],
-        extra_args=(*config.pytest_args, *extra),
+    selection = _selection(
+        ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
     )
     options = RunOptions(
         root=root,
@@ -241,30 +233,47 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     ctx.exit(code)
 
 
-@cli.command(name="list")
-@_selection_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for tools.")
-@click.pass_context
-def list_tests(ctx: click.Context, /, **params: Any) -> None:
-    """List the collected test ids with their estimated durations."""
-    from ._adapters import RunOptions, Selection, pick_adapter
-    from ._runner import history_path, open_store
+def _selection(
+    ctx: click.Context, params: dict[str, Any], config: Config, **more: Any
+) -> Selection:
+    """What the selection options (and the pytest args after --) ask for."""
+    from ._adapters import Selection
 
-    paths: tuple[str, ...] = params["paths"]
-    _check_paths(paths)
-    root = _root_for(paths)
-    config = load_config(root, {})
-    selection = Selection(
-        paths=paths,
+    return Selection(
+        paths=params["paths"],
         keyword=params["keyword"],
         marker=params["marker"],
         deselect=tuple(params["deselect"]),
         last_failed=params["last_failed"],
         failed_first=params["failed_first"],
         extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
+        **more,
     )
+
+
+def _collect(
+    ctx: click.Context, params: dict[str, Any], config: Config, root: Path
+) -> list[CollectedTest]:
+    from ._adapters import RunOptions, pick_adapter
+
+    selection = _selection(ctx, params, config)
+    return pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+
+
+@cli.command(name="list")
+@_selection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, for tools.")
+@click.pass_context
+def list_tests(ctx: click.Context, /, **params: Any) -> None:
+    """List the collected test ids with their estimated durations."""
+    from ._runner import history_path, open_store
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    config = load_config(root, {})
     with _outside_click():
-        tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+        tests = _collect(ctx, params, config, root)
     # A read-only command: never create a history database just to list tests.
     store = open_store(config, root) if history_path(config, root).exists() else None
     estimates = store.estimates() if store is not None else {}
@@ -493,23 +502,14 @@ def failures_similar(test_id: str, run_id: str | None, limit: int, as_json: bool
 def detect_flaky(ctx: click.Context, /, **params: Any) -> None:
     """Run the selection --runs times in shuffled orders and judge each test: stable,
     flaky, brittle (fails alone) or order-dependent (with the polluter found)."""
-    from ._adapters import RunOptions, Selection, pick_adapter
     from ._knowledge import _detect
 
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
     root = _root_for(paths)
     config = load_config(root, {})
-    selection = Selection(
-        paths=paths,
-        keyword=params["keyword"],
-        marker=params["marker"],
-        deselect=tuple(params["deselect"]),
-        last_failed=params["last_failed"],
-        extra_args=(*config.pytest_args, *ctx.meta.get(_EXTRA_KEY, ())),
-    )
     with _outside_click():
-        tests = pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+        tests = _collect(ctx, params, config, root)
     ids = [test.nodeid for test in tests]
     if params["only_new"]:
         store = _history_store(root, config)
