@@ -33,6 +33,7 @@ class RunController:
     def __init__(self, store: HistoryStore | None, run: RunRecord) -> None:
         self.store = store
         self.run = run
+        self._known: frozenset[str] | None = None
 
     def estimates(self) -> tuple[Mapping[str, Estimate], Mapping[str, float]]:
         if self.store is None:
@@ -48,26 +49,23 @@ class RunController:
             return
         if results:
             self.store.add_results(self.run.run_id, results)
-            self.store.add_failure_texts(
-                self.run.run_id, failure_texts(results, Path(self.run.root))
-            )
+            self.store.add_failure_texts(self.run.run_id, self._failure_texts(results))
         if collect_times:
             self.store.add_collect_times(self.run.run_id, collect_times)
 
+    def _failure_texts(self, results: Sequence[TestResult]) -> list[tuple[str, int, str, str, str]]:
+        """(node id, attempt, cause key, cause, text) of each failing result, for the
+        history's similar-failure index."""
+        from ._knowledge._triage import project_names, signature
 
-def failure_texts(
-    results: Sequence[TestResult], root: Path | None = None
-) -> list[tuple[str, int, str, str, str]]:
-    """(node id, attempt, cause key, cause, text) of each failing result, for the index."""
-    from ._knowledge._triage import project_names, signature
-
-    failing = [r for r in results if r.outcome in FAILING_OUTCOMES]
-    known = project_names(root) if root is not None and failing else frozenset()
-    rows = []
-    for result in failing:
-        found = signature(result.to_dict(), known)
-        rows.append((result.nodeid, result.attempt, found.key, found.cause, found.text))
-    return rows
+        failing = [r for r in results if r.outcome in FAILING_OUTCOMES]
+        if failing and self._known is None:  # the project's names, read once per run
+            self._known = project_names(Path(self.run.root))
+        rows = []
+        for result in failing:
+            found = signature(result.to_dict(), self._known or frozenset())
+            rows.append((result.nodeid, result.attempt, found.key, found.cause, found.text))
+        return rows
 
 
 def ensure_aqe_dir(root: Path) -> Path:
