@@ -174,7 +174,17 @@ def blame(trace: list[Frame], known: frozenset[str] = frozenset()) -> tuple[str,
     else ``function()`` as the test called it. ``known``: the project's own names."""
     inside = [f for f in trace if not is_external(f.path) and not is_test_path(f.path)]
     if inside:
-        real = [f for f in inside if not _PLUMBING.match(f.function)] or inside
+        # The first public function past the plumbing: a private helper it calls on
+        # the way (``_should_curry``) is shared by unrelated callers.
+        real = (
+            [
+                f
+                for f in inside
+                if not _PLUMBING.match(f.function) and not f.function.startswith("_")
+            ]
+            or [f for f in inside if not _PLUMBING.match(f.function)]
+            or inside
+        )
         return real[0].function, f"{real[0].path}::{real[0].function}"
     tests = [f for f in trace if not is_external(f.path)]
     if not tests:
