@@ -725,3 +725,54 @@ def test_a_deselected_test_is_counted_once_when_its_file_is_collected_again(
     code, output, _ = _aqe(project, "-w", "1", "-k", "not left_out")
     assert code == 1, output
     assert "1 passed, 1 deselected, 1 crashed" in output.splitlines()[-1], output
+
+
+def test_a_crashed_or_hung_test_keeps_the_last_lines_it_wrote(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path / "project",
+        {
+            "test_dies.py": """
+                import os, sys, time
+
+                def test_dies():
+                    print("step 1 done")
+                    print("step 2 done")
+                    sys.stderr.write("about to fail hard\\n")
+                    sys.stdout.flush(); sys.stderr.flush()
+                    os._exit(3)
+
+                def test_hangs():
+                    print("waiting for the server")
+                    sys.stdout.flush()
+                    time.sleep(60)
+            """
+        },
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code, output, data = _aqe(
+        project, "-w", "1", "--timeout", "1", "--isolate-on", "off", env={"TMPDIR": str(scratch)}
+    )
+    assert code == 1, output
+    tests = {t["nodeid"].split("::")[1]: t for t in data["tests"]}
+    assert tests["test_dies"]["outcome"] == "crashed"
+    assert tests["test_dies"]["stdout"] == "step 1 done\nstep 2 done"
+    assert tests["test_dies"]["stderr"] == "about to fail hard"
+    assert "Last lines of its stdout:\nstep 1 done\nstep 2 done" in tests["test_dies"]["traceback"]
+    assert tests["test_hangs"]["outcome"] == "timeout"
+    assert tests["test_hangs"]["stdout"] == "waiting for the server"
+    assert "Last lines of its stdout:\nwaiting for the server" in output
+    assert list(scratch.iterdir()) == []  # the workers' files are gone with them
+
+
+def test_files_of_workers_whose_coordinator_was_killed_are_swept(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (scratch / f"aqe-worker-stacks-{dead.pid}-abc.txt").write_text("")
+    (scratch / f"aqe-worker-out-{os.getpid()}-abc").write_text("")  # alive: kept
+    project = _project(tmp_path / "project", {"test_ok.py": "def test_ok(): pass\n"})
+    code, output, _ = _aqe(project, "-w", "1", env={"TMPDIR": str(scratch)})
+    assert code == 0, output
+    assert [p.name for p in scratch.iterdir()] == [f"aqe-worker-out-{os.getpid()}-abc"]

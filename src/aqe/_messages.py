@@ -65,6 +65,9 @@ class WorkerReady:
     pid: int
     #: File the worker's faulthandler writes its stacks to on ``STACKS_SIGNAL``.
     stacks: str = ""
+    #: Files that hold what the running test wrote (uncaptured, stdout, stderr), read
+    #: by the coordinator when the worker dies under a test.
+    outputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from ._order import order_bound_files
 from ._plan import Estimate, Planner
 from ._retry import Retries, marker_reruns
 from ._status import StatusFile, WorkerState, first_failures
+from ._worker import sweep_worker_files
 
 _TICK = 0.1
 #: Outcomes that let a test that depends on this one run.
@@ -131,6 +132,8 @@ class _Conn:
     busy_since: float = 0.0
     #: File its faulthandler writes stacks to (see ``_limits``).
     stacks: str = ""
+    #: Files holding the running test's output: uncaptured, stdout, stderr.
+    outputs: tuple[str, ...] = ()
     #: (node id, limit, seconds run) of a test this coordinator stopped.
     timed_out: tuple[str, float, float] | None = None
     #: When to SIGKILL a worker asked for its stacks.
@@ -234,6 +237,7 @@ class Coordinator:
             return
         self._launcher = launcher
         self._cold_factory = cold_launcher
+        sweep_worker_files()
         try:
             estimates, collect_est = self.sink.estimates()
             workers = self._worker_count(self.settings.workers)
@@ -333,8 +337,9 @@ class Coordinator:
 
     def _dispatch(self, conn: _Conn, message: Any) -> None:
         match message:
-            case WorkerReady(stacks=stacks):
+            case WorkerReady(stacks=stacks, outputs=outputs):
                 conn.stacks = stacks
+                conn.outputs = outputs
                 conn.busy_since = time.monotonic()
                 limits = Limits(self.settings.max_tests_per_worker, self.settings.max_worker_memory)
                 if limits != Limits():
@@ -721,6 +726,7 @@ class Coordinator:
         self._close(conn)
         status = (conn.launcher or self._launcher).reap(conn.pid)
         stacks = _take_stacks(conn.stacks)
+        output = _take_outputs(conn.outputs)
         worker = conn.worker
         plan = self.planner.workers[worker]
         if plan.shut_down and not plan.outstanding and not conn.collecting:
@@ -735,7 +741,7 @@ class Coordinator:
             # it goes back to the queue with the rest.
             if plan.outstanding and plan.outstanding[0][0] == nodeid:
                 plan.pop(nodeid)
-                self._record_timeout(conn, nodeid, limit, ran, stacks)
+                self._record_timeout(conn, nodeid, limit, ran, stacks, output)
                 consumed = True
         elif conn.killed:
             pass  # stopped or retired on purpose: nothing to blame
@@ -755,6 +761,7 @@ class Coordinator:
                 tier=conn.tier,
                 detail=conn.failure,
                 seconds=max(0.0, time.monotonic() - conn.busy_since),
+                output=output,
             )
             consumed = True
         self.planner.orphan(worker)
@@ -823,13 +830,18 @@ class Coordinator:
         seconds: float = 0.0,
         retry: bool = True,
         tier: str = "hot",
+        output: tuple[str, str] = ("", ""),
     ) -> None:
         """Record a test that has no reports of its own (its worker died, or it
-        never ran); pytest's hooks see a failed call, the history ``outcome``."""
+        never ran); pytest's hooks see a failed call, the history ``outcome``.
+        ``output``: the last lines it wrote to stdout and stderr, if known."""
         from _pytest.reports import TestReport
 
         file = nodeid.split("::", 1)[0]
         text = f"{message}\n\n{detail}" if detail else message
+        for name, lines in zip(("stdout", "stderr"), output, strict=True):
+            if lines:
+                text += f"\n\nLast lines of its {name}:\n{lines}"
         now = time.time()
         result = TestResult(
             nodeid=nodeid,
@@ -842,6 +854,8 @@ class Coordinator:
             error_type=error_type,
             message=message,
             traceback=cap_text(text),
+            stdout=output[0],
+            stderr=output[1],
             start=now - seconds,
             stop=now,
             tier=tier,
@@ -875,7 +889,13 @@ class Coordinator:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
 
     def _record_timeout(
-        self, conn: _Conn, nodeid: str, limit: float, ran: float, stacks: str
+        self,
+        conn: _Conn,
+        nodeid: str,
+        limit: float,
+        ran: float,
+        stacks: str,
+        output: tuple[str, str] = ("", ""),
     ) -> None:
         message = (
             f"Timeout: still running after {limit:g}s; aqe killed worker {conn.worker} "
@@ -893,6 +913,7 @@ class Coordinator:
             error_type="Timeout",
             detail=detail,
             seconds=ran,
+            output=output,
         )
 
     # -- limits ----------------------------------------------------------------
@@ -1116,6 +1137,37 @@ def _stacks_written(path: str) -> bool:
         return os.path.getsize(path) > 0
     except OSError:
         return False
+
+
+#: Lines of a dead test's output kept with its result.
+OUTPUT_LINES = 20
+
+
+def _take_outputs(paths: Sequence[str]) -> tuple[str, str]:
+    """The last lines a dead worker's test wrote (stdout, stderr), and the files gone.
+
+    ``paths``: the worker's uncaptured output, then pytest's stdout and stderr
+    capture files; without capture (``-s``) everything is in the first."""
+    texts = []
+    for path in paths:
+        try:
+            with open(path, "rb") as stream:
+                stream.seek(0, os.SEEK_END)
+                stream.seek(max(0, stream.tell() - 16384))
+                texts.append(stream.read().decode("utf-8", "replace"))
+        except OSError:
+            texts.append("")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    uncaptured, stdout, stderr = (*texts, "", "", "")[:3]
+    stdout = "\n".join(filter(None, (uncaptured.rstrip("\n"), stdout.rstrip("\n"))))
+    return _last_lines(stdout), _last_lines(stderr)
+
+
+def _last_lines(text: str) -> str:
+    lines = text.rstrip("\n").splitlines()[-OUTPUT_LINES:]
+    return "\n".join(line[:500] for line in lines)
 
 
 def _take_stacks(path: str) -> str:

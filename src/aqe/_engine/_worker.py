@@ -56,6 +56,28 @@ from ._order import dependencies, order_bound_files, serial_group
 from ._preimport import module_imports, preimport
 from ._retry import marker_reruns
 
+#: Prefix of the files a worker keeps in the temporary directory; its pid follows.
+WORKER_FILE = "aqe-worker-"
+
+
+def sweep_worker_files() -> None:
+    """Delete the files of workers that are gone. The coordinator deletes its
+    workers' files itself; this catches those of a coordinator that was killed."""
+    directory = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(WORKER_FILE)]
+    except OSError:
+        return
+    for name in names:
+        try:
+            pid = int(name[len(WORKER_FILE) :].split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+        except (ValueError, IndexError, PermissionError):
+            continue
+
 
 class _NullTerminal:
     """Stands in for the terminal reporter inside a worker: output goes nowhere."""
@@ -156,6 +178,8 @@ class Worker:
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
         self._spool: IO[bytes] | None = None
+        #: Named files of the worker's output (see ``_output_file``).
+        self.outputs: list[str] = []
         self._stacks: IO[str] | None = None
 
     # -- plumbing --------------------------------------------------------------
@@ -177,11 +201,12 @@ class Worker:
             capman.stop_global_capturing()
         sys.stdout.flush()
         sys.stderr.flush()
-        self._spool = tempfile.TemporaryFile(prefix=f"aqe-w{self.worker_id}-")
+        self._spool = self._output_file("out")
         os.dup2(self._spool.fileno(), 1)
         os.dup2(self._spool.fileno(), 2)
         if capman is not None:
-            capman.start_global_capturing()
+            with self._named_capture_files():
+                capman.start_global_capturing()
             capman.suspend_global_capture()
         reporter = pm.get_plugin("terminalreporter")
         if reporter is not None:
@@ -199,6 +224,28 @@ class Worker:
             logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
         pm.register(self.plugin, "aqe-worker")
         self.sock.setblocking(True)
+
+    def _output_file(self, kind: str) -> IO[bytes]:
+        """A named file for output: if the worker dies under a test, the coordinator
+        reads the test's last lines from it (an unnamed one would die with it)."""
+        fd, path = tempfile.mkstemp(prefix=f"{WORKER_FILE}{kind}-{os.getpid()}-")
+        self.outputs.append(path)
+        return os.fdopen(fd, "w+b", buffering=0)
+
+    @contextlib.contextmanager
+    def _named_capture_files(self) -> Iterator[None]:
+        """Let pytest's fd capture write to named files (see ``_output_file``)."""
+        import _pytest.capture as capture
+
+        unnamed = getattr(capture, "TemporaryFile", None)
+        if unnamed is None:  # another pytest: its capture keeps unnamed files
+            yield
+            return
+        setattr(capture, "TemporaryFile", lambda *a, **k: self._output_file("capture"))  # noqa: B010
+        try:
+            yield
+        finally:
+            setattr(capture, "TemporaryFile", unnamed)  # noqa: B010
 
     def _read_spool(self) -> str:
         if self._spool is None:
@@ -284,7 +331,7 @@ class Worker:
     def _watch_stacks(self) -> str:
         """Let the coordinator ask for this process's stacks before it kills a
         test that ran out of time; returns the file they are written to."""
-        fd, path = tempfile.mkstemp(prefix=f"aqe-stacks-w{self.worker_id}-", suffix=".txt")
+        fd, path = tempfile.mkstemp(prefix=f"{WORKER_FILE}stacks-{os.getpid()}-", suffix=".txt")
         self._stacks = os.fdopen(fd, "w")
         faulthandler.register(STACKS_SIGNAL, file=self._stacks, all_threads=True)
         return path
@@ -390,7 +437,9 @@ class Worker:
         _bytecode.as_the_user_set_it()
         self._prepare()
         self._preimport()
-        self.post(WorkerReady(self.worker_id, os.getpid(), self._watch_stacks()))
+        self.post(
+            WorkerReady(self.worker_id, os.getpid(), self._watch_stacks(), tuple(self.outputs))
+        )
         self.flush()
         while True:
             # Keep one item of lookahead: pytest needs ``nextitem`` to know which
