@@ -474,3 +474,15 @@ def test_status_file_holds_the_runs_final_snapshot(
     ]
     assert not list(tmp_path.glob("status.json.*"))  # no temporary file left
     assert_usage_error(run_aqe("run", "--run-id", "../x", cwd=root), "--run-id", "'../x'")
+
+
+def test_list_with_a_broken_conftest_names_the_error(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    root = make_project({"conftest.py": "import no_such_module_x\n", **PASSING})
+    result = run_aqe("list", cwd=root)
+    assert result.returncode == 4
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("aqe: error: ImportError while loading conftest")
+    assert "No module named 'no_such_module_x'" in last
+    assert "Traceback" not in result.stderr

@@ -106,11 +106,12 @@ class PytestAdapter:
     def collect(self, selection: Selection, options: RunOptions) -> list[CollectedTest]:
         recorder = _CollectRecorder()
         args = [*pytest_args(selection, options), "--collect-only", "-p", "no:terminal"]
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output):
+        output, errors = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(errors):
             code = pytest.main(args, plugins=[recorder])
+        sys.stderr.write(errors.getvalue())  # pytest's own account (a broken conftest...)
         if code == pytest.ExitCode.USAGE_ERROR:
-            raise UsageError(_first_line(output.getvalue()) or "pytest rejected the arguments")
+            raise UsageError(_usage_message(output.getvalue() + errors.getvalue()))
         if recorder.errors:
             sys.stderr.write("\n".join(recorder.errors) + "\n")
         return recorder.items
@@ -127,6 +128,15 @@ class PytestAdapter:
         code = pytest.main(args, plugins=[installer, engine])
         mark("pytest-main-end")
         return int(code)
+
+
+def _usage_message(text: str) -> str:
+    """One line for pytest's refusal: its first line, with the error it ends on."""
+    first = _first_line(text)
+    raised = [ln.strip()[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+    if first and raised and raised[-1] not in first:
+        return f"{first.rstrip('.')}: {raised[-1]}"
+    return first or "pytest rejected the arguments"
 
 
 def _first_line(text: str) -> str:
