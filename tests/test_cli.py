@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -486,3 +487,32 @@ def test_list_with_a_broken_conftest_names_the_error(
     assert last.startswith("aqe: error: ImportError while loading conftest")
     assert "No module named 'no_such_module_x'" in last
     assert "Traceback" not in result.stderr
+
+
+def test_status_shows_a_live_run_and_then_the_last_one(
+    run_aqe: RunAqe, start_aqe: StartAqe, make_project: MakeProject
+) -> None:
+    root = make_project(
+        {"test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(3)\n", **PASSING}
+    )
+    idle = json.loads(run_aqe("status", "--json", cwd=root).stdout)
+    assert idle["running"] == [] and idle["last_run"] is None
+    process = start_aqe("run", "-w", "2", cwd=root)
+    try:
+        live: dict[str, object] = {}
+        for _ in range(100):
+            report = json.loads(run_aqe("status", "--json", cwd=root).stdout)
+            workers = report["running"][0]["workers"] if report["running"] else []
+            if any(w["test"] == "test_slow.py::test_slow" for w in workers):
+                live = report["running"][0]
+                break
+            time.sleep(0.1)
+        assert live, "the run never showed its slow test"
+        worker = next(w for w in live["workers"] if w["test"])  # type: ignore[attr-defined]
+        assert worker["rss_mb"] > 1 and worker["pid"] != process.pid
+    finally:
+        process.communicate(timeout=60)
+    after = run_aqe("status", cwd=root).stdout
+    assert "no run going on" in after
+    assert "last run" in after and "4 passed" in after and "hot  4 tests" in after
+    assert not list((root / ".aqe" / "status").iterdir())

@@ -207,6 +207,9 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     selection = _selection(
         ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
     )
+    run_id = params["run_id"] or uuid.uuid4().hex[:12]
+    # Every run keeps a live snapshot for `aqe status`, in .aqe unless told otherwise.
+    status_path = params["status_path"] or _live_status(root, run_id)
     options = RunOptions(
         root=root,
         workers=config.resolved_workers(),
@@ -215,11 +218,10 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         live=_use_live(config),
         engine=dataclasses.replace(
             _engine_settings(config),
-            status_path=params["status_path"],
+            status_path=status_path,
             quarantined=_quarantined(root, config),
         ),
     )
-    run_id = params["run_id"] or uuid.uuid4().hex[:12]
     known: set[str] | None = None
     if params["repeat_new"] and config.history:
         store = _history_store(root, config)
@@ -228,6 +230,9 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             store.close()
     with _outside_click():
         code = execute_run(pick_adapter(root), config, selection, options, run_id)
+    if not params["status_path"]:
+        with contextlib.suppress(OSError):
+            os.unlink(status_path)  # the history holds the finished run
     if known is not None and code in (0, 1):
         code = max(code, _repeat_new(root, config, run_id, known, params["repeat_new"]))
     ctx.exit(code)
@@ -366,6 +371,32 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
         ) from None
     project = root.resolve() if root is not None else find_root(Path.cwd())
     serve(project, budget=budget, session_idle=session_idle)
+
+
+def _live_status(root: Path, run_id: str) -> str:
+    from ._runner import ensure_aqe_dir
+
+    directory = ensure_aqe_dir(root) / "status"
+    directory.mkdir(exist_ok=True)
+    return str(directory / f"{run_id}.json")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
+def status(as_json: bool) -> None:
+    """The runs going on in this project (workers, current tests, memory) and the last
+    finished one (outcomes and per-tier figures)."""
+    from ._status_view import status_lines, status_report
+
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    try:
+        report = status_report(root, store)
+    finally:
+        if store is not None:
+            store.close()
+    click.echo(json.dumps(report, indent=2) if as_json else "\n".join(status_lines(report)))
 
 
 def _repeat_new(root: Path, config: Config, run_id: str, known: set[str], rounds: int) -> int:

@@ -121,3 +121,13 @@ class StatusFile:
             # A status file is a courtesy to onlookers: never let it fail the run.
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of ``pid`` now, measured from /proc; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as stream:
+            pages = int(stream.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)

@@ -31,6 +31,8 @@ from typing import Any, Literal, cast
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from .._engine._status import rss_mb as rss_mb
+
 RunState = Literal["queued", "running", "finished", "cancelled", "failed"]
 
 #: Seconds a cancelled run gets to write its reports before its group is killed.
@@ -380,16 +382,6 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of ``pid`` now, measured from /proc; None where unknown."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as stream:
-            pages = int(stream.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
