@@ -431,6 +431,16 @@ def _quarantined(root: Path, config: Config) -> frozenset[str]:
     return frozenset(entry.id for entry in _quarantine.load(root))
 
 
+def _project_history() -> tuple[Path, Config, HistoryStore]:
+    """The current project, its config and its history store, which must exist."""
+    root = find_root(Path.cwd())
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    if store is None:
+        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    return root, config, store
+
+
 def _history_store(root: Path, config: Config) -> HistoryStore | None:
     """The project's history store if it exists (read-only commands never create one)."""
     from ._runner import history_path, open_store
@@ -449,11 +459,7 @@ def flaky(test_id: str | None, as_json: bool, window: int | None, show_all: bool
     """Flaky and broken tests from the history, with their evidence; or one test's timeline."""
     from ._knowledge import _commands
 
-    root = find_root(Path.cwd())
-    config = load_config(root, {})
-    store = _history_store(root, config)
-    if store is None:
-        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    _root, config, store = _project_history()
     with store:
         verdicts, runs = _commands.verdicts(store, window or config.flaky_window)
     if test_id is not None:
@@ -480,11 +486,7 @@ def failures(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
         return
     from ._knowledge import _commands
 
-    root = find_root(Path.cwd())
-    config = load_config(root, {})
-    store = _history_store(root, config)
-    if store is None:
-        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    root, config, store = _project_history()
     with store:
         run = _commands.pick_run(store, run_id)
         report = _commands.clusters(
@@ -508,11 +510,7 @@ def failures_similar(test_id: str, run_id: str | None, limit: int, as_json: bool
     """The past failures (other runs) nearest to TEST_ID's failure, best first."""
     from ._knowledge import _commands
 
-    root = find_root(Path.cwd())
-    config = load_config(root, {})
-    store = _history_store(root, config)
-    if store is None:
-        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+    root, _config, store = _project_history()
     with store:
         report = _commands.similar(store, test_id, run_id, limit, root)
     if as_json:
