@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SEPARATOR = re.compile(r"^\s*(?:_ ){5,}_?\s*$")
+from .._reporting.digest import CARETS, SEPARATOR
+
 _LOCATION = re.compile(r"^(?P<path>[^\s:][^:]*?\.pyw?):(?P<line>\d+):(?: in (?P<func>\S+)|\s.*)?$")
 _NATIVE = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
 _CALL = re.compile(r"(?P<name>[A-Za-z_][\w.]*)\s*\(")
-_CARETS = re.compile(r"^\s*[\^~]+\s*$")
 
 _BUILTINS = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
 #: Frames that only pass a call on (decorators, curried wrappers, protocol methods).
@@ -96,7 +96,7 @@ def frames(traceback: str) -> list[Frame]:
     if native:
         return [Frame(m["path"], m["func"]) for m in native]
     for line in traceback.splitlines():
-        if _SEPARATOR.match(line):
+        if SEPARATOR.match(line):
             block = []
             continue
         match = _LOCATION.match(line.rstrip())
@@ -121,7 +121,7 @@ def _failing_statement(source: Iterable[str]) -> tuple[str, list[str]]:
             for more in lines[index + 1 :]:
                 if more.startswith(("E ", ">")) or more == "E":
                     break
-                if not _CARETS.match(more):
+                if not CARETS.match(more):
                     statement.append(more)
             return "\n".join(statement), [ln.lstrip(">") for ln in lines[:index]]
     return "", []

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "CARETS",
+    "SEPARATOR",
     "FailureClass",
     "assertion",
     "classify",
@@ -61,11 +63,13 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 # pytest's --tb=long/auto/short text.
-_SEPARATOR = re.compile(r"^\s*(?:_ ){5,}_?\s*$")
+#: pytest's separator between traceback entries, and its "^^^" marker lines (shared
+#: with the triage, which reads the same tracebacks).
+SEPARATOR = re.compile(r"^\s*(?:_ ){5,}_?\s*$")
 _SHORT_HEADER = re.compile(r"^(?P<path>\S.*?):(?P<line>\d+): in (?P<func>\S.*)$")
 _LOCATION = re.compile(r"^(?P<path>\S.*?):(?P<line>\d+):(?: (?P<rest>.*))?$")
 _E_LINE = re.compile(r"^E(?:\s|$)")
-_CARETS = re.compile(r"^\s*[\^~]+\s*$")
+CARETS = re.compile(r"^\s*[\^~]+\s*$")
 # Python's own traceback (--tb=native) and faulthandler's stack dump.
 _NATIVE_HEADER = re.compile(r'^(?P<indent>\s*)File "(?P<path>[^"]+)", line (?P<line>\d+)\b')
 _CHAIN_LINES = frozenset(
@@ -229,11 +233,11 @@ def assertion(entry: Mapping[str, Any]) -> str | None:
     source: list[str] = []
     for i in range(first - 1, -1, -1):
         line = lines[i]
-        if _SEPARATOR.match(line) or _is_location(line) or _SHORT_HEADER.match(line):
+        if SEPARATOR.match(line) or _is_location(line) or _SHORT_HEADER.match(line):
             break
         if line.startswith(">"):
             source = [
-                kept.rstrip() for kept in lines[i:first] if kept.strip() and not _CARETS.match(kept)
+                kept.rstrip() for kept in lines[i:first] if kept.strip() and not CARETS.match(kept)
             ]
             break
     found = [*source, *(line.rstrip() for line in lines[first : last + 1])]
@@ -405,7 +409,7 @@ def _parse(text: str) -> list[_Block]:
                     frame.lines.append(line)
                     continue
             frame = None
-        if _SEPARATOR.match(line):
+        if SEPARATOR.match(line):
             flush()
             blocks.append(_Block("separator", [line]))
         elif line.strip() in _CHAIN_LINES:
