@@ -373,6 +373,49 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     serve(project, budget=budget, session_idle=session_idle)
 
 
+def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds != seconds or seconds > 3600:
+        raise click.BadParameter(f"must be seconds between 0 and 3600, got {value!r}")
+    return seconds
+
+
+@cli.command()
+@click.argument("target", metavar="MODULE_OR_PATH")
+@click.option("--function", "function", metavar="NAME", help="Only this function or Class[.method].")
+@click.option("--out", metavar="PATH", help="Test file to write (default tests/test_<module>_generated.py).")
+@click.option("--budget", default="20", metavar="S", callback=_budget, show_default=True,
+              help="Wall-time budget in seconds; about half goes to the search.")
+@click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@click.option("--report", is_flag=True, help="Per function: coverage, tests kept and dropped.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
+@click.option("--seed", default=0, type=int, help="Seed of the search.")
+def generate(target: str, function: str | None, out: str | None, budget: float, dry_run: bool,
+             force: bool, report: bool, as_json: bool, seed: int) -> None:
+    """Write unit tests for a module; keep only those that pass twice in fresh processes."""
+    from ._generate import Request
+    from ._generate import generate as run_generate
+    from ._generate._command import as_json as result_json
+    from ._generate._command import report_lines, summary
+
+    root = find_root(Path.cwd())
+    request = Request(target=target, root=root, out=Path(out) if out else None,
+                      function=function, budget=budget, dry_run=dry_run, force=force, seed=seed)
+    result = run_generate(request)
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+        return
+    if dry_run:
+        click.echo(result.text, nl=False)
+    if report:
+        click.echo("\n".join(report_lines(result)), err=dry_run)
+    click.echo(summary(result), err=dry_run)
+
+
 def _live_status(root: Path, run_id: str) -> str:
     from ._runner import ensure_aqe_dir
 

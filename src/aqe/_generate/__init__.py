@@ -1,0 +1,293 @@
+"""``aqe generate``: unit tests for a module, kept only when they pass twice.
+
+The flow: resolve the target and the output path (refusing anything outside the project),
+search in a child process (``_explore``), write the findings as a pytest file
+(``_render``), run it twice in fresh processes with different hash seeds (``_verify``),
+drop every case that failed either run, and repeat until a round drops nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import AqeError, UsageError
+from .._paths import aqe_directory
+from ._model import Case, FunctionReport, Property, from_json
+from ._render import render
+from ._verify import Verdict, coverage_figures, function_figures, run_twice
+
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+MAX_ROUNDS = 4
+
+
+class GenerateError(AqeError):
+    """The target could not be explored or its tests could not be made to run."""
+
+    exit_code = 1
+
+
+@dataclass
+class Request:
+    target: str
+    root: Path
+    out: Path | None = None
+    function: str | None = None
+    budget: float = 20.0
+    dry_run: bool = False
+    force: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Result:
+    module: str
+    module_file: str
+    text: str
+    out: Path
+    written: bool
+    tests: int
+    cases: int
+    properties: int
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (test id, why)
+    functions: list[FunctionReport] = field(default_factory=list)
+    coverage: dict[str, float] | None = None
+    per_function: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+    search_seconds: float = 0.0
+
+
+def resolve_target(target: str, root: Path) -> tuple[str, list[str]]:
+    """The module name to import and the folders to put on ``sys.path`` first."""
+    path = Path(target)
+    if target.endswith(".py") or os.sep in target or path.exists():
+        if not path.exists():
+            raise UsageError(f"MODULE_OR_PATH {target!r} does not exist")
+        file = path.resolve()
+        if file.is_dir():
+            file = file / "__init__.py"
+            if not file.exists():
+                raise UsageError(f"MODULE_OR_PATH {target!r} is a folder without __init__.py")
+        if file.suffix != ".py":
+            raise UsageError(f"MODULE_OR_PATH {target!r} is not a Python file")
+        if not file.is_relative_to(root):
+            raise UsageError(f"MODULE_OR_PATH {target!r} is outside the project root {root}")
+        parts = [] if file.name == "__init__.py" else [file.stem]
+        folder = file.parent
+        while (folder / "__init__.py").exists() and folder != folder.parent:
+            parts.insert(0, folder.name)
+            folder = folder.parent
+        return ".".join(parts), [str(folder)]
+    if not _DOTTED.match(target):
+        raise UsageError(f"MODULE_OR_PATH {target!r} is neither a file nor a dotted module name")
+    paths = [str(p) for p in (root / "src", root) if p.is_dir()]
+    return target, paths
+
+
+def output_path(request: Request, module: str) -> Path:
+    root = request.root
+    if request.out is None:
+        tests = root / "tests"
+        out = tests / f"test_{module.replace('.', '_')}_generated.py"
+    else:
+        out = request.out if request.out.is_absolute() else Path.cwd() / request.out
+    out = out.resolve()
+    if not out.is_relative_to(root):
+        raise UsageError(f"--out {request.out or out} is outside the project root {root}")
+    if out.suffix != ".py":
+        raise UsageError(f"--out {request.out} must name a .py file")
+    if aqe_directory(root) in out.parents:
+        raise UsageError(f"--out {request.out} is inside aqe's own .aqe folder")
+    if out.exists() and not request.force and not request.dry_run:
+        raise UsageError(f"--out {out.relative_to(root)} exists; pass --force to overwrite it")
+    if out.is_dir():
+        raise UsageError(f"--out {request.out} is a folder")
+    return out
+
+
+def generate(request: Request) -> Result:
+    started = time.monotonic()
+    root = request.root.resolve()
+    request.root = root
+    module, paths = resolve_target(request.target, root)
+    out = output_path(request, module)
+    work = Path(tempfile.mkdtemp(prefix="generate-", dir=aqe_directory(root)))
+    scratch = Path(tempfile.mkdtemp(prefix="aqe-generate-"))
+    try:
+        search_budget = max(1.0, request.budget * 0.55)
+        findings = _explore(request, module, paths, work, scratch, search_budget)
+        search_seconds = time.monotonic() - started
+        result = _verified(request, findings, work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.search_seconds = search_seconds
+    if not request.dry_run:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(result.text, encoding="utf-8")
+        result.written = True
+    result.seconds = time.monotonic() - started
+    return result
+
+
+@dataclass
+class _Findings:
+    module: str
+    module_file: str
+    names: dict[str, str]
+    cases: list[Case]
+    properties: list[Property]
+    reports: dict[str, FunctionReport]
+    spans: dict[str, tuple[int, int]]
+
+
+def _explore(request: Request, module: str, paths: list[str], work: Path, scratch: Path,
+             budget: float) -> _Findings:
+    request_file = work / "request.json"
+    out_file = work / "findings.jsonl"
+    request_file.write_text(json.dumps({
+        "module": module, "paths": paths, "budget": budget, "seed": request.seed,
+        "function": request.function,
+    }), encoding="utf-8")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    src = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], src])
+    command = [sys.executable, "-m", "aqe._generate._explore", str(request_file), str(out_file)]
+    proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=budget * 2 + 30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        _, stderr = proc.communicate()
+    return _read_findings(out_file, module, proc.returncode, stderr or "")
+
+
+def _read_findings(out_file: Path, module: str, code: int, stderr: str) -> _Findings:
+    findings = _Findings(module=module, module_file="", names={}, cases=[], properties=[],
+                         reports={}, spans={})
+    lines = out_file.read_text(encoding="utf-8").splitlines() if out_file.exists() else []
+    for line in lines:
+        try:
+            data: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the last line of a killed explorer
+        kind = data.get("type")
+        if kind == "error":
+            raise GenerateError(str(data["message"]))
+        if kind == "retract":
+            findings.cases = [c for c in findings.cases if c.target != data["target"]]
+        elif kind == "module":
+            findings.module_file = data["file"]
+            findings.names = data["names"]
+        elif kind in ("Case", "Property", "FunctionReport"):
+            item = from_json(data)
+            if isinstance(item, Case):
+                findings.cases.append(item)
+            elif isinstance(item, Property):
+                findings.properties.append(item)
+            else:
+                _merge_report(findings.reports, item)
+    if not findings.module_file:
+        tail = stderr.strip().splitlines()[-1:] or [f"exit code {code}"]
+        raise GenerateError(f"could not explore {module}: {tail[0]}")
+    return findings
+
+
+def _merge_report(reports: dict[str, FunctionReport], report: FunctionReport) -> None:
+    earlier = reports.get(report.target)
+    if earlier is not None:
+        report.calls += earlier.calls
+        report.kept += earlier.kept
+        for reason, count in earlier.dropped.items():
+            report.dropped[reason] = report.dropped.get(reason, 0) + count
+    reports[report.target] = report
+
+
+def _regenerate_command(request: Request, out: Path) -> str:
+    parts = ["aqe generate", request.target]
+    if request.function:
+        parts += ["--function", request.function]
+    parts += ["--out", str(out.relative_to(request.root)), "--force"]
+    return " ".join(parts)
+
+
+def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> Result:
+    cases = list(findings.cases)
+    properties = list(findings.properties)
+    dropped: list[tuple[str, str]] = []
+    candidate = work / out.name
+    command = _regenerate_command(request, out)
+    coverage_of = findings.module_file if _has_coverage() else None
+    text = ""
+    for _round in range(MAX_ROUNDS):
+        text, by_id = render(findings.module, cases, properties, findings.names, command)
+        candidate.write_text(text, encoding="utf-8")
+        verdicts = run_twice(candidate, request.root, coverage_of=coverage_of)
+        broken = next((v.broken for v in verdicts if v.broken), None)
+        if broken is not None:
+            if properties:
+                dropped += [(_prop_name(p), "the file did not load with it") for p in properties]
+                properties = []
+                continue
+            raise GenerateError(f"the generated tests for {findings.module} do not load: "
+                                f"{broken.splitlines()[-1] if broken else 'no output'}")
+        failing = _failing(verdicts)
+        if not failing:
+            break
+        remove: set[int] = set()
+        for name, why in failing.items():
+            item = by_id.get(name)
+            dropped.append((name, why))
+            if item is None:  # unknown id: drop the whole test function
+                prefix = name.split("[", 1)[0]
+                remove |= {id(c) for key, c in by_id.items() if key.split("[", 1)[0] == prefix}
+            else:
+                remove.add(id(item))
+        cases = [c for c in cases if id(c) not in remove]
+        properties = [p for p in properties if id(p) not in remove]
+    else:
+        raise GenerateError(f"the tests for {findings.module} still failed after {MAX_ROUNDS} "
+                            "rounds of dropping failing cases")
+    passed = verdicts[0].passed
+    figures = coverage_figures(candidate, findings.module_file) if coverage_of else None
+    spans = {name: r.span for name, r in findings.reports.items() if len(r.span) == 2}
+    per_function = function_figures(candidate, findings.module_file, spans) if figures else {}
+    return Result(
+        module=findings.module, module_file=findings.module_file, text=text, out=out,
+        written=False, tests=len(passed), cases=len(cases), properties=len(properties),
+        dropped=dropped, functions=list(findings.reports.values()), coverage=figures,
+        per_function=per_function,
+    )
+
+
+def _failing(verdicts: list[Verdict]) -> dict[str, str]:
+    first, second = verdicts[0].failed, verdicts[1].failed
+    failing = {}
+    for name in first | second:
+        if name in first and name in second:
+            failing[name] = "failed in a fresh process"
+        else:
+            failing[name] = "failed under one hash seed only"
+    return failing
+
+
+def _prop_name(prop: Property) -> str:
+    return f"{prop.kind} of {', '.join(prop.targets)}"
+
+
+def _has_coverage() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("coverage") is not None

@@ -1,0 +1,474 @@
+"""Candidate inputs for each parameter, as source expressions.
+
+Type hints come first (``Literal``, ``Enum``, ``Optional``, unions, dataclasses,
+``TypedDict``, collections, defaults); without hints the parameter's default, its name,
+``isinstance`` checks, comparisons and method calls in the body say what it takes. The
+module's own constants, the strings its regexes match, and values compared against in
+the body are what reach deep branches, so they come before generic values.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections.abc
+import dataclasses
+import enum
+import inspect
+import itertools
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._regex import matching_strings
+from ._values import to_source
+
+_GENERIC: dict[type, list[str]] = {
+    str: ["'hello world'", "''", "'a'", "'Hello_World-2'", "'  padded  '", "'123'", "'x' * 60",
+          "'ünïcödé'", "'CamelCase'", "'a.b,c;d'", "'\\n'"],
+    int: ["0", "1", "-1", "2", "10", "1000", "-42", "1234567", "10 ** 12"],
+    float: ["0.0", "1.5", "-2.25", "1000000.0", "0.001", "1e+21", "float('inf')"],
+    bool: ["True", "False"],
+    bytes: ["b''", "b'abc'", "b'\\x00\\xff'"],
+    type(None): ["None"],
+    complex: [],
+}
+_NAME_HINTS: list[tuple[re.Pattern[str], type]] = [
+    (re.compile(r"(^|_)(n|num|count|size|width|length|len|index|idx|limit|level|depth|"
+                r"precision|digits|ndigits|indent|max|min|start|stop|step|pos|offset)($|_)"), int),
+    (re.compile(r"(^|_)(s|st|str|string|text|txt|word|name|line|sep|prefix|suffix|char|"
+                r"pattern|fmt|format|title|label|msg|message|value_str|path|url|token)($|_)"), str),
+    (re.compile(r"(^|_)(items|seq|sequence|values|iterable|lst|list|elements|args|parts)($|_)"),
+     list),
+    (re.compile(r"(^|_)(flag|is|has|use|enable|strict|keep|allow)($|_)"), bool),
+]
+_STR_METHODS = {name for name in dir(str) if not name.startswith("_")} - {"index", "count"}
+
+
+@dataclass
+class Domain:
+    """Ordered candidate sources for one parameter, and what its values are."""
+
+    candidates: list[str] = field(default_factory=list)
+    kinds: set[type] = field(default_factory=set)
+
+    def add(self, sources: typing.Iterable[str]) -> None:
+        for source in sources:
+            if source not in self.candidates:
+                self.candidates.append(source)
+
+
+@dataclass
+class ModuleFacts:
+    """What the whole module offers as inputs: constants, regex matches, instance pools."""
+
+    namespace: dict[str, Any]
+    strings: list[str] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    regex_strings: list[str] = field(default_factory=list)
+    pools: dict[type, list[str]] = field(default_factory=dict)
+
+
+def module_facts(tree: ast.Module, namespace: dict[str, Any]) -> ModuleFacts:
+    facts = ModuleFacts(namespace=namespace)
+    strings: list[str] = []
+    numbers: list[str] = []
+    patterns: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, str) and 0 < len(value) <= 60 and "\n" not in value:
+                strings.append(value)
+                if _looks_like_regex(value):
+                    patterns.append(value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                numbers.append(repr(value))
+        elif isinstance(node, ast.Call) and _is_re_call(node) and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                patterns.append(first.value)
+    for value in namespace.values():
+        if isinstance(value, re.Pattern):
+            patterns.append(value.pattern if isinstance(value.pattern, str) else "")
+    facts.strings = [repr(s) for s in dict.fromkeys(strings)][:200]
+    facts.numbers = list(dict.fromkeys(numbers))[:60]
+    regex_strings: list[str] = []
+    for pattern in dict.fromkeys(p for p in patterns if p):
+        regex_strings.extend(matching_strings(pattern, count=4))
+    facts.regex_strings = [repr(s) for s in dict.fromkeys(regex_strings) if len(s) <= 80][:300]
+    return facts
+
+
+def _looks_like_regex(value: str) -> bool:
+    if not any(ch in value for ch in "\\[]()^$*+?|"):
+        return False
+    try:
+        re.compile(value)
+    except re.error:
+        return False
+    return True
+
+
+def _is_re_call(node: ast.Call) -> bool:
+    func = node.func
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "re"
+        and func.attr in {"compile", "match", "search", "fullmatch", "sub", "split", "findall"}
+    )
+
+
+def hints_of(func: Any, namespace: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, globalns=namespace)
+    except Exception:
+        hints = {}
+        for name, raw in getattr(func, "__annotations__", {}).items():
+            if isinstance(raw, str):
+                try:
+                    raw = eval(raw, dict(namespace))  # noqa: S307 - the module's own annotation
+                except Exception:
+                    continue
+            hints[name] = raw
+        return hints
+
+
+def domain_for(
+    param: inspect.Parameter,
+    hint: Any,
+    body: ast.AST | None,
+    facts: ModuleFacts,
+) -> Domain:
+    domain = Domain()
+    if param.default is not inspect.Parameter.empty:
+        default = to_source(param.default, facts.namespace)
+        if default is not None:
+            domain.add([default])
+    body_values = _body_constants(body, param.name)
+    if hint is not None and hint is not inspect.Parameter.empty and hint is not typing.Any:
+        _from_hint(domain, hint, facts, 0)
+    else:
+        for kind in _inferred_kinds(param, body):
+            _from_hint(domain, kind, facts, 0)
+    # Values the body compares this parameter against reach its branches.
+    fitting = [src for src in body_values if _fits(src, domain.kinds)]
+    head = domain.candidates[:1]
+    domain.candidates = head + [s for s in fitting if s not in head] + [
+        s for s in domain.candidates[1:] if s not in fitting
+    ]
+    return domain
+
+
+def _fits(source: str, kinds: set[type]) -> bool:
+    if not kinds or object in kinds:
+        return True
+    try:
+        value = ast.literal_eval(source)
+    except Exception:
+        return False
+    return any(isinstance(value, kind) for kind in kinds if isinstance(kind, type))
+
+
+def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> None:
+    if depth > 3:
+        return
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is None or hint is type(None):
+        domain.kinds.add(type(None))
+        domain.add(["None"])
+        return
+    if origin is typing.Literal:
+        for value in args:
+            source = to_source(value, facts.namespace)
+            if source is not None:
+                domain.add([source])
+                domain.kinds.add(type(value))
+        return
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        members = [arg for arg in args if arg is not type(None)]
+        subdomains = []
+        for member in members:
+            sub = Domain()
+            _from_hint(sub, member, facts, depth + 1)
+            subdomains.append(sub)
+            domain.kinds |= sub.kinds
+        for batch in itertools.zip_longest(*(sub.candidates for sub in subdomains)):
+            domain.add([src for src in batch if src is not None])
+        if type(None) in args:
+            domain.kinds.add(type(None))
+            domain.add(["None"])
+        return
+    if origin is typing.Annotated:
+        _from_hint(domain, args[0], facts, depth + 1)
+        return
+    if hint is typing.Any or hint is object:
+        for kind in (str, int, type(None), list):
+            _from_hint(domain, kind, facts, depth + 1)
+        domain.kinds.add(object)
+        return
+    if isinstance(hint, typing.TypeVar):
+        bound = hint.__bound__ or (hint.__constraints__[0] if hint.__constraints__ else int)
+        _from_hint(domain, bound, facts, depth + 1)
+        return
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        domain.kinds.add(hint)
+        name = hint.__name__
+        if facts.namespace.get(name) is hint:
+            domain.add([f"{name}.{member.name}" for member in hint])
+        return
+    if isinstance(hint, type) and hint in facts.pools:
+        domain.kinds.add(hint)
+        domain.add(facts.pools[hint][:12])
+        return
+    if _is_typeddict(hint):
+        domain.kinds.add(dict)
+        domain.add(_typeddict_sources(hint, facts, depth))
+        return
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        domain.kinds.add(hint)
+        if facts.namespace.get(hint.__name__) is hint:
+            domain.add(_constructor_sources(hint, facts, depth))
+        return
+    container = origin or hint
+    if container in (list, collections.abc.Sequence, collections.abc.Iterable,
+                     collections.abc.Collection, collections.abc.MutableSequence,
+                     typing.List):  # noqa: UP006
+        domain.kinds.update({list, tuple})
+        _collection(domain, args[0] if args else str, facts, depth, "[{}]")
+        return
+    if container in (set, frozenset, collections.abc.Set, collections.abc.MutableSet):
+        domain.kinds.update({set, frozenset})
+        item = Domain()
+        _from_hint(item, args[0] if args else str, facts, depth + 1)
+        firsts = item.candidates[:3]
+        domain.add(["set()"] + ([f"{{{firsts[0]}}}"] if firsts else []))
+        return
+    if container is tuple:
+        domain.kinds.add(tuple)
+        if len(args) == 2 and args[1] is Ellipsis:
+            _collection(domain, args[0], facts, depth, "({},)")
+        elif args:
+            parts = []
+            for arg in args:
+                sub = Domain()
+                _from_hint(sub, arg, facts, depth + 1)
+                parts.append(sub.candidates[:3] or ["None"])
+            for index in range(3):
+                row = [p[min(index, len(p) - 1)] for p in parts]
+                domain.add(["(" + ", ".join(row) + ("," if len(row) == 1 else "") + ")"])
+        else:
+            domain.add(["()", "(1, 2)"])
+        return
+    if container in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+        domain.kinds.add(dict)
+        keys, values = Domain(), Domain()
+        _from_hint(keys, args[0] if args else str, facts, depth + 1)
+        _from_hint(values, args[1] if len(args) > 1 else int, facts, depth + 1)
+        domain.add(["{}"])
+        for key, value in list(zip(keys.candidates[:3], values.candidates[:3])):
+            domain.add([f"{{{key}: {value}}}"])
+        return
+    if container in (collections.abc.Callable,) or origin is collections.abc.Callable:
+        domain.kinds.add(object)
+        domain.add(["str", "repr"])
+        return
+    if isinstance(hint, type):
+        _scalar(domain, hint, facts)
+
+
+def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
+    domain.kinds.add(kind)
+    if kind is bool:
+        domain.add(_GENERIC[bool])
+    elif issubclass(kind, str):
+        domain.add(_GENERIC[str][:3])
+        domain.add(facts.regex_strings[:40])
+        domain.add(facts.strings[:60])
+        domain.add(_GENERIC[str][3:])
+    elif issubclass(kind, int):
+        domain.add(_GENERIC[int][:4])
+        domain.add([n for n in facts.numbers if "." not in n and "e" not in n][:20])
+        domain.add(_GENERIC[int][4:])
+    elif issubclass(kind, float):
+        domain.add(_GENERIC[float][:3] + _GENERIC[int][1:4])
+        domain.add(facts.numbers[:20])
+        domain.add(_GENERIC[float][3:])
+    elif kind in _GENERIC:
+        domain.add(_GENERIC[kind])
+    elif kind in facts.pools:
+        domain.add(facts.pools[kind][:12])
+    elif facts.namespace.get(kind.__name__) is kind:
+        domain.add(_constructor_sources(kind, facts, 1))
+
+
+def _collection(domain: Domain, item_hint: Any, facts: ModuleFacts, depth: int, shape: str) -> None:
+    item = Domain()
+    _from_hint(item, item_hint, facts, depth + 1)
+    values = item.candidates[:4]
+    empty = "[]" if shape.startswith("[") else "()"
+    domain.add([empty])
+    if values:
+        domain.add([shape.format(values[0]) if shape.startswith("[") else f"({values[0]},)"])
+    if len(values) >= 3:
+        inner = ", ".join(values[:3])
+        domain.add([f"[{inner}]" if shape.startswith("[") else f"({inner})"])
+
+
+def _is_typeddict(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__total__")
+
+
+def _typeddict_sources(hint: Any, facts: ModuleFacts, depth: int) -> list[str]:
+    hints = hints_of(hint, facts.namespace)
+    parts = []
+    for name, field_hint in hints.items():
+        sub = Domain()
+        _from_hint(sub, field_hint, facts, depth + 1)
+        if sub.candidates:
+            parts.append((name, sub.candidates))
+    sources = []
+    for index in range(2):
+        items = [f"{name!r}: {cands[min(index, len(cands) - 1)]}" for name, cands in parts]
+        sources.append("{" + ", ".join(items) + "}")
+    return sources
+
+
+def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]:
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return []
+    hints = hints_of(cls.__init__, facts.namespace)
+    columns = []
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        sub = Domain()
+        if param.default is not inspect.Parameter.empty:
+            default = to_source(param.default, facts.namespace)
+            if default is not None:
+                sub.add([default])
+        _from_hint(sub, hints.get(param.name, str), facts, depth + 1)
+        if param.default is inspect.Parameter.empty and not sub.candidates:
+            return []
+        columns.append((param.name, sub.candidates[:3] or ["None"]))
+    sources = []
+    for index in range(2):
+        args = ", ".join(f"{name}={cands[min(index, len(cands) - 1)]}" for name, cands in columns)
+        sources.append(f"{cls.__name__}({args})")
+    return list(dict.fromkeys(sources))
+
+
+def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]:
+    kinds: list[Any] = []
+    if param.default is not inspect.Parameter.empty and param.default is not None:
+        kinds.append(type(param.default))
+    elif param.default is None:
+        kinds.append(type(None))
+    kinds.extend(_body_kinds(body, param.name))
+    for pattern, kind in _NAME_HINTS:
+        if pattern.search(param.name.lower()):
+            kinds.append(kind)
+    if param.kind is param.VAR_POSITIONAL:
+        kinds.append(str)
+    if not [k for k in kinds if k is not type(None)]:
+        kinds.extend([str, int, list])
+    seen: list[Any] = []
+    for kind in kinds:
+        if kind not in seen:
+            seen.append(kind)
+    return seen
+
+
+_ISINSTANCE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "bytes": bytes,
+                     "list": list, "tuple": tuple, "dict": dict, "set": set}
+
+
+def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
+    if body is None:
+        return []
+    kinds: list[Any] = []
+    for node in ast.walk(body):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "isinstance" and len(node.args) == 2 and _is_name(node.args[0], name):
+                target = node.args[1]
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                for item in names:
+                    if isinstance(item, ast.Name) and item.id in _ISINSTANCE_NAMES:
+                        kinds.append(_ISINSTANCE_NAMES[item.id])
+            elif node.func.id in ("len", "sorted", "iter") and node.args and _is_name(node.args[0], name):
+                kinds.append(list)
+            elif node.func.id in ("range", "abs", "round") and node.args and _is_name(node.args[0], name):
+                kinds.append(int)
+        elif isinstance(node, ast.Attribute) and _is_name(node.value, name):
+            if node.attr in _STR_METHODS:
+                kinds.append(str)
+            elif node.attr in {"append", "extend", "pop", "insert"}:
+                kinds.append(list)
+            elif node.attr in {"items", "keys", "values", "get"}:
+                kinds.append(dict)
+        elif isinstance(node, ast.BinOp) and (_is_name(node.left, name) or _is_name(node.right, name)):
+            other = node.right if _is_name(node.left, name) else node.left
+            if isinstance(other, ast.Constant) and isinstance(other.value, (int, float, str)):
+                kinds.append(type(other.value))
+        elif isinstance(node, ast.For) and _is_name(node.iter, name):
+            kinds.append(list)
+    return kinds
+
+
+def _body_constants(body: ast.AST | None, name: str) -> list[str]:
+    """Constants the body compares ``name`` with, and their neighbours."""
+    if body is None:
+        return []
+    found: list[str] = []
+    for node in ast.walk(body):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if not any(_is_name(side, name) or _mentions(side, name) for side in sides):
+                continue
+            for side in sides:
+                for const in _constants(side):
+                    found.extend(_neighbours(const))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if _is_name(node.func.value, name) and node.func.attr in {
+                "startswith", "endswith", "split", "replace", "find", "strip", "lstrip", "rstrip",
+            }:
+                for arg in node.args:
+                    for const in _constants(arg):
+                        if isinstance(const, str):
+                            found.extend([repr(const), repr(const + "x"), repr("x" + const)])
+    return list(dict.fromkeys(found))
+
+
+def _constants(node: ast.AST) -> list[Any]:
+    if isinstance(node, ast.Constant) and not isinstance(node.value, (bytes, type(Ellipsis))):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [elt.value for elt in node.elts if isinstance(elt, ast.Constant)]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constants(node.operand)
+        return [-v for v in inner if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return []
+
+
+def _neighbours(value: Any) -> list[str]:
+    if isinstance(value, bool) or value is None:
+        return [repr(value)]
+    if isinstance(value, int):
+        return [repr(value), repr(value - 1), repr(value + 1)]
+    if isinstance(value, float):
+        return [repr(value), repr(value - 0.5), repr(value + 0.5)]
+    if isinstance(value, str) and len(value) <= 60:
+        return [repr(value)]
+    return []
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _mentions(node: ast.AST, name: str) -> bool:
+    return any(_is_name(sub, name) for sub in ast.walk(node))

@@ -1,0 +1,648 @@
+"""The search, run in a child process: call the module's code and keep what covers more.
+
+It imports the user's module, so it runs apart from aqe (``python -m
+aqe._generate._explore REQUEST OUT``) with a memory cap, a per-call alarm, stdout and
+stderr sent to /dev/null and the working directory in a scratch folder. Findings stream
+to OUT as JSON lines, so a call that kills the process loses only the function it was in.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import importlib
+import inspect
+import json
+import os
+import random
+import resource
+import signal
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ._arcs import Arc, ArcTracer, FileMap
+from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts
+from ._model import Case, FunctionReport, to_json
+from ._values import stable_message, stdlib_namespace, to_source
+
+CALL_SECONDS = 1.0
+PLATEAU_CALLS = 120
+MAX_KEPT = 24
+_SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
+_DANGER = ("subprocess", "os.system", "rmtree", "os.remove", "unlink", "input(", "sleep(",
+           "urlopen", "requests.", "socket", "shutil.move", "os.kill", "sys.exit", "webbrowser")
+_OPS = {"__lt__": "op:<", "__le__": "op:<=", "__gt__": "op:>", "__ge__": "op:>=",
+        "__eq__": "op:==", "__ne__": "op:!=", "__str__": "op:str", "__repr__": "op:repr",
+        "__len__": "op:len", "__iter__": "op:iter", "__contains__": "op:in",
+        "__getitem__": "op:getitem", "__bool__": "op:bool", "__add__": "op:+", "__sub__": "op:-"}
+
+
+class _CallTimeout(BaseException):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _CallTimeout
+
+
+@dataclass
+class Target:
+    """One thing to call: a function, a constructor, a method, a property, an operator."""
+
+    name: str
+    form: str
+    obj: Any
+    params: list[inspect.Parameter]
+    owner: type | None = None
+    lines: range = range(0)
+    body: ast.AST | None = None
+    domains: list[Domain] = field(default_factory=list)
+
+
+class Explorer:
+    def __init__(self, module: types.ModuleType, out: TextIO, budget: float, seed: int) -> None:
+        self.module = module
+        self.out = out
+        self.deadline = time.monotonic() + budget
+        self.rng = random.Random(seed)
+        self.path = os.path.realpath(module.__file__ or "")
+        source = open(self.path, encoding="utf-8").read()  # noqa: SIM115
+        self.tree = ast.parse(source)
+        self.filemap = FileMap.of(self.path)
+        self.tracer = ArcTracer(self.path, self.filemap)
+        self.namespace: dict[str, Any] = stdlib_namespace()
+        self.namespace.update(vars(module))
+        self.facts: ModuleFacts = module_facts(self.tree, self.namespace)
+        self.covered: set[Arc] = set()
+        self.covered_lines: set[int] = set()
+        self.defs = self._definitions()
+        self.tried: set[str] = set()
+        self.tried_inputs: dict[str, list[str]] = {}
+
+    # -- discovery -------------------------------------------------------------------------
+    def _definitions(self) -> dict[str, ast.AST]:
+        defs: dict[str, ast.AST] = {}
+        for node in self.tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                defs[node.name] = node
+                for item in node.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        defs[f"{node.name}.{item.name}"] = item
+        return defs
+
+    def _span(self, name: str) -> tuple[range, ast.AST | None]:
+        node = self.defs.get(name)
+        if node is None:
+            return range(0), None
+        end = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+        body = getattr(node, "body", None)
+        start = body[0].lineno if body else node.lineno  # type: ignore[attr-defined]
+        return range(start, end + 1), node
+
+    def targets(self, only: str | None) -> tuple[list[Target], list[Target]]:
+        """Module-level callables and constructors first, then methods needing instances."""
+        first: list[Target] = []
+        later: list[Target] = []
+        for name, obj in vars(self.module).items():
+            if getattr(obj, "__module__", None) != self.module.__name__:
+                continue
+            if only and name != only and not only.startswith(f"{name}."):
+                continue
+            if inspect.isfunction(obj):
+                if inspect.iscoroutinefunction(obj) or inspect.isasyncgenfunction(obj):
+                    continue
+                first.append(self._target(name, "call", obj, None))
+            elif inspect.isclass(obj) and not issubclass(obj, BaseException):
+                if self._defined_here(obj):
+                    self._class_targets(obj, first, later, only)
+        return [t for t in first if t is not None], [t for t in later if t is not None]
+
+    def _defined_here(self, cls: type) -> bool:
+        try:
+            return os.path.realpath(inspect.getsourcefile(cls) or "") == self.path
+        except (TypeError, OSError):
+            return False
+
+    def _class_targets(self, cls: type, first: list[Target], later: list[Target],
+                       only: str | None) -> None:
+        name = cls.__name__
+        if not inspect.isabstract(cls) and (only in (None, name) or (only or "").startswith(name)):
+            first.append(self._target(name, "call", cls, None, init=cls.__init__))
+        for attr, raw in vars(cls).items():
+            qual = f"{name}.{attr}"
+            if only and only not in (name, qual):
+                continue
+            if isinstance(raw, (classmethod, staticmethod)):
+                first.append(self._target(qual, "call", getattr(cls, attr), cls))
+            elif isinstance(raw, property) and raw.fget is not None:
+                later.append(self._target(qual, "property", raw.fget, cls, receiver=True))
+            elif inspect.isfunction(raw) and attr in _OPS:
+                later.append(self._target(qual, _OPS[attr], raw, cls, receiver=True))
+            elif inspect.isfunction(raw) and not attr.startswith("__"):
+                later.append(self._target(qual, "method", raw, cls, receiver=True))
+
+    def _target(self, name: str, form: str, obj: Any, owner: type | None,
+                receiver: bool = False, init: Any = None) -> Target:
+        try:
+            signature = inspect.signature(init or obj)
+        except (TypeError, ValueError):
+            signature = inspect.Signature()
+        params = list(signature.parameters.values())
+        if init is not None or (receiver and params):
+            params = params[1:]  # self
+        span_name = f"{name}.__init__" if init is not None else name
+        lines, body = self._span(span_name)
+        if init is not None and body is None:
+            lines, body = self._span(name)
+        return Target(name=name, form=form, obj=obj, params=params, owner=owner,
+                      lines=lines, body=body)
+
+    # -- domains ---------------------------------------------------------------------------
+    def prepare(self, target: Target) -> str | None:
+        """Fill the target's domains; a reason to skip it, or None."""
+        if target.body is not None:
+            text = ast.unparse(target.body)
+            for word in _DANGER:
+                if word in text:
+                    return f"side effects ({word.strip('(.')})"
+        hints = hints_of(target.obj, self.namespace) if target.params else {}
+        wide = self._function_constants(target.body)
+        for param in target.params:
+            if param.kind is param.VAR_KEYWORD:
+                continue
+            domain = domain_for(param, hints.get(param.name), target.body, self.facts)
+            domain.add([src for src in wide if _fits_any(src, domain)])
+            target.domains.append(domain)
+            if not domain.candidates:
+                if param.default is inspect.Parameter.empty and param.kind is not param.VAR_POSITIONAL:
+                    return f"no inputs for parameter {param.name!r}"
+        return None
+
+    def _function_constants(self, body: ast.AST | None) -> list[str]:
+        if body is None:
+            return []
+        found: list[str] = []
+        for node in ast.walk(body):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
+                if isinstance(node.value, str) and (len(node.value) > 40 or "\n" in node.value):
+                    continue
+                found.append(repr(node.value))
+        return list(dict.fromkeys(found))[:40]
+
+    # -- calls -----------------------------------------------------------------------------
+    def _columns(self, target: Target) -> tuple[list[str], list[bool], list[inspect.Parameter]]:
+        names, keywords, used = [], [], []
+        positional_ok = True
+        for param in target.params:
+            if param.kind is param.VAR_KEYWORD:
+                continue
+            names.append(param.name)
+            keyword = param.kind is param.KEYWORD_ONLY or not positional_ok
+            keywords.append(keyword)
+            used.append(param)
+        return names, keywords, used
+
+    def call_case(self, target: Target, args: list[str], receiver: str | None) -> Case:
+        names, keywords, _used = self._columns(target)
+        params, flags, columns = names[: len(args)], keywords[: len(args)], list(args)
+        if receiver is not None:
+            owner = target.owner.__name__ if target.owner else "obj"
+            params = [_receiver_name(owner, params), *params]
+            flags = [False, *flags]
+            columns = [receiver, *columns]
+        form = target.form if receiver is not None else "call"
+        pad = [
+            (name, to_source(param.default, self.namespace)
+             if param.default is not inspect.Parameter.empty else None, keyword)
+            for name, keyword, param in list(zip(names, keywords, _used))[len(args):]
+        ]
+        return Case(target=target.name, form=form, params=params, args=columns,
+                    keywords=flags, outcome="returns", pad=pad)
+
+    def run(self, case: Case) -> tuple[Case | None, set[Arc], set[int]]:
+        """Evaluate the case's sources afresh, call it traced, fill in its outcome."""
+        call_text = _call_text(case, [f"({a})" for a in case.args])
+        if call_text in self.tried:
+            return None, set(), set()
+        self.tried.add(call_text)
+        namespace = dict(self.namespace)
+        try:
+            values = [eval(a, namespace) for a in case.args]  # noqa: S307
+        except Exception:
+            return None, set(), set()
+        before = [_snapshot(v, self.namespace) for v in values]
+        local = dict(namespace)
+        for index, value in enumerate(values):
+            local[f"_aqe_{index}"] = value
+        expr = compile(_call_text(case, [f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
+
+        def invoke() -> Any:
+            result = eval(expr, local)  # noqa: S307
+            if isinstance(result, (types.GeneratorType, Iterator)) and not isinstance(
+                result, (str, bytes, list, tuple, dict)
+            ):
+                return _Consumed(list(_bounded_iter(result)))
+            return result
+
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            value, error, arcs, lines = self.tracer.run(invoke)
+        except _CallTimeout:
+            return None, set(), set()
+        except BaseException as exc:  # SystemExit from the user's code
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            value, error, arcs, lines = None, exc, set(self.tracer.arcs), set(self.tracer.lines)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if isinstance(error, _SKIP_EXCEPTIONS):
+            return None, arcs, lines
+        if error is not None:
+            return self._raised(case, error), arcs, lines
+        if isinstance(value, _Consumed):
+            case.consume = True
+            value = value.items
+        expected = to_source(value, self.namespace)
+        if expected is None:
+            return None, arcs, lines
+        case.expected = expected
+        after = [_snapshot(v, self.namespace) for v in values]
+        for index, (old, new) in enumerate(zip(before, after)):
+            if old != new and new is not None and old is not None:
+                case.outcome = "mutates"
+                case.state[case.params[index]] = new
+                if _has_vars(values[index]):
+                    case.via_vars.append(case.params[index])
+        return case, arcs, lines
+
+    def _raised(self, case: Case, error: BaseException) -> Case | None:
+        kind = type(error)
+        name = _exception_name(kind, self.namespace)
+        if name is None:
+            return None
+        case.outcome = "raises"
+        case.exc_type = name
+        message = str(error)
+        if message and stable_message(message):
+            case.match = message.splitlines()[0][:120]
+        return case
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, target: Target, seconds: float, receivers: list[str] | None,
+               patience: int = PLATEAU_CALLS) -> FunctionReport:
+        report = FunctionReport(target=target.name)
+        stop = min(self.deadline, time.monotonic() + seconds)
+        kept: list[Case] = []
+        seen_behaviours: set[str] = set()
+        stale = 0
+        domains = [d.candidates or ["None"] for d in target.domains]
+        required = [
+            p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL,)
+            for p in self._columns(target)[2]
+        ]
+        for args in self._inputs(domains, required, receivers):
+            if time.monotonic() > stop or stale > patience or len(kept) >= MAX_KEPT:
+                break
+            receiver, rest = args
+            case = self.call_case(target, rest, receiver)
+            report.calls += 1
+            if receiver is None and rest:
+                seen = self.tried_inputs.setdefault(target.name, [])
+                if rest[0] not in seen and len(seen) < 200:
+                    seen.append(rest[0])
+            found, arcs, lines = self.run(case)
+            new = arcs - self.covered
+            if found is None:
+                stale += 1
+                if arcs and new:
+                    # A call that covered new code but left no oracle (an unwritable value).
+                    report.dropped["value not expressible"] = report.dropped.get(
+                        "value not expressible", 0) + 1
+                continue
+            behaviour = found.behaviour()
+            fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
+            if new or fresh:
+                self.covered |= arcs
+                self.covered_lines |= lines
+                found.arcs = len(new)
+                seen_behaviours.add(behaviour)
+                kept.append(found)
+                self.out.write(json.dumps(to_json(found)) + "\n")
+                self.out.flush()
+                stale = 0
+                if target.form == "call":
+                    self._pool(found)
+            else:
+                stale += 1
+        report.kept = len(kept)
+        self._figures(report, target.lines)
+        return report
+
+    def _pool(self, case: Case) -> None:
+        """Instances of the module's classes that calls returned feed that class's pool."""
+        if case.outcome != "returns" or case.expected is None or case.consume:
+            return
+        try:
+            value = eval(case.expected, dict(self.namespace))  # noqa: S307
+        except Exception:
+            return
+        owner = type(value)
+        if self.namespace.get(owner.__name__) is not owner or not self._defined_here(owner):
+            return
+        pool = self.facts.pools.setdefault(owner, [])
+        source = case.expected if len(case.expected) < 160 else case.call(case.args)
+        if source not in pool and len(pool) < 16:
+            pool.append(source)
+
+    def _inputs(self, domains: list[list[str]], required: list[bool],
+                receivers: list[str] | None) -> Iterator[tuple[str | None, list[str]]]:
+        """Defaults first, then one parameter varied at a time, then mutants and mixes."""
+        recv = receivers or [None]  # type: ignore[list-item]
+        base = [d[0] for d in domains]
+        width = len(domains)
+
+        def trimmed(row: list[str]) -> list[str]:
+            # Stop at the first optional column still at its first candidate.
+            out = list(row)
+            while out and not required[len(out) - 1] and out[-1] == domains[len(out) - 1][0]:
+                out.pop()
+            return out
+
+        for r in recv:
+            yield r, trimmed(base)
+        for index in range(width):
+            for candidate in domains[index][1:60]:
+                row = list(base)
+                row[index] = candidate
+                yield self.rng.choice(recv), trimmed(row)
+        for r in recv[1:]:
+            for index in range(width):
+                for candidate in domains[index][:8]:
+                    row = list(base)
+                    row[index] = candidate
+                    yield r, trimmed(row)
+        while True:
+            row = [self.rng.choice(d[:40]) for d in domains]
+            if width and self.rng.random() < 0.5:
+                index = self.rng.randrange(width)
+                mutant = _mutate(row[index], self.rng, self.namespace)
+                if mutant is not None:
+                    row[index] = mutant
+            yield self.rng.choice(recv), trimmed(row)
+
+    def _figures(self, report: FunctionReport, lines: range) -> None:
+        if lines:
+            report.span = [lines.start, lines.stop - 1]
+        statements = {s for s in self.filemap.statements if s in lines}
+        branches = self.filemap.branch_arcs(lines)
+        report.lines_total = len(statements)
+        report.lines_hit = len(statements & self.covered_lines)
+        report.branches_total = len(branches)
+        report.branches_hit = len(branches & self.covered)
+
+    def explore(self, only: str | None) -> None:
+        first, later = self.targets(only)
+        if only and not first and not later:
+            self.out.write(json.dumps({"type": "error", "message": f"no function or class "
+                                       f"{only!r} in {self.module.__name__}"}) + "\n")
+            return
+        self._pass(first, None)
+        self._pass(later, "receiver")
+        # Time left: a second pass over what still misses branches.
+        leftovers = [t for t in first + later if t.domains and self._missing(t)]
+        if leftovers and time.monotonic() < self.deadline:
+            self._pass(leftovers, "again")
+
+    def _module_state(self) -> dict[str, tuple[Any, Any]]:
+        """Copies of the module's mutable globals (tables, registries, caches)."""
+        saved = {}
+        for name, value in vars(self.module).items():
+            if isinstance(value, (list, dict, set)) and not name.startswith("__"):
+                try:
+                    saved[name] = (value, copy.deepcopy(value))
+                except Exception:
+                    continue
+        return saved
+
+    def _restore(self, saved: dict[str, tuple[Any, Any]]) -> list[str]:
+        changed = []
+        for name, (live, copied) in saved.items():
+            try:
+                same = live == copied and vars(self.module).get(name) is live
+            except Exception:
+                same = True
+            if same:
+                continue
+            changed.append(name)
+            if isinstance(live, list):
+                live[:] = copied
+            elif isinstance(live, (dict, set)):
+                live.clear()
+                live.update(copied)
+            setattr(self.module, name, live)
+        return changed
+
+    def _missing(self, target: Target) -> bool:
+        return bool(self.filemap.branch_arcs(target.lines) - self.covered)
+
+    def _pass(self, targets: list[Target], mode: str | None) -> None:
+        for index, target in enumerate(targets):
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            share = remaining / max(1, len(targets) - index)
+            if mode != "again":
+                reason = self.prepare(target)
+                if reason is not None:
+                    report = FunctionReport(target=target.name, skipped=reason)
+                    self._figures(report, target.lines)
+                    self.out.write(json.dumps(to_json(report)) + "\n")
+                    continue
+            receivers = None
+            if target.owner is not None and target.form != "call":
+                receivers = self.facts.pools.get(target.owner, [])
+                if not receivers:
+                    report = FunctionReport(target=target.name, skipped="no instance could be built")
+                    self._figures(report, target.lines)
+                    self.out.write(json.dumps(to_json(report)) + "\n")
+                    continue
+            patience = PLATEAU_CALLS * 8 if mode == "again" else PLATEAU_CALLS
+            saved = self._module_state()
+            report = self.search(target, share, receivers, patience)
+            changed = self._restore(saved)
+            if changed:
+                # Its tests would leave the module changed for every later test in the
+                # process: none is written, and the search goes on from a clean module.
+                report.skipped = f"changes module state ({', '.join(changed[:3])})"
+                report.kept = 0
+                self.out.write(json.dumps({"type": "retract", "target": target.name}) + "\n")
+            self.out.write(json.dumps(to_json(report)) + "\n")
+            self.out.flush()
+
+
+@dataclass
+class _Consumed:
+    items: list[Any]
+
+
+def _bounded_iter(iterator: Iterator[Any]) -> Iterator[Any]:
+    for index, item in enumerate(iterator):
+        if index >= 200:
+            raise _TooLong
+        yield item
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _call_text(case: Case, columns: list[str]) -> str:
+    return case.call(columns)
+
+
+def _receiver_name(owner: str, taken: list[str]) -> str:
+    name = _snake(owner)
+    return name if name not in taken else f"{name}_obj"
+
+
+def _fits_any(source: str, domain: Domain) -> bool:
+    if not domain.kinds or object in domain.kinds:
+        return False
+    try:
+        value = ast.literal_eval(source)
+    except Exception:
+        return False
+    return any(type(value) is kind for kind in domain.kinds if isinstance(kind, type))
+
+
+def _snake(name: str) -> str:
+    out = []
+    for index, ch in enumerate(name):
+        if ch.isupper() and index and not name[index - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _has_vars(value: Any) -> bool:
+    return hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType))
+
+
+def _snapshot(value: Any, namespace: dict[str, Any]) -> str | None:
+    if isinstance(value, (str, bytes, int, float, bool, type(None), tuple, frozenset)):
+        return None  # immutable: nothing to watch
+    if _has_vars(value):
+        try:
+            return to_source(dict(vars(value)), namespace)
+        except TypeError:
+            return None
+    try:
+        return to_source(copy.deepcopy(value), namespace)
+    except Exception:
+        return None
+
+
+def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:
+    import builtins
+
+    if getattr(builtins, kind.__name__, None) is kind:
+        return kind.__name__
+    if namespace.get(kind.__name__) is kind:
+        return kind.__name__
+    module = kind.__module__
+    try:
+        owner = importlib.import_module(module)
+    except Exception:
+        return None
+    if getattr(owner, kind.__qualname__, None) is kind:
+        return f"{module}.{kind.__qualname__}"
+    for base in kind.__mro__[1:]:
+        if getattr(builtins, base.__name__, None) is base and base is not BaseException:
+            return base.__name__
+    return None
+
+
+def _mutate(source: str, rng: random.Random, namespace: dict[str, Any]) -> str | None:
+    try:
+        value = eval(source, dict(namespace))  # noqa: S307
+    except Exception:
+        return None
+    if isinstance(value, bool):
+        return repr(not value)
+    if isinstance(value, str):
+        ops: list[Callable[[str], str]] = [
+            lambda s: s + rng.choice("xs-_. 1"), lambda s: s.upper(), lambda s: s.title(),
+            lambda s: s[: len(s) // 2], lambda s: s * 2, lambda s: " " + s,
+            lambda s: s.replace(" ", "_"), lambda s: s.replace("_", " "), lambda s: s[1:],
+            lambda s: s + rng.choice(["ies", "s", "es", "man", "ed", "ing", "y", "ss"]),
+            lambda s: rng.choice(["-", ".", "+", "0", "A"]) + s,
+            lambda s: s[:-1],
+        ]
+        return repr(rng.choice(ops)(value)[:120])
+    if isinstance(value, int):
+        return repr(rng.choice([value + 1, value - 1, -value, value * 10, value // 2, 0, 3]))
+    if isinstance(value, float):
+        return repr(rng.choice([value * 2, -value, value + 0.5, value / 3, 0.0]))
+    if isinstance(value, list):
+        if value and rng.random() < 0.5:
+            return to_source(value[1:], namespace)
+        return to_source(value + value[:1], namespace)
+    return None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    saved = [os.dup(1), os.dup(2)]
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(open(argv[0], encoding="utf-8").read())  # noqa: SIM115
+    sys.path[:0] = request["paths"]
+    limit = int(request.get("memory_bytes", 4 << 30))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGALRM, _alarm)
+    sys.setrecursionlimit(3000)
+    with open(argv[1], "w", encoding="utf-8") as out:
+        try:
+            with _quiet():
+                module = importlib.import_module(request["module"])
+        except BaseException as exc:  # the user's module failed to import
+            out.write(json.dumps({"type": "error", "message":
+                                  f"cannot import {request['module']}: {type(exc).__name__}: {exc}"}) + "\n")
+            return 1
+        from ._render import namespace_kinds
+
+        out.write(json.dumps({"type": "module", "name": module.__name__,
+                              "file": os.path.realpath(module.__file__ or ""),
+                              "names": namespace_kinds(vars(module))}) + "\n")
+        out.flush()
+        explorer = Explorer(module, out, float(request["budget"]), int(request.get("seed", 0)))
+        with _quiet():
+            explorer.explore(request.get("function"))
+            if request.get("properties", True):
+                from ._properties import find_properties
+
+                for prop in find_properties(explorer):
+                    out.write(json.dumps(to_json(prop)) + "\n")
+        out.write(json.dumps({"type": "done"}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,253 @@
+"""Properties that held: round trips, idempotence, ordering consistency.
+
+A property is written only after it held on every input the search found and then on
+Hypothesis's own inputs, over the widest strategy that found no counterexample (any text,
+then plain ASCII words, then only the inputs where it was seen to hold). A property with a
+counterexample on every strategy is dropped, never written as a failing or xfail test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._model import Property
+
+if TYPE_CHECKING:
+    from ._explore import Explorer
+
+_PAIRS = [("encode", "decode"), ("dumps", "loads"), ("dump", "load"), ("serialize", "deserialize"),
+          ("to_", "from_"), ("format", "parse"), ("compress", "decompress"), ("escape", "unescape"),
+          ("quote", "unquote"), ("zip", "unzip"), ("pluralize", "singularize"), ("wrap", "unwrap"),
+          ("camelize", "underscore"), ("encrypt", "decrypt")]
+_TEXT = "st.text(max_size=30)"
+_WORDS = "st.text(alphabet=string.ascii_letters + string.digits + ' _-', max_size=30)"
+_LOWER = "st.from_regex(r'[a-z][a-z0-9]{0,12}(_[a-z0-9]{1,8}){0,3}', fullmatch=True)"
+_INTS = "st.integers(min_value=-(10**9), max_value=10**9)"
+_EXAMPLES = 120
+
+
+def find_properties(explorer: Explorer) -> list[Property]:
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        return []
+    functions = _unary_functions(explorer)
+    found: list[Property] = []
+    found.extend(_round_trips(explorer, functions))
+    found.extend(_idempotent(explorer, functions, {n for p in found for n in p.targets}))
+    found.extend(_orderings(explorer))
+    return found
+
+
+def _unary_functions(explorer: Explorer) -> dict[str, tuple[Callable[..., Any], list[Any]]]:
+    """Module functions callable with one argument, with the first-argument values tried."""
+    out: dict[str, tuple[Callable[..., Any], list[Any]]] = {}
+    for name, obj in vars(explorer.module).items():
+        if not inspect.isfunction(obj) or obj.__module__ != explorer.module.__name__:
+            continue
+        if name.startswith("_"):
+            continue
+        try:
+            params = list(inspect.signature(obj).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        if not params or params[0].kind not in (params[0].POSITIONAL_ONLY,
+                                                params[0].POSITIONAL_OR_KEYWORD):
+            continue
+        if any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY,
+               p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params[1:]):
+            continue
+        out[name] = (obj, _inputs_for(explorer, name))
+    return out
+
+
+def _inputs_for(explorer: Explorer, name: str) -> list[Any]:
+    values: list[Any] = []
+    for source in explorer.tried_inputs.get(name, [])[:80]:
+        try:
+            values.append(eval(source, dict(explorer.namespace)))  # noqa: S307
+        except Exception:
+            continue
+    return values
+
+
+def _held(check: Callable[[Any], bool], inputs: list[Any]) -> list[Any]:
+    """Inputs where the check held; None when it failed on any input that ran cleanly."""
+    held = []
+    for value in inputs:
+        try:
+            ok = check(value)
+        except Exception:
+            continue
+        if not ok:
+            return []
+        held.append(value)
+    return held
+
+
+def _strategies(sample: list[Any], namespace: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    import string
+
+    from hypothesis import strategies as st
+
+    if all(isinstance(v, str) for v in sample):
+        yield _TEXT, st.text(max_size=30)
+        yield _WORDS, st.text(alphabet=string.ascii_letters + string.digits + " _-", max_size=30)
+        yield _LOWER, st.from_regex(r"[a-z][a-z0-9]{0,12}(_[a-z0-9]{1,8}){0,3}", fullmatch=True)
+    elif all(isinstance(v, int) and not isinstance(v, bool) for v in sample):
+        yield _INTS, st.integers(min_value=-(10**9), max_value=10**9)
+    from ._values import to_source
+
+    sources = [to_source(v, namespace) for v in sample]
+    pairs = [(s, v) for s, v in zip(sources, sample) if s is not None][:20]
+    if len(pairs) >= 3:
+        text = "st.sampled_from([" + ", ".join(s for s, _ in pairs) + "])"
+        yield text, st.sampled_from([v for _, v in pairs])
+
+
+def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=_EXAMPLES, database=None, derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.tuples(*strategies))
+    def run(values: tuple[Any, ...]) -> None:
+        try:
+            ok = check(*values)
+        except Exception as exc:
+            raise AssertionError from exc
+        assert ok
+
+    try:
+        run()
+    except Exception:
+        return False
+    return True
+
+
+def _verified(explorer: Explorer, check: Callable[[Any], bool], inputs: list[Any],
+              ) -> tuple[str, int] | None:
+    held = _held(check, inputs)
+    if len(held) < 4:
+        return None
+    for text, strategy in _strategies(held, explorer.namespace):
+        if _hypothesis_holds(check, [strategy]):
+            return text, len(held)
+    return None
+
+
+def _round_trips(explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]],
+                 ) -> list[Property]:
+    found = []
+    names = sorted(functions)
+    for first, second in itertools.permutations(names, 2):
+        if not _paired(first, second):
+            continue
+        forward, inputs = functions[first]
+        back = functions[second][0]
+
+        def strong(x: Any, f: Any = forward, g: Any = back) -> bool:
+            return bool(g(f(x)) == x)
+
+        def weak(x: Any, f: Any = forward, g: Any = back) -> bool:
+            y = f(x)
+            return bool(f(g(y)) == y)
+
+        result = _verified(explorer, strong, inputs)
+        if result is not None:
+            check = f"{second}({first}(value)) == value"
+            desc = f"{second} undoes {first}"
+        else:
+            result = _verified(explorer, weak, inputs)
+            check = f"{first}({second}({first}(value))) == {first}(value)"
+            desc = f"{second} undoes {first} on {first}'s output"
+        if result is None:
+            continue
+        strategy, examples = result
+        found.append(Property(kind="round_trip", targets=[first, second], names=["value"],
+                              strategies=[strategy], check=check, description=desc,
+                              examples=examples))
+    return found
+
+
+def _paired(first: str, second: str) -> bool:
+    for a, b in _PAIRS:
+        if a in first and first.replace(a, b, 1) == second:
+            return True
+    if "2" in first and "2" in second:
+        left, _, right = first.partition("2")
+        return second == f"{right}2{left}"
+    return first == second.replace("un", "", 1) and second.startswith("un")
+
+
+def _idempotent(explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]],
+                skip: set[str]) -> list[Property]:
+    found = []
+    for name, (func, inputs) in sorted(functions.items()):
+        if name in skip:
+            continue
+        changed = False
+        for value in inputs[:40]:
+            try:
+                out = func(value)
+            except Exception:
+                continue
+            if type(out) is not type(value) or not isinstance(out, (str, list, tuple, int)):
+                changed = False
+                break
+            changed = changed or out != value
+        if not changed:
+            continue
+
+        def check(x: Any, f: Any = func) -> bool:
+            y = f(x)
+            return bool(f(y) == y)
+
+        result = _verified(explorer, check, inputs)
+        if result is None:
+            continue
+        strategy, examples = result
+        found.append(Property(kind="idempotent", targets=[name], names=["value"],
+                              strategies=[strategy], check=f"{name}({name}(value)) == {name}(value)",
+                              description=f"{name} is idempotent", examples=examples))
+    return found
+
+
+def _orderings(explorer: Explorer) -> list[Property]:
+    from hypothesis import strategies as st
+
+    found = []
+    for cls, pool in explorer.facts.pools.items():
+        if "__lt__" not in vars(cls) or len(pool) < 3:
+            continue
+        values = []
+        for source in pool:
+            try:
+                values.append((source, eval(source, dict(explorer.namespace))))  # noqa: S307
+            except Exception:
+                continue
+
+        def check(a: Any, b: Any) -> bool:
+            return bool((a < b) == (b > a) and not (a < b and b < a) and ((a == b) <= (not a < b)))
+
+        if len(values) < 3:
+            continue
+        try:
+            if not all(check(a, b) for (_, a), (_, b) in itertools.product(values, values)):
+                continue
+        except Exception:
+            continue
+        objects = [v for _, v in values]
+        if not _hypothesis_holds(check, [st.sampled_from(objects), st.sampled_from(objects)]):
+            continue
+        strategy = "st.sampled_from([" + ", ".join(s for s, _ in values) + "])"
+        found.append(Property(
+            kind="ordering", targets=[cls.__name__], names=["left", "right"],
+            strategies=[strategy, strategy],
+            check="(left < right) == (right > left) and not (left < right and right < left)",
+            description=f"{cls.__name__} ordering is consistent", examples=len(values) ** 2))
+    return found
