@@ -28,7 +28,8 @@ _GENERIC: dict[type, list[str]] = {
     str: ["'hello world'", "''", "'a'", "'Hello_World-2'", "'  padded  '", "'123'", "'x' * 60",
           "'ünïcödé'", "'CamelCase'", "'a.b,c;d'", "'\\n'"],
     int: ["0", "1", "-1", "2", "10", "1000", "-42", "1234567", "10 ** 12"],
-    float: ["0.0", "1.5", "-2.25", "1000000.0", "0.001", "1e+21", "float('inf')"],
+    float: ["0.0", "1.5", "-2.25", "1000000.0", "0.001", "1e+21", "float('inf')", "float('nan')",
+            "-float('inf')"],
     bool: ["True", "False"],
     bytes: ["b''", "b'abc'", "b'\\x00\\xff'"],
     type(None): ["None"],
@@ -120,6 +121,31 @@ def _is_re_call(node: ast.Call) -> bool:
     )
 
 
+def type_aliases(tree: ast.Module, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Aliases the module defines only for type checkers (``if TYPE_CHECKING:``)."""
+    scope = {**vars(typing), **namespace}
+    aliases: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            for stmt in node.body + node.orelse:
+                target = value = None
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                    target, value = stmt.targets[0], stmt.value
+                elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                    target, value = stmt.target, stmt.value
+                if not isinstance(target, ast.Name) or target.id in namespace:
+                    continue
+                try:
+                    alias = eval(ast.unparse(value), dict(scope))  # noqa: S307
+                    if isinstance(alias, str):
+                        alias = eval(alias, dict(scope))  # noqa: S307
+                except Exception:
+                    continue
+                aliases[target.id] = alias
+                scope[target.id] = alias
+    return aliases
+
+
 def hints_of(func: Any, namespace: dict[str, Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func, globalns=namespace)
@@ -150,8 +176,15 @@ def domain_for(
     if hint is not None and hint is not inspect.Parameter.empty and hint is not typing.Any:
         _from_hint(domain, hint, facts, 0)
     else:
+        # Interleave the inferred kinds so each has early candidates.
+        subdomains = []
         for kind in _inferred_kinds(param, body):
-            _from_hint(domain, kind, facts, 0)
+            sub = Domain()
+            _from_hint(sub, kind, facts, 0)
+            subdomains.append(sub)
+            domain.kinds |= sub.kinds
+        for batch in itertools.zip_longest(*(sub.candidates for sub in subdomains)):
+            domain.add([src for src in batch if src is not None])
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
@@ -279,8 +312,32 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         _scalar(domain, hint, facts)
 
 
+_KNOWN: dict[str, tuple[type, list[str]]] = {
+    "SupportsIndex": (int, ["0", "1", "-1", "2"]),
+    "SupportsInt": (int, ["0", "1", "-1", "7"]),
+    "SupportsFloat": (float, ["0.0", "1.5", "-2.0"]),
+    "slice": (slice, ["slice(0, 2)", "slice(1, None)", "slice(None, None, -1)"]),
+    "date": (object, ["datetime.date(2024, 2, 29)", "datetime.date(1970, 1, 1)"]),
+    "datetime": (object, ["datetime.datetime(2024, 2, 29, 12, 30, 5)",
+                          "datetime.datetime(1999, 12, 31, 23, 59, 59)"]),
+    "timedelta": (object, ["datetime.timedelta(0)", "datetime.timedelta(days=1, seconds=5)",
+                           "datetime.timedelta(seconds=-90)"]),
+    "Decimal": (object, ["Decimal('1.5')", "Decimal('-0.001')", "Decimal('12345.678')"]),
+    "Fraction": (object, ["Fraction(1, 3)", "Fraction(-7, 2)"]),
+}
+
+
 def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
+    known = _KNOWN.get(kind.__name__)
+    if known is not None and kind.__module__ in ("typing", "builtins", "datetime", "decimal",
+                                                  "fractions", "collections.abc"):
+        domain.kinds.add(known[0] if known[0] is not object else kind)
+        domain.add(known[1])
+        return
     domain.kinds.add(kind)
+    if getattr(kind, "_is_protocol", False):
+        domain.add(_GENERIC[int][:3] + _GENERIC[str][:3])
+        return
     if kind is bool:
         domain.add(_GENERIC[bool])
     elif issubclass(kind, str):

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import importlib
 import inspect
+import itertools
 import json
 import os
 import random
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._arcs import Arc, ArcTracer, FileMap
-from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts
+from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
 from ._model import Case, FunctionReport, to_json
 from ._values import stable_message, stdlib_namespace, to_source
 
@@ -78,11 +79,18 @@ class Explorer:
         self.namespace: dict[str, Any] = stdlib_namespace()
         self.namespace.update(vars(module))
         self.facts: ModuleFacts = module_facts(self.tree, self.namespace)
+        from ._doctests import doc_calls
+
+        self.doc: dict[str, list[Any]] = {}
+        with contextlib.suppress(Exception):
+            self.doc = doc_calls(module, self.namespace)
+        self.hint_namespace = {**type_aliases(self.tree, self.namespace), **self.namespace}
         self.covered: set[Arc] = set()
         self.covered_lines: set[int] = set()
         self.defs = self._definitions()
         self.tried: set[str] = set()
         self.tried_inputs: dict[str, list[str]] = {}
+        self.retracted: set[str] = set()
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -172,7 +180,7 @@ class Explorer:
             for word in _DANGER:
                 if word in text:
                     return f"side effects ({word.strip('(.')})"
-        hints = hints_of(target.obj, self.namespace) if target.params else {}
+        hints = hints_of(target.obj, self.hint_namespace) if target.params else {}
         wide = self._function_constants(target.body)
         for param in target.params:
             if param.kind is param.VAR_KEYWORD:
@@ -307,7 +315,10 @@ class Explorer:
             p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL,)
             for p in self._columns(target)[2]
         ]
-        for args in self._inputs(domains, required, receivers):
+        seeds = self._doc_seeds(target)
+        if receivers is not None:
+            receivers = list(dict.fromkeys([*(r for r, _ in seeds if r), *receivers]))
+        for args in itertools.chain(seeds, self._inputs(domains, required, receivers)):
             if time.monotonic() > stop or stale > patience or len(kept) >= MAX_KEPT:
                 break
             receiver, rest = args
@@ -344,6 +355,23 @@ class Explorer:
         report.kept = len(kept)
         self._figures(report, target.lines)
         return report
+
+    def _doc_seeds(self, target: Target) -> list[tuple[str | None, list[str]]]:
+        """Docstring calls as rows of columns (keywords placed by parameter name)."""
+        names = [p.name for p in self._columns(target)[2]]
+        seeds: list[tuple[str | None, list[str]]] = []
+        for call in self.doc.get(target.name, []):
+            if (call.receiver is None) != (target.form == "call"):
+                continue
+            row = list(call.args)
+            if len(row) > len(names) or any(k not in names for k in call.keywords):
+                continue
+            needed = max([len(row)] + [names.index(k) + 1 for k in call.keywords])
+            for index in range(len(row), needed):
+                domain = target.domains[index].candidates if index < len(target.domains) else []
+                row.append(call.keywords.get(names[index]) or (domain[0] if domain else "None"))
+            seeds.append((call.receiver, row))
+        return seeds
 
     def _pool(self, case: Case) -> None:
         """Instances of the module's classes that calls returned feed that class's pool."""
@@ -415,10 +443,15 @@ class Explorer:
             return
         self._pass(first, None)
         self._pass(later, "receiver")
-        # Time left: a second pass over what still misses branches.
-        leftovers = [t for t in first + later if t.domains and self._missing(t)]
-        if leftovers and time.monotonic() < self.deadline:
-            self._pass(leftovers, "again")
+        # Time left: more passes over what still misses branches, each more patient.
+        rounds = 0
+        while time.monotonic() < self.deadline - 0.05 and rounds < 6:
+            leftovers = [t for t in first + later if t.domains and self._missing(t)
+                         and t.name not in self.retracted]
+            if not leftovers:
+                break
+            rounds += 1
+            self._pass(leftovers, "again", patience=PLATEAU_CALLS * 4 * rounds)
 
     def _module_state(self) -> dict[str, tuple[Any, Any]]:
         """Copies of the module's mutable globals (tables, registries, caches)."""
@@ -452,7 +485,8 @@ class Explorer:
     def _missing(self, target: Target) -> bool:
         return bool(self.filemap.branch_arcs(target.lines) - self.covered)
 
-    def _pass(self, targets: list[Target], mode: str | None) -> None:
+    def _pass(self, targets: list[Target], mode: str | None,
+              patience: int = PLATEAU_CALLS) -> None:
         for index, target in enumerate(targets):
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -473,7 +507,6 @@ class Explorer:
                     self._figures(report, target.lines)
                     self.out.write(json.dumps(to_json(report)) + "\n")
                     continue
-            patience = PLATEAU_CALLS * 8 if mode == "again" else PLATEAU_CALLS
             saved = self._module_state()
             report = self.search(target, share, receivers, patience)
             changed = self._restore(saved)
@@ -483,6 +516,7 @@ class Explorer:
                 report.skipped = f"changes module state ({', '.join(changed[:3])})"
                 report.kept = 0
                 self.out.write(json.dumps({"type": "retract", "target": target.name}) + "\n")
+                self.retracted.add(target.name)
             self.out.write(json.dumps(to_json(report)) + "\n")
             self.out.flush()
 

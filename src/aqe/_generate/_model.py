@@ -12,10 +12,11 @@ from typing import Any
 
 # Call forms: how the columns of a case become one expression.
 OPERATORS = {
-    "op:<": "{0} < {1}", "op:<=": "{0} <= {1}", "op:>": "{0} > {1}", "op:>=": "{0} >= {1}",
-    "op:==": "{0} == {1}", "op:!=": "{0} != {1}", "op:str": "str({0})", "op:repr": "repr({0})",
-    "op:len": "len({0})", "op:iter": "list({0})", "op:in": "{1} in {0}", "op:getitem": "{0}[{1}]",
-    "op:bool": "bool({0})", "op:+": "{0} + {1}", "op:-": "{0} - {1}",
+    "op:<": "({0} < {1})", "op:<=": "({0} <= {1})", "op:>": "({0} > {1})",
+    "op:>=": "({0} >= {1})", "op:==": "({0} == {1})", "op:!=": "({0} != {1})",
+    "op:str": "str({0})", "op:repr": "repr({0})", "op:len": "len({0})", "op:iter": "list({0})",
+    "op:in": "({1} in {0})", "op:getitem": "{0}[{1}]", "op:bool": "bool({0})",
+    "op:+": "({0} + {1})", "op:-": "({0} - {1})",
 }
 
 

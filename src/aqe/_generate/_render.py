@@ -156,7 +156,7 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, st
         if case.outcome in ("returns", "mutates"):
             values.append(case.expected or "None")
         if case.outcome == "raises":
-            values.append(repr(re.escape(case.match)) if case.match else "None")
+            values.append(repr(_escape(case.match)) if case.match else "None")
         values.extend(case.state[name] for name in sorted(first.state))
         test_id = case_id(case)
         base, n = test_id, 2
@@ -194,6 +194,11 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, st
     else:
         lines += [f"    assert {call} == expected"]
     return "\n".join(lines) + "\n", ids  # type: ignore[return-value]
+
+
+def _escape(message: str) -> str:
+    """``re.escape`` that leaves spaces and quotes alone, so the pattern stays readable."""
+    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", message)
 
 
 def _names_tuple(columns: list[str]) -> str:
