@@ -385,17 +385,36 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
 
 @cli.command()
 @click.argument("target", metavar="MODULE_OR_PATH")
-@click.option("--function", "function", metavar="NAME", help="Only this function or Class[.method].")
-@click.option("--out", metavar="PATH", help="Test file to write (default tests/test_<module>_generated.py).")
-@click.option("--budget", default="20", metavar="S", callback=_budget, show_default=True,
-              help="Wall-time budget in seconds; about half goes to the search.")
+@click.option(
+    "--function", "function", metavar="NAME", help="Only this function or Class[.method]."
+)
+@click.option(
+    "--out", metavar="PATH", help="Test file to write (default tests/test_<module>_generated.py)."
+)
+@click.option(
+    "--budget",
+    default="20",
+    metavar="S",
+    callback=_budget,
+    show_default=True,
+    help="Wall-time budget in seconds; about half goes to the search.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @click.option("--report", is_flag=True, help="Per function: coverage, tests kept and dropped.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
 @click.option("--seed", default=0, type=int, help="Seed of the search.")
-def generate(target: str, function: str | None, out: str | None, budget: float, dry_run: bool,
-             force: bool, report: bool, as_json: bool, seed: int) -> None:
+def generate(
+    target: str,
+    function: str | None,
+    out: str | None,
+    budget: float,
+    dry_run: bool,
+    force: bool,
+    report: bool,
+    as_json: bool,
+    seed: int,
+) -> None:
     """Write unit tests for a module; keep only those that pass twice in fresh processes."""
     from ._generate import Request
     from ._generate import generate as run_generate
@@ -403,8 +422,16 @@ def generate(target: str, function: str | None, out: str | None, budget: float, 
     from ._generate._command import report_lines, summary
 
     root = find_root(Path.cwd())
-    request = Request(target=target, root=root, out=Path(out) if out else None,
-                      function=function, budget=budget, dry_run=dry_run, force=force, seed=seed)
+    request = Request(
+        target=target,
+        root=root,
+        out=Path(out) if out else None,
+        function=function,
+        budget=budget,
+        dry_run=dry_run,
+        force=force,
+        seed=seed,
+    )
     result = run_generate(request)
     if as_json:
         click.echo(json.dumps(result_json(result), indent=2))

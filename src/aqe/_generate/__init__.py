@@ -150,22 +150,38 @@ class _Findings:
     spans: dict[str, tuple[int, int]]
 
 
-def _explore(request: Request, module: str, paths: list[str], work: Path, scratch: Path,
-             budget: float) -> _Findings:
+def _explore(
+    request: Request, module: str, paths: list[str], work: Path, scratch: Path, budget: float
+) -> _Findings:
     request_file = work / "request.json"
     out_file = work / "findings.jsonl"
-    request_file.write_text(json.dumps({
-        "module": module, "paths": paths, "budget": budget, "seed": request.seed,
-        "function": request.function,
-    }), encoding="utf-8")
+    request_file.write_text(
+        json.dumps(
+            {
+                "module": module,
+                "paths": paths,
+                "budget": budget,
+                "seed": request.seed,
+                "function": request.function,
+            }
+        ),
+        encoding="utf-8",
+    )
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], src])
     command = [sys.executable, "-m", "aqe._generate._explore", str(request_file), str(out_file)]
-    proc = subprocess.Popen(command, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=scratch,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=budget * 2 + 30)
     except subprocess.TimeoutExpired:
@@ -175,8 +191,9 @@ def _explore(request: Request, module: str, paths: list[str], work: Path, scratc
 
 
 def _read_findings(out_file: Path, module: str, code: int, stderr: str) -> _Findings:
-    findings = _Findings(module=module, module_file="", names={}, cases=[], properties=[],
-                         reports={}, spans={})
+    findings = _Findings(
+        module=module, module_file="", names={}, cases=[], properties=[], reports={}, spans={}
+    )
     lines = out_file.read_text(encoding="utf-8").splitlines() if out_file.exists() else []
     for line in lines:
         try:
@@ -241,8 +258,10 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
                 dropped += [(_prop_name(p), "the file did not load with it") for p in properties]
                 properties = []
                 continue
-            raise GenerateError(f"the generated tests for {findings.module} do not load: "
-                                f"{broken.splitlines()[-1] if broken else 'no output'}")
+            raise GenerateError(
+                f"the generated tests for {findings.module} do not load: "
+                f"{broken.splitlines()[-1] if broken else 'no output'}"
+            )
         failing = _failing(verdicts)
         if not failing:
             break
@@ -258,16 +277,26 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
         cases = [c for c in cases if id(c) not in remove]
         properties = [p for p in properties if id(p) not in remove]
     else:
-        raise GenerateError(f"the tests for {findings.module} still failed after {MAX_ROUNDS} "
-                            "rounds of dropping failing cases")
+        raise GenerateError(
+            f"the tests for {findings.module} still failed after {MAX_ROUNDS} "
+            "rounds of dropping failing cases"
+        )
     passed = verdicts[0].passed
     figures = coverage_figures(candidate, findings.module_file) if coverage_of else None
     spans = {name: r.span for name, r in findings.reports.items() if len(r.span) == 2}
     per_function = function_figures(candidate, findings.module_file, spans) if figures else {}
     return Result(
-        module=findings.module, module_file=findings.module_file, text=text, out=out,
-        written=False, tests=len(passed), cases=len(cases), properties=len(properties),
-        dropped=dropped, functions=list(findings.reports.values()), coverage=figures,
+        module=findings.module,
+        module_file=findings.module_file,
+        text=text,
+        out=out,
+        written=False,
+        tests=len(passed),
+        cases=len(cases),
+        properties=len(properties),
+        dropped=dropped,
+        functions=list(findings.reports.values()),
+        coverage=figures,
         per_function=per_function,
     )
 

@@ -11,12 +11,16 @@ def summary(result: Result) -> str:
     where = "would write" if not result.written else "wrote"
     covered = ""
     if result.coverage:
-        covered = (f"; {result.coverage['line_percent']:.0f}% of lines and "
-                   f"{result.coverage['branch_percent']:.0f}% of branches of {result.module}")
+        covered = (
+            f"; {result.coverage['line_percent']:.0f}% of lines and "
+            f"{result.coverage['branch_percent']:.0f}% of branches of {result.module}"
+        )
     dropped = f", {len(result.dropped)} dropped" if result.dropped else ""
-    return (f"aqe: {where} {result.out} with {result.tests} tests "
-            f"({result.cases} cases, {result.properties} properties{dropped}){covered}, "
-            f"in {result.seconds:.1f} s")
+    return (
+        f"aqe: {where} {result.out} with {result.tests} tests "
+        f"({result.cases} cases, {result.properties} properties{dropped}){covered}, "
+        f"in {result.seconds:.1f} s"
+    )
 
 
 def report_lines(result: Result) -> list[str]:
@@ -34,8 +38,10 @@ def report_lines(result: Result) -> list[str]:
         if report.skipped:
             notes.append(f"skipped: {report.skipped}")
         notes += [f"{n} dropped: {why}" for why, n in sorted(report.dropped.items())]
-        lines.append(f"{report.target[:38]:38} {cov_lines:>9} {cov_branches:>9} "
-                     f"{report.calls:>6} {report.kept:>5}  {'; '.join(notes)}")
+        lines.append(
+            f"{report.target[:38]:38} {cov_lines:>9} {cov_branches:>9} "
+            f"{report.calls:>6} {report.kept:>5}  {'; '.join(notes)}"
+        )
     if result.dropped:
         lines.append("dropped after running the file:")
         lines += [f"  {name}: {why}" for name, why in result.dropped]
@@ -44,7 +50,8 @@ def report_lines(result: Result) -> list[str]:
         lines.append(
             f"module: {c['line_percent']:.1f}% lines ({c['statements'] - c['missing']:.0f}/"
             f"{c['statements']:.0f}), {c['branch_percent']:.1f}% branches "
-            f"({c['branches'] - c['partial']:.0f}/{c['branches']:.0f})")
+            f"({c['branches'] - c['partial']:.0f}/{c['branches']:.0f})"
+        )
     return lines
 
 
@@ -59,8 +66,14 @@ def as_json(result: Result) -> dict[str, Any]:
         "coverage": result.coverage,
         "dropped": [{"test": name, "why": why} for name, why in result.dropped],
         "functions": [
-            {"target": r.target, "calls": r.calls, "kept": r.kept, "skipped": r.skipped,
-             "dropped": r.dropped, **result.per_function.get(r.target, {})}
+            {
+                "target": r.target,
+                "calls": r.calls,
+                "kept": r.kept,
+                "skipped": r.skipped,
+                "dropped": r.dropped,
+                **result.per_function.get(r.target, {}),
+            }
             for r in result.functions
         ],
         "seconds": round(result.seconds, 2),

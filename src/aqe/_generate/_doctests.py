@@ -72,7 +72,7 @@ class _Unprefix(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         try:
-            value = eval(ast.unparse(node), dict(self.scope))  # noqa: S307
+            value = eval(ast.unparse(node), dict(self.scope))
         except Exception:
             return self.generic_visit(node)
         name = getattr(value, "__name__", None)
@@ -81,8 +81,12 @@ class _Unprefix(ast.NodeTransformer):
         return self.generic_visit(node)
 
 
-def _record(node: ast.Call, scope: dict[str, Any], namespace: dict[str, Any],
-            found: dict[str, list[DocCall]]) -> None:
+def _record(
+    node: ast.Call,
+    scope: dict[str, Any],
+    namespace: dict[str, Any],
+    found: dict[str, list[DocCall]],
+) -> None:
     args = [ast.unparse(a) for a in node.args if not isinstance(a, ast.Starred)]
     if len(args) != len(node.args) or any(k.arg is None for k in node.keywords):
         return
@@ -96,20 +100,22 @@ def _record(node: ast.Call, scope: dict[str, Any], namespace: dict[str, Any],
     elif isinstance(func, ast.Attribute):
         receiver = ast.unparse(func.value)
         try:
-            owner = eval(receiver, dict(namespace))  # noqa: S307
+            owner = eval(receiver, dict(namespace))
         except Exception:
             return
         if isinstance(owner, type):
             found.setdefault(f"{owner.__name__}.{func.attr}", []).append(
-                DocCall(None, args, keywords))
+                DocCall(None, args, keywords)
+            )
         else:
             found.setdefault(f"{type(owner).__name__}.{func.attr}", []).append(
-                DocCall(receiver, args, keywords))
+                DocCall(receiver, args, keywords)
+            )
 
 
 def _evaluates(source: str, namespace: dict[str, Any]) -> bool:
     try:
-        eval(source, dict(namespace))  # noqa: S307
+        eval(source, dict(namespace))
     except Exception:
         return False
     return True

@@ -25,23 +25,55 @@ from ._regex import matching_strings
 from ._values import to_source
 
 _GENERIC: dict[type, list[str]] = {
-    str: ["'hello world'", "''", "'a'", "'Hello_World-2'", "'  padded  '", "'123'", "'x' * 60",
-          "'ünïcödé'", "'CamelCase'", "'a.b,c;d'", "'\\n'"],
+    str: [
+        "'hello world'",
+        "''",
+        "'a'",
+        "'Hello_World-2'",
+        "'  padded  '",
+        "'123'",
+        "'x' * 60",
+        "'ünïcödé'",
+        "'CamelCase'",
+        "'a.b,c;d'",
+        "'\\n'",
+    ],
     int: ["0", "1", "-1", "2", "10", "1000", "-42", "1234567", "10 ** 12"],
-    float: ["0.0", "1.5", "-2.25", "1000000.0", "0.001", "1e+21", "float('inf')", "float('nan')",
-            "-float('inf')"],
+    float: [
+        "0.0",
+        "1.5",
+        "-2.25",
+        "1000000.0",
+        "0.001",
+        "1e+21",
+        "float('inf')",
+        "float('nan')",
+        "-float('inf')",
+    ],
     bool: ["True", "False"],
     bytes: ["b''", "b'abc'", "b'\\x00\\xff'"],
     type(None): ["None"],
     complex: [],
 }
 _NAME_HINTS: list[tuple[re.Pattern[str], type]] = [
-    (re.compile(r"(^|_)(n|num|count|size|width|length|len|index|idx|limit|level|depth|"
-                r"precision|digits|ndigits|indent|max|min|start|stop|step|pos|offset)($|_)"), int),
-    (re.compile(r"(^|_)(s|st|str|string|text|txt|word|name|line|sep|prefix|suffix|char|"
-                r"pattern|fmt|format|title|label|msg|message|value_str|path|url|token)($|_)"), str),
-    (re.compile(r"(^|_)(items|seq|sequence|values|iterable|lst|list|elements|args|parts)($|_)"),
-     list),
+    (
+        re.compile(
+            r"(^|_)(n|num|count|size|width|length|len|index|idx|limit|level|depth|"
+            r"precision|digits|ndigits|indent|max|min|start|stop|step|pos|offset)($|_)"
+        ),
+        int,
+    ),
+    (
+        re.compile(
+            r"(^|_)(s|st|str|string|text|txt|word|name|line|sep|prefix|suffix|char|"
+            r"pattern|fmt|format|title|label|msg|message|value_str|path|url|token)($|_)"
+        ),
+        str,
+    ),
+    (
+        re.compile(r"(^|_)(items|seq|sequence|values|iterable|lst|list|elements|args|parts)($|_)"),
+        list,
+    ),
     (re.compile(r"(^|_)(flag|is|has|use|enable|strict|keep|allow)($|_)"), bool),
 ]
 _STR_METHODS = {name for name in dir(str) if not name.startswith("_")} - {"index", "count"}
@@ -133,12 +165,12 @@ def type_aliases(tree: ast.Module, namespace: dict[str, Any]) -> dict[str, Any]:
                     target, value = stmt.targets[0], stmt.value
                 elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
                     target, value = stmt.target, stmt.value
-                if not isinstance(target, ast.Name) or target.id in namespace:
+                if not isinstance(target, ast.Name) or target.id in namespace or value is None:
                     continue
                 try:
-                    alias = eval(ast.unparse(value), dict(scope))  # noqa: S307
+                    alias = eval(ast.unparse(value), dict(scope))
                     if isinstance(alias, str):
-                        alias = eval(alias, dict(scope))  # noqa: S307
+                        alias = eval(alias, dict(scope))
                 except Exception:
                     continue
                 aliases[target.id] = alias
@@ -154,7 +186,7 @@ def hints_of(func: Any, namespace: dict[str, Any]) -> dict[str, Any]:
         for name, raw in getattr(func, "__annotations__", {}).items():
             if isinstance(raw, str):
                 try:
-                    raw = eval(raw, dict(namespace))  # noqa: S307 - the module's own annotation
+                    raw = eval(raw, dict(namespace))
                 except Exception:
                     continue
             hints[name] = raw
@@ -188,9 +220,11 @@ def domain_for(
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
-    domain.candidates = head + [s for s in fitting if s not in head] + [
-        s for s in domain.candidates[1:] if s not in fitting
-    ]
+    domain.candidates = (
+        head
+        + [s for s in fitting if s not in head]
+        + [s for s in domain.candidates[1:] if s not in fitting]
+    )
     return domain
 
 
@@ -250,7 +284,7 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         domain.kinds.add(hint)
         name = hint.__name__
         if facts.namespace.get(name) is hint:
-            domain.add([f"{name}.{member.name}" for member in hint])
+            domain.add([f"{name}.{member.name}" for member in typing.cast(Any, hint)])
         return
     if isinstance(hint, type) and hint in facts.pools:
         domain.kinds.add(hint)
@@ -263,12 +297,17 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         domain.kinds.add(hint)
         if facts.namespace.get(hint.__name__) is hint:
-            domain.add(_constructor_sources(hint, facts, depth))
+            domain.add(_constructor_sources(typing.cast(type, hint), facts, depth))
         return
     container = origin or hint
-    if container in (list, collections.abc.Sequence, collections.abc.Iterable,
-                     collections.abc.Collection, collections.abc.MutableSequence,
-                     typing.List):  # noqa: UP006
+    if container in (
+        list,
+        collections.abc.Sequence,
+        collections.abc.Iterable,
+        collections.abc.Collection,
+        collections.abc.MutableSequence,
+        list,
+    ):
         domain.kinds.update({list, tuple})
         _collection(domain, args[0] if args else str, facts, depth, "[{}]")
         return
@@ -301,7 +340,7 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         _from_hint(keys, args[0] if args else str, facts, depth + 1)
         _from_hint(values, args[1] if len(args) > 1 else int, facts, depth + 1)
         domain.add(["{}"])
-        for key, value in list(zip(keys.candidates[:3], values.candidates[:3])):
+        for key, value in list(zip(keys.candidates[:3], values.candidates[:3], strict=False)):
             domain.add([f"{{{key}: {value}}}"])
         return
     if container in (collections.abc.Callable,) or origin is collections.abc.Callable:
@@ -318,10 +357,21 @@ _KNOWN: dict[str, tuple[type, list[str]]] = {
     "SupportsFloat": (float, ["0.0", "1.5", "-2.0"]),
     "slice": (slice, ["slice(0, 2)", "slice(1, None)", "slice(None, None, -1)"]),
     "date": (object, ["datetime.date(2024, 2, 29)", "datetime.date(1970, 1, 1)"]),
-    "datetime": (object, ["datetime.datetime(2024, 2, 29, 12, 30, 5)",
-                          "datetime.datetime(1999, 12, 31, 23, 59, 59)"]),
-    "timedelta": (object, ["datetime.timedelta(0)", "datetime.timedelta(days=1, seconds=5)",
-                           "datetime.timedelta(seconds=-90)"]),
+    "datetime": (
+        object,
+        [
+            "datetime.datetime(2024, 2, 29, 12, 30, 5)",
+            "datetime.datetime(1999, 12, 31, 23, 59, 59)",
+        ],
+    ),
+    "timedelta": (
+        object,
+        [
+            "datetime.timedelta(0)",
+            "datetime.timedelta(days=1, seconds=5)",
+            "datetime.timedelta(seconds=-90)",
+        ],
+    ),
     "Decimal": (object, ["Decimal('1.5')", "Decimal('-0.001')", "Decimal('12345.678')"]),
     "Fraction": (object, ["Fraction(1, 3)", "Fraction(-7, 2)"]),
 }
@@ -329,8 +379,14 @@ _KNOWN: dict[str, tuple[type, list[str]]] = {
 
 def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
     known = _KNOWN.get(kind.__name__)
-    if known is not None and kind.__module__ in ("typing", "builtins", "datetime", "decimal",
-                                                  "fractions", "collections.abc"):
+    if known is not None and kind.__module__ in (
+        "typing",
+        "builtins",
+        "datetime",
+        "decimal",
+        "fractions",
+        "collections.abc",
+    ):
         domain.kinds.add(known[0] if known[0] is not object else kind)
         domain.add(known[1])
         return
@@ -398,7 +454,7 @@ def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
         return []
-    hints = hints_of(cls.__init__, facts.namespace)
+    hints = hints_of(cls.__init__, facts.namespace)  # type: ignore[misc]
     columns = []
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -440,8 +496,17 @@ def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]
     return seen
 
 
-_ISINSTANCE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "bytes": bytes,
-                     "list": list, "tuple": tuple, "dict": dict, "set": set}
+_ISINSTANCE_NAMES = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "bytes": bytes,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+    "set": set,
+}
 
 
 def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
@@ -450,15 +515,27 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
     kinds: list[Any] = []
     for node in ast.walk(body):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id == "isinstance" and len(node.args) == 2 and _is_name(node.args[0], name):
+            if (
+                node.func.id == "isinstance"
+                and len(node.args) == 2
+                and _is_name(node.args[0], name)
+            ):
                 target = node.args[1]
                 names = target.elts if isinstance(target, ast.Tuple) else [target]
                 for item in names:
                     if isinstance(item, ast.Name) and item.id in _ISINSTANCE_NAMES:
                         kinds.append(_ISINSTANCE_NAMES[item.id])
-            elif node.func.id in ("len", "sorted", "iter") and node.args and _is_name(node.args[0], name):
+            elif (
+                node.func.id in ("len", "sorted", "iter")
+                and node.args
+                and _is_name(node.args[0], name)
+            ):
                 kinds.append(list)
-            elif node.func.id in ("range", "abs", "round") and node.args and _is_name(node.args[0], name):
+            elif (
+                node.func.id in ("range", "abs", "round")
+                and node.args
+                and _is_name(node.args[0], name)
+            ):
                 kinds.append(int)
         elif isinstance(node, ast.Attribute) and _is_name(node.value, name):
             if node.attr in _STR_METHODS:
@@ -467,7 +544,9 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
                 kinds.append(list)
             elif node.attr in {"items", "keys", "values", "get"}:
                 kinds.append(dict)
-        elif isinstance(node, ast.BinOp) and (_is_name(node.left, name) or _is_name(node.right, name)):
+        elif isinstance(node, ast.BinOp) and (
+            _is_name(node.left, name) or _is_name(node.right, name)
+        ):
             other = node.right if _is_name(node.left, name) else node.left
             if isinstance(other, ast.Constant) and isinstance(other.value, (int, float, str)):
                 kinds.append(type(other.value))
@@ -491,7 +570,14 @@ def _body_constants(body: ast.AST | None, name: str) -> list[str]:
                     found.extend(_neighbours(const))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if _is_name(node.func.value, name) and node.func.attr in {
-                "startswith", "endswith", "split", "replace", "find", "strip", "lstrip", "rstrip",
+                "startswith",
+                "endswith",
+                "split",
+                "replace",
+                "find",
+                "strip",
+                "lstrip",
+                "rstrip",
             }:
                 for arg in node.args:
                     for const in _constants(arg):

@@ -35,12 +35,39 @@ CALL_SECONDS = 1.0
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
-_DANGER = ("subprocess", "os.system", "rmtree", "os.remove", "unlink", "input(", "sleep(",
-           "urlopen", "requests.", "socket", "shutil.move", "os.kill", "sys.exit", "webbrowser")
-_OPS = {"__lt__": "op:<", "__le__": "op:<=", "__gt__": "op:>", "__ge__": "op:>=",
-        "__eq__": "op:==", "__ne__": "op:!=", "__str__": "op:str", "__repr__": "op:repr",
-        "__len__": "op:len", "__iter__": "op:iter", "__contains__": "op:in",
-        "__getitem__": "op:getitem", "__bool__": "op:bool", "__add__": "op:+", "__sub__": "op:-"}
+_DANGER = (
+    "subprocess",
+    "os.system",
+    "rmtree",
+    "os.remove",
+    "unlink",
+    "input(",
+    "sleep(",
+    "urlopen",
+    "requests.",
+    "socket",
+    "shutil.move",
+    "os.kill",
+    "sys.exit",
+    "webbrowser",
+)
+_OPS = {
+    "__lt__": "op:<",
+    "__le__": "op:<=",
+    "__gt__": "op:>",
+    "__ge__": "op:>=",
+    "__eq__": "op:==",
+    "__ne__": "op:!=",
+    "__str__": "op:str",
+    "__repr__": "op:repr",
+    "__len__": "op:len",
+    "__iter__": "op:iter",
+    "__contains__": "op:in",
+    "__getitem__": "op:getitem",
+    "__bool__": "op:bool",
+    "__add__": "op:+",
+    "__sub__": "op:-",
+}
 
 
 class _CallTimeout(BaseException):
@@ -72,7 +99,7 @@ class Explorer:
         self.deadline = time.monotonic() + budget
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
-        source = open(self.path, encoding="utf-8").read()  # noqa: SIM115
+        source = open(self.path, encoding="utf-8").read()
         self.tree = ast.parse(source)
         self.filemap = FileMap.of(self.path)
         self.tracer = ArcTracer(self.path, self.filemap)
@@ -138,11 +165,13 @@ class Explorer:
         except (TypeError, OSError):
             return False
 
-    def _class_targets(self, cls: type, first: list[Target], later: list[Target],
-                       only: str | None) -> None:
+    def _class_targets(
+        self, cls: type, first: list[Target], later: list[Target], only: str | None
+    ) -> None:
         name = cls.__name__
         if not inspect.isabstract(cls) and (only in (None, name) or (only or "").startswith(name)):
-            first.append(self._target(name, "call", cls, None, init=cls.__init__))
+            init = cls.__init__  # type: ignore[misc]
+            first.append(self._target(name, "call", cls, None, init=init))
         for attr, raw in vars(cls).items():
             qual = f"{name}.{attr}"
             if only and only not in (name, qual):
@@ -156,8 +185,15 @@ class Explorer:
             elif inspect.isfunction(raw) and not attr.startswith("__"):
                 later.append(self._target(qual, "method", raw, cls, receiver=True))
 
-    def _target(self, name: str, form: str, obj: Any, owner: type | None,
-                receiver: bool = False, init: Any = None) -> Target:
+    def _target(
+        self,
+        name: str,
+        form: str,
+        obj: Any,
+        owner: type | None,
+        receiver: bool = False,
+        init: Any = None,
+    ) -> Target:
         try:
             signature = inspect.signature(init or obj)
         except (TypeError, ValueError):
@@ -169,8 +205,9 @@ class Explorer:
         lines, body = self._span(span_name)
         if init is not None and body is None:
             lines, body = self._span(name)
-        return Target(name=name, form=form, obj=obj, params=params, owner=owner,
-                      lines=lines, body=body)
+        return Target(
+            name=name, form=form, obj=obj, params=params, owner=owner, lines=lines, body=body
+        )
 
     # -- domains ---------------------------------------------------------------------------
     def prepare(self, target: Target) -> str | None:
@@ -189,7 +226,10 @@ class Explorer:
             domain.add([src for src in wide if _fits_any(src, domain)])
             target.domains.append(domain)
             if not domain.candidates:
-                if param.default is inspect.Parameter.empty and param.kind is not param.VAR_POSITIONAL:
+                if (
+                    param.default is inspect.Parameter.empty
+                    and param.kind is not param.VAR_POSITIONAL
+                ):
                     return f"no inputs for parameter {param.name!r}"
         return None
 
@@ -227,12 +267,24 @@ class Explorer:
             columns = [receiver, *columns]
         form = target.form if receiver is not None else "call"
         pad = [
-            (name, to_source(param.default, self.namespace)
-             if param.default is not inspect.Parameter.empty else None, keyword)
-            for name, keyword, param in list(zip(names, keywords, _used))[len(args):]
+            (
+                name,
+                to_source(param.default, self.namespace)
+                if param.default is not inspect.Parameter.empty
+                else None,
+                keyword,
+            )
+            for name, keyword, param in list(zip(names, keywords, _used, strict=False))[len(args) :]
         ]
-        return Case(target=target.name, form=form, params=params, args=columns,
-                    keywords=flags, outcome="returns", pad=pad)
+        return Case(
+            target=target.name,
+            form=form,
+            params=params,
+            args=columns,
+            keywords=flags,
+            outcome="returns",
+            pad=pad,
+        )
 
     def run(self, case: Case) -> tuple[Case | None, set[Arc], set[int]]:
         """Evaluate the case's sources afresh, call it traced, fill in its outcome."""
@@ -242,7 +294,7 @@ class Explorer:
         self.tried.add(call_text)
         namespace = dict(self.namespace)
         try:
-            values = [eval(a, namespace) for a in case.args]  # noqa: S307
+            values = [eval(a, namespace) for a in case.args]
         except Exception:
             return None, set(), set()
         before = [_snapshot(v, self.namespace) for v in values]
@@ -252,7 +304,7 @@ class Explorer:
         expr = compile(_call_text(case, [f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
 
         def invoke() -> Any:
-            result = eval(expr, local)  # noqa: S307
+            result = eval(expr, local)
             if isinstance(result, (types.GeneratorType, Iterator)) and not isinstance(
                 result, (str, bytes, list, tuple, dict)
             ):
@@ -282,7 +334,7 @@ class Explorer:
             return None, arcs, lines
         case.expected = expected
         after = [_snapshot(v, self.namespace) for v in values]
-        for index, (old, new) in enumerate(zip(before, after)):
+        for index, (old, new) in enumerate(zip(before, after, strict=False)):
             if old != new and new is not None and old is not None:
                 case.outcome = "mutates"
                 case.state[case.params[index]] = new
@@ -303,8 +355,13 @@ class Explorer:
         return case
 
     # -- search ----------------------------------------------------------------------------
-    def search(self, target: Target, seconds: float, receivers: list[str] | None,
-               patience: int = PLATEAU_CALLS) -> FunctionReport:
+    def search(
+        self,
+        target: Target,
+        seconds: float,
+        receivers: list[str] | None,
+        patience: int = PLATEAU_CALLS,
+    ) -> FunctionReport:
         report = FunctionReport(target=target.name)
         stop = min(self.deadline, time.monotonic() + seconds)
         kept: list[Case] = []
@@ -334,8 +391,9 @@ class Explorer:
                 stale += 1
                 if arcs and new:
                     # A call that covered new code but left no oracle (an unwritable value).
-                    report.dropped["value not expressible"] = report.dropped.get(
-                        "value not expressible", 0) + 1
+                    report.dropped["value not expressible"] = (
+                        report.dropped.get("value not expressible", 0) + 1
+                    )
                 continue
             behaviour = found.behaviour()
             fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
@@ -378,7 +436,7 @@ class Explorer:
         if case.outcome != "returns" or case.expected is None or case.consume:
             return
         try:
-            value = eval(case.expected, dict(self.namespace))  # noqa: S307
+            value = eval(case.expected, dict(self.namespace))
         except Exception:
             return
         owner = type(value)
@@ -389,8 +447,9 @@ class Explorer:
         if source not in pool and len(pool) < 16:
             pool.append(source)
 
-    def _inputs(self, domains: list[list[str]], required: list[bool],
-                receivers: list[str] | None) -> Iterator[tuple[str | None, list[str]]]:
+    def _inputs(
+        self, domains: list[list[str]], required: list[bool], receivers: list[str] | None
+    ) -> Iterator[tuple[str | None, list[str]]]:
         """Defaults first, then one parameter varied at a time, then mutants and mixes."""
         recv = receivers or [None]  # type: ignore[list-item]
         base = [d[0] for d in domains]
@@ -438,16 +497,26 @@ class Explorer:
     def explore(self, only: str | None) -> None:
         first, later = self.targets(only)
         if only and not first and not later:
-            self.out.write(json.dumps({"type": "error", "message": f"no function or class "
-                                       f"{only!r} in {self.module.__name__}"}) + "\n")
+            self.out.write(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "message": f"no function or class {only!r} in {self.module.__name__}",
+                    }
+                )
+                + "\n"
+            )
             return
         self._pass(first, None)
         self._pass(later, "receiver")
         # Time left: more passes over what still misses branches, each more patient.
         rounds = 0
         while time.monotonic() < self.deadline - 0.05 and rounds < 6:
-            leftovers = [t for t in first + later if t.domains and self._missing(t)
-                         and t.name not in self.retracted]
+            leftovers = [
+                t
+                for t in first + later
+                if t.domains and self._missing(t) and t.name not in self.retracted
+            ]
             if not leftovers:
                 break
             rounds += 1
@@ -485,8 +554,7 @@ class Explorer:
     def _missing(self, target: Target) -> bool:
         return bool(self.filemap.branch_arcs(target.lines) - self.covered)
 
-    def _pass(self, targets: list[Target], mode: str | None,
-              patience: int = PLATEAU_CALLS) -> None:
+    def _pass(self, targets: list[Target], mode: str | None, patience: int = PLATEAU_CALLS) -> None:
         for index, target in enumerate(targets):
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -503,7 +571,9 @@ class Explorer:
             if target.owner is not None and target.form != "call":
                 receivers = self.facts.pools.get(target.owner, [])
                 if not receivers:
-                    report = FunctionReport(target=target.name, skipped="no instance could be built")
+                    report = FunctionReport(
+                        target=target.name, skipped="no instance could be built"
+                    )
                     self._figures(report, target.lines)
                     self.out.write(json.dumps(to_json(report)) + "\n")
                     continue
@@ -586,11 +656,10 @@ def _snapshot(value: Any, namespace: dict[str, Any]) -> str | None:
 def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:
     import builtins
 
-    if getattr(builtins, kind.__name__, None) is kind:
-        return kind.__name__
-    if namespace.get(kind.__name__) is kind:
-        return kind.__name__
-    module = kind.__module__
+    name: str = kind.__name__
+    if getattr(builtins, name, None) is kind or namespace.get(name) is kind:
+        return name
+    module: str = kind.__module__
     try:
         owner = importlib.import_module(module)
     except Exception:
@@ -598,23 +667,30 @@ def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:
     if getattr(owner, kind.__qualname__, None) is kind:
         return f"{module}.{kind.__qualname__}"
     for base in kind.__mro__[1:]:
-        if getattr(builtins, base.__name__, None) is base and base is not BaseException:
-            return base.__name__
+        base_name: str = base.__name__
+        if getattr(builtins, base_name, None) is base and base is not BaseException:
+            return base_name
     return None
 
 
 def _mutate(source: str, rng: random.Random, namespace: dict[str, Any]) -> str | None:
     try:
-        value = eval(source, dict(namespace))  # noqa: S307
+        value = eval(source, dict(namespace))
     except Exception:
         return None
     if isinstance(value, bool):
         return repr(not value)
     if isinstance(value, str):
         ops: list[Callable[[str], str]] = [
-            lambda s: s + rng.choice("xs-_. 1"), lambda s: s.upper(), lambda s: s.title(),
-            lambda s: s[: len(s) // 2], lambda s: s * 2, lambda s: " " + s,
-            lambda s: s.replace(" ", "_"), lambda s: s.replace("_", " "), lambda s: s[1:],
+            lambda s: s + rng.choice("xs-_. 1"),
+            lambda s: s.upper(),
+            lambda s: s.title(),
+            lambda s: s[: len(s) // 2],
+            lambda s: s * 2,
+            lambda s: " " + s,
+            lambda s: s.replace(" ", "_"),
+            lambda s: s.replace("_", " "),
+            lambda s: s[1:],
             lambda s: s + rng.choice(["ies", "s", "es", "man", "ed", "ing", "y", "ss"]),
             lambda s: rng.choice(["-", ".", "+", "0", "A"]) + s,
             lambda s: s[:-1],
@@ -645,7 +721,7 @@ def _quiet() -> Iterator[None]:
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(open(argv[0], encoding="utf-8").read())  # noqa: SIM115
+    request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
     limit = int(request.get("memory_bytes", 4 << 30))
     with contextlib.suppress(ValueError, OSError):
@@ -657,14 +733,30 @@ def main(argv: list[str]) -> int:
             with _quiet():
                 module = importlib.import_module(request["module"])
         except BaseException as exc:  # the user's module failed to import
-            out.write(json.dumps({"type": "error", "message":
-                                  f"cannot import {request['module']}: {type(exc).__name__}: {exc}"}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "message": f"cannot import {request['module']}: "
+                        f"{type(exc).__name__}: {exc}",
+                    }
+                )
+                + "\n"
+            )
             return 1
         from ._render import namespace_kinds
 
-        out.write(json.dumps({"type": "module", "name": module.__name__,
-                              "file": os.path.realpath(module.__file__ or ""),
-                              "names": namespace_kinds(vars(module))}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "type": "module",
+                    "name": module.__name__,
+                    "file": os.path.realpath(module.__file__ or ""),
+                    "names": namespace_kinds(vars(module)),
+                }
+            )
+            + "\n"
+        )
         out.flush()
         explorer = Explorer(module, out, float(request["budget"]), int(request.get("seed", 0)))
         with _quiet():

@@ -12,11 +12,21 @@ from typing import Any
 
 # Call forms: how the columns of a case become one expression.
 OPERATORS = {
-    "op:<": "({0} < {1})", "op:<=": "({0} <= {1})", "op:>": "({0} > {1})",
-    "op:>=": "({0} >= {1})", "op:==": "({0} == {1})", "op:!=": "({0} != {1})",
-    "op:str": "str({0})", "op:repr": "repr({0})", "op:len": "len({0})", "op:iter": "list({0})",
-    "op:in": "({1} in {0})", "op:getitem": "{0}[{1}]", "op:bool": "bool({0})",
-    "op:+": "({0} + {1})", "op:-": "({0} - {1})",
+    "op:<": "({0} < {1})",
+    "op:<=": "({0} <= {1})",
+    "op:>": "({0} > {1})",
+    "op:>=": "({0} >= {1})",
+    "op:==": "({0} == {1})",
+    "op:!=": "({0} != {1})",
+    "op:str": "str({0})",
+    "op:repr": "repr({0})",
+    "op:len": "len({0})",
+    "op:iter": "list({0})",
+    "op:in": "({1} in {0})",
+    "op:getitem": "{0}[{1}]",
+    "op:bool": "bool({0})",
+    "op:+": "({0} + {1})",
+    "op:-": "({0} - {1})",
 }
 
 
@@ -52,7 +62,8 @@ class Case:
             flags = self.keywords[1:]
         else:
             head, rest, names, flags = self.target, columns, self.params, self.keywords
-        parts = [f"{name}={col}" if kw else col for name, col, kw in zip(names, rest, flags)]
+        triples = zip(names, rest, flags, strict=False)
+        parts = [f"{name}={col}" if kw else col for name, col, kw in triples]
         text = f"{head}({', '.join(parts)})"
         return f"list({text})" if self.consume else text
 

@@ -18,10 +18,22 @@ from ._model import Property
 if TYPE_CHECKING:
     from ._explore import Explorer
 
-_PAIRS = [("encode", "decode"), ("dumps", "loads"), ("dump", "load"), ("serialize", "deserialize"),
-          ("to_", "from_"), ("format", "parse"), ("compress", "decompress"), ("escape", "unescape"),
-          ("quote", "unquote"), ("zip", "unzip"), ("pluralize", "singularize"), ("wrap", "unwrap"),
-          ("camelize", "underscore"), ("encrypt", "decrypt")]
+_PAIRS = [
+    ("encode", "decode"),
+    ("dumps", "loads"),
+    ("dump", "load"),
+    ("serialize", "deserialize"),
+    ("to_", "from_"),
+    ("format", "parse"),
+    ("compress", "decompress"),
+    ("escape", "unescape"),
+    ("quote", "unquote"),
+    ("zip", "unzip"),
+    ("pluralize", "singularize"),
+    ("wrap", "unwrap"),
+    ("camelize", "underscore"),
+    ("encrypt", "decrypt"),
+]
 _TEXT = "st.text(max_size=30)"
 _WORDS = "st.text(alphabet=string.ascii_letters + string.digits + ' _-', max_size=30)"
 _LOWER = "st.from_regex(r'[a-z][a-z0-9]{0,12}(_[a-z0-9]{1,8}){0,3}', fullmatch=True)"
@@ -54,11 +66,16 @@ def _unary_functions(explorer: Explorer) -> dict[str, tuple[Callable[..., Any], 
             params = list(inspect.signature(obj).parameters.values())
         except (TypeError, ValueError):
             continue
-        if not params or params[0].kind not in (params[0].POSITIONAL_ONLY,
-                                                params[0].POSITIONAL_OR_KEYWORD):
+        if not params or params[0].kind not in (
+            params[0].POSITIONAL_ONLY,
+            params[0].POSITIONAL_OR_KEYWORD,
+        ):
             continue
-        if any(p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY,
-               p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params[1:]):
+        if any(
+            p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            for p in params[1:]
+        ):
             continue
         out[name] = (obj, _inputs_for(explorer, name))
     return out
@@ -68,7 +85,7 @@ def _inputs_for(explorer: Explorer, name: str) -> list[Any]:
     values: list[Any] = []
     for source in explorer.tried_inputs.get(name, [])[:80]:
         try:
-            values.append(eval(source, dict(explorer.namespace)))  # noqa: S307
+            values.append(eval(source, dict(explorer.namespace)))
         except Exception:
             continue
     return values
@@ -102,7 +119,7 @@ def _strategies(sample: list[Any], namespace: dict[str, Any]) -> Iterator[tuple[
     from ._values import to_source
 
     sources = [to_source(v, namespace) for v in sample]
-    pairs = [(s, v) for s, v in zip(sources, sample) if s is not None][:20]
+    pairs = [(s, v) for s, v in zip(sources, sample, strict=False) if s is not None][:20]
     if len(pairs) >= 3:
         text = "st.sampled_from([" + ", ".join(s for s, _ in pairs) + "])"
         yield text, st.sampled_from([v for _, v in pairs])
@@ -112,8 +129,13 @@ def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    @settings(max_examples=_EXAMPLES, database=None, derandomize=True, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=_EXAMPLES,
+        database=None,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.tuples(*strategies))
     def run(values: tuple[Any, ...]) -> None:
         try:
@@ -129,8 +151,11 @@ def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool
     return True
 
 
-def _verified(explorer: Explorer, check: Callable[[Any], bool], inputs: list[Any],
-              ) -> tuple[str, int] | None:
+def _verified(
+    explorer: Explorer,
+    check: Callable[[Any], bool],
+    inputs: list[Any],
+) -> tuple[str, int] | None:
     held = _held(check, inputs)
     if len(held) < 4:
         return None
@@ -140,8 +165,10 @@ def _verified(explorer: Explorer, check: Callable[[Any], bool], inputs: list[Any
     return None
 
 
-def _round_trips(explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]],
-                 ) -> list[Property]:
+def _round_trips(
+    explorer: Explorer,
+    functions: dict[str, tuple[Callable[..., Any], list[Any]]],
+) -> list[Property]:
     found = []
     names = sorted(functions)
     for first, second in itertools.permutations(names, 2):
@@ -168,9 +195,17 @@ def _round_trips(explorer: Explorer, functions: dict[str, tuple[Callable[..., An
         if result is None:
             continue
         strategy, examples = result
-        found.append(Property(kind="round_trip", targets=[first, second], names=["value"],
-                              strategies=[strategy], check=check, description=desc,
-                              examples=examples))
+        found.append(
+            Property(
+                kind="round_trip",
+                targets=[first, second],
+                names=["value"],
+                strategies=[strategy],
+                check=check,
+                description=desc,
+                examples=examples,
+            )
+        )
     return found
 
 
@@ -184,8 +219,9 @@ def _paired(first: str, second: str) -> bool:
     return first == second.replace("un", "", 1) and second.startswith("un")
 
 
-def _idempotent(explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]],
-                skip: set[str]) -> list[Property]:
+def _idempotent(
+    explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]], skip: set[str]
+) -> list[Property]:
     found = []
     for name, (func, inputs) in sorted(functions.items()):
         if name in skip:
@@ -211,9 +247,17 @@ def _idempotent(explorer: Explorer, functions: dict[str, tuple[Callable[..., Any
         if result is None:
             continue
         strategy, examples = result
-        found.append(Property(kind="idempotent", targets=[name], names=["value"],
-                              strategies=[strategy], check=f"{name}({name}(value)) == {name}(value)",
-                              description=f"{name} is idempotent", examples=examples))
+        found.append(
+            Property(
+                kind="idempotent",
+                targets=[name],
+                names=["value"],
+                strategies=[strategy],
+                check=f"{name}({name}(value)) == {name}(value)",
+                description=f"{name} is idempotent",
+                examples=examples,
+            )
+        )
     return found
 
 
@@ -227,7 +271,7 @@ def _orderings(explorer: Explorer) -> list[Property]:
         values = []
         for source in pool:
             try:
-                values.append((source, eval(source, dict(explorer.namespace))))  # noqa: S307
+                values.append((source, eval(source, dict(explorer.namespace))))
             except Exception:
                 continue
 
@@ -245,9 +289,15 @@ def _orderings(explorer: Explorer) -> list[Property]:
         if not _hypothesis_holds(check, [st.sampled_from(objects), st.sampled_from(objects)]):
             continue
         strategy = "st.sampled_from([" + ", ".join(s for s, _ in values) + "])"
-        found.append(Property(
-            kind="ordering", targets=[cls.__name__], names=["left", "right"],
-            strategies=[strategy, strategy],
-            check="(left < right) == (right > left) and not (left < right and right < left)",
-            description=f"{cls.__name__} ordering is consistent", examples=len(values) ** 2))
+        found.append(
+            Property(
+                kind="ordering",
+                targets=[cls.__name__],
+                names=["left", "right"],
+                strategies=[strategy, strategy],
+                check="(left < right) == (right > left) and not (left < right and right < left)",
+                description=f"{cls.__name__} ordering is consistent",
+                examples=len(values) ** 2,
+            )
+        )
     return found

@@ -63,7 +63,9 @@ def _emit(tree: Any, mode: str, rng: random.Random, groups: dict[int, str], dept
     return "".join(parts)
 
 
-def _node(op: Any, arg: Any, mode: str, rng: random.Random, groups: dict[int, str], depth: int) -> str:
+def _node(
+    op: Any, arg: Any, mode: str, rng: random.Random, groups: dict[int, str], depth: int
+) -> str:
     if op is sre_constants.LITERAL:
         return chr(arg)
     if op is sre_constants.NOT_LITERAL:
@@ -72,7 +74,11 @@ def _node(op: Any, arg: Any, mode: str, rng: random.Random, groups: dict[int, st
         return "x"
     if op is sre_constants.IN:
         return _charset(arg, mode, rng)
-    if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)):
+    if op in (
+        sre_constants.MAX_REPEAT,
+        sre_constants.MIN_REPEAT,
+        getattr(sre_constants, "POSSESSIVE_REPEAT", None),
+    ):
         low, high, sub = arg
         high = low + 3 if high is sre_constants.MAXREPEAT else high
         if mode == "min":

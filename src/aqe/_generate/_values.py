@@ -121,7 +121,7 @@ def _repr_source(value: Any, namespace: dict[str, Any]) -> str | None:
     """A repr that reads back equal: ``Version(major=1, ...)``, ``datetime.date(...)``."""
     if isinstance(value, (types.FunctionType, types.ModuleType, type)):
         return None
-    if type(value).__eq__ is object.__eq__:
+    if getattr(type(value), "__eq__", None) is getattr(object, "__eq__", None):
         return None
     try:
         text = repr(value)
@@ -130,7 +130,7 @@ def _repr_source(value: Any, namespace: dict[str, Any]) -> str | None:
     if len(text) > MAX_SOURCE or _ADDRESS.search(text):
         return None
     try:
-        back = eval(text, dict(namespace))  # noqa: S307 - our own repr, in our own namespace
+        back = eval(text, dict(namespace))
     except Exception:
         return None
     try:

@@ -25,8 +25,9 @@ class Verdict:
     broken: str | None = None  # the file itself failed (collection, import): pytest's tail
 
 
-def run_twice(path: Path, root: Path, timeout: float = 120.0,
-              coverage_of: str | None = None) -> list[Verdict]:
+def run_twice(
+    path: Path, root: Path, timeout: float = 120.0, coverage_of: str | None = None
+) -> list[Verdict]:
     """Run ``path`` once per hash seed, concurrently; one verdict per run."""
     procs = []
     for index, seed in enumerate(SEEDS):
@@ -35,16 +36,45 @@ def run_twice(path: Path, root: Path, timeout: float = 120.0,
         command = [sys.executable]
         if coverage_of is not None and index == 0:
             data = path.with_name(f"{path.stem}.coverage")
-            command += ["-m", "coverage", "run", "--branch", f"--data-file={data}",
-                        f"--include={coverage_of}"]
-        command += ["-m", "pytest", str(path), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                    f"--junitxml={xml}", "-o", "junit_family=xunit2", f"--rootdir={root}"]
+            command += [
+                "-m",
+                "coverage",
+                "run",
+                "--branch",
+                f"--data-file={data}",
+                f"--include={coverage_of}",
+            ]
+        command += [
+            "-m",
+            "pytest",
+            str(path),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            f"--junitxml={xml}",
+            "-o",
+            "junit_family=xunit2",
+            f"--rootdir={root}",
+        ]
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONDONTWRITEBYTECODE="1")
         env.pop("PYTEST_ADDOPTS", None)
-        procs.append((subprocess.Popen(
-            command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        ), xml))
+        procs.append(
+            (
+                subprocess.Popen(
+                    command,
+                    cwd=root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,
+                ),
+                xml,
+            )
+        )
     verdicts = []
     for proc, xml in procs:
         try:
@@ -85,8 +115,9 @@ def _read(xml: Path, output: str, code: int) -> Verdict:
     return verdict
 
 
-def function_figures(path: Path, module_file: str,
-                     spans: dict[str, list[int]]) -> dict[str, dict[str, int]]:
+def function_figures(
+    path: Path, module_file: str, spans: dict[str, list[int]]
+) -> dict[str, dict[str, int]]:
     """Per target: statements and branches in its body, and how many the tests ran."""
     data_file = path.with_name(f"{path.stem}.coverage")
     try:
@@ -94,7 +125,7 @@ def function_figures(path: Path, module_file: str,
 
         cov = coverage.Coverage(data_file=str(data_file), branch=True)
         cov.load()
-        analysis = cov._analyze(module_file)  # noqa: SLF001
+        analysis = cov._analyze(module_file)
     except Exception:
         return {}
     missing_lines = set(analysis.missing)
@@ -127,7 +158,7 @@ def coverage_figures(path: Path, module_file: str) -> dict[str, float] | None:
     cov = coverage.Coverage(data_file=str(data_file), branch=True)
     cov.load()
     try:
-        analysis = cov._analyze(module_file)  # noqa: SLF001 - no public per-file numbers API
+        analysis = cov._analyze(module_file)
     except Exception:
         return None
     numbers = analysis.numbers
@@ -136,8 +167,10 @@ def coverage_figures(path: Path, module_file: str) -> dict[str, float] | None:
         "missing": numbers.n_missing,
         "branches": numbers.n_branches,
         "partial": numbers.n_missing_branches,
-        "line_percent": 100.0 * (numbers.n_statements - numbers.n_missing)
+        "line_percent": 100.0
+        * (numbers.n_statements - numbers.n_missing)
         / max(1, numbers.n_statements),
-        "branch_percent": 100.0 * (numbers.n_branches - numbers.n_missing_branches)
+        "branch_percent": 100.0
+        * (numbers.n_branches - numbers.n_missing_branches)
         / max(1, numbers.n_branches),
     }
