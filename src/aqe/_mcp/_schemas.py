@@ -234,3 +234,25 @@ class Defaults(BaseModel):
     workers: int | None
     retries: int | None
     timeout_seconds: float | None
+
+
+class DroppedTest(BaseModel):
+    test: str
+    why: str
+
+
+class GeneratedTests(BaseModel):
+    result_id: str = Field(description="Pass to get_generated_text for the rest of the text.")
+    module: str
+    written: bool = Field(description="True when the file was written (write=true).")
+    out: str = Field(description="Root-relative path of the file (written or would be).")
+    tests: int = Field(description="Tests that passed twice in fresh processes.")
+    properties: int = Field(description="Hypothesis property tests among them.")
+    line_percent: float | None = Field(description="Line coverage of the module by the file.")
+    branch_percent: float | None = Field(description="Branch coverage of the module.")
+    dropped: list[DroppedTest] = Field(description="Tests removed because they failed a run.")
+    dropped_total: int
+    text: str = Field(description="The file's text from text_offset (a page of it).")
+    text_offset: int
+    text_total: int = Field(description="Characters in the whole file.")
+    next_offset: int | None = Field(description="Offset of the next page; null at the end.")

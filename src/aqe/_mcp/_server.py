@@ -753,6 +753,9 @@ def build_server(
         result = s.Defaults(workers=workers, retries=retries, timeout_seconds=timeout_seconds)
         return fleet.answer(result, f"defaults set: {result.model_dump()}")
 
+    from ._generate import register
+
+    register(server, fleet)
     return server, fleet
 
 

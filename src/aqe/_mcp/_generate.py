@@ -1,0 +1,205 @@
+"""The ``generate_tests`` and ``get_generated_text`` tools.
+
+Generation runs as an ``aqe generate --json`` child in its own session (the server runs
+threads; the generator imports and calls the user's code), killed with its group when the
+call is cancelled. It is a dry run unless the agent asks to write, and then only under the
+project's ``tests/`` folder. The file's text is often longer than one answer, so it is kept
+under ``.aqe/mcp/generated`` and read back in pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from .._paths import aqe_directory
+from .._reporting.digest import clean
+from . import _schemas as s
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from ._server import Fleet
+
+#: Longest generation budget: the call must end before hosts give up (about 60 s).
+MAX_BUDGET = 25.0
+_ID = "0123456789abcdef"
+
+
+def _results(root: Path) -> Path:
+    directory = aqe_directory(root) / "mcp" / "generated"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _module_argument(fleet: Fleet, module: str) -> str:
+    if module.endswith(".py") or "/" in module:
+        return fleet.guard.path(module, "module")
+    if module.startswith("-") or not all(part.isidentifier() for part in module.split(".")):
+        raise ToolError(f"module {module[:80]!r} is neither a dotted module name nor a path")
+    return module
+
+
+def _out_argument(fleet: Fleet, out: str) -> str:
+    if out.startswith("-") or any(ord(ch) < 32 for ch in out):
+        raise ToolError(f"out {out[:80]!r} is not a plain path")
+    tests = (fleet.root / "tests").resolve()
+    full = (fleet.root / out).resolve()
+    if tests not in full.parents:
+        raise ToolError(f"out {out[:200]!r} is not under the project's tests/ folder")
+    return str(full.relative_to(fleet.root))
+
+
+async def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+    process = await anyio.open_process(
+        command,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    out: list[bytes] = []
+    err: list[bytes] = []
+
+    async def drain(stream: Any, into: list[bytes]) -> None:
+        async for chunk in stream:
+            into.append(chunk)
+
+    try:
+        with anyio.fail_after(timeout):
+            async with anyio.create_task_group() as group:
+                group.start_soon(drain, process.stdout, out)
+                group.start_soon(drain, process.stderr, err)
+            await process.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+        raise
+    code = process.returncode if process.returncode is not None else -1
+    return code, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
+
+
+def _page(result_id: str, data: dict[str, Any], offset: int, budget: int) -> s.GeneratedTests:
+    text = data["text"]
+    if offset > len(text):
+        raise ToolError(f"text_offset {offset} is past the end ({len(text)} characters)")
+    coverage = data.get("coverage") or {}
+    dropped = [
+        s.DroppedTest(test=clean(d["test"], 200), why=d["why"]) for d in data["dropped"][:10]
+    ]
+    answer = s.GeneratedTests(
+        result_id=result_id,
+        module=data["module"],
+        written=data["written"],
+        out=data["out_relative"],
+        tests=data["tests"],
+        properties=data["properties"],
+        line_percent=coverage.get("line_percent"),
+        branch_percent=coverage.get("branch_percent"),
+        dropped=dropped,
+        dropped_total=len(data["dropped"]),
+        text="",
+        text_offset=offset,
+        text_total=len(text),
+        next_offset=None,
+    )
+    room = budget - len(answer.model_dump_json().encode()) - 400
+    end = offset
+    used = 0
+    while end < len(text) and used < room:
+        used += len(json.dumps(text[end]).encode()) - 2
+        end += 1
+    answer.text = text[offset:end]
+    answer.next_offset = end if end < len(text) else None
+    return answer
+
+
+def register(server: MCPServer, fleet: Fleet) -> None:
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+    async def generate_tests(
+        module: Annotated[
+            str, Field(max_length=300, description="Dotted module name or a .py path.")
+        ],
+        function: Annotated[
+            str | None, Field(max_length=200, description="Only this function or Class.method.")
+        ] = None,
+        write: Annotated[
+            bool, Field(description="Write the file (under tests/); default: dry run.")
+        ] = False,
+        out: Annotated[
+            str | None, Field(max_length=300, description="File under tests/ to write.")
+        ] = None,
+        overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
+        budget_seconds: Annotated[float, Field(ge=1, le=MAX_BUDGET)] = 15.0,
+    ) -> Annotated[CallToolResult, s.GeneratedTests]:
+        """Write pytest unit tests for a module of this project; keep only tests that pass
+        twice in fresh processes. Returns the file's text (paged), coverage and drops."""
+        command = [sys.executable, "-m", "aqe", "generate", _module_argument(fleet, module)]
+        command += ["--json", "--budget", str(budget_seconds)]
+        if function is not None:
+            if not all(part.isidentifier() for part in function.split(".")):
+                raise ToolError(f"function {function[:80]!r} is not a name or Class.method")
+            command += ["--function", function]
+        if write:
+            if out is not None:
+                command += ["--out", _out_argument(fleet, out)]
+            if overwrite:
+                command.append("--force")
+        else:
+            command.append("--dry-run")
+            if out is not None:
+                command += ["--out", _out_argument(fleet, out)]
+        code, stdout, stderr = await _run(command, fleet.root, budget_seconds * 2 + 20)
+        if code != 0:
+            line = next(
+                (ln for ln in reversed(stderr.splitlines()) if ln.startswith("aqe: error:")),
+                f"aqe generate exited {code}",
+            )
+            raise ToolError(clean(line.removeprefix("aqe: error: "), 400))
+        data = json.loads(stdout)
+        if write and not data["out"].startswith(str((fleet.root / "tests").resolve())):
+            raise ToolError("aqe generate wrote outside tests/: refusing to report it as done")
+        data["out_relative"] = str(Path(data["out"]).resolve().relative_to(fleet.root))
+        result_id = uuid.uuid4().hex[:12]
+        (_results(fleet.root) / f"{result_id}.json").write_text(json.dumps(data))
+        answer = _page(result_id, data, 0, fleet.budget)
+        cov = (
+            f", {answer.branch_percent:.0f}% branches" if answer.branch_percent is not None else ""
+        )
+        verb = "wrote" if answer.written else "generated (dry run)"
+        return fleet.answer(
+            answer,
+            f"{verb} {answer.tests} tests for {answer.module}{cov}, {answer.dropped_total} dropped",
+        )
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    async def get_generated_text(
+        result_id: Annotated[str, Field(min_length=12, max_length=12)],
+        text_offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0,
+    ) -> Annotated[CallToolResult, s.GeneratedTests]:
+        """The next page of a generate_tests result's file text."""
+        if any(ch not in _ID for ch in result_id):
+            raise ToolError(f"result_id {result_id!r} is not one this server returned")
+        path = _results(fleet.root) / f"{result_id}.json"
+        if not path.exists():
+            raise ToolError(f"no generate_tests result {result_id!r} (expired or unknown)")
+        answer = _page(result_id, json.loads(path.read_text()), text_offset, fleet.budget)
+        return fleet.answer(
+            answer,
+            f"characters {text_offset}-{text_offset + len(answer.text)} of {answer.text_total}",
+        )
