@@ -90,6 +90,7 @@ class Target:
     lines: range = range(0)
     body: ast.AST | None = None
     domains: list[Domain] = field(default_factory=list)
+    init: Any = None  # a constructor's __init__, whose hints describe the call
 
 
 class Explorer:
@@ -118,6 +119,7 @@ class Explorer:
         self.tried: set[str] = set()
         self.tried_inputs: dict[str, list[str]] = {}
         self.retracted: set[str] = set()
+        self.last_value: Any = None
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -159,6 +161,13 @@ class Explorer:
                     self._class_targets(obj, first, later, only)
         return [t for t in first if t is not None], [t for t in later if t is not None]
 
+    def _written_here(self, raw: Any) -> bool:
+        func = getattr(raw, "__func__", None) or getattr(raw, "fget", None) or raw
+        code = getattr(func, "__code__", None)
+        if code is None:
+            return True
+        return os.path.realpath(code.co_filename) == self.path
+
     def _defined_here(self, cls: type) -> bool:
         try:
             return os.path.realpath(inspect.getsourcefile(cls) or "") == self.path
@@ -176,6 +185,8 @@ class Explorer:
             qual = f"{name}.{attr}"
             if only and only not in (name, qual):
                 continue
+            if not self._written_here(raw):
+                continue  # made by dataclass/attrs: testing it tests the library
             if isinstance(raw, (classmethod, staticmethod)):
                 first.append(self._target(qual, "call", getattr(cls, attr), cls))
             elif isinstance(raw, property) and raw.fget is not None:
@@ -206,7 +217,14 @@ class Explorer:
         if init is not None and body is None:
             lines, body = self._span(name)
         return Target(
-            name=name, form=form, obj=obj, params=params, owner=owner, lines=lines, body=body
+            name=name,
+            form=form,
+            obj=obj,
+            params=params,
+            owner=owner,
+            lines=lines,
+            body=body,
+            init=init,
         )
 
     # -- domains ---------------------------------------------------------------------------
@@ -217,7 +235,8 @@ class Explorer:
             for word in _DANGER:
                 if word in text:
                     return f"side effects ({word.strip('(.')})"
-        hints = hints_of(target.obj, self.hint_namespace) if target.params else {}
+        typed = target.init if target.init is not None else target.obj
+        hints = hints_of(typed, self.hint_namespace) if target.params else {}
         wide = self._function_constants(target.body)
         for param in target.params:
             if param.kind is param.VAR_KEYWORD:
@@ -298,6 +317,7 @@ class Explorer:
         except Exception:
             return None, set(), set()
         before = [_snapshot(v, self.namespace) for v in values]
+        self.last_value = None
         local = dict(namespace)
         for index, value in enumerate(values):
             local[f"_aqe_{index}"] = value
@@ -329,17 +349,20 @@ class Explorer:
         if isinstance(value, _Consumed):
             case.consume = True
             value = value.items
+        self.last_value = value
         expected = to_source(value, self.namespace)
+        if expected is None and _has_vars(value) and not case.consume:
+            expected = to_source(dict(vars(value)), self.namespace)
+            case.result_vars = expected is not None
         if expected is None:
             return None, arcs, lines
         case.expected = expected
         after = [_snapshot(v, self.namespace) for v in values]
         for index, (old, new) in enumerate(zip(before, after, strict=False)):
-            if old != new and new is not None and old is not None:
-                case.outcome = "mutates"
-                case.state[case.params[index]] = new
-                if _has_vars(values[index]):
-                    case.via_vars.append(case.params[index])
+            for key, source in new.items():
+                if old.get(key, source) != source:
+                    case.outcome = "mutates"
+                    case.state[f"{case.params[index]}{key}"] = source
         return case, arcs, lines
 
     def _raised(self, case: Case, error: BaseException) -> Case | None:
@@ -387,6 +410,8 @@ class Explorer:
                     seen.append(rest[0])
             found, arcs, lines = self.run(case)
             new = arcs - self.covered
+            if target.form == "call" and self._instance(self.last_value):
+                self._pool_call(case)
             if found is None:
                 stale += 1
                 if arcs and new:
@@ -406,13 +431,25 @@ class Explorer:
                 self.out.write(json.dumps(to_json(found)) + "\n")
                 self.out.flush()
                 stale = 0
-                if target.form == "call":
-                    self._pool(found)
             else:
                 stale += 1
         report.kept = len(kept)
         self._figures(report, target.lines)
         return report
+
+    def _instance(self, value: Any) -> bool:
+        owner = type(value)
+        return self.namespace.get(owner.__name__) is owner and self._defined_here(owner)
+
+    def _pool_call(self, case: Case) -> None:
+        """A built instance that no literal can write down is rebuilt by its call."""
+        owner = type(self.last_value)
+        pool = self.facts.pools.setdefault(owner, [])
+        source = case.call(case.args, raw=True)
+        if case.expected is not None and len(case.expected) < 160 and not case.result_vars:
+            source = case.expected
+        if source not in pool and len(pool) < 16 and len(source) < 400:
+            pool.append(source)
 
     def _doc_seeds(self, target: Target) -> list[tuple[str | None, list[str]]]:
         """Docstring calls as rows of columns (keywords placed by parameter name)."""
@@ -430,22 +467,6 @@ class Explorer:
                 row.append(call.keywords.get(names[index]) or (domain[0] if domain else "None"))
             seeds.append((call.receiver, row))
         return seeds
-
-    def _pool(self, case: Case) -> None:
-        """Instances of the module's classes that calls returned feed that class's pool."""
-        if case.outcome != "returns" or case.expected is None or case.consume:
-            return
-        try:
-            value = eval(case.expected, dict(self.namespace))
-        except Exception:
-            return
-        owner = type(value)
-        if self.namespace.get(owner.__name__) is not owner or not self._defined_here(owner):
-            return
-        pool = self.facts.pools.setdefault(owner, [])
-        source = case.expected if len(case.expected) < 160 else case.call(case.args)
-        if source not in pool and len(pool) < 16:
-            pool.append(source)
 
     def _inputs(
         self, domains: list[list[str]], required: list[bool], receivers: list[str] | None
@@ -639,18 +660,29 @@ def _has_vars(value: Any) -> bool:
     return hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType))
 
 
-def _snapshot(value: Any, namespace: dict[str, Any]) -> str | None:
+def _snapshot(value: Any, namespace: dict[str, Any]) -> dict[str, str]:
+    """What a test can check of a value after a call: ``""`` for a container itself,
+    ``".attr"`` for each attribute of an object that can be written down."""
     if isinstance(value, (str, bytes, int, float, bool, type(None), tuple, frozenset)):
-        return None  # immutable: nothing to watch
+        return {}  # immutable: nothing to watch
     if _has_vars(value):
+        out = {}
         try:
-            return to_source(dict(vars(value)), namespace)
+            items = list(vars(value).items())
         except TypeError:
-            return None
+            return {}
+        for name, item in items:
+            if name.startswith("__") or not name.isidentifier():
+                continue
+            source = to_source(item, namespace)
+            if source is not None:
+                out[f".{name}"] = source
+        return out
     try:
-        return to_source(copy.deepcopy(value), namespace)
+        source = to_source(copy.deepcopy(value), namespace)
     except Exception:
-        return None
+        return {}
+    return {"": source} if source is not None else {}
 
 
 def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:

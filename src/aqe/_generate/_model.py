@@ -44,18 +44,21 @@ class Case:
     exc_type: str | None = None  # "ValueError" or "pkg.mod.Error"
     match: str | None = None  # regex for pytest.raises(match=...)
     consume: bool = False  # the call returned an iterator: compare list(call)
-    state: dict[str, str] = field(default_factory=dict)  # changed column/attr -> source after
-    via_vars: list[str] = field(default_factory=list)  # state columns compared as vars(obj)
+    state: dict[str, str] = field(default_factory=dict)  # "column" or "column.attr" -> after
+    result_vars: bool = False  # expected is vars(result): the value itself has no literal
     pad: list[tuple[str, str | None, bool]] = field(default_factory=list)  # omitted params:
     # (name, default source or None, keyword) so rows of one test can share columns
     arcs: int = 0  # arcs this case added when it was found
 
-    def call(self, columns: list[str]) -> str:
-        """The expression calling the target with ``columns`` (names or sources)."""
+    def call(self, columns: list[str], raw: bool = False) -> str:
+        """The expression calling the target with ``columns`` (names or sources);
+        ``raw`` leaves out the ``vars()``/``list()`` the oracle wraps it in."""
         if self.form in OPERATORS:
-            return OPERATORS[self.form].format(*columns)
+            text = OPERATORS[self.form].format(*columns)
+            return f"vars({text})" if self.result_vars and not raw else text
         if self.form == "property":
-            return f"{columns[0]}.{self.target.rsplit('.', 1)[1]}"
+            text = f"{columns[0]}.{self.target.rsplit('.', 1)[1]}"
+            return f"vars({text})" if self.result_vars and not raw else text
         if self.form == "method":
             receiver, rest, names = columns[0], columns[1:], self.params[1:]
             head = f"{receiver}.{self.target.rsplit('.', 1)[1]}"
@@ -65,6 +68,10 @@ class Case:
         triples = zip(names, rest, flags, strict=False)
         parts = [f"{name}={col}" if kw else col for name, col, kw in triples]
         text = f"{head}({', '.join(parts)})"
+        if raw:
+            return text
+        if self.result_vars:
+            return f"vars({text})"
         return f"list({text})" if self.consume else text
 
     def behaviour(self) -> str:

@@ -76,7 +76,8 @@ def _test_name(target: str, behaviour: str, case: Case) -> str:
         exc = behaviour.split(":", 1)[1].rsplit(".", 1)[-1]
         tail = f"raises_{_snake(exc)}"
     elif behaviour == "mutates":
-        tail = "changes_" + "_and_".join(sorted(case.state))
+        changed = sorted({k.split(".")[-1] for k in case.state})
+        tail = "changes_" + "_and_".join(changed[:3])
     else:
         tail = "returns"
     return f"test_{subject}_{tail}".replace("__", "_")
@@ -151,7 +152,9 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
         extra.append("expected")
     if first.outcome == "raises":
         extra.append("match")
-    state_cols = {name: f"expected_{_column_name(name)}" for name in sorted(first.state)}
+    state_cols = {
+        name: "expected_" + re.sub(r"\W", "_", _state_expr(name)) for name in sorted(first.state)
+    }
     extra.extend(state_cols.values())
     all_columns = columns + extra
     rows: list[str] = []
@@ -193,12 +196,16 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
     elif first.outcome == "mutates":
         lines += [f"    assert {call} == expected"]
         for name, col in state_cols.items():
-            column = _column_name(name)
-            seen = f"vars({column})" if name in first.via_vars else column
-            lines.append(f"    assert {seen} == {col}")
+            lines.append(f"    assert {_state_expr(name)} == {col}")
     else:
         lines += [f"    assert {call} == expected"]
     return "\n".join(lines) + "\n", ids
+
+
+def _state_expr(key: str) -> str:
+    """``"cart.items"`` -> ``cart.items`` with the column renamed as in the signature."""
+    column, dot, rest = key.partition(".")
+    return _column_name(column) + dot + rest
 
 
 def _escape(message: str) -> str:
