@@ -166,7 +166,7 @@ class Explorer:
         code = getattr(func, "__code__", None)
         if code is None:
             return True
-        return os.path.realpath(code.co_filename) == self.path
+        return bool(os.path.realpath(code.co_filename) == self.path)
 
     def _defined_here(self, cls: type) -> bool:
         try:
