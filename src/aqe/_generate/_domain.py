@@ -239,7 +239,7 @@ def _fits(source: str, kinds: set[type]) -> bool:
 
 
 def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> None:
-    if depth > 3:
+    if depth > 5:
         return
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -340,8 +340,12 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         _from_hint(keys, args[0] if args else str, facts, depth + 1)
         _from_hint(values, args[1] if len(args) > 1 else int, facts, depth + 1)
         domain.add(["{}"])
-        for key, value in list(zip(keys.candidates[:3], values.candidates[:3], strict=False)):
+        pairs = list(itertools.product(keys.candidates[:3], values.candidates[:5]))
+        for key, value in sorted(pairs, key=lambda kv: -len(kv[1]))[:8]:
             domain.add([f"{{{key}: {value}}}"])
+        if len(keys.candidates) > 1 and values.candidates:
+            first, second = keys.candidates[:2]
+            domain.add([f"{{{first}: {values.candidates[-1]}, {second}: {values.candidates[0]}}}"])
         return
     if container in (collections.abc.Callable,) or origin is collections.abc.Callable:
         domain.kinds.add(object)
@@ -467,9 +471,9 @@ def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]
         _from_hint(sub, hints.get(param.name, str), facts, depth + 1)
         if param.default is inspect.Parameter.empty and not sub.candidates:
             return []
-        columns.append((param.name, sub.candidates[:3] or ["None"]))
+        columns.append((param.name, sub.candidates[:6] or ["None"]))
     sources = []
-    for index in range(2):
+    for index in range(5):
         args = ", ".join(f"{name}={cands[min(index, len(cands) - 1)]}" for name, cands in columns)
         sources.append(f"{cls.__name__}({args})")
     return list(dict.fromkeys(sources))

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from ._arcs import Arc, ArcTracer, FileMap
 from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
-from ._model import Case, FunctionReport, to_json
+from ._model import SELF, STEP, Case, FunctionReport, to_json
 from ._values import stable_message, stdlib_namespace, to_source
 
 CALL_SECONDS = 1.0
@@ -120,6 +120,7 @@ class Explorer:
         self.tried_inputs: dict[str, list[str]] = {}
         self.retracted: set[str] = set()
         self.last_value: Any = None
+        self.prepared: dict[type, list[str]] = {}
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -279,11 +280,13 @@ class Explorer:
     def call_case(self, target: Target, args: list[str], receiver: str | None) -> Case:
         names, keywords, _used = self._columns(target)
         params, flags, columns = names[: len(args)], keywords[: len(args)], list(args)
+        setup: list[str] = []
         if receiver is not None:
             owner = target.owner.__name__ if target.owner else "obj"
+            base, *setup = receiver.split(STEP)
             params = [_receiver_name(owner, params), *params]
             flags = [False, *flags]
-            columns = [receiver, *columns]
+            columns = [base, *columns]
         form = target.form if receiver is not None else "call"
         pad = [
             (
@@ -303,11 +306,12 @@ class Explorer:
             keywords=flags,
             outcome="returns",
             pad=pad,
+            setup=setup,
         )
 
     def run(self, case: Case) -> tuple[Case | None, set[Arc], set[int]]:
         """Evaluate the case's sources afresh, call it traced, fill in its outcome."""
-        call_text = _call_text(case, [f"({a})" for a in case.args])
+        call_text = STEP.join([_call_text(case, [f"({a})" for a in case.args]), *case.setup])
         if call_text in self.tried:
             return None, set(), set()
         self.tried.add(call_text)
@@ -316,11 +320,13 @@ class Explorer:
             values = [eval(a, namespace) for a in case.args]
         except Exception:
             return None, set(), set()
-        before = [_snapshot(v, self.namespace) for v in values]
-        self.last_value = None
         local = dict(namespace)
         for index, value in enumerate(values):
             local[f"_aqe_{index}"] = value
+        if case.setup and not self._setup(case.setup, local):
+            return None, set(), set()
+        before = [_snapshot(v, self.namespace) for v in values]
+        self.last_value = None
         expr = compile(_call_text(case, [f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
 
         def invoke() -> Any:
@@ -430,12 +436,40 @@ class Explorer:
                 kept.append(found)
                 self.out.write(json.dumps(to_json(found)) + "\n")
                 self.out.flush()
+                if receiver is not None and found.outcome == "mutates" and target.form == "method":
+                    self._prepare_receiver(target, receiver, found)
                 stale = 0
             else:
                 stale += 1
         report.kept = len(kept)
         self._figures(report, target.lines)
         return report
+
+    def _setup(self, steps: list[str], local: dict[str, Any]) -> bool:
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            for step in steps:
+                exec(step.replace(SELF, "_aqe_0"), local)  # our own call text
+        except _CallTimeout:
+            return False
+        except Exception:
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return True
+
+    def _prepare_receiver(self, target: Target, receiver: str, case: Case) -> None:
+        """After a call changed its receiver, that changed object serves later methods."""
+        if target.owner is None or not any(k.startswith(case.params[0]) for k in case.state):
+            return
+        steps = receiver.split(STEP)
+        if len(steps) > 3:
+            return
+        step = case.call([SELF, *case.args[1:]], raw=True)
+        prepared = STEP.join([*steps, step])
+        pool = self.prepared.setdefault(target.owner, [])
+        if prepared not in pool and len(pool) < 12:
+            pool.append(prepared)
 
     def _instance(self, value: Any) -> bool:
         owner = type(value)
@@ -590,7 +624,8 @@ class Explorer:
                     continue
             receivers = None
             if target.owner is not None and target.form != "call":
-                receivers = self.facts.pools.get(target.owner, [])
+                receivers = self.facts.pools.get(target.owner, [])[:8]
+                receivers = receivers + self.prepared.get(target.owner, [])
                 if not receivers:
                     report = FunctionReport(
                         target=target.name, skipped="no instance could be built"

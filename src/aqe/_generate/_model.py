@@ -10,6 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Stands for the receiver in a setup step (never in user text: a control character).
+SELF = "\x01"
+#: Separates a prepared receiver's constructor source from its setup steps.
+STEP = "\x00"
+
 # Call forms: how the columns of a case become one expression.
 OPERATORS = {
     "op:<": "({0} < {1})",
@@ -45,6 +50,7 @@ class Case:
     match: str | None = None  # regex for pytest.raises(match=...)
     consume: bool = False  # the call returned an iterator: compare list(call)
     state: dict[str, str] = field(default_factory=dict)  # "column" or "column.attr" -> after
+    setup: list[str] = field(default_factory=list)  # calls on the receiver first; SELF marks it
     result_vars: bool = False  # expected is vars(result): the value itself has no literal
     pad: list[tuple[str, str | None, bool]] = field(default_factory=list)  # omitted params:
     # (name, default source or None, keyword) so rows of one test can share columns

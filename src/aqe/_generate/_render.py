@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._model import Case, Property
+from ._model import SELF, Case, Property
 from ._values import STDLIB_NAMES
 
 _RESERVED = {"pytest", "re", "st", "given", "settings", "string", "expected", "match", "self"}
@@ -32,15 +32,28 @@ class Group:
     cases: list[Case]
     columns: list[str]
     ids: list[str] = field(default_factory=list)
+    scenario: bool = False  # one case with setup steps, written as statements
 
 
 def group_cases(cases: Iterable[Case]) -> list[Group]:
     buckets: dict[tuple[Any, ...], list[Case]] = {}
+    scenarios: list[Case] = []
     for case in cases:
+        if case.setup:
+            scenarios.append(case)
+            continue
         key = (case.target, case.form, case.behaviour(), case.consume, tuple(sorted(case.state)))
         buckets.setdefault(key, []).append(case)
     groups: list[Group] = []
     used: set[str] = set()
+    for case in scenarios:
+        steps = [step.split("(", 1)[0].rsplit(".", 1)[-1] for step in case.setup]
+        name = _test_name(case.target, case.behaviour(), case) + "_after_" + "_".join(steps)
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        groups.append(Group(name=name, cases=[case], columns=list(case.params), scenario=True))
     for (target, _form, behaviour, _consume, _state), members in buckets.items():
         for part in _same_columns(members):
             name = _test_name(target, behaviour, part[0])
@@ -119,6 +132,10 @@ def render(
     by_id: dict[str, Case | Property] = {}
     names_used: set[str] = set()
     for group in groups:
+        if group.scenario:
+            body.append(_render_scenario(group, names_used))
+            by_id[group.name] = group.cases[0]
+            continue
         text, ids = _render_group(group, names_used)
         body.append(text)
         for test_id, case in ids.items():
@@ -148,7 +165,8 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
     first = group.cases[0]
     columns = [_column_name(c) for c in first.params]
     extra: list[str] = []
-    if first.outcome in ("returns", "mutates"):
+    returns_none = all(c.expected in (None, "None") for c in group.cases)
+    if first.outcome in ("returns", "mutates") and not returns_none:
         extra.append("expected")
     if first.outcome == "raises":
         extra.append("match")
@@ -161,7 +179,7 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
     ids: dict[str, Case] = {}
     for case in group.cases:
         values = list(case.args)
-        if case.outcome in ("returns", "mutates"):
+        if case.outcome in ("returns", "mutates") and not returns_none:
             values.append(case.expected or "None")
         if case.outcome == "raises":
             values.append(repr(_escape(case.match)) if case.match else "None")
@@ -194,12 +212,47 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
             names_used |= _free_names(exc)
         lines += [f"    with pytest.raises({exc}, match=match):", f"        {call}"]
     elif first.outcome == "mutates":
-        lines += [f"    assert {call} == expected"]
+        lines += [
+            f"    assert {call} is None" if returns_none else f"    assert {call} == expected"
+        ]
         for name, col in state_cols.items():
             lines.append(f"    assert {_state_expr(name)} == {col}")
     else:
-        lines += [f"    assert {call} == expected"]
+        lines += [
+            f"    assert {call} is None" if returns_none else f"    assert {call} == expected"
+        ]
     return "\n".join(lines) + "\n", ids
+
+
+def _render_scenario(group: Group, names_used: set[str]) -> str:
+    """A receiver built, changed by earlier calls, then the call under test."""
+    case = group.cases[0]
+    receiver = _column_name(case.params[0])
+    lines = [f"def {group.name}():", f"    {receiver} = {case.args[0]}"]
+    for step in case.setup:
+        lines.append("    " + step.replace(SELF, receiver))
+    columns = [receiver, *case.args[1:]]
+    call = case.call(columns)
+    for source in [*case.args, *case.setup, call]:
+        names_used |= _free_names(source.replace(SELF, "x")) - {receiver}
+    if case.outcome == "raises":
+        exc = case.exc_type or "Exception"
+        if "." in exc:
+            names_used.add("import:" + exc.rsplit(".", 1)[0])
+        else:
+            names_used |= _free_names(exc)
+        match = f", match={_escape(case.match)!r}" if case.match else ""
+        lines += [f"    with pytest.raises({exc}{match}):", f"        {call}"]
+    else:
+        if case.expected in (None, "None"):
+            lines.append(f"    assert {call} is None")
+        else:
+            lines.append(f"    assert {call} == {case.expected}")
+            names_used |= _free_names(case.expected)
+        for key, source in sorted(case.state.items()):
+            lines.append(f"    assert {_state_expr(key)} == {source}")
+            names_used |= _free_names(source)
+    return "\n".join(lines) + "\n"
 
 
 def _state_expr(key: str) -> str:
