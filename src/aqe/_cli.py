@@ -416,6 +416,12 @@ def generate(
     seed: int,
 ) -> None:
     """Write unit tests for a module; keep only those that pass twice in fresh processes."""
+    import importlib.util
+
+    if importlib.util.find_spec("coverage") is None:
+        raise UsageError(
+            "aqe generate needs coverage.py (not installed): pip install 'aqe[generate]'"
+        )
     from ._generate import Request
     from ._generate import generate as run_generate
     from ._generate._command import as_json as result_json

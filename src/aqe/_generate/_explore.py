@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import enum
 import importlib
 import inspect
 import itertools
@@ -157,7 +158,7 @@ class Explorer:
                 if inspect.iscoroutinefunction(obj) or inspect.isasyncgenfunction(obj):
                     continue
                 first.append(self._target(name, "call", obj, None))
-            elif inspect.isclass(obj) and not issubclass(obj, BaseException):
+            elif inspect.isclass(obj) and not issubclass(obj, (BaseException, enum.Enum)):
                 if self._defined_here(obj):
                     self._class_targets(obj, first, later, only)
         return [t for t in first if t is not None], [t for t in later if t is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def find_properties(explorer: Explorer) -> list[Property]:
         return []
     functions = _unary_functions(explorer)
     found: list[Property] = []
-    found.extend(_round_trips(explorer, functions))
+    found.extend(_round_trips(explorer, functions, _spreading_functions(explorer)))
     found.extend(_idempotent(explorer, functions, {n for p in found for n in p.targets}))
     found.extend(_orderings(explorer))
     return found
@@ -78,6 +79,27 @@ def _unary_functions(explorer: Explorer) -> dict[str, tuple[Callable[..., Any], 
         ):
             continue
         out[name] = (obj, _inputs_for(explorer, name))
+    return out
+
+
+def _spreading_functions(explorer: Explorer) -> dict[str, Callable[..., Any]]:
+    """Functions of several required positional arguments: ``format(*parse(x))``."""
+    out = {}
+    for name, obj in vars(explorer.module).items():
+        if not inspect.isfunction(obj) or obj.__module__ != explorer.module.__name__:
+            continue
+        try:
+            params = list(inspect.signature(obj).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        required = [
+            p
+            for p in params
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(required) > 1:
+            out[name] = obj
     return out
 
 
@@ -114,6 +136,13 @@ def _strategies(sample: list[Any], namespace: dict[str, Any]) -> Iterator[tuple[
         yield _TEXT, st.text(max_size=30)
         yield _WORDS, st.text(alphabet=string.ascii_letters + string.digits + " _-", max_size=30)
         yield _LOWER, st.from_regex(r"[a-z][a-z0-9]{0,12}(_[a-z0-9]{1,8}){0,3}", fullmatch=True)
+        for name, value in sorted(namespace.items()):
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
+                if name.isidentifier() and not name.startswith("__"):
+                    yield (
+                        f"st.from_regex({name}, fullmatch=True)",
+                        st.from_regex(value, fullmatch=True),
+                    )
     elif all(isinstance(v, int) and not isinstance(v, bool) for v in sample):
         yield _INTS, st.integers(min_value=-(10**9), max_value=10**9)
     from ._values import to_source
@@ -168,29 +197,39 @@ def _verified(
 def _round_trips(
     explorer: Explorer,
     functions: dict[str, tuple[Callable[..., Any], list[Any]]],
+    spreading: dict[str, Callable[..., Any]],
 ) -> list[Property]:
     found = []
     names = sorted(functions)
-    for first, second in itertools.permutations(names, 2):
+    pairs = [(a, b) for a, b in itertools.permutations(names, 2)]
+    pairs += [(a, b) for a in names for b in sorted(spreading)]
+    for first, second in pairs:
         if not _paired(first, second):
             continue
         forward, inputs = functions[first]
-        back = functions[second][0]
+        spread = second in spreading
+        back = spreading[second] if spread else functions[second][0]
+        star = "*" if spread else ""
 
-        def strong(x: Any, f: Any = forward, g: Any = back) -> bool:
-            return bool(g(f(x)) == x)
+        def undo(y: Any, g: Any = back, spread: bool = spread) -> Any:
+            if spread and not isinstance(y, tuple):
+                raise TypeError("not a tuple")
+            return g(*y) if spread else g(y)
 
-        def weak(x: Any, f: Any = forward, g: Any = back) -> bool:
+        def strong(x: Any, f: Any = forward) -> bool:
+            return bool(undo(f(x)) == x)
+
+        def weak(x: Any, f: Any = forward) -> bool:
             y = f(x)
-            return bool(f(g(y)) == y)
+            return bool(f(undo(y)) == y)
 
         result = _verified(explorer, strong, inputs)
         if result is not None:
-            check = f"{second}({first}(value)) == value"
+            check = f"{second}({star}{first}(value)) == value"
             desc = f"{second} undoes {first}"
         else:
             result = _verified(explorer, weak, inputs)
-            check = f"{first}({second}({first}(value))) == {first}(value)"
+            check = f"{first}({second}({star}{first}(value))) == {first}(value)"
             desc = f"{second} undoes {first} on {first}'s output"
         if result is None:
             continue
@@ -210,7 +249,7 @@ def _round_trips(
 
 
 def _paired(first: str, second: str) -> bool:
-    for a, b in _PAIRS:
+    for a, b in _PAIRS + [(b, a) for a, b in _PAIRS]:
         if a in first and first.replace(a, b, 1) == second:
             return True
     if "2" in first and "2" in second:

@@ -281,12 +281,14 @@ def _render_property(prop: Property, names_used: set[str]) -> tuple[str, str]:
     name = f"test_{subject}_{prop.kind}"
     for target in prop.targets:
         names_used.add(target)
+    for strategy in prop.strategies:
+        names_used |= _free_names(strategy) - {"st", "string"}
     strategies = ", ".join(prop.strategies)
     text = (
         "\n".join(
             [
-                f"# {prop.description}: held on {prop.examples} explored inputs, "
-                "then on Hypothesis's.",
+                f"# {prop.description}.",
+                f"# Held on {prop.examples} explored inputs before Hypothesis tried its own.",
                 "@settings(derandomize=True, database=None, deadline=None)",
                 f"@given({strategies})",
                 f"def {name}({', '.join(prop.names)}):",
