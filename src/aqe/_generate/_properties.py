@@ -84,7 +84,7 @@ def _unary_functions(explorer: Explorer) -> dict[str, tuple[Callable[..., Any], 
 
 def _spreading_functions(explorer: Explorer) -> dict[str, Callable[..., Any]]:
     """Functions of several required positional arguments: ``format(*parse(x))``."""
-    out = {}
+    out: dict[str, Callable[..., Any]] = {}
     for name, obj in vars(explorer.module).items():
         if not inspect.isfunction(obj) or obj.__module__ != explorer.module.__name__:
             continue
