@@ -282,7 +282,7 @@ def _render_property(prop: Property, names_used: set[str]) -> tuple[str, str]:
     for target in prop.targets:
         names_used.add(target)
     for strategy in prop.strategies:
-        names_used |= _free_names(strategy) - {"st", "string"}
+        names_used |= _free_names(strategy) - {"st"}
     strategies = ", ".join(prop.strategies)
     text = (
         "\n".join(
@@ -324,11 +324,8 @@ def _imports(
     stdlib: set[str] = set()
     third: list[str] = ["import pytest"]
     if properties:
-        stdlib.add("import string")
         third.append("from hypothesis import given, settings")
         third.append("from hypothesis import strategies as st")
-    if raises:
-        stdlib.add("import re")
     own: list[str] = []
     dotted: set[str] = set()
     for name in sorted(names):
@@ -339,6 +336,8 @@ def _imports(
             if kind.startswith("module:"):
                 real = kind.split(":", 1)[1]
                 stdlib.add(f"import {real}" if real == name else f"import {real} as {name}")
+            elif kind.startswith("from:"):
+                stdlib.add(f"from {kind.split(':', 1)[1]} import {name}")
             else:
                 own.append(name)
         elif name in STDLIB_NAMES:
@@ -354,8 +353,10 @@ def _imports(
             continue
         elif "." in name:
             dotted.add(name)
-    lines = sorted(stdlib)
-    lines += ["", *third]
+    if "string" in names:
+        stdlib.add("import string")
+    lines = sorted(stdlib, key=lambda line: (line.startswith("from "), line))
+    lines += ([""] if lines else []) + third
     if own:
         joined = ", ".join(own)
         line = f"from {module} import {joined}"
@@ -392,8 +393,15 @@ def namespace_kinds(namespace: dict[str, Any]) -> dict[str, str]:
     for name, value in namespace.items():
         if name.startswith("__"):
             continue
+        home = getattr(value, "__module__", None)
         if isinstance(value, types.ModuleType):
             kinds[name] = f"module:{value.__name__}"
+        elif (
+            isinstance(home, str)
+            and home.split(".")[0] in sys.stdlib_module_names
+            and getattr(sys.modules.get(home), name, None) is value
+        ):
+            kinds[name] = f"from:{home}"  # Decimal from decimal, not from the module under test
         else:
             kinds[name] = "attr"
     return kinds
