@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from . import Result
@@ -16,8 +17,12 @@ def summary(result: Result) -> str:
             f"{result.coverage['branch_percent']:.0f}% of branches of {result.module}"
         )
     dropped = f", {len(result.dropped)} dropped" if result.dropped else ""
+    try:
+        shown = result.out.relative_to(Path.cwd())
+    except ValueError:
+        shown = result.out
     return (
-        f"aqe: {where} {result.out} with {result.tests} tests "
+        f"aqe: {where} {shown} with {result.tests} tests "
         f"({result.cases} cases, {result.properties} properties{dropped}){covered}, "
         f"in {result.seconds:.1f} s"
     )
