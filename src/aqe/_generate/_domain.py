@@ -37,8 +37,12 @@ _GENERIC: dict[type, list[str]] = {
         "'CamelCase'",
         "'a.b,c;d'",
         "'\\n'",
+        "'-3.75'",
+        "'nan'",
+        "'inf'",
+        "'1e5'",
     ],
-    int: ["0", "1", "-1", "2", "10", "1000", "-42", "1234567", "10 ** 12"],
+    int: ["0", "1", "-1", "2", "10", "1000", "-42", "1234567", "999999999", "10 ** 12", "1024"],
     float: [
         "0.0",
         "1.5",
@@ -153,13 +157,20 @@ def _is_re_call(node: ast.Call) -> bool:
     )
 
 
-def type_aliases(tree: ast.Module, namespace: dict[str, Any]) -> dict[str, Any]:
-    """Aliases the module defines only for type checkers (``if TYPE_CHECKING:``)."""
+def type_aliases(
+    tree: ast.Module, namespace: dict[str, Any], package: str | None = None
+) -> dict[str, Any]:
+    """Names the module defines or imports only for type checkers (``if TYPE_CHECKING:``)."""
     scope = {**vars(typing), **namespace}
     aliases: dict[str, Any] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.If):
             for stmt in node.body + node.orelse:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    for name, value in _typing_imports(stmt, package):
+                        if name not in namespace:
+                            aliases[name] = scope[name] = value
+                    continue
                 target = value = None
                 if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
                     target, value = stmt.targets[0], stmt.value
@@ -176,6 +187,28 @@ def type_aliases(tree: ast.Module, namespace: dict[str, Any]) -> dict[str, Any]:
                 aliases[target.id] = alias
                 scope[target.id] = alias
     return aliases
+
+
+def _typing_imports(
+    stmt: ast.Import | ast.ImportFrom, package: str | None
+) -> list[tuple[str, Any]]:
+    import importlib
+
+    found: list[tuple[str, Any]] = []
+    try:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                module = importlib.import_module(alias.name)
+                found.append(((alias.asname or alias.name).split(".")[0], module))
+            return found
+        base = "." * stmt.level + (stmt.module or "")
+        module = importlib.import_module(base, package if stmt.level else None)
+        for alias in stmt.names:
+            if hasattr(module, alias.name):
+                found.append((alias.asname or alias.name, getattr(module, alias.name)))
+    except Exception:
+        return found
+    return found
 
 
 def hints_of(func: Any, namespace: dict[str, Any]) -> dict[str, Any]:

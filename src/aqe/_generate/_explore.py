@@ -99,6 +99,8 @@ class Explorer:
         self.module = module
         self.out = out
         self.deadline = time.monotonic() + budget
+        #: Properties get a third of the search's time on top of it.
+        self.property_deadline = self.deadline + budget / 3
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
         source = open(self.path, encoding="utf-8").read()
@@ -113,7 +115,10 @@ class Explorer:
         self.doc: dict[str, list[Any]] = {}
         with contextlib.suppress(Exception):
             self.doc = doc_calls(module, self.namespace)
-        self.hint_namespace = {**type_aliases(self.tree, self.namespace), **self.namespace}
+        self.hint_namespace = {
+            **type_aliases(self.tree, self.namespace, module.__package__),
+            **self.namespace,
+        }
         self.covered: set[Arc] = set()
         self.covered_lines: set[int] = set()
         self.defs = self._definitions()
@@ -765,7 +770,8 @@ def _mutate(source: str, rng: random.Random, namespace: dict[str, Any]) -> str |
         ]
         return repr(rng.choice(ops)(value)[:120])
     if isinstance(value, int):
-        return repr(rng.choice([value + 1, value - 1, -value, value * 10, value // 2, 0, 3]))
+        choices = [value + 1, value - 1, -value, value * 10, value // 2, 0, 3, value * 1000 - 1]
+        return repr(rng.choice(choices))
     if isinstance(value, float):
         return repr(rng.choice([value * 2, -value, value + 0.5, value / 3, 0.0]))
     if isinstance(value, list):
@@ -791,7 +797,7 @@ def _quiet() -> Iterator[None]:
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
-    limit = int(request.get("memory_bytes", 4 << 30))
+    limit = int(request.get("memory_bytes", 1 << 30))
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _alarm)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -115,12 +117,17 @@ def _inputs_for(explorer: Explorer, name: str) -> list[Any]:
 
 def _held(check: Callable[[Any], bool], inputs: list[Any]) -> list[Any]:
     """Inputs where the check held; None when it failed on any input that ran cleanly."""
+    from ._explore import _CallTimeout
+
     held = []
     for value in inputs:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
         try:
             ok = check(value)
-        except Exception:
+        except (_CallTimeout, Exception):
             continue
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         if not ok:
             return []
         held.append(value)
@@ -167,11 +174,7 @@ def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool
     )
     @given(st.tuples(*strategies))
     def run(values: tuple[Any, ...]) -> None:
-        try:
-            ok = check(*values)
-        except Exception as exc:
-            raise AssertionError from exc
-        assert ok
+        assert _timed(check, *values)
 
     try:
         run()
@@ -180,11 +183,26 @@ def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool
     return True
 
 
+def _timed(check: Callable[..., bool], *values: Any) -> bool:
+    """One check, at most half a second; an error or a hang counts as a counterexample."""
+    from ._explore import _CallTimeout
+
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        return bool(check(*values))
+    except (_CallTimeout, Exception):
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _verified(
     explorer: Explorer,
     check: Callable[[Any], bool],
     inputs: list[Any],
 ) -> tuple[str, int] | None:
+    if time.monotonic() > explorer.property_deadline:
+        return None
     held = _held(check, inputs)
     if len(held) < 4:
         return None
@@ -320,7 +338,7 @@ def _orderings(explorer: Explorer) -> list[Property]:
         if len(values) < 3:
             continue
         try:
-            if not all(check(a, b) for (_, a), (_, b) in itertools.product(values, values)):
+            if not all(_timed(check, a, b) for (_, a), (_, b) in itertools.product(values, values)):
                 continue
         except Exception:
             continue
