@@ -335,11 +335,14 @@ class Explorer:
         self.last_value = None
         expr = compile(_call_text(case, [f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
 
+        consuming = []
+
         def invoke() -> Any:
             result = eval(expr, local)
             if isinstance(result, (types.GeneratorType, Iterator)) and not isinstance(
                 result, (str, bytes, list, tuple, dict)
             ):
+                consuming.append(True)  # an error from here on is raised by list(call)
                 return _Consumed(list(_bounded_iter(result)))
             return result
 
@@ -357,6 +360,9 @@ class Explorer:
         if isinstance(error, _SKIP_EXCEPTIONS):
             return None, arcs, lines
         if error is not None:
+            if isinstance(error, _TooLong):
+                return None, arcs, lines
+            case.consume = bool(consuming)
             return self._raised(case, error), arcs, lines
         if isinstance(value, _Consumed):
             case.consume = True
