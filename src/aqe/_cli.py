@@ -397,7 +397,8 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     metavar="S",
     callback=_budget,
     show_default=True,
-    help="Wall-time budget in seconds; about half goes to the search.",
+    help="Seconds aimed at: about half searches, the rest checks properties and runs the "
+    "file (two pytest runs a round: a few seconds however small the budget).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
@@ -415,7 +416,8 @@ def generate(
     as_json: bool,
     seed: int,
 ) -> None:
-    """Write unit tests for a module; keep only those that pass twice in fresh processes."""
+    """Write unit tests for a module; keep only those that pass in fresh processes under
+    four hash seeds."""
     import importlib.util
 
     if importlib.util.find_spec("coverage") is None:

@@ -2,8 +2,9 @@
 
 The flow: resolve the target and the output path (refusing anything outside the project),
 search in a child process (``_explore``), write the findings as a pytest file
-(``_render``), run it twice in fresh processes with different hash seeds (``_verify``),
-drop every case that failed either run, and repeat until a round drops nothing.
+(``_render``), run it in fresh processes, two at a time with different hash seeds (``_verify``),
+drop every case that failed a run, and repeat until a round drops nothing and four seeds
+have passed.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
 from ._model import Case, FunctionReport, Property, from_json
 from ._render import render
-from ._verify import Verdict, coverage_figures, function_figures, run_twice
+from ._verify import (
+    MIN_SEEDS,
+    SEEDS_PER_ROUND,
+    Verdict,
+    coverage_figures,
+    function_figures,
+    run_twice,
+)
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-MAX_ROUNDS = 4
+MAX_ROUNDS = 5
 
 
 class GenerateError(AqeError):
@@ -202,6 +210,8 @@ def _read_findings(out_file: Path, module: str, code: int, stderr: str) -> _Find
             continue  # the last line of a killed explorer
         kind = data.get("type")
         if kind == "error":
+            if data.get("usage"):
+                raise UsageError(str(data["message"]))
             raise GenerateError(str(data["message"]))
         if kind == "retract":
             findings.cases = [c for c in findings.cases if c.target != data["target"]]
@@ -247,11 +257,18 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     candidate = work / out.name
     command = _regenerate_command(request, out)
     coverage_of = findings.module_file if _has_coverage() else None
+    if not cases and not properties:
+        raise GenerateError(_nothing_to_test(findings))
     text = ""
+    seeds_run = 0
+    changed = True
     for _round in range(MAX_ROUNDS):
-        text, by_id = render(findings.module, cases, properties, findings.names, command)
-        candidate.write_text(text, encoding="utf-8")
-        verdicts = run_twice(candidate, request.root, coverage_of=coverage_of)
+        seeds = tuple(str(seeds_run + i + 1) for i in range(SEEDS_PER_ROUND))
+        seeds_run += len(seeds)
+        if changed:
+            text, by_id = render(findings.module, cases, properties, findings.names, command)
+            candidate.write_text(text, encoding="utf-8")
+        verdicts = run_twice(candidate, request.root, seeds, coverage_of=coverage_of)
         broken = next((v.broken for v in verdicts if v.broken), None)
         if broken is not None:
             if properties:
@@ -263,7 +280,8 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
                 f"{broken.splitlines()[-1] if broken else 'no output'}"
             )
         failing = _failing(verdicts)
-        if not failing:
+        changed = bool(failing)
+        if not failing and seeds_run >= MIN_SEEDS:
             break
         remove: set[int] = set()
         for name, why in failing.items():
@@ -276,12 +294,28 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
                 remove.add(id(item))
         cases = [c for c in cases if id(c) not in remove]
         properties = [p for p in properties if id(p) not in remove]
+        if not cases and not properties:
+            raise GenerateError(
+                f"no generated test for {findings.module} passed in fresh processes "
+                f"({len(dropped)} dropped: {dropped[0][1]})"
+            )
     else:
         raise GenerateError(
             f"the tests for {findings.module} still failed after {MAX_ROUNDS} "
             "rounds of dropping failing cases"
         )
+    text, _ = render(findings.module, cases, properties, findings.names, command, seeds_run)
     passed = verdicts[0].passed
+    kept_ids = {id(c) for c in cases}
+    lost: dict[str, int] = {}
+    for case in findings.cases:
+        if id(case) not in kept_ids:
+            lost[case.target] = lost.get(case.target, 0) + 1
+    for target, count in lost.items():
+        report = findings.reports.get(target)
+        if report is not None:
+            report.kept = max(0, report.kept - count)
+            report.dropped["failed a verification run"] = count
     figures = coverage_figures(candidate, findings.module_file) if coverage_of else None
     spans = {name: r.span for name, r in findings.reports.items() if len(r.span) == 2}
     per_function = function_figures(candidate, findings.module_file, spans) if figures else {}
@@ -301,11 +335,22 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     )
 
 
+def _nothing_to_test(findings: _Findings) -> str:
+    reports = list(findings.reports.values())
+    if not reports:
+        return f"{findings.module} defines no functions or classes to test"
+    skipped = [f"{r.target}: {r.skipped}" for r in reports if r.skipped][:3]
+    why = f" (skipped {'; '.join(skipped)})" if skipped else ""
+    return (
+        f"no call to the {len(reports)} functions of {findings.module} gave a result a test "
+        f"can check{why}"
+    )
+
+
 def _failing(verdicts: list[Verdict]) -> dict[str, str]:
-    first, second = verdicts[0].failed, verdicts[1].failed
     failing = {}
-    for name in first | second:
-        if name in first and name in second:
+    for name in set().union(*(v.failed for v in verdicts)):
+        if all(name in v.failed for v in verdicts):
             failing[name] = "failed in a fresh process"
         else:
             failing[name] = "failed under one hash seed only"

@@ -127,6 +127,7 @@ class Explorer:
         self.retracted: set[str] = set()
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
+        self.behaviours: dict[str, set[str]] = {}
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -250,6 +251,10 @@ class Explorer:
                 continue
             domain = domain_for(param, hints.get(param.name), target.body, self.facts)
             domain.add([src for src in wide if _fits_any(src, domain)])
+            if target.form.startswith("op:") and target.owner is not None:
+                # a == b, a < b: the other side is most often another instance.
+                own = self.facts.pools.get(target.owner, [])[:6]
+                domain.candidates = own + [c for c in domain.candidates if c not in own]
             target.domains.append(domain)
             if not domain.candidates:
                 if (
@@ -406,7 +411,7 @@ class Explorer:
         report = FunctionReport(target=target.name)
         stop = min(self.deadline, time.monotonic() + seconds)
         kept: list[Case] = []
-        seen_behaviours: set[str] = set()
+        seen_behaviours = self.behaviours.setdefault(target.name, set())
         stale = 0
         domains = [d.candidates or ["None"] for d in target.domains]
         required = [
@@ -563,12 +568,15 @@ class Explorer:
 
     def explore(self, only: str | None) -> None:
         first, later = self.targets(only)
-        if only and not first and not later:
+        names = {t.name for t in first + later}
+        if only and only not in names:
             self.out.write(
                 json.dumps(
                     {
                         "type": "error",
-                        "message": f"no function or class {only!r} in {self.module.__name__}",
+                        "usage": True,
+                        "message": f"--function {only!r}: no function, class or method of that "
+                        f"name in {self.module.__name__}",
                     }
                 )
                 + "\n"

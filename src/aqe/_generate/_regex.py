@@ -9,6 +9,7 @@ each alternative), deterministically.
 from __future__ import annotations
 
 import random
+import re
 import string
 import sys
 from typing import Any
@@ -36,6 +37,10 @@ def matching_strings(pattern: str, flags: int = 0, count: int = 6, seed: int = 0
         tree = sre_parse.parse(pattern, flags)
     except Exception:
         return []
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error:
+        return []
     rng = random.Random(seed)
     out: list[str] = []
     for mode in ("min", "typical", "max", "random", "random", "random", "random", "random"):
@@ -43,7 +48,7 @@ def matching_strings(pattern: str, flags: int = 0, count: int = 6, seed: int = 0
             text = _emit(tree, mode, rng, {}, 0)
         except _Unsupported:
             return out
-        if text not in out:
+        if text not in out and compiled.fullmatch(text):  # lookarounds are not generated
             out.append(text)
         if len(out) >= count:
             break

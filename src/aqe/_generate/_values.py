@@ -114,7 +114,15 @@ def _dataclass_source(value: Any, namespace: dict[str, Any], depth: int) -> str 
         if src is None:
             return None
         args.append(f"{field.name}={src}")
-    return _bounded(f"{cls.__name__}({', '.join(args)})")
+    text = _bounded(f"{cls.__name__}({', '.join(args)})")
+    if text is None:
+        return None
+    try:  # eq=False, init=False fields, a __post_init__ that changes values
+        back = eval(text, dict(namespace))
+        same = type(back) is cls and bool(back == value)
+    except Exception:
+        return None
+    return text if same else None
 
 
 def _repr_source(value: Any, namespace: dict[str, Any]) -> str | None:

@@ -148,7 +148,8 @@ def register(server: MCPServer, fleet: Fleet) -> None:
         budget_seconds: Annotated[float, Field(ge=1, le=MAX_BUDGET)] = 15.0,
     ) -> Annotated[CallToolResult, s.GeneratedTests]:
         """Write pytest unit tests for a module of this project; keep only tests that pass
-        twice in fresh processes. Returns the file's text (paged), coverage and drops."""
+        in fresh processes under four hash seeds. Returns the file's text (paged), coverage
+        and what was dropped."""
         command = [sys.executable, "-m", "aqe", "generate", _module_argument(fleet, module)]
         command += ["--json", "--budget", str(budget_seconds)]
         if function is not None:

@@ -246,7 +246,7 @@ class GeneratedTests(BaseModel):
     module: str
     written: bool = Field(description="True when the file was written (write=true).")
     out: str = Field(description="Root-relative path of the file (written or would be).")
-    tests: int = Field(description="Tests that passed twice in fresh processes.")
+    tests: int = Field(description="Tests that passed in fresh processes under four hash seeds.")
     properties: int = Field(description="Hypothesis property tests among them.")
     line_percent: float | None = Field(description="Line coverage of the module by the file.")
     branch_percent: float | None = Field(description="Branch coverage of the module.")
