@@ -441,6 +441,8 @@ def generate(
         seed=seed,
     )
     result = run_generate(request)
+    if result.warning:
+        click.echo(f"aqe: warning: {result.warning}", err=True)
     if as_json:
         click.echo(json.dumps(result_json(result), indent=2))
         return

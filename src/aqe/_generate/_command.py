@@ -82,5 +82,6 @@ def as_json(result: Result) -> dict[str, Any]:
             for r in result.functions
         ],
         "seconds": round(result.seconds, 2),
+        "warning": result.warning,
         "text": result.text,
     }

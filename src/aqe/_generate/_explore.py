@@ -431,7 +431,12 @@ class Explorer:
                 seen = self.tried_inputs.setdefault(target.name, [])
                 if rest[0] not in seen and len(seen) < 200:
                     seen.append(rest[0])
-            found, arcs, lines = self.run(case)
+            try:
+                found, arcs, lines = self.run(case)
+            except MemoryError:  # a result too big even to write down
+                self.last_value = None
+                stale += 1
+                continue
             new = arcs - self.covered
             if target.form == "call" and self._instance(self.last_value):
                 self._pool_call(case)

@@ -66,8 +66,14 @@ def to_source(value: Any, namespace: dict[str, Any], depth: int = 0) -> str | No
             return f"{cls.__name__}.{value.name}"
         return None
     if type(value) in _ATOMS:
+        if isinstance(value, (str, bytes)) and len(value) > MAX_SOURCE:
+            return None
+        if type(value) is int and value.bit_length() > 1000:
+            return None
         text = repr(value)
         return text if len(text) <= MAX_SOURCE else None
+    if type(value) in (list, tuple, set, frozenset, dict) and len(value) > MAX_SOURCE:
+        return None
     if type(value) in (list, tuple):
         parts = [to_source(item, namespace, depth + 1) for item in value]
         if any(part is None for part in parts):
