@@ -24,6 +24,7 @@ from typing import Any
 from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
 from ._model import Case, FunctionReport, Property, from_json, to_json
+from ._process import child_env, start
 from ._render import render
 from ._verify import (
     MIN_SEEDS,
@@ -179,21 +180,8 @@ def _explore(
         ),
         encoding="utf-8",
     )
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    src = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], src])
     command = [sys.executable, "-m", "aqe._generate._explore", str(request_file), str(out_file)]
-    proc = subprocess.Popen(
-        command,
-        cwd=scratch,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start(command, scratch, child_env("0", paths), stderr=subprocess.PIPE)
     try:
         _, stderr = proc.communicate(timeout=budget * 2 + 30)
     except subprocess.TimeoutExpired:
@@ -368,27 +356,11 @@ def _probe(findings: _Findings, cases: list[Case], work: Path) -> list[Case]:
         ),
         encoding="utf-8",
     )
-    src = str(Path(__file__).resolve().parents[2])
     procs = []
     for seed in PROBE_SEEDS:
         out = work / f"probe-{seed}.json"
-        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONDONTWRITEBYTECODE="1")
-        env["PYTHONPATH"] = os.pathsep.join([*findings.paths, src, env.get("PYTHONPATH", "")])
         command = [sys.executable, "-m", "aqe._generate._probe", str(request), str(out)]
-        procs.append(
-            (
-                subprocess.Popen(
-                    command,
-                    cwd=work,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                ),
-                out,
-            )
-        )
+        procs.append((start(command, work, child_env(seed, findings.paths)), out))
     bad: set[int] = set()
     for proc, out in procs:
         try:

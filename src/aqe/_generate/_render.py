@@ -206,11 +206,7 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
         f"def {group.name}({signature}):",
     ]
     if first.outcome == "raises":
-        exc = first.exc_type or "Exception"
-        if "." in exc:
-            names_used.add("import:" + exc.rsplit(".", 1)[0])
-        else:
-            names_used |= _free_names(exc)
+        exc = _exception(first, names_used)
         lines += [f"    with pytest.raises({exc}, match=match):", f"        {call}"]
     elif first.outcome == "mutates":
         lines += [
@@ -225,6 +221,16 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
     return "\n".join(lines) + "\n", ids
 
 
+def _exception(case: Case, names_used: set[str]) -> str:
+    """The exception's name as the file refers to it, noting what to import."""
+    exc = case.exc_type or "Exception"
+    if "." in exc:
+        names_used.add("import:" + exc.rsplit(".", 1)[0])
+    else:
+        names_used |= _free_names(exc)
+    return exc
+
+
 def _render_scenario(group: Group, names_used: set[str]) -> str:
     """A receiver built, changed by earlier calls, then the call under test."""
     case = group.cases[0]
@@ -237,11 +243,7 @@ def _render_scenario(group: Group, names_used: set[str]) -> str:
     for source in [*case.args, *case.setup, call]:
         names_used |= _free_names(source.replace(SELF, "x")) - {receiver}
     if case.outcome == "raises":
-        exc = case.exc_type or "Exception"
-        if "." in exc:
-            names_used.add("import:" + exc.rsplit(".", 1)[0])
-        else:
-            names_used |= _free_names(exc)
+        exc = _exception(case, names_used)
         match = f", match={_escape(case.match)!r}" if case.match else ""
         lines += [f"    with pytest.raises({exc}{match}):", f"        {call}"]
     else:

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._process import child_env, start
+
 #: Hash seeds of the verification runs, two per round: a case must pass under at least four
 #: (a two-item set of strings keeps its order under a random seed only half the time).
 SEEDS_PER_ROUND = 2
@@ -65,23 +67,10 @@ def run_twice(
             "junit_family=xunit2",
             f"--rootdir={root}",
         ]
-        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONDONTWRITEBYTECODE="1")
-        env.pop("PYTEST_ADDOPTS", None)
-        procs.append(
-            (
-                subprocess.Popen(
-                    command,
-                    cwd=root,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    start_new_session=True,
-                ),
-                xml,
-            )
+        proc = start(
+            command, root, child_env(seed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+        procs.append((proc, xml))
     verdicts = []
     for proc, xml in procs:
         try:
@@ -142,8 +131,8 @@ def function_figures(
     missing_arcs = set(analysis.arcs_missing())
     branch_lines = {line for line, n in analysis.exit_counts.items() if n > 1}
     out = {}
-    for target, (start, end) in spans.items():
-        inside = range(start, end + 1)
+    for target, (first, last) in spans.items():
+        inside = range(first, last + 1)
         statements = [s for s in analysis.statements if s in inside]
         branches = [a for a in possible if a[0] in inside and a[0] in branch_lines]
         out[target] = {
