@@ -59,6 +59,7 @@ _GENERIC: dict[type, list[str]] = {
     type(None): ["None"],
     complex: [],
 }
+_NUMERIC_TEXT = ["'nan'", "'-3.75'", "'1e5'", "'inf'"]
 _NAME_HINTS: list[tuple[re.Pattern[str], type]] = [
     (
         re.compile(
@@ -435,6 +436,7 @@ def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
         domain.add(_GENERIC[bool])
     elif issubclass(kind, str):
         domain.add(_GENERIC[str][:3])
+        domain.add(_NUMERIC_TEXT)  # parsers of numbers branch on these
         domain.add(facts.regex_strings[:40])
         domain.add(facts.strings[:60])
         domain.add(_GENERIC[str][3:])
@@ -443,7 +445,7 @@ def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
         domain.add([n for n in facts.numbers if "." not in n and "e" not in n][:20])
         domain.add(_GENERIC[int][4:])
     elif issubclass(kind, float):
-        domain.add(_GENERIC[float][:3] + _GENERIC[int][1:4])
+        domain.add(_GENERIC[float][:3] + _GENERIC[int][1:4] + ["999999999", "1234567"])
         domain.add(facts.numbers[:20])
         domain.add(_GENERIC[float][3:])
     elif kind in _GENERIC:
