@@ -192,7 +192,11 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
         ids[test_id] = case
         for source in values:
             names_used |= _free_names(source)
-        rows.append(f"        pytest.param({', '.join(values)}, id={test_id!r}),")
+        row = f"        pytest.param({', '.join(values)}, id={test_id!r}),"
+        if len(row) > 99:  # one argument a line, as black would (when it is not installed)
+            inner = "".join(f"            {v},\n" for v in [*values, f"id={test_id!r}"])
+            row = f"        pytest.param(\n{inner}        ),"
+        rows.append(row)
     call = first.call(columns)
     names_used |= _free_names(call) - set(columns)
     signature = ", ".join(all_columns)
