@@ -678,3 +678,20 @@ def test_set_order_results_are_never_written_and_huge_results_do_not_stop_the_se
             check=False,
         )
         assert run.returncode == 0, run.stdout[-1500:]
+
+
+def test_a_length_bound_is_written_only_where_it_holds(tmp_path: Path) -> None:
+    root = _copy(tmp_path / "project")
+    (root / "src" / "shapes" / "cut.py").write_text(
+        "def shorten(text: str, width: int = 8) -> str:\n"
+        "    return text if len(text) <= width else text[: width - 1] + '~'\n\n"
+        "def shout(text: str) -> str:\n"
+        "    return text.upper() + '!' if text else text\n",
+        encoding="utf-8",
+    )
+    done = _aqe("generate", "shapes.cut", "--budget", "4", "--json", cwd=root, timeout=90)
+    assert done.returncode == 0, done.stderr
+    text = json.loads(done.stdout)["text"]
+    assert "assert len(shorten(value)) <= len(value)" in text
+    assert "assert len(shout(value)) >= len(value)" in text
+    assert "len(shout(value)) <=" not in text and "len(shorten(value)) >=" not in text

@@ -54,6 +54,7 @@ def find_properties(explorer: Explorer) -> list[Property]:
     found.extend(_round_trips(explorer, functions, _spreading_functions(explorer)))
     found.extend(_idempotent(explorer, functions, {n for p in found for n in p.targets}))
     found.extend(_orderings(explorer))
+    found.extend(_length_bounds(explorer, functions))
     return found
 
 
@@ -318,6 +319,56 @@ def _idempotent(
                 examples=examples,
             )
         )
+    return found
+
+
+def _length_bounds(
+    explorer: Explorer, functions: dict[str, tuple[Callable[..., Any], list[Any]]]
+) -> list[Property]:
+    """``len(f(x)) <= len(x)`` (or ``>=``) for text and list functions where it is strict
+    somewhere: a truncating, stripping or padding function states its contract."""
+    found = []
+    relations = [("<=", "never makes its input longer"), (">=", "never makes its input shorter")]
+    for name, (func, inputs) in sorted(functions.items()):
+        pairs: list[tuple[int, int]] = []
+        for value in inputs[:60]:
+            if not isinstance(value, (str, list, tuple)):
+                continue
+            try:
+                out = func(value)
+            except Exception:
+                continue
+            if not isinstance(out, type(value)):
+                pairs = []
+                break
+            pairs.append((len(out), len(value)))
+        if len(pairs) < 4:
+            continue
+        for op, words in relations:
+            holds = all(a <= b if op == "<=" else a >= b for a, b in pairs)
+            if not holds or all(a == b for a, b in pairs):
+                continue
+
+            def check(x: Any, f: Any = func, op: str = op) -> bool:
+                y = f(x)
+                return len(y) <= len(x) if op == "<=" else len(y) >= len(x)
+
+            result = _verified(explorer, check, inputs)
+            if result is None:
+                continue
+            strategy, examples = result
+            found.append(
+                Property(
+                    kind="length_bound",
+                    targets=[name],
+                    names=["value"],
+                    strategies=[strategy],
+                    check=f"len({name}(value)) {op} len(value)",
+                    description=f"{name} {words}",
+                    examples=examples,
+                )
+            )
+            break
     return found
 
 
