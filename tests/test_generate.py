@@ -482,7 +482,8 @@ def test_function_that_changes_module_state_gets_no_tests(generated: Generated) 
 
 def test_outputs_that_differ_between_processes_are_not_asserted(generated: Generated) -> None:
     tests = _tests(generated.core)
-    assert not {t for t in tests if t.startswith(("test_stamp", "test_token"))}
+    # No value is asserted; a property that holds in every process (a length bound) may be.
+    assert not {t for t in tests if t.startswith(("test_stamp_returns", "test_token_returns"))}
     dropped = [d["test"] for d in generated.document["dropped"]]
     for name in ("stamp", "token"):  # by the hash-seed replay or by a pytest run
         assert any(d.startswith((f"test_{name}_returns", f"{name}(")) for d in dropped), dropped
