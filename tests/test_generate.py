@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -696,3 +697,38 @@ def test_a_length_bound_is_written_only_where_it_holds(tmp_path: Path) -> None:
     assert "assert len(shorten(value)) <= len(value)" in text
     assert "assert len(shout(value)) >= len(value)" in text
     assert "len(shout(value)) <=" not in text and "len(shorten(value)) >=" not in text
+
+
+def test_killing_aqe_generate_leaves_no_search_or_pytest_process(tmp_path: Path) -> None:
+    root = _copy(tmp_path / "project")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqe", "generate", "shapes.core", "--budget", "30", "--dry-run"],
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def children() -> list[str]:
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if str(root).encode() in cmdline and b"aqe._generate" in cmdline:
+                found.append(cmdline.decode(errors="replace"))
+        return found
+
+    deadline = time.monotonic() + 20
+    while not children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children(), "the search never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert children() == []

@@ -5,7 +5,9 @@ final reports and history write)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,3 +29,15 @@ def handling(handler: Handler) -> Iterator[None]:
     finally:
         for signum, previous in before.items():
             signal.signal(signum, previous)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when the process that started it dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -16,33 +16,22 @@ started go too. On Linux a worker also dies with the coordinator
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from .._signals import die_with_parent
 
 if TYPE_CHECKING:
     from ._coordinator import Launcher
 
 #: Runs in the forked worker with (worker id, its socket); returns the exit code.
 WorkerEntry = Callable[[int, socket.socket], int]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Have the kernel SIGKILL this process when the process that started it dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ForkLauncher:

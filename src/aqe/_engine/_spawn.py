@@ -105,7 +105,7 @@ class SpawnedWorkerPlugin:
 
 
 def main() -> None:
-    from ._fork import die_with_parent
+    from .._signals import die_with_parent
 
     # Its own session keeps terminal signals away; this keeps it from outliving
     # the coordinator (a SIGKILL, a cancelled ``aqe mcp`` run) as an orphan.

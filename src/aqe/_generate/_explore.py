@@ -21,6 +21,7 @@ import random
 import resource
 import signal
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -69,6 +70,25 @@ _OPS = {
     "__add__": "op:+",
     "__sub__": "op:-",
 }
+
+
+#: Address space a call may add to the process once the module is imported: a call that
+#: builds a gigabyte string fails at once with MemoryError instead of filling pages for a
+#: second (the absolute cap used before let 999999999-byte strings through on one machine
+#: and not on another, depending on what the interpreter had mapped).
+HEADROOM = 384 << 20
+
+
+def cap_memory(headroom: int) -> None:
+    """Cap the address space at what is mapped now plus ``headroom``."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        mapped = 1 << 30
+    limit = mapped + headroom
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 class _CallTimeout(BaseException):
@@ -372,7 +392,7 @@ class Explorer:
         if isinstance(value, _Consumed):
             case.consume = True
             value = value.items
-        self.last_value = value
+        self.last_value = value if self._instance(value) else None  # never hold big results
         expected = to_source(value, self.namespace)
         if expected is None and _has_vars(value) and not case.consume:
             expected = to_source(dict(vars(value)), self.namespace)
@@ -816,11 +836,12 @@ def _quiet() -> Iterator[None]:
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
-    limit = int(request.get("memory_bytes", 1 << 30))
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _alarm)
     sys.setrecursionlimit(3000)
+    # A call stuck in C code never sees the alarm: end the whole search past its time.
+    watchdog = threading.Timer(float(request["budget"]) * 2 + 15, os._exit, args=(3,))
+    watchdog.daemon = True
+    watchdog.start()
     with open(argv[1], "w", encoding="utf-8") as out:
         try:
             with _quiet():
@@ -839,6 +860,7 @@ def main(argv: list[str]) -> int:
             return 1
         from ._render import namespace_kinds
 
+        cap_memory(int(request.get("memory_headroom", HEADROOM)))
         out.write(
             json.dumps(
                 {

@@ -8,18 +8,17 @@ a second each) catches the rest before a file is ever written.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
 import re
-import resource
 import signal
 import sys
 import types
 from collections.abc import Iterator
 from typing import Any
 
+from ._explore import HEADROOM, cap_memory
 from ._model import SELF, Case, from_json
 from ._values import stdlib_namespace, to_source
 
@@ -71,14 +70,12 @@ def observe(case: Case, namespace: dict[str, Any]) -> bool:
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
-    limit = 1 << 30
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _alarm)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     module = importlib.import_module(request["module"])
+    cap_memory(HEADROOM)
     namespace = stdlib_namespace()
     namespace.update(vars(module))
     unstable = []

@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from .._signals import die_with_parent
+
 #: The folder that holds the ``aqe`` package, for children of a non-installed checkout.
 _SOURCE = str(Path(__file__).resolve().parents[2])
 
@@ -39,4 +41,6 @@ def start(
         stderr=stderr,
         text=True,
         start_new_session=True,
+        # Killed with the generator, however it ends: an MCP cancel kills its group only.
+        preexec_fn=die_with_parent,
     )

@@ -165,7 +165,11 @@ def register(server: MCPServer, fleet: Fleet) -> None:
             command.append("--dry-run")
             if out is not None:
                 command += ["--out", _out_argument(fleet, out)]
-        code, stdout, stderr = await _run(command, fleet.root, budget_seconds * 2 + 20)
+        limit = budget_seconds * 2 + 20
+        try:
+            code, stdout, stderr = await _run(command, fleet.root, limit)
+        except TimeoutError:
+            raise ToolError(f"aqe generate ran past {limit:.0f} s and was stopped") from None
         if code != 0:
             line = next(
                 (ln for ln in reversed(stderr.splitlines()) if ln.startswith("aqe: error:")),
