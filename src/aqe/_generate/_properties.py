@@ -304,22 +304,36 @@ def _idempotent(
             y = f(x)
             return bool(f(y) == y)
 
-        result = _verified(explorer, check, inputs)
-        if result is None:
-            continue
-        strategy, examples = result
-        found.append(
-            Property(
-                kind="idempotent",
-                targets=[name],
-                names=["value"],
-                strategies=[strategy],
-                check=f"{name}({name}(value)) == {name}(value)",
-                description=f"{name} is idempotent",
-                examples=examples,
-            )
-        )
+        text = f"{name}({name}(value)) == {name}(value)"
+        prop = _one_argument(explorer, "idempotent", name, check, inputs, text, "is idempotent")
+        if prop is not None:
+            found.append(prop)
     return found
+
+
+def _one_argument(
+    explorer: Explorer,
+    kind: str,
+    name: str,
+    check: Callable[[Any], bool],
+    inputs: list[Any],
+    text: str,
+    words: str,
+) -> Property | None:
+    """A property of one function over one argument, if it is verified."""
+    result = _verified(explorer, check, inputs)
+    if result is None:
+        return None
+    strategy, examples = result
+    return Property(
+        kind=kind,
+        targets=[name],
+        names=["value"],
+        strategies=[strategy],
+        check=text,
+        description=f"{name} {words}",
+        examples=examples,
+    )
 
 
 def _length_bounds(
@@ -353,21 +367,11 @@ def _length_bounds(
                 y = f(x)
                 return len(y) <= len(x) if op == "<=" else len(y) >= len(x)
 
-            result = _verified(explorer, check, inputs)
-            if result is None:
+            text = f"len({name}(value)) {op} len(value)"
+            prop = _one_argument(explorer, "length_bound", name, check, inputs, text, words)
+            if prop is None:
                 continue
-            strategy, examples = result
-            found.append(
-                Property(
-                    kind="length_bound",
-                    targets=[name],
-                    names=["value"],
-                    strategies=[strategy],
-                    check=f"len({name}(value)) {op} len(value)",
-                    description=f"{name} {words}",
-                    examples=examples,
-                )
-            )
+            found.append(prop)
             break
     return found
 
