@@ -72,7 +72,6 @@ class Result:
     coverage: dict[str, float] | None = None
     per_function: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
-    search_seconds: float = 0.0
     warning: str | None = None
 
 
@@ -135,13 +134,11 @@ def generate(request: Request) -> Result:
     try:
         search_budget = max(1.0, request.budget * 0.55)
         findings = _explore(request, module, paths, work, scratch, search_budget)
-        search_seconds = time.monotonic() - started
         result = _verified(request, findings, work, out)
         result.warning = findings.warning
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    result.search_seconds = search_seconds
     if not request.dry_run:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(result.text, encoding="utf-8")
@@ -158,7 +155,6 @@ class _Findings:
     cases: list[Case]
     properties: list[Property]
     reports: dict[str, FunctionReport]
-    spans: dict[str, tuple[int, int]]
     paths: list[str] = field(default_factory=list)
     warning: str | None = None
 
@@ -197,7 +193,7 @@ def _explore(
 
 def _read_findings(out_file: Path, module: str, code: int, stderr: str) -> _Findings:
     findings = _Findings(
-        module=module, module_file="", names={}, cases=[], properties=[], reports={}, spans={}
+        module=module, module_file="", names={}, cases=[], properties=[], reports={}
     )
     lines = out_file.read_text(encoding="utf-8").splitlines() if out_file.exists() else []
     for line in lines:

@@ -63,9 +63,6 @@ class ArcTracer:
         self.arcs: set[Arc] = set()
         self.lines: set[int] = set()
 
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
-        return self._local
-
     def _global(self, frame: FrameType, event: str, arg: Any) -> Any:
         if frame.f_code.co_filename != self._path:
             return None

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from ._arcs import Arc, ArcTracer, FileMap
 from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
-from ._model import SELF, STEP, Case, FunctionReport, to_json
+from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
 from ._values import stable_message, stdlib_namespace, to_source
 
 CALL_SECONDS = 1.0
@@ -342,7 +342,7 @@ class Explorer:
 
     def run(self, case: Case) -> tuple[Case | None, set[Arc], set[int]]:
         """Evaluate the case's sources afresh, call it traced, fill in its outcome."""
-        call_text = STEP.join([_call_text(case, [f"({a})" for a in case.args]), *case.setup])
+        call_text = STEP.join([case.call([f"({a})" for a in case.args]), *case.setup])
         if call_text in self.tried:
             return None, set(), set()
         self.tried.add(call_text)
@@ -358,7 +358,7 @@ class Explorer:
             return None, set(), set()
         before = [_snapshot(v, self.namespace) for v in values]
         self.last_value = None
-        expr = compile(_call_text(case, [f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
+        expr = compile(case.call([f"_aqe_{i}" for i in range(len(values))]), "<aqe>", "eval")
 
         consuming = []
 
@@ -708,12 +708,8 @@ class _TooLong(Exception):
     pass
 
 
-def _call_text(case: Case, columns: list[str]) -> str:
-    return case.call(columns)
-
-
 def _receiver_name(owner: str, taken: list[str]) -> str:
-    name = _snake(owner)
+    name = snake(owner)
     return name if name not in taken else f"{name}_obj"
 
 
@@ -725,15 +721,6 @@ def _fits_any(source: str, domain: Domain) -> bool:
     except Exception:
         return False
     return any(type(value) is kind for kind in domain.kinds if isinstance(kind, type))
-
-
-def _snake(name: str) -> str:
-    out = []
-    for index, ch in enumerate(name):
-        if ch.isupper() and index and not name[index - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
 
 
 def _has_vars(value: Any) -> bool:

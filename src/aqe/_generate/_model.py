@@ -7,6 +7,7 @@ plain dataclasses that turn into JSON and back.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,12 @@ class FunctionReport:
     dropped: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None
     span: list[int] = field(default_factory=list)  # first and last line of its body
+
+
+def snake(name: str) -> str:
+    """``LineItem`` -> ``line_item``: test and column names from class names."""
+    text = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    return re.sub(r"\W+", "_", text).lower()
 
 
 def to_json(obj: Any) -> dict[str, Any]:

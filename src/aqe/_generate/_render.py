@@ -15,10 +15,10 @@ import subprocess
 import sys
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ._model import SELF, Case, Property
+from ._model import SELF, Case, Property, snake
 from ._values import STDLIB_NAMES
 
 _RESERVED = {"pytest", "re", "st", "given", "settings", "string", "expected", "match", "self"}
@@ -30,8 +30,6 @@ class Group:
 
     name: str
     cases: list[Case]
-    columns: list[str]
-    ids: list[str] = field(default_factory=list)
     scenario: bool = False  # one case with setup steps, written as statements
 
 
@@ -53,7 +51,7 @@ def group_cases(cases: Iterable[Case]) -> list[Group]:
         while name in used:
             name, n = f"{base}_{n}", n + 1
         used.add(name)
-        groups.append(Group(name=name, cases=[case], columns=list(case.params), scenario=True))
+        groups.append(Group(name=name, cases=[case], scenario=True))
     for (target, _form, behaviour, _consume, _state), members in buckets.items():
         for part in _same_columns(members):
             name = _test_name(target, behaviour, part[0])
@@ -61,7 +59,7 @@ def group_cases(cases: Iterable[Case]) -> list[Group]:
             while name in used:
                 name, n = f"{base}_{n}", n + 1
             used.add(name)
-            groups.append(Group(name=name, cases=part, columns=list(part[0].params)))
+            groups.append(Group(name=name, cases=part))
     return groups
 
 
@@ -84,21 +82,16 @@ def _same_columns(members: list[Case]) -> list[list[Case]]:
 
 
 def _test_name(target: str, behaviour: str, case: Case) -> str:
-    subject = _snake(target.replace(".", "_").replace("__", "_").strip("_"))
+    subject = snake(target.replace(".", "_").replace("__", "_").strip("_"))
     if behaviour.startswith("raises:"):
         exc = behaviour.split(":", 1)[1].rsplit(".", 1)[-1]
-        tail = f"raises_{_snake(exc)}"
+        tail = f"raises_{snake(exc)}"
     elif behaviour == "mutates":
         changed = sorted({k.split(".")[-1] for k in case.state})
         tail = "changes_" + "_and_".join(changed[:3])
     else:
         tail = "returns"
     return f"test_{subject}_{tail}".replace("__", "_")
-
-
-def _snake(name: str) -> str:
-    text = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
-    return re.sub(r"\W+", "_", text).lower()
 
 
 def case_id(case: Case) -> str:
@@ -156,7 +149,6 @@ def render(
         names_used,
         namespace_names,
         bool(properties),
-        any(c.outcome == "raises" for c in cases),
     )
     text = "\n".join(header + imports + ["", ""] + ["\n\n".join(body)]) + "\n"
     return _format(text), by_id
@@ -284,7 +276,7 @@ def _column_name(name: str) -> str:
 
 
 def _render_property(prop: Property, names_used: set[str]) -> tuple[str, str]:
-    subject = "_".join(_snake(t) for t in prop.targets)
+    subject = "_".join(snake(t) for t in prop.targets)
     name = f"test_{subject}_{prop.kind}"
     for target in prop.targets:
         names_used.add(target)
@@ -326,7 +318,7 @@ def _free_names(source: str) -> set[str]:
 
 
 def _imports(
-    module: str, names: set[str], namespace_names: dict[str, str], properties: bool, raises: bool
+    module: str, names: set[str], namespace_names: dict[str, str], properties: bool
 ) -> list[str]:
     stdlib: set[str] = set()
     third: list[str] = ["import pytest"]
@@ -334,7 +326,6 @@ def _imports(
         third.append("from hypothesis import given, settings")
         third.append("from hypothesis import strategies as st")
     own: list[str] = []
-    dotted: set[str] = set()
     for name in sorted(names):
         if name.startswith("import:"):
             stdlib.add(f"import {name.split(':', 1)[1]}")
@@ -349,17 +340,6 @@ def _imports(
                 own.append(name)
         elif name in STDLIB_NAMES:
             stdlib.add(STDLIB_NAMES[name])
-        elif hasattr(builtins, name) or name in (
-            "pytest",
-            "st",
-            "given",
-            "settings",
-            "string",
-            "re",
-        ):
-            continue
-        elif "." in name:
-            dotted.add(name)
     if "string" in names:
         stdlib.add("import string")
     lines = sorted(stdlib, key=lambda line: (line.startswith("from "), line))

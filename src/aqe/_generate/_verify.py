@@ -99,7 +99,6 @@ def _read(xml: Path, output: str, code: int) -> Verdict:
         return verdict
     for case in tree.iter("testcase"):
         name = case.get("name", "")
-        classname = case.get("classname", "")
         bad = case.find("failure") is not None or case.find("error") is not None
         if bad and not name.startswith("test"):
             verdict.broken = tail  # a collection error names the file, not a test
@@ -107,7 +106,6 @@ def _read(xml: Path, output: str, code: int) -> Verdict:
             verdict.failed.add(name)
         elif case.find("skipped") is None:
             verdict.passed.add(name)
-        del classname
     if code not in (0, 1) and not verdict.failed and verdict.broken is None:
         verdict.broken = tail
     return verdict
