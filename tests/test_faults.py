@@ -158,6 +158,13 @@ def _wait_for(condition: Any, seconds: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def _catches_sigint(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -372,6 +379,9 @@ def test_the_retry_budget_keeps_a_broken_build_red(tmp_path: Path) -> None:
 def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float) -> None:
     # Early: while aqe imports, configures pytest or forks; never a traceback.
     proc, pids, _ = _start(tmp_path)
+    # Counted from the moment the interpreter catches SIGINT: before that, Ctrl-C
+    # kills any Python program (a loaded CI machine once took 0.4 s to get there).
+    _wait_for(lambda: _catches_sigint(proc.pid), seconds=10)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=30)
@@ -379,6 +389,39 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float)
     assert "Traceback" not in output, output
     time.sleep(0.1)
     assert not [pid for pid in _worker_pids(pids) if _alive(pid)]
+
+
+@pytest.mark.parametrize(
+    "conftest",
+    [
+        # dataclasses and namedtuples build their methods with exec(str); a Ctrl-C
+        # landing there made CPython end aqe with SIGINT after aqe had handled it:
+        # exit -2 and no output.
+        "exec('signal.raise_signal(signal.SIGINT)')",
+        # Code that swallows the KeyboardInterrupt must not make aqe run on.
+        "try:\n    signal.raise_signal(signal.SIGINT)\nexcept BaseException:\n    pass",
+    ],
+    ids=["inside-exec", "swallowed"],
+)
+def test_ctrl_c_while_conftest_loads_stops_the_run_with_exit_2(
+    tmp_path: Path, conftest: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "conftest.py").write_text(f"import signal\n{conftest}\n")
+    (project / "test_one.py").write_text(
+        "import pathlib\ndef test_one():\n    pathlib.Path('ran').touch()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "1"],
+        cwd=project, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CI": "true"},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output, output
+    assert "interrupted" in output or "SIGINT received" in output, output
+    assert not (project / "ran").exists()
 
 
 def test_a_crash_or_hang_runs_again_alone_on_a_fresh_fork_then_a_fresh_interpreter(

@@ -27,6 +27,7 @@ import click.globals
 from . import __version__
 from ._config import Config, find_root, load_config
 from ._exceptions import AqeError, UsageError
+from ._signals import interrupt
 from ._trace import mark
 
 if TYPE_CHECKING:
@@ -702,15 +703,12 @@ def quarantine_list(as_json: bool) -> None:
         )
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM outside the run loop ends aqe like Ctrl-C: reports and history are
-    still written (the loop itself stops gracefully, see the coordinator)."""
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     mark("cli")
-    signal.signal(signal.SIGTERM, _terminate)
+    # Outside the run loop SIGTERM ends aqe like Ctrl-C: reports and history are
+    # still written (the loop itself stops gracefully, see the coordinator).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # a signal after the run had handled its own
@@ -724,7 +722,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
     gc.freeze()
     mark("exit")
+    _forget_handled_interrupt()
     sys.exit(code)
+
+
+def _forget_handled_interrupt() -> None:
+    """A KeyboardInterrupt raised inside ``exec(str)`` (dataclasses build methods
+    that way) sets CPython's "unhandled interrupt" flag even when aqe handled it,
+    and under ``python -m`` the interpreter then ends itself with SIGINT instead of
+    our exit code. Every ``exec(str)`` clears the flag first: an empty one is enough."""
+    exec("")
 
 
 def _engine_settings(config: Config) -> EngineSettings:

@@ -22,7 +22,7 @@ from ._exceptions import StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._paths import aqe_directory
-from ._signals import handling
+from ._signals import handling, received
 from ._store import HistoryStore
 from ._trace import mark
 
@@ -109,7 +109,14 @@ def execute_run(
         cache = ensure_aqe_dir(root) / "pycache" if config.bytecode_cache else None
         with cache_in(cache):
             code = adapter.run(selection, options, run, RunController(store, run))
+        if received() and code != 2:
+            # Interrupted during start-up and the exception lost on the way: pytest
+            # may have reported it as something else (a plugin that failed to load).
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
+        # pytest reports an interrupt it caught itself; this one came before its
+        # session began (while it loaded plugins or conftest files), so say it here.
+        sys.stderr.write("aqe: interrupted before the run started\n")
         code = 2
     finally:
         mark("run-end")

@@ -13,6 +13,22 @@ from typing import Any
 
 Handler = Callable[[int, Any], Any] | int
 
+_received: list[int] = []
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Until the run loop takes over, SIGINT and SIGTERM unwind start-up as
+    KeyboardInterrupt; each is also remembered, because code aqe does not own can
+    lose the exception (a finalizer, a plugin's ``except BaseException``, CPython
+    wrapping it in a RuntimeError inside ``__set_name__``) and the run must still stop."""
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def received() -> list[int]:
+    """The signals ``interrupt`` has seen, oldest first."""
+    return list(_received)
+
 
 @contextlib.contextmanager
 def handling(handler: Handler) -> Iterator[None]:

@@ -39,7 +39,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
-from .._signals import handling
+from .._signals import handling, received
 from ._fork import describe_exit
 from ._limits import (
     STACKS_SIGNAL,
@@ -257,6 +257,9 @@ class Coordinator:
             self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
             # SIGINT/SIGTERM only set a flag: the loop stops the run gracefully.
             with handling(self._on_signal):
+                # One that came during start-up and whose KeyboardInterrupt was lost
+                # on the way (see ``interrupt``) stops the run as if it came now.
+                self._signals.extend(received())
                 try:
                     for worker_id in range(workers):
                         self._spawn(worker_id)
