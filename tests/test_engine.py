@@ -591,6 +591,73 @@ def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:
     assert free_workers == {0, 1}  # the rest still ran in parallel
 
 
+def test_retries_and_tier_reruns_of_a_serial_group_still_never_overlap(tmp_path: Path) -> None:
+    # The group's first tests fail or crash once: their second attempts come while
+    # the group's other tests are still queued or running on its worker.
+    log, state = tmp_path / "intervals.txt", tmp_path / "state"
+    state.mkdir()
+    grouped = """
+        import os
+        import time
+        from pathlib import Path
+        import pytest
+
+        def _run():
+            start = time.time()
+            time.sleep(0.15)
+            with open(os.environ["INTERVALS"], "a") as out:
+                out.write(f"{start} {time.time()}\\n")
+
+        def _first_time(tag):
+            marker = Path(os.environ["STATE"]) / tag
+            if marker.exists():
+                return False
+            marker.touch()
+            return True
+
+        @pytest.mark.serial(group="db")
+        def test_db_fails_once():
+            _run()
+            assert not _first_time("fails")
+
+        @pytest.mark.serial(group="db")
+        def test_db_crashes_once():
+            _run()
+            if _first_time("crashes"):
+                os._exit(3)
+
+        @pytest.mark.serial(group="db")
+        @pytest.mark.parametrize("n", range(6))
+        def test_db(n):
+            _run()
+    """
+    free = """
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_free(n):
+            time.sleep(0.1)
+    """
+    project = _project(tmp_path / "p", {"test_db.py": grouped, "test_free.py": free})
+    code, output, data = _aqe(
+        project, "-w", "2", "--retries", "1",
+        env={"INTERVALS": str(log), "STATE": str(state)},
+    )  # fmt: skip
+    assert code == 0, output
+    attempts: dict[str, list[tuple[str, str]]] = {}
+    for test in data["tests"]:
+        attempts.setdefault(test["nodeid"].split("::")[1], []).append(
+            (test.get("tier", "hot"), test["outcome"])
+        )
+    assert attempts["test_db_fails_once"] == [("hot", "failed"), ("hot", "flaky")]
+    # Run again alone on a fresh fork, as any crashed test is, not back on the group's worker.
+    assert attempts["test_db_crashes_once"] == [("hot", "crashed"), ("warm", "flaky")]
+    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert len(spans) == 10
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans)), spans
+
+
 def test_a_test_with_a_failed_subtest_fails_as_under_pytest(tmp_path: Path) -> None:
     pytest.importorskip("_pytest.subtests")  # built into pytest >= 9
     project = _project(

@@ -265,3 +265,35 @@ def test_a_thief_takes_more_from_a_worker_stuck_in_a_long_test() -> None:
 
     assert stolen_when_head_ran(0.0) == 5  # about half of the 1 s left
     assert stolen_when_head_ran(5.0) == 8  # everything not yet sent to worker 0
+
+
+def test_a_serial_groups_test_waits_while_another_worker_has_one_of_the_group() -> None:
+    planner = _planner({"a.py": [], "b.py": []})
+    tests = {"a.py": ["db1", "db2", "db3"], "b.py": ["free"]}
+    groups = {f"a.py::{name}": "db" for name in tests["a.py"]}
+    for worker in (0, 1):
+        files = _collect(planner, worker)
+        planner.on_collected(worker, files, _ids(planner, files, tests), groups=groups)
+    home = planner.group_home["db"]
+    sent = [n for m in planner.next_messages(home) if isinstance(m, RunTests) for n in m.nodeids]
+    assert sent == ["a.py::db1", "a.py::db2", "a.py::db3"]
+    # db1 crashed its worker: it runs again alone on a fresh process (a new slot),
+    # which stays its own but waits while the group's worker has db2 or db3 in hand.
+    planner.on_finished(home, "a.py::db1")
+    slot = planner.isolate_test("a.py::db1")
+    files = _collect(planner, slot)
+    planner.on_collected(slot, files, ["a.py::db1"], groups=groups)
+    for finished in ("a.py::db2", "a.py::db3"):
+        assert not [m for m in planner.next_messages(slot) if isinstance(m, RunTests)]
+        planner.on_finished(home, finished)
+    assert [m.nodeids for m in planner.next_messages(slot) if isinstance(m, RunTests)] == [
+        ("a.py::db1",)
+    ]
+    # And the other way round: the group's worker waits while the re-run is in hand.
+    planner.retry_later("a.py::db2", slot, 0.0)
+    planner.release_due(1.0, {home})
+    assert not [m for m in planner.next_messages(home) if isinstance(m, RunTests)]
+    planner.on_finished(slot, "a.py::db1")
+    assert [m.nodeids for m in planner.next_messages(home) if isinstance(m, RunTests)] == [
+        ("a.py::db2",)
+    ]

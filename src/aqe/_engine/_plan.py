@@ -163,6 +163,8 @@ class Planner:
         self.isolate: set[int] = set()
         #: The worker that runs each serial group's tests.
         self.group_home: dict[str, int] = {}
+        #: Each grouped test's serial group, as the workers collected them.
+        self.group_of: dict[str, str] = {}
         #: Retries waiting for their time: (due, node id, worker of the failed attempt).
         self.delayed: list[tuple[float, str, int]] = []
         #: Tests wait for others to finish: keep idle workers until they are released.
@@ -273,6 +275,8 @@ class Planner:
     ) -> None:
         plan = self.workers[worker]
         self.order_bound.update(order_bound)
+        if groups:
+            self.group_of.update(groups)
         by_file: dict[str, list[str]] = {}
         for nodeid in nodeids:
             by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
@@ -292,7 +296,7 @@ class Planner:
                 self.owner[index] = worker
             if held:  # waiting for other tests: the coordinator releases them later
                 ids = [n for n in ids if n not in held]
-            if groups:
+            if groups and not plan.isolated:  # a tier re-run stays on its fresh process
                 ids = self._place_grouped(worker, index, ids, groups)
             units += self._units(ids, index)
         for index in files:
@@ -492,7 +496,9 @@ class Planner:
                 plan.collecting.update(batch)
                 messages.append(Collect(tuple(batch)))
             if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2):
-                messages.append(RunTests(tuple(self._take_chunk(plan))))
+                chunk = self._take_chunk(worker)
+                if chunk:
+                    messages.append(RunTests(tuple(chunk)))
             if plan.ready or plan.files_todo or plan.collecting or len(plan.outstanding) > 1:
                 return messages
         # Nothing left for this worker. It may still steal work another worker is
@@ -539,13 +545,16 @@ class Planner:
             batch_est += self.file_est[index]
         return batch
 
-    def _take_chunk(self, plan: WorkerPlan) -> list[str]:
+    def _take_chunk(self, worker: int) -> list[str]:
+        plan = self.workers[worker]
         chunk: list[str] = []
         est = plan.outstanding_est()
         while plan.ready and (len(plan.outstanding) < 2 or est < RUN_AHEAD):
             if len(chunk) >= MAX_CHUNK:
                 break
             unit = plan.ready[0]
+            if self._group_busy_elsewhere(unit.nodeids[0], worker):
+                break  # sent once the other worker is done with the group's tests
             unit.started = True
             nodeid = unit.nodeids.popleft()
             # Re-estimated now: the prior may have learnt since the unit was made.
@@ -557,6 +566,20 @@ class Planner:
             plan.push(nodeid, test_est)
             est += test_est
         return chunk
+
+    def _group_busy_elsewhere(self, nodeid: str, worker: int) -> bool:
+        """Whether another worker has a test of ``nodeid``'s serial group in hand.
+        Its group's tests normally all queue on one worker; a retry or a tier re-run
+        elsewhere waits for that worker to be done with them, and the other way round."""
+        group = self.group_of.get(nodeid)
+        if group is None:
+            return False
+        return any(
+            self.group_of.get(other) == group
+            for slot, plan in enumerate(self.workers)
+            if slot != worker
+            for other, _ in plan.outstanding
+        )
 
     def _steal(self, thief: int) -> None:
         plan = self.workers[thief]
