@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -259,6 +260,62 @@ def test_a_test_that_alone_breaks_the_memory_limit_is_named(tmp_path: Path) -> N
     assert first != second  # the test after it ran in a fresh worker
     assert "test_hog.py::test_holds_200_mb alone took a fresh worker past the memory limit" in (
         output
+    )
+
+
+def test_isolate_on_memory_clears_tests_that_only_crossed_the_limit_among_others(
+    tmp_path: Path,
+) -> None:
+    # Each test keeps 8 MB; a worker crosses the limit after about five of them. The
+    # test that crosses it runs again alone on a fresh fork, stays under, and keeps
+    # its pass: it is not to blame and not flaky.
+    limit = _aqe_worker_rss(tmp_path) + 40
+    code, output, data = _aqe(
+        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}",
+        "--isolate-on", "crash,timeout,memory", "test_memory.py",
+    )  # fmt: skip
+    assert code == 0, output
+    runs = _attempts(data, "test_memory.py")
+    assert len(runs) == 9 and {r[-1]["outcome"] for r in runs.values()} == {"passed"}
+    probed = {name: r for name, r in runs.items() if len(r) > 1}
+    assert probed, output
+    for attempts in probed.values():
+        assert [(a["tier"], a["outcome"]) for a in attempts] == [
+            ("hot", "passed"),
+            ("warm", "passed"),
+        ]
+        assert attempts[0]["error_type"] == "MemoryLimit"
+        assert "--max-worker-memory" in attempts[0]["message"]
+    name = next(iter(probed))
+    assert f"test_memory.py::{name} went past the memory limit only among other tests" in output
+
+
+def test_isolate_on_memory_makes_a_test_that_needs_too_much_alone_crashed(
+    tmp_path: Path,
+) -> None:
+    limit = _aqe_worker_rss(tmp_path) + 100
+    code, output, data = _aqe(
+        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}",
+        "--isolate-on", "memory", "test_hog.py",
+    )  # fmt: skip
+    assert code == 1, output
+    runs = _attempts(data, "test_hog.py")
+    hog = runs["test_holds_200_mb"]
+    assert [(a["tier"], a["outcome"]) for a in hog] == [
+        ("hot", "passed"), ("warm", "passed"), ("cold", "crashed"),
+    ]  # fmt: skip
+    assert hog[-1]["error_type"] == "MemoryLimit"
+    # Every tier's figure is named, each above the limit.
+    figures = [float(x) for x in re.findall(r"(\d+) MB (?:hot|warm|cold)", hog[-1]["message"])]
+    assert len(figures) == 3 and min(figures) > limit, hog[-1]["message"]
+    assert [a["outcome"] for a in runs["test_small_after_it"]] == ["passed"]
+
+
+def test_isolate_on_memory_needs_a_memory_limit(tmp_path: Path) -> None:
+    code, output, _ = _aqe(tmp_path, "--isolate-on", "memory", "test_hog.py")
+    assert code == 4
+    assert output.strip().splitlines()[-1] == (
+        "aqe: error: --isolate-on memory needs a limit to isolate on: set --max-worker-memory"
     )
 
 

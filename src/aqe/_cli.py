@@ -140,8 +140,9 @@ def _selection_options(func: Any) -> Any:
 )
 @click.option(
     "--isolate-on",
-    metavar="crash,timeout|off",
-    help="Run a test that crashed or hung again alone (fresh fork, then fresh interpreter).",
+    metavar="crash,timeout,memory|off",
+    help="Run a test that crashed, hung or left its worker past --max-worker-memory again "
+    "alone (fresh fork, then fresh interpreter).",
 )
 @click.option("--max-tests-per-worker", metavar="N", help="Replace a worker after N tests.")
 @click.option(

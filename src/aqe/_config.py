@@ -172,17 +172,21 @@ def _multiplier(value: Any) -> float:
     return number
 
 
+_ISOLATE_REASONS = ("crash", "timeout", "memory")
+
+
 def _isolate_on(value: Any) -> frozenset[str]:
-    """ "crash,timeout" (either or both), or "off"."""
+    """Some of "crash,timeout,memory", or "off"."""
+    expected = f"expected some of {','.join(_ISOLATE_REASONS)} (comma-separated) or 'off'"
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if not isinstance(value, str):
-        raise ValueError(f"expected 'crash', 'timeout', 'crash,timeout' or 'off', got {value!r}")
+        raise ValueError(f"{expected}, got {value!r}")
     words = {w.strip().lower() for w in value.split(",") if w.strip()}
     if words <= {"off", "none"}:
         return frozenset()
-    if not words <= {"crash", "timeout"}:
-        raise ValueError(f"expected 'crash', 'timeout', 'crash,timeout' or 'off', got {value!r}")
+    if not words <= set(_ISOLATE_REASONS):
+        raise ValueError(f"{expected}, got {value!r}")
     return frozenset(words)
 
 
@@ -309,8 +313,13 @@ def load_config(
     """Merge the three layers; ``flags`` holds only options the user actually gave."""
     config = _from_pyproject(Config(), root)
     config = _from_env(config, os.environ if environ is None else environ)
-    return _apply(
+    config = _apply(
         config,
         flags,
         lambda key: "option " + _FLAG_NAMES.get(key, f"--{key.replace('_', '-')}"),
     )
+    if "memory" in config.isolate_on and config.max_worker_memory is None:
+        raise ConfigError(
+            "--isolate-on memory needs a limit to isolate on: set --max-worker-memory"
+        )
+    return config

@@ -136,6 +136,8 @@ class TestFinished:
     result: TestResult
     #: Output the test wrote outside pytest's capture (e.g. with ``-s``).
     raw_output: str = ""
+    #: The worker's resident MB after this test, when that was past its memory limit.
+    memory_mb: float | None = None
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,11 @@ class Coordinator:
         self.retries = Retries(settings.retry)
         #: Attempts made so far per node id.
         self._attempts: dict[str, int] = {}
+        #: Tests with a failing attempt so far: a later pass makes them flaky.
+        self._failed_once: set[str] = set()
+        #: Per test isolated for memory: (tier, resident MB after it) of each attempt
+        #: that left its worker past --max-worker-memory.
+        self.memory_breaches: dict[str, list[tuple[str, float]]] = {}
         #: Per-test retry counts from ``flaky(reruns=N)`` markers.
         self.reruns: dict[str, int] = {}
         for item in direct_items:
@@ -351,7 +356,8 @@ class Coordinator:
             case Retiring(reason=reason, alone=alone):
                 conn.killed = True  # leaves on purpose: the rest of its queue is innocent
                 self.recycled += 1
-                if alone is not None:
+                if alone is not None and "memory" not in self.settings.isolate_on:
+                    # (isolated for memory, its attempts on the next tiers say more)
                     self._write_error(
                         f"aqe: {alone} alone took a fresh worker past the memory limit: "
                         f"worker {conn.worker} {reason}"
@@ -476,10 +482,40 @@ class Coordinator:
         result = message.result
         if conn.tier != "hot":
             result = dataclasses.replace(result, tier=conn.tier)
+        memory = message.memory_mb if "memory" in self.settings.isolate_on else None
+        if memory is not None:
+            self.memory_breaches.setdefault(nodeid, []).append((conn.tier, memory))
+            if _NEXT_TIER.get(conn.tier) is None:
+                # Past the limit alone on every tier: that is the test's verdict.
+                self._record_crash(
+                    nodeid,
+                    self._memory_verdict(nodeid),
+                    conn.worker,
+                    "crashed",
+                    error_type="MemoryLimit",
+                    seconds=result.duration,
+                    tier=conn.tier,
+                    output=(result.stdout, result.stderr),
+                    retry=False,
+                )
+                self._after_finish(conn, nodeid, result.stop, result.duration)
+                return
+            if result.outcome not in FAILING_OUTCOMES:
+                limit = self.settings.max_worker_memory
+                result = dataclasses.replace(
+                    result,
+                    error_type="MemoryLimit",
+                    message=f"worker at {memory:.0f} MB after this test, past the "
+                    f"{limit:g} MB limit (--max-worker-memory)",
+                )
         result = self._attempt(result)
         if result.outcome == "flaky" and conn.tier != "hot":
             self.isolation_passes.append((nodeid, conn.tier))
-        if result.outcome in FAILING_OUTCOMES and self._retry(result, conn.worker):
+        if memory is not None and self._isolate(result, "memory"):
+            for report in reports:  # this attempt stands only if it stays under alone
+                if report.failed or report.when == "call":
+                    report.outcome = "rerun"
+        elif result.outcome in FAILING_OUTCOMES and self._retry(result, conn.worker):
             for report in reports:
                 if report.failed:
                     report.outcome = "rerun"  # not a failure (yet): it runs again
@@ -502,15 +538,26 @@ class Coordinator:
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
         if result.outcome in FAILING_OUTCOMES:
             self._last_view = 0.0  # show the new count with the failure, not a tick later
-        conn.last_finish = result.stop
         if message.raw_output and self.view is not None:
             self.view.test_output(result, message.raw_output)
-        self.planner.on_finished(conn.worker, nodeid, result.stop - result.start)
+        self._after_finish(conn, nodeid, result.stop, result.stop - result.start)
+
+    def _after_finish(self, conn: _Conn, nodeid: str, stop: float, seconds: float) -> None:
+        assert self.planner is not None
+        conn.last_finish = stop
+        self.planner.on_finished(conn.worker, nodeid, seconds)
         if not self.stopping and (self.session.shouldfail or self.session.shouldstop):
             self.stopping = True
             self._drop_pending()
             self._feed_all()
         self._feed(conn.worker)
+
+    def _memory_verdict(self, nodeid: str) -> str:
+        figures = ", ".join(f"{mb:.0f} MB {tier}" for tier, mb in self.memory_breaches[nodeid])
+        return (
+            f"MemoryLimit: needs more than the {self.settings.max_worker_memory:g} MB limit "
+            f"(--max-worker-memory) even alone; its worker's resident memory after it: {figures}"
+        )
 
     # -- retries ---------------------------------------------------------------
 
@@ -520,10 +567,12 @@ class Coordinator:
         self._attempts[result.nodeid] = attempt
         if result.nodeid in self.settings.quarantined:
             result = dataclasses.replace(result, quarantined=True)
+        if result.outcome in FAILING_OUTCOMES:
+            self._failed_once.add(result.nodeid)
         if attempt == result.attempt:
             return result
         outcome = result.outcome
-        if outcome == "passed":
+        if outcome == "passed" and result.nodeid in self._failed_once:
             outcome = "flaky"
         return dataclasses.replace(result, attempt=attempt, outcome=outcome)
 
@@ -542,8 +591,9 @@ class Coordinator:
         return True
 
     def _isolate(self, result: TestResult, reason: str) -> bool:
-        """Run a test that crashed or hung again alone, on the next tier: a fresh
-        fork (warm), then a fresh interpreter (cold)."""
+        """Run a test that crashed, hung or left its worker past the memory limit
+        again alone, on the next tier: a fresh fork (warm), then a fresh interpreter
+        (cold)."""
         assert self.planner is not None
         tier = _NEXT_TIER.get(result.tier)
         if tier is None or reason not in self.settings.isolate_on or self.stopping:
@@ -580,6 +630,22 @@ class Coordinator:
                 f"aqe: {nodeid} passed only alone ({tier} tier): it may depend on state "
                 "other tests leave behind"
             )
+        last_tier = {result.nodeid: result.tier for result in self.run.results}
+        for nodeid, breaches in self.memory_breaches.items():
+            if last_tier.get(nodeid) in {tier for tier, _ in breaches}:
+                continue  # the verdict already says it, or it never ran alone
+            figures = ", ".join(f"{mb:.0f} MB {tier}" for tier, mb in breaches)
+            if len(breaches) == 1:
+                self._write_error(
+                    f"aqe: {nodeid} went past the memory limit only among other tests "
+                    f"({figures}); alone it stayed under: memory other tests kept was "
+                    "still in its worker"
+                )
+            else:
+                self._write_error(
+                    f"aqe: {nodeid} went past the memory limit on forked workers ({figures}) "
+                    f"but not in a fresh interpreter ({last_tier[nodeid]} tier)"
+                )
 
     # -- dependencies ---------------------------------------------------------
 

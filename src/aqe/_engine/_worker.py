@@ -174,6 +174,8 @@ class Worker:
         self.stopped = False
         self.limits = Limits()
         self.tests_run = 0
+        #: Resident MB after the last test, when a memory limit is set.
+        self._rss: float | None = None
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
@@ -317,8 +319,8 @@ class Worker:
         alone = None
         if limits.max_tests is not None and self.tests_run >= limits.max_tests:
             reason = f"ran {self.tests_run} tests (--max-tests-per-worker)"
-        elif limits.max_rss_mb is not None:
-            rss = resident_mb()
+        elif limits.max_rss_mb is not None and self._rss is not None:
+            rss = self._rss  # measured after the test, before its result left
             if rss > limits.max_rss_mb:
                 reason = f"uses {rss:.0f} MB > {limits.max_rss_mb:g} MB (--max-worker-memory)"
                 alone = nodeid if self.tests_run == 1 else None
@@ -404,10 +406,12 @@ class Worker:
         self.session.shouldfail = False
         self.session.shouldstop = False
         reports = list(plugin.reports)
+        self._rss = resident_mb() if self.limits.max_rss_mb is not None else None
         if not reports:
             self.post(NothingReported(self.worker_id, item.nodeid))
             return
         _fail_for_subtests(self.config, item, reports)
+        over = self._rss is not None and self._rss > (self.limits.max_rss_mb or 0.0)
         message = TestFinished(
             worker=self.worker_id,
             nodeid=item.nodeid,
@@ -415,6 +419,7 @@ class Worker:
             reports=tuple(reports),
             result=result_from_reports(reports, self.worker_id, start, stop),
             raw_output=self._read_spool(),
+            memory_mb=self._rss if over else None,
         )
         try:
             self.post(message)
