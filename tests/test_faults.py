@@ -91,6 +91,36 @@ def test_hanging_tests_are_stopped_with_their_stacks_and_the_rest_still_run(
     assert not list((tmp_path / "tmp").iterdir()), "stacks files were left behind"
 
 
+def test_exits_in_fixtures_raising_teardowns_and_order_dependence_match_pytest(
+    tmp_path: Path,
+) -> None:
+    code, output, data = _aqe(tmp_path, "-w", "2", "test_exits.py")
+    assert code == 1, output
+    assert {t["nodeid"].split("::")[1]: (t["outcome"], t["error_type"]) for t in data["tests"]} == {
+        "test_uses_a_fixture_that_exits": ("error", "SystemExit"),
+        # pytest's own verdict on the second user of a module fixture that exited.
+        "test_also_uses_it": ("error", "AssertionError"),
+        "test_passes_but_its_teardown_raises": ("error", "RuntimeError"),
+        "test_pollutes": ("passed", None),
+        "test_fails_after_the_one_before": ("failed", "AssertionError"),
+        "test_after_them": ("passed", None),
+    }
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exits.py"],
+        cwd=FAULTS, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    def summary(text: str) -> set[str]:
+        # What failed and how, without the message (each cut to its terminal's width).
+        return {
+            line.split(" - ")[0] + " - " + line.split(" - ")[1].split(":")[0]
+            for line in text.splitlines()
+            if line.startswith(("FAILED ", "ERROR "))
+        }
+
+    assert summary(output) == summary(plain.stdout) and len(summary(output)) == 4
+
+
 def test_a_run_timeout_ends_the_run_and_keeps_what_finished(tmp_path: Path) -> None:
     code, output, data = _aqe(
         tmp_path, "-w", "2", "--timeout", "60", "--run-timeout", "2", "--junit-xml",
