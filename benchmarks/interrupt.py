@@ -104,7 +104,13 @@ def one_round(aqe: str, rng: random.Random, scratch: Path, number: int) -> list[
     if history.exists():
         with sqlite3.connect(history) as db:
             check = db.execute("PRAGMA integrity_check").fetchone()[0]
-            stored = db.execute("SELECT count(*) FROM results").fetchone()[0]
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            # Interrupted while aqe created the file: no schema yet, nothing stored.
+            stored = (
+                db.execute("SELECT count(*) FROM results").fetchone()[0]
+                if "results" in tables
+                else 0
+            )
         if check != "ok":
             problems.append(f"history integrity_check: {check}")
     else:

@@ -719,6 +719,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Not sys.exit: under ``python -m`` the interpreter can still end itself
         # with SIGINT after an interrupt, instead of exit 2.
         os._exit(2)
+    # Done and written: a signal from here on has nothing left to stop. Ignored, not
+    # handled: the interpreter resets a Python handler to the default while it exits,
+    # and a late Ctrl-C would then kill aqe by signal instead of its exit code.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     # Everything alive now dies with the process: spare the interpreter's final
     # collection a walk over the whole session (about 0.1 s after a 2,000-test run).
     gc.freeze()
