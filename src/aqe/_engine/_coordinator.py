@@ -140,6 +140,8 @@ class _Conn:
     kill_at: float | None = None
     #: Killed by this coordinator on purpose: its running test is not to blame.
     killed: bool = False
+    #: A hedged attempt made needless by its twin: nothing it sends counts.
+    cancelled: bool = False
     #: hot (a shared worker), warm (a fresh fork for one test), cold (a fresh
     #: interpreter for one test).
     tier: str = "hot"
@@ -219,6 +221,9 @@ class Coordinator:
         self._launcher: Launcher | None = None
         self._cold_factory: Callable[[], Launcher] | None = None
         self._cold: Launcher | None = None
+        #: A test that hung on a shared worker runs alone on both tiers at once:
+        #: node id -> the slots whose attempt has not ended yet.
+        self._hedged: dict[str, set[int]] = {}
         #: Tests that failed on a shared worker and passed alone: (node id, tier).
         self.isolation_passes: list[tuple[str, str]] = []
         #: Quarantined tests whose final attempt failed (they do not fail the run).
@@ -344,6 +349,8 @@ class Coordinator:
                 self._feed_all()
 
     def _dispatch(self, conn: _Conn, message: Any) -> None:
+        if conn.cancelled:
+            return
         match message:
             case WorkerReady(stacks=stacks, outputs=outputs):
                 conn.stacks = stacks
@@ -511,7 +518,12 @@ class Coordinator:
         result = self._attempt(result)
         if result.outcome == "flaky" and conn.tier != "hot":
             self.isolation_passes.append((nodeid, conn.tier))
-        if memory is not None and self._isolate(result, "memory"):
+        passing = result.outcome not in FAILING_OUTCOMES
+        if self._hedge_ended(nodeid, conn.worker, passing):
+            for report in reports:  # the test's other tier is still running it
+                if report.failed:
+                    report.outcome = "rerun"
+        elif memory is not None and self._isolate(result, "memory"):
             for report in reports:  # this attempt stands only if it stays under alone
                 if report.failed or report.when == "call":
                     report.outcome = "rerun"
@@ -595,12 +607,42 @@ class Coordinator:
         again alone, on the next tier: a fresh fork (warm), then a fresh interpreter
         (cold)."""
         assert self.planner is not None
+        if result.nodeid in self._hedged:
+            return False  # its other tier is still at it: that attempt decides
         tier = _NEXT_TIER.get(result.tier)
         if tier is None or reason not in self.settings.isolate_on or self.stopping:
             return False
-        slot = self.planner.isolate_test(result.nodeid)
-        self._spawn(slot, tier)
+        # A hang costs a whole timeout per tier: run the warm and cold attempts side
+        # by side (hedged) rather than one timeout after the other.
+        tiers = [tier, "cold"] if reason == "timeout" and tier == "warm" else [tier]
+        slots = set()
+        for each in tiers:
+            slot = self.planner.isolate_test(result.nodeid)
+            self._spawn(slot, each)
+            slots.add(slot)
+        if len(slots) > 1:
+            self._hedged[result.nodeid] = slots
         return True
+
+    def _hedge_ended(self, nodeid: str, slot: int, passing: bool) -> bool:
+        """An attempt of a hedged test ended on ``slot``. Returns whether another is
+        still running (this one is then not the verdict); a passing one is the
+        verdict at once, and the others are stopped unrecorded."""
+        others = self._hedged.get(nodeid)
+        if others is None:
+            return False
+        others.discard(slot)
+        if others and not passing:
+            return True
+        assert self.planner is not None
+        for other in others:  # (the entry stays, empty: no tier after these)
+            self.planner.cancel(other)
+            conn = self.conns.get(other)
+            if conn is not None and not conn.closed:
+                conn.cancelled = conn.killed = True
+                _kill(conn.pid, signal.SIGKILL)
+        others.clear()
+        return False
 
     def _report_quarantine(self) -> None:
         if not self.quarantined_failures:
@@ -798,7 +840,7 @@ class Coordinator:
         output = _take_outputs(conn.outputs)
         worker = conn.worker
         plan = self.planner.workers[worker]
-        if plan.shut_down and not plan.outstanding and not conn.collecting:
+        if conn.cancelled or (plan.shut_down and not plan.outstanding and not conn.collecting):
             return
         # The worker died with work in hand. What it was doing gets the blame (a
         # test, or the file it was collecting); the rest goes to a fresh worker.
@@ -931,7 +973,11 @@ class Coordinator:
         )
         result = self._attempt(result)
         reason = {"crashed": "crash", "timeout": "timeout"}.get(outcome, "")
-        again = retry and (self._isolate(result, reason) or self._retry(result, worker))
+        again = retry and (
+            self._hedge_ended(nodeid, worker, passing=False)
+            or self._isolate(result, reason)
+            or self._retry(result, worker)
+        )
         report = TestReport(
             nodeid=nodeid,
             location=(file, None, nodeid),

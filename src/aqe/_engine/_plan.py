@@ -410,6 +410,10 @@ class Planner:
         self.workers.append(plan)
         return len(self.workers) - 1
 
+    def cancel(self, slot: int) -> None:
+        """Drop whatever an isolated slot still had to do and close it."""
+        self.workers[slot] = WorkerPlan(isolated=True, shut_down=True)
+
     # -- retries ---------------------------------------------------------------
 
     def retry_later(self, nodeid: str, failed_on: int, due: float) -> None:
