@@ -12,7 +12,7 @@ JSON report that every test is accounted for with the right outcome:
 
 * crash tests: ``crashed`` and hang tests ``timeout``, each on all three tiers (shared
   worker, then alone in a fresh fork, then alone in a fresh interpreter: the default
-  ``--isolate-on crash,timeout``);
+  ``--isolate-on crash,timeout``; a hang's two alone attempts run at the same time);
 * flaky tests: ``passed`` or ``flaky``, or ``failed`` only when every attempt failed;
 * every other test: ``passed``, exactly once.
 
