@@ -121,12 +121,13 @@ def candidates(root: Path) -> list[Mutation]:
 
 def aqe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    # No bytecode: a mutation and its undoing can land in one second with the same
-    # file size, and Python would then run the stale .pyc of the other version.
+    # No bytecode, not even aqe's own cache of what collection imports (the library
+    # too): a mutation and its undoing can land in one second with the same file size,
+    # and Python would then run the stale .pyc of the other version.
     return subprocess.run(
         [sys.executable, "-m", "aqe", *args],
         cwd=root,
-        env={**env, "CI": "true", "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**env, "CI": "true", "PYTHONDONTWRITEBYTECODE": "1", "AQE_BYTECODE_CACHE": "false"},
         capture_output=True,
         text=True,
         timeout=600,

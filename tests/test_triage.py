@@ -222,3 +222,39 @@ def test_similar_without_an_index_entry_for_other_runs_says_so(tmp_path: Path) -
     assert _aqe(root, "run", "-w", "1").returncode == 1
     text = _aqe(root, "failures", "similar", "tests/test_shop.py::test_new").stdout
     assert "no similar failure in other runs" in text
+
+
+def test_one_cause_by_fingerprint_splits_where_its_tests_broke_apart_before(
+    tmp_path: Path,
+) -> None:
+    # Two bugs behind one function: every failure is an assertion on gross(). Each bug
+    # broke its own tests in a past run, alone: now they are two causes, not one.
+    root = _project(tmp_path)
+    (root / "pricing.py").write_text(
+        "def gross(amount, member=False):\n"
+        "    return _member(amount) if member else _standard(amount)\n\n\n"
+        "def _member(amount):\n    return amount * 0.5\n\n\n"
+        "def _standard(amount):\n    return amount * 1.0\n"
+    )
+    (root / "tests" / "test_pricing.py").write_text(
+        "import pricing\n\n\n"
+        "def test_member_ten():\n    assert pricing.gross(10, member=True) == 5\n\n\n"
+        "def test_member_two():\n    assert pricing.gross(2, member=True) == 1\n\n\n"
+        "def test_standard_ten():\n    assert pricing.gross(10) == 10\n\n\n"
+        "def test_standard_two():\n    assert pricing.gross(2) == 2\n"
+    )
+    path = root / "pricing.py"
+    pristine = path.read_text()
+    # Each version a different size: a stale .pyc can never stand in for a newer source.
+    member_bug = pristine.replace("amount * 0.5", "amount * 0.625")
+    standard_bug = pristine.replace("amount * 1.0", "amount * 1.25")
+    for text in (pristine, member_bug, pristine, standard_bug, pristine):
+        path.write_text(text)
+        _aqe(root, "run", "-w", "1", "--", "-p", "no:cacheprovider")
+    path.write_text(member_bug.replace("amount * 1.0", "amount * 1.25"))
+    assert _aqe(root, "run", "-w", "1").returncode == 1
+    gross = [g for g in _clusters(root) if g[0].startswith(("test_member", "test_standard"))]
+    assert gross == [
+        ["test_member_ten", "test_member_two"],
+        ["test_standard_ten", "test_standard_two"],
+    ]

@@ -247,9 +247,9 @@ MAX_TRANSITION = 50
 
 def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) -> list[set[str]]:
     """Per past run, the tests that started failing in it (they had passed before, or
-    were new), when there were 2 to MAX_TRANSITION of them: tests that break together
-    in one run most likely broke for one reason. Flaky tests are left out: they fail
-    along with anything."""
+    were new), when there were 1 to MAX_TRANSITION of them: tests that break together
+    in one run most likely broke for one reason (and tests that broke in different
+    runs, for different ones). Flaky tests are left out: they fail along with anything."""
     from ._flaky import FAILING, analyse
 
     runs, attempts = store.attempts_by_run(window)
@@ -267,9 +267,34 @@ def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) ->
                 started.add(nodeid)
             before[nodeid] = outcomes[-1]
         started -= flaky
-        if 2 <= len(started) <= MAX_TRANSITION:
+        if 1 <= len(started) <= MAX_TRANSITION:
             found.append(started)
     return found
+
+
+def _split(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
+    """Split a cause group whose tests all started failing before, but in different
+    past runs: one symptom (an assertion on the same function) with two bugs behind
+    it, each seen alone. Only a group covered entirely by tests that started failing
+    in exactly one past run each is split; anything less is no evidence."""
+    run_of: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for index, members in enumerate(transitions):
+        for nodeid in members:
+            seen[nodeid] = seen.get(nodeid, 0) + 1
+            run_of[nodeid] = index
+    result: list[dict[str, Any]] = []
+    for group in groups:
+        runs = [run_of[n] if seen.get(n) == 1 else None for n in group["tests"]]
+        if None in runs or len(set(runs)) < 2:
+            result.append(group)
+            continue
+        for part, run in enumerate(sorted(set(runs), key=runs.index)):
+            tests = [n for n, r in zip(group["tests"], runs, strict=True) if r == run]
+            result.append(
+                {**group, "key": f"{group['key']}-{part + 1}", "count": len(tests), "tests": tests}
+            )
+    return result
 
 
 def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
@@ -335,31 +360,43 @@ def group_failures(
     from .._reporting.digest import clean, project_frames
     from ._triage import project_names, signature
 
+    def example(entry: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "nodeid": entry["nodeid"],
+            "message": clean(str(entry.get("message") or "").split("\n", 1)[0], 300),
+            "traceback": clean(project_frames(entry.get("traceback") or "", root), 2000),
+        }
+
     groups: dict[str, dict[str, Any]] = {}
+    entry_of: dict[str, dict[str, Any]] = {}
     known = project_names(Path(root)) if root and entries else frozenset()
     for entry in entries:
         found = signature(entry, known)
-        group = groups.setdefault(
-            found.key,
-            {
+        entry_of.setdefault(entry["nodeid"], entry)
+        if found.key not in groups:
+            groups[found.key] = {
                 "key": found.key,
                 "cause": found.cause,
                 "count": 0,
                 "error_types": [],
                 "tests": [],
-                "example": {
-                    "nodeid": entry["nodeid"],
-                    "message": clean(str(entry.get("message") or "").split("\n", 1)[0], 300),
-                    "traceback": clean(project_frames(entry.get("traceback") or "", root), 2000),
-                },
-            },
-        )
+                "example": example(entry),
+            }
+        group = groups[found.key]
         group["count"] += 1
         group["tests"].append(entry["nodeid"])
         kind = entry.get("error_type")
         if kind and kind not in group["error_types"]:
             group["error_types"].append(kind)
-    linked = _link(list(groups.values()), transitions or [])
+    split = _split(list(groups.values()), transitions or [])
+    for group in split:
+        if group["example"]["nodeid"] in group["tests"]:
+            continue
+        # A part of a split group: its own failures' example and error types.
+        group["example"] = example(entry_of[group["tests"][0]])
+        kinds = (entry_of[n].get("error_type") for n in group["tests"])
+        group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
+    linked = _link(split, transitions or [])
     return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 
