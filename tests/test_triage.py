@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from aqe._knowledge._commands import group_failures
 from aqe._knowledge._triage import blame, frames, normalize, signature
 
 RAISED_INSIDE = """\
@@ -79,6 +80,37 @@ def test_one_bug_seen_as_an_exception_and_as_an_assertion_is_one_cause() -> None
     assert raised.cause == "shop/core.py::total" and asserted.cause == "total()"
     other = signature({"traceback": ASSERTED_IN_TEST, "error_type": "AssertionError"})
     assert other.key != raised.key
+
+
+def _asserted(nodeid: str, function: str) -> dict[str, str]:
+    return {
+        "nodeid": nodeid,
+        "outcome": "failed",
+        "error_type": "AssertionError",
+        "traceback": ASSERTED_IN_TEST.replace("discount", function),
+    }
+
+
+def test_a_past_run_links_its_tests_through_the_smallest_breakage_they_were_in() -> None:
+    # t1 and t2 fail on different functions. Both broke in a big past breakage (with
+    # x and y) and together alone in a later run: the small run is the evidence.
+    entries = [_asserted("t1", "alpha"), _asserted("t2", "beta"), _asserted("t3", "gamma")]
+    big, alone, other = {"t1", "t2", "x", "y"}, {"t1", "t2"}, {"t3", "x"}
+    groups = group_failures(entries, None, [big, alone, other])
+    assert sorted(sorted(g["tests"]) for g in groups) == [["t1", "t2"], ["t3"]]
+    # A tie between two runs of one size is no evidence either way.
+    tied = group_failures(entries, None, [{"t1", "x"}, {"t1", "t2"}, {"t2", "y"}])
+    assert sorted(sorted(g["tests"]) for g in tied) == [["t1"], ["t2"], ["t3"]]
+
+
+def test_a_group_splits_only_where_every_test_broke_in_one_known_past_run() -> None:
+    entries = [_asserted(n, "alpha") for n in ("t1", "t2", "t3")]
+    split = group_failures(entries, None, [{"t1", "t2"}, {"t3"}])
+    assert sorted(sorted(g["tests"]) for g in split) == [["t1", "t2"], ["t3"]]
+    assert len({g["key"] for g in split}) == 2
+    # t3 never broke before: no evidence that the group holds two causes.
+    kept = group_failures(entries, None, [{"t1", "x"}, {"t2", "y"}])
+    assert [sorted(g["tests"]) for g in kept] == [["t1", "t2", "t3"]]
 
 
 def test_messages_are_normalized_for_display_and_search() -> None:

@@ -272,20 +272,31 @@ def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) ->
     return found
 
 
-def _split(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
-    """Split a cause group whose tests all started failing before, but in different
-    past runs: one symptom (an assertion on the same function) with two bugs behind
-    it, each seen alone. Only a group covered entirely by tests that started failing
-    in exactly one past run each is split; anything less is no evidence."""
-    run_of: dict[str, int] = {}
-    seen: dict[str, int] = {}
+def _origins(transitions: list[set[str]]) -> dict[str, int]:
+    """Per test, the past run it started failing in: the one where the fewest tests
+    started failing with it when there were several (a big breakage says less about
+    the cause than a small one). A tie between two runs of that size leaves it out."""
+    best: dict[str, tuple[int, int]] = {}
+    tied: set[str] = set()
     for index, members in enumerate(transitions):
         for nodeid in members:
-            seen[nodeid] = seen.get(nodeid, 0) + 1
-            run_of[nodeid] = index
+            known = best.get(nodeid)
+            if known is None or len(members) < known[0]:
+                best[nodeid] = (len(members), index)
+                tied.discard(nodeid)
+            elif len(members) == known[0]:
+                tied.add(nodeid)
+    return {nodeid: index for nodeid, (_, index) in best.items() if nodeid not in tied}
+
+
+def _split(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[str, Any]]:
+    """Split a cause group whose tests all started failing before, but in different
+    past runs: one symptom (an assertion on the same function) with two bugs behind
+    it, each seen alone. Only a group covered entirely by tests with a known origin is
+    split; anything less is no evidence and the group stays."""
     result: list[dict[str, Any]] = []
     for group in groups:
-        runs = [run_of[n] if seen.get(n) == 1 else None for n in group["tests"]]
+        runs = [origin.get(n) for n in group["tests"]]
         if None in runs or len(set(runs)) < 2:
             result.append(group)
             continue
@@ -297,16 +308,9 @@ def _split(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[di
     return result
 
 
-def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
-    """Merge cause groups whose tests started failing together in one past run.
-
-    A test that started failing in several such runs links nothing (it may break
-    for several reasons)."""
-    owner = {nodeid: i for i, group in enumerate(groups) for nodeid in group["tests"]}
-    seen: dict[str, int] = {}
-    for members in transitions:
-        for nodeid in members:
-            seen[nodeid] = seen.get(nodeid, 0) + 1
+def _link(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[str, Any]]:
+    """Merge cause groups whose tests started failing together in one past run (each
+    test's origin, see ``_origins``)."""
     parent = list(range(len(groups)))
 
     def find(i: int) -> int:
@@ -315,10 +319,16 @@ def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dic
             i = parent[i]
         return i
 
-    for members in transitions:
-        linked = sorted({owner[n] for n in members if n in owner and seen[n] == 1})
-        for other in linked[1:]:
-            parent[find(other)] = find(linked[0])
+    first_of: dict[int, int] = {}
+    for index, group in enumerate(groups):
+        for nodeid in group["tests"]:
+            run = origin.get(nodeid)
+            if run is None:
+                continue
+            if run in first_of:
+                parent[find(index)] = find(first_of[run])
+            else:
+                first_of[run] = index
     merged: dict[int, dict[str, Any]] = {}
     for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
         root = find(i)
@@ -388,7 +398,8 @@ def group_failures(
         kind = entry.get("error_type")
         if kind and kind not in group["error_types"]:
             group["error_types"].append(kind)
-    split = _split(list(groups.values()), transitions or [])
+    origin = _origins(transitions or [])
+    split = _split(list(groups.values()), origin)
     for group in split:
         if group["example"]["nodeid"] in group["tests"]:
             continue
@@ -396,7 +407,7 @@ def group_failures(
         group["example"] = example(entry_of[group["tests"][0]])
         kinds = (entry_of[n].get("error_type") for n in group["tests"])
         group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
-    linked = _link(split, transitions or [])
+    linked = _link(split, origin)
     return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 
