@@ -179,6 +179,31 @@ def test_aqe_flaky_tells_flaky_from_broken_on_real_runs(project: Path) -> None:
     assert missing.returncode == 4 and "test_x.py::nope" in missing.stderr
 
 
+def test_the_reading_commands_take_the_history_a_run_was_given(project: Path) -> None:
+    elsewhere = project.parent / "ci-history.db"
+    for _ in range(4):  # test_flaky fails in runs 2 and 4
+        _aqe(project, "run", "-w", "1", "--history", str(elsewhere))
+    assert not (project / ".aqe" / "history.db").exists()
+    runs = _aqe(project, "history", "--history", str(elsewhere)).stdout.splitlines()
+    assert len(runs) == 4
+    flaky = json.loads(_aqe(project, "flaky", "--json", "--history", str(elsewhere)).stdout)
+    assert flaky["window_runs"] == 4
+    failures = _aqe(project, "failures", "--json", "--history", str(elsewhere))
+    assert json.loads(failures.stdout)["failures"] == 1, failures.stderr
+    for args in (
+        ("failures", "--history", str(elsewhere), "similar", "test_x.py::test_flaky"),
+        ("failures", "similar", "test_x.py::test_flaky", "--history", str(elsewhere)),
+    ):
+        similar = _aqe(project, *args)
+        assert similar.returncode == 0 and "test_x.py::test_flaky" in similar.stdout, args
+    missing = _aqe(project, "flaky", "--history", str(project / "nope.db"))
+    assert missing.returncode == 4
+    assert (
+        missing.stderr.strip()
+        == f"aqe: error: no history yet at {project / 'nope.db'}: run aqe run first"
+    )
+
+
 def test_a_quarantined_failure_is_recorded_shown_apart_and_does_not_fail_the_run(
     project: Path, tmp_path: Path
 ) -> None:

@@ -310,16 +310,31 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
     ctx.exit(0 if tests else 5)
 
 
+#: ``--history PATH`` for the commands that read the history.
+_read_history = click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="History database to read (default: the project's, .aqe/history.db).",
+)
+
+
+def _history_flags(history_path: str | None) -> dict[str, Any]:
+    return {"history_path": history_path} if history_path else {}
+
+
 @cli.command()
 @click.option("-n", "--limit", default=20, type=click.IntRange(min=1), help="How many runs.")
-def history(limit: int) -> None:
+@_read_history
+def history(limit: int, history_path: str | None) -> None:
     """Recent runs, newest first, one line each."""
-    from ._runner import history_path, open_store
+    from ._runner import history_path as resolved
+    from ._runner import open_store
 
     root = find_root(Path.cwd())
-    config = load_config(root, {})
-    if not history_path(config, root).exists():
-        click.echo(f"no history yet at {history_path(config, root)}")
+    config = load_config(root, _history_flags(history_path))
+    if not resolved(config, root).exists():
+        click.echo(f"no history yet at {resolved(config, root)}")
         return
     store = open_store(config, root)
     if store is None:
@@ -327,7 +342,7 @@ def history(limit: int) -> None:
     with store:
         rows = store.recent_runs(limit)
     if not rows:
-        click.echo(f"no runs recorded yet in {history_path(config, root)}")
+        click.echo(f"no runs recorded yet in {resolved(config, root)}")
     for row in rows:
         when = datetime.fromtimestamp(row.start).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{row.end - row.start:7.2f}s" if row.end else "  (unfinished)"
@@ -513,13 +528,15 @@ def _quarantined(root: Path, config: Config) -> frozenset[str]:
     return frozenset(entry.id for entry in _quarantine.load(root))
 
 
-def _project_history() -> tuple[Path, Config, HistoryStore]:
+def _project_history(history_path: str | None = None) -> tuple[Path, Config, HistoryStore]:
     """The current project, its config and its history store, which must exist."""
+    from ._runner import history_path as resolved
+
     root = find_root(Path.cwd())
-    config = load_config(root, {})
+    config = load_config(root, _history_flags(history_path))
     store = _history_store(root, config)
     if store is None:
-        raise UsageError(f"no history yet at {root / config.history_path}: run aqe run first")
+        raise UsageError(f"no history yet at {resolved(config, root)}: run aqe run first")
     return root, config, store
 
 
@@ -537,11 +554,18 @@ def _history_store(root: Path, config: Config) -> HistoryStore | None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
 @click.option("--window", type=click.IntRange(2, 500), help="Recent runs to judge on.")
 @click.option("--all", "show_all", is_flag=True, help="Stable and failing tests too.")
-def flaky(test_id: str | None, as_json: bool, window: int | None, show_all: bool) -> None:
+@_read_history
+def flaky(
+    test_id: str | None,
+    as_json: bool,
+    window: int | None,
+    show_all: bool,
+    history_path: str | None,
+) -> None:
     """Flaky and broken tests from the history, with their evidence; or one test's timeline."""
     from ._knowledge import _commands
 
-    _root, config, store = _project_history()
+    _root, config, store = _project_history(history_path)
     with store:
         verdicts, runs = _commands.verdicts(store, window or config.flaky_window)
     if test_id is not None:
@@ -561,14 +585,18 @@ def flaky(test_id: str | None, as_json: bool, window: int | None, show_all: bool
 @cli.group(invoke_without_command=True)
 @click.option("--run", "run_id", metavar="ID", help="Run to look at (default: the latest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
+@_read_history
 @click.pass_context
-def failures(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
+def failures(
+    ctx: click.Context, run_id: str | None, as_json: bool, history_path: str | None
+) -> None:
     """A run's failures grouped by root cause, largest group first."""
     if ctx.invoked_subcommand is not None:
+        ctx.meta["aqe.history_path"] = history_path
         return
     from ._knowledge import _commands
 
-    root, config, store = _project_history()
+    root, config, store = _project_history(history_path)
     with store:
         run = _commands.pick_run(store, run_id)
         report = _commands.clusters(
@@ -588,11 +616,22 @@ def failures(ctx: click.Context, run_id: str | None, as_json: bool) -> None:
 @click.option("--run", "run_id", metavar="ID", help="Run of the failure (default: the latest).")
 @click.option("-n", "--limit", default=5, type=click.IntRange(1, 100), help="How many.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
-def failures_similar(test_id: str, run_id: str | None, limit: int, as_json: bool) -> None:
+@_read_history
+@click.pass_context
+def failures_similar(
+    ctx: click.Context,
+    test_id: str,
+    run_id: str | None,
+    limit: int,
+    as_json: bool,
+    history_path: str | None,
+) -> None:
     """The past failures (other runs) nearest to TEST_ID's failure, best first."""
     from ._knowledge import _commands
 
-    root, _config, store = _project_history()
+    # ``aqe failures --history P similar T`` as well as ``aqe failures similar T --history P``.
+    history_path = history_path or ctx.meta.get("aqe.history_path")
+    root, _config, store = _project_history(history_path)
     with store:
         report = _commands.similar(store, test_id, run_id, limit, root)
     if as_json:
