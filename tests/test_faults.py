@@ -293,17 +293,25 @@ def test_a_test_that_alone_breaks_the_memory_limit_is_named(tmp_path: Path) -> N
     )
 
 
+def _aqe_memory_isolated(
+    tmp_path: Path, headroom_mb: float, file: str
+) -> tuple[int, str, dict[str, Any]]:
+    """One worker whose limit is ``headroom_mb`` above a fresh worker's size, with
+    memory among the reasons to isolate."""
+    limit = _aqe_worker_rss(tmp_path) + headroom_mb
+    return _aqe(
+        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}",
+        "--isolate-on", "crash,timeout,memory", file,
+    )  # fmt: skip
+
+
 def test_isolate_on_memory_clears_tests_that_only_crossed_the_limit_among_others(
     tmp_path: Path,
 ) -> None:
     # Each test keeps 8 MB; a worker crosses the limit after about five of them. The
     # test that crosses it runs again alone on a fresh fork, stays under, and keeps
     # its pass: it is not to blame and not flaky.
-    limit = _aqe_worker_rss(tmp_path) + 40
-    code, output, data = _aqe(
-        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}",
-        "--isolate-on", "crash,timeout,memory", "test_memory.py",
-    )  # fmt: skip
+    code, output, data = _aqe_memory_isolated(tmp_path, 40, "test_memory.py")
     assert code == 0, output
     runs = _attempts(data, "test_memory.py")
     assert len(runs) == 9 and {r[-1]["outcome"] for r in runs.values()} == {"passed"}
@@ -323,11 +331,8 @@ def test_isolate_on_memory_clears_tests_that_only_crossed_the_limit_among_others
 def test_isolate_on_memory_makes_a_test_that_needs_too_much_alone_crashed(
     tmp_path: Path,
 ) -> None:
-    limit = _aqe_worker_rss(tmp_path) + 100
-    code, output, data = _aqe(
-        tmp_path, "-w", "1", "--max-worker-memory", f"{limit:.0f}",
-        "--isolate-on", "memory", "test_hog.py",
-    )  # fmt: skip
+    code, output, data = _aqe_memory_isolated(tmp_path, 100, "test_hog.py")
+    limit = float(data["run"]["command"][data["run"]["command"].index("--max-worker-memory") + 1])
     assert code == 1, output
     runs = _attempts(data, "test_hog.py")
     hog = runs["test_holds_200_mb"]
