@@ -529,6 +529,7 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
             f"test_env{i}.py": """
                 import signal
                 import sys
+                import xml.dom.minidom  # a library module nothing else imports
 
                 def test_bytecode_as_the_user_asked():
                     assert sys.dont_write_bytecode is True
@@ -548,8 +549,13 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
         code, output, data = _aqe(project, "-w", "2", env={**env, "AQE_START_METHOD": method})
         assert code == 0 and len(data["tests"]) == 6, output
     # aqe's own cache of the rewritten test modules, outside the source tree.
-    assert list((project / ".aqe" / "pycache").rglob("test_env0*.pyc"))
+    cache = project / ".aqe" / "pycache"
+    assert list(cache.rglob("test_env0*.pyc"))
     assert not list(project.rglob("__pycache__"))
+    # Only those: a library keeps the bytecode it was installed with (with a prefix
+    # set, Python would ignore it and compile the library from source on a first run).
+    cached = {Path("/", *pyc.relative_to(cache).parts[:-1]) for pyc in cache.rglob("*.pyc")}
+    assert cached == {project}, cached
 
 
 def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:
