@@ -505,6 +505,8 @@ class Coordinator:
                     output=(result.stdout, result.stderr),
                     retry=False,
                 )
+                if message.raw_output and self.view is not None:
+                    self.view.test_output(result, message.raw_output)
                 self._after_finish(conn, nodeid, result.stop, result.duration)
                 return
             if result.outcome not in FAILING_OUTCOMES:
@@ -564,11 +566,15 @@ class Coordinator:
             self._feed_all()
         self._feed(conn.worker)
 
+    def _memory_figures(self, nodeid: str) -> str:
+        """ "234 MB hot, 239 MB warm": its worker's memory after each attempt past the limit."""
+        return ", ".join(f"{mb:.0f} MB {tier}" for tier, mb in self.memory_breaches[nodeid])
+
     def _memory_verdict(self, nodeid: str) -> str:
-        figures = ", ".join(f"{mb:.0f} MB {tier}" for tier, mb in self.memory_breaches[nodeid])
         return (
             f"MemoryLimit: needs more than the {self.settings.max_worker_memory:g} MB limit "
-            f"(--max-worker-memory) even alone; its worker's resident memory after it: {figures}"
+            "(--max-worker-memory) even alone; its worker's resident memory after it: "
+            + self._memory_figures(nodeid)
         )
 
     # -- retries ---------------------------------------------------------------
@@ -676,7 +682,7 @@ class Coordinator:
         for nodeid, breaches in self.memory_breaches.items():
             if last_tier.get(nodeid) in {tier for tier, _ in breaches}:
                 continue  # the verdict already says it, or it never ran alone
-            figures = ", ".join(f"{mb:.0f} MB {tier}" for tier, mb in breaches)
+            figures = self._memory_figures(nodeid)
             if len(breaches) == 1:
                 self._write_error(
                     f"aqe: {nodeid} went past the memory limit only among other tests "
