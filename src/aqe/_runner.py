@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ._adapters import Adapter, RunOptions, Selection
@@ -56,10 +56,12 @@ class RunController:
     def _failure_texts(self, results: Sequence[TestResult]) -> list[tuple[str, int, str, str, str]]:
         """(node id, attempt, cause key, cause, text) of each failing result, for the
         history's similar-failure index."""
+        failing = [r for r in results if r.outcome in FAILING_OUTCOMES]
+        if not failing:
+            return []
         from ._knowledge._triage import project_names, signature
 
-        failing = [r for r in results if r.outcome in FAILING_OUTCOMES]
-        if failing and self._known is None:  # the project's names, read once per run
+        if self._known is None:  # the project's names, read once per run
             self._known = project_names(Path(self.run.root))
         rows = []
         for result in failing:
@@ -157,14 +159,19 @@ def auto_quarantine(config: Config, root: Path) -> None:
 
 
 def _write_reports(config: Config, root: Path, run: RunRecord) -> None:
-    from ._reporting.json_report import write_json_report
-    from ._reporting.junit import write_junit_xml
+    """Each report asked for; a writer's module is imported only then."""
+    if config.junit_xml is not None:
+        from ._reporting.junit import write_junit_xml
 
-    for value, writer in ((config.junit_xml, write_junit_xml), (config.json, write_json_report)):
-        if value is None:
-            continue
-        path = Path(value)
-        try:
-            writer(run, path)
-        except OSError as exc:
-            raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None
+        _write_report(Path(config.junit_xml), lambda path: write_junit_xml(run, path))
+    if config.json is not None:
+        from ._reporting.json_report import write_json_report
+
+        _write_report(Path(config.json), lambda path: write_json_report(run, path))
+
+
+def _write_report(path: Path, write: Callable[[Path], None]) -> None:
+    try:
+        write(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None
