@@ -29,6 +29,7 @@ PROJECTS = {
     "selection": HERE / "fixtures" / "selection",
     "collect_error": HERE / "fixtures" / "collect_error",
     "empty": HERE / "fixtures" / "empty",
+    "process_state": HERE / "fixtures" / "process_state",
     "demo": HERE.parent / "examples" / "demo",
 }
 
@@ -105,6 +106,7 @@ CASES = [
     case("selection", "-k", "no_such_test", id="selection-nothing-selected"),
     case("collect_error", "--continue-on-collection-errors", id="collect-error-continue"),
     case("empty", id="empty"),
+    case("process_state", id="process-state"),
     case("demo", id="demo"),
 ]
 
@@ -135,8 +137,17 @@ def test_same_outcomes_as_pytest(project: str, args: tuple[str, ...]) -> None:
         ("selection", (), 1, 19),
         ("features", ("pkg",), 1, 8),
         ("demo", (), 1, 50),
+        ("process_state", (), 0, 56),
     ],
-    ids=["empty", "nothing-selected", "all-pass", "selection", "features-directory", "demo"],
+    ids=[
+        "empty",
+        "nothing-selected",
+        "all-pass",
+        "selection",
+        "features-directory",
+        "demo",
+        "process-state",
+    ],
 )
 def test_pytest_baseline(project: str, args: tuple[str, ...], exit_code: int, count: int) -> None:
     """Sanity of the reference side, so parity cannot pass on two empty runs."""

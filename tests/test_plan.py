@@ -297,3 +297,26 @@ def test_a_serial_groups_test_waits_while_another_worker_has_one_of_the_group() 
     assert [m.nodeids for m in planner.next_messages(home) if isinstance(m, RunTests)] == [
         ("a.py::db2",)
     ]
+
+
+def test_a_worker_collects_all_its_files_before_it_runs_any_test() -> None:
+    """As pytest imports every test module before the first test: a test that
+    re-imports a library must not change what a module collected after it sees."""
+    names = ["t0", "t1"]
+    planner = _planner({f"f{i}.py": [(n, 0.0, 1.0) for n in names] for i in range(6)}, workers=1)
+    collected: list[int] = []
+    for _ in range(20):
+        messages = planner.next_messages(0)
+        runs = [m for m in messages if isinstance(m, RunTests)]
+        if runs:
+            break
+        for message in messages:
+            assert isinstance(message, Collect), message
+            collected.extend(message.files)
+            planner.on_collected(
+                0,
+                message.files,
+                _ids(planner, message.files, {planner.files[i]: names for i in message.files}),
+            )
+    assert runs and sorted(collected) == list(range(6))
+    assert len(planner.workers[0].collected) == 6 and not planner.workers[0].files_todo

@@ -16,7 +16,7 @@ import re
 import signal
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,19 @@ if TYPE_CHECKING:
     from ._store import HistoryStore
 
 _EXTRA_KEY = "aqe_extra_args"
+_PENDING_KEY = "aqe_pending_run"
+
+
+@dataclasses.dataclass(frozen=True)
+class _PendingRun:
+    """A run ``aqe run`` has prepared, executed by ``main`` once click's frames are
+    gone: no click context is active in the user's code, and tests run about as
+    deep in the stack as under plain pytest (a suite may check its recursion
+    headroom; structlog's allows the runner 50 frames). ``finish`` gets the exit
+    code and returns the final one."""
+
+    args: tuple[Any, ...]
+    finish: Callable[[int], int]
 
 
 def _root_for(paths: Sequence[str]) -> Path:
@@ -177,7 +190,6 @@ def _selection_options(func: Any) -> Any:
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
     from ._adapters import RunOptions, pick_adapter
-    from ._runner import execute_run
 
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
@@ -230,14 +242,18 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         known = store.known_nodeids() if store is not None else set()
         if store is not None:
             store.close()
-    with _outside_click():
-        code = execute_run(pick_adapter(root), config, selection, options, run_id)
-    if not params["status_path"]:
-        with contextlib.suppress(OSError):
-            os.unlink(status_path)  # the history holds the finished run
-    if known is not None and code in (0, 1):
-        code = max(code, _repeat_new(root, config, run_id, known, params["repeat_new"]))
-    ctx.exit(code)
+
+    def finish(code: int) -> int:
+        if not params["status_path"]:
+            with contextlib.suppress(OSError):
+                os.unlink(status_path)  # the history holds the finished run
+        if known is not None and code in (0, 1):
+            code = max(code, _repeat_new(root, config, run_id, known, params["repeat_new"]))
+        return code
+
+    ctx.meta[_PENDING_KEY] = _PendingRun(
+        (pick_adapter(root), config, selection, options, run_id), finish
+    )
 
 
 def _selection(
@@ -751,6 +767,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, interrupt)
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
+        if isinstance(code, _PendingRun):
+            from ._runner import execute_run
+
+            try:
+                code = code.finish(execute_run(*code.args))
+            except AqeError as exc:
+                click.echo(f"aqe: error: {exc}", err=True)
+                code = exc.exit_code
     except KeyboardInterrupt:  # a signal after the run had handled its own
         click.echo("aqe: interrupted", err=True)
         sys.stdout.flush()
@@ -807,7 +831,7 @@ def _engine_settings(config: Config) -> EngineSettings:
     )
 
 
-def _main(args: list[str]) -> int:
+def _main(args: list[str]) -> int | _PendingRun:
     extra: list[str] = []
     if "--" in args:
         cut = args.index("--")
@@ -816,6 +840,9 @@ def _main(args: list[str]) -> int:
         with cli.make_context("aqe", args) as ctx:
             ctx.meta[_EXTRA_KEY] = extra
             cli.invoke(ctx)
+            pending = ctx.meta.get(_PENDING_KEY)
+            if isinstance(pending, _PendingRun):
+                return pending
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

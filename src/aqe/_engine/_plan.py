@@ -75,6 +75,9 @@ class WorkerPlan:
     #: Files this worker collects only for tests stolen from another worker.
     stolen: dict[int, set[str]] = field(default_factory=dict)
     shut_down: bool = False
+    #: Tests have been sent: files that arrive from now on (stolen ones) are collected
+    #: between tests; before, every file dealt to the worker is collected first.
+    running: bool = False
     finished_at: float | None = None
     #: Retries placed here to run on another worker than the one they failed on:
     #: never stolen back.
@@ -495,13 +498,24 @@ class Planner:
             if not plan.ready and not plan.collecting and not plan.files_todo:
                 if not plan.isolated:
                     self._steal(worker)
-            if not plan.ready and plan.files_todo and not plan.collecting:
+            # pytest imports every test module before the first test runs, and suites
+            # lean on it (a test that re-imports a library must not change what a
+            # module imported after it sees): a worker collects all the files dealt to
+            # it, a batch at a time (the rest stays free to steal), before any of its
+            # tests; files stolen once it runs tests are collected between them.
+            if plan.files_todo and not plan.collecting and not (plan.ready and plan.running):
                 batch = self._collect_batch(plan)
                 plan.collecting.update(batch)
                 messages.append(Collect(tuple(batch)))
-            if plan.ready and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2):
+            may_run = plan.running or not (plan.collecting or plan.files_todo)
+            if (
+                plan.ready
+                and may_run
+                and (len(plan.outstanding) < 2 or plan.outstanding_est() < RUN_AHEAD / 2)
+            ):
                 chunk = self._take_chunk(worker)
                 if chunk:
+                    plan.running = True
                     messages.append(RunTests(tuple(chunk)))
             if plan.ready or plan.files_todo or plan.collecting or len(plan.outstanding) > 1:
                 return messages

@@ -10,7 +10,7 @@ instead, so selection always behaves exactly as with plain pytest.
 
 from __future__ import annotations
 
-import socket
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,12 +118,9 @@ class EnginePlugin:
         # before every fork and falls back to spawning).
         if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
             return spawner()
-        files = self.collector.files
         direct = {item.nodeid: item for item in session.items}
-
-        def entry(worker_id: int, sock: socket.socket) -> int:
-            return run_worker(session, worker_id, sock, files, direct)
-
+        # A partial, not a closure: one Python frame less under every test.
+        entry = functools.partial(run_worker, session, files=self.collector.files, items=direct)
         return ForkLauncher(entry, spawner)
 
     @pytest.hookimpl(tryfirst=True)

@@ -200,13 +200,15 @@ class Worker:
         pm = self.config.pluginmanager
         capman = pm.get_plugin("capturemanager")
         if capman is not None:
-            capman.stop_global_capturing()
+            capman.suspend_global_capture()
         sys.stdout.flush()
         sys.stderr.flush()
         self._spool = self._output_file("out")
         os.dup2(self._spool.fileno(), 1)
         os.dup2(self._spool.fileno(), 2)
-        if capman is not None:
+        if capman is not None and not self._own_global_capture(capman):
+            # A capture aqe does not know: a new one (streams bound earlier go stale).
+            capman.stop_global_capturing()
             with self._named_capture_files():
                 capman.start_global_capturing()
             capman.suspend_global_capture()
@@ -226,6 +228,39 @@ class Worker:
             logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
         pm.register(self.plugin, "aqe-worker")
         self.sock.setblocking(True)
+
+    def _own_global_capture(self, capman: Any) -> bool:
+        """Make pytest's global capture this worker's own, keeping its objects.
+
+        pytest keeps one capture for the whole session, so a stream a module bound
+        while conftests loaded (``from sys import stdout``, a logging handler made at
+        import) is still ``sys.stdout`` while tests run; structlog's tests check that.
+        So the objects stay and only what is under them changes: fd capture gets
+        named files of this process in place of the coordinator's (shared with it
+        and every other worker since the fork), and the terminal it restores on
+        suspend becomes the spool; sys capture is in memory, so it only starts empty.
+        False when the capture is not built as this expects."""
+        capturing = getattr(capman, "_global_capturing", None)
+        if capturing is None:  # -s: nothing captured
+            return True
+        assert self._spool is not None
+        for capture in (capturing.out, capturing.err):
+            if capture is None:
+                continue
+            tmpfile = getattr(capture, "tmpfile", None)
+            if tmpfile is None:
+                return False
+            tmpfile.flush()
+            saved = getattr(capture, "targetfd_save", None)
+            if isinstance(saved, int):  # FDCapture
+                named = self._output_file("capture")
+                os.dup2(named.fileno(), tmpfile.fileno())
+                named.close()
+                os.dup2(self._spool.fileno(), saved)
+            else:  # SysCapture, TeeSysCapture: in memory, copied by the fork
+                tmpfile.seek(0)
+                tmpfile.truncate()
+        return True
 
     def _output_file(self, kind: str) -> IO[bytes]:
         """A named file for output: if the worker dies under a test, the coordinator
@@ -454,17 +489,23 @@ class Worker:
             # never sits on a test while the coordinator waits for news.
             if len(self.queue) < 2 and not self.shutdown:
                 self.flush()
-                if len(self.queue) == 1:
-                    self._poll(block=True, wait=_LOOKAHEAD_WAIT)
-                    if len(self.queue) == 1 and not self.shutdown:
-                        self._run_next(_SessionOnly(self.session))
+                if len(self.queue) != 1:
+                    self._poll(block=True)
                     continue
-                self._poll(block=True)
-                continue
-            if not self.queue:
+                self._poll(block=True, wait=_LOOKAHEAD_WAIT)
+                if len(self.queue) != 1 or self.shutdown:
+                    continue
+                nextitem: Any = _SessionOnly(self.session)
+            elif not self.queue:
                 mark("worker-done")
                 break
-            self._run_next(self.queue[1] if len(self.queue) > 1 else None)
+            else:
+                nextitem = self.queue[1] if len(self.queue) > 1 else None
+            # Run from this frame, not a helper's: every frame between the
+            # interpreter's base and a test is recursion headroom the test loses.
+            item = self.queue.popleft()
+            self._run_one(item, nextitem)
+            self._after_test(item.nodeid)
         # Whatever is still set up: session fixtures kept by a last item run as
         # "last of its file", or everything when the run was interrupted.
         with contextlib.suppress(Exception):
@@ -472,12 +513,10 @@ class Worker:
         self.flush()
         return 0
 
-    def _run_next(self, nextitem: Any) -> None:
-        """Run the head of the queue, then report, retire or read new messages."""
-        item = self.queue.popleft()
-        self._run_one(item, nextitem)
+    def _after_test(self, nodeid: str) -> None:
+        """Report, retire or read new messages once a test has run."""
         self.tests_run += 1
-        self._retire_if_spent(item.nodeid)
+        self._retire_if_spent(nodeid)
         # Sent before the next test starts: if that one kills the process,
         # everything before it has already left, so blame lands exactly.
         self.flush()
