@@ -414,6 +414,42 @@ def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     assert "warnings summary" in output and "careful now" in output
 
 
+def test_warnings_keep_their_category_as_pytest_shows_it(tmp_path: Path) -> None:
+    """Each warning is shown as ``Category: message``, as plain pytest shows it: a
+    category the coordinator has never imported (a test module's own class) too."""
+    body = """
+        import warnings
+        import pytest
+
+        class SlowPathWarning(UserWarning):
+            pass
+
+        def test_own_class():
+            warnings.warn("took the slow path", SlowPathWarning)
+
+        def test_builtin_class():
+            warnings.warn("behaviour will change", FutureWarning)
+
+        def test_pytests_class():
+            warnings.warn(pytest.PytestExperimentalApiWarning("an experiment"))
+    """
+    project = _project(tmp_path, {"test_w.py": body})
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    code, output, _ = _aqe(project, "-w", "2")
+    assert code == 0, output
+    for shown in (
+        "SlowPathWarning: took the slow path",
+        "FutureWarning: behaviour will change",
+        "PytestExperimentalApiWarning: an experiment",
+    ):
+        assert shown in plain.stdout, plain.stdout  # what pytest itself prints
+        assert shown in output, output
+    assert "UserWarning" not in output
+
+
 def test_no_worker_process_outlives_the_run(tmp_path: Path) -> None:
     project = _project(
         tmp_path,

@@ -14,6 +14,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 import warnings
 from collections import Counter
@@ -228,6 +229,8 @@ class Coordinator:
         self.isolation_passes: list[tuple[str, str]] = []
         #: Quarantined tests whose final attempt failed (they do not fail the run).
         self.quarantined_failures: list[str] = []
+        #: Warning classes workers named that this process has not imported.
+        self._stand_ins: dict[str, type[Warning]] = {}
         self.planner: Planner | None = None
         self._status = (
             StatusFile(settings.status_path, run.run_id) if settings.status_path else None
@@ -817,14 +820,14 @@ class Coordinator:
             if key in self._collect_warnings:
                 return
             self._collect_warnings.add(key)
-        category: type[Warning] = UserWarning
-        for candidate in (DeprecationWarning, PendingDeprecationWarning, RuntimeWarning):
-            if candidate.__name__ == message.category:
-                category = candidate
+        category = self._warning_class(message.category)
+        try:
+            instance = category(message.message)
+        except Exception:  # a class whose constructor wants more than a message
+            category = self._warning_class(message.category, stand_in=True)
+            instance = category(message.message)
         warning = warnings.WarningMessage(
-            message=category(f"{message.message}")
-            if category is not UserWarning or message.category == "UserWarning"
-            else UserWarning(f"{message.category}: {message.message}"),
+            message=instance,
             category=category,
             filename=message.filename,
             lineno=message.lineno,
@@ -837,6 +840,23 @@ class Coordinator:
                 "location": None,
             }
         )
+
+    def _warning_class(self, name: str, stand_in: bool = False) -> type[Warning]:
+        """The class a worker named (``module:qualname``): the real one when this
+        process has imported it, else a stand-in of that name, which is all the
+        summary shows (the worker has already applied the warning filters)."""
+        module, _, qualname = name.rpartition(":")
+        found: Any = None if stand_in else sys.modules.get(module or "builtins")
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if isinstance(found, type) and issubclass(found, Warning):
+            return found
+        cached = self._stand_ins.get(name)
+        if cached is None:
+            short = qualname.rsplit(".", 1)[-1] or "UserWarning"
+            cached = type(short, (UserWarning,), {"__module__": module, "__qualname__": qualname})
+            self._stand_ins[name] = cached
+        return cached
 
     def _on_eof(self, conn: _Conn) -> None:
         assert self.planner is not None and self._launcher is not None

@@ -119,9 +119,11 @@ class _WorkerPlugin:
         self.worker.post(
             WarningRecorded(
                 worker=self.worker.worker_id,
-                category=type(warning_message.message).__name__
-                if isinstance(warning_message.message, Warning)
-                else warning_message.category.__name__,
+                category=_qualified(
+                    type(warning_message.message)
+                    if isinstance(warning_message.message, Warning)
+                    else warning_message.category
+                ),
                 message=str(warning_message.message),
                 filename=str(warning_message.filename),
                 lineno=warning_message.lineno,
@@ -129,6 +131,10 @@ class _WorkerPlugin:
                 nodeid=nodeid,
             )
         )
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _picklable(data: dict[str, Any]) -> dict[str, Any]:
