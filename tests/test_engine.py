@@ -414,6 +414,21 @@ def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     assert "warnings summary" in output and "careful now" in output
 
 
+def test_error_types_of_exception_groups(tmp_path: Path) -> None:
+    """pytest names a group of one by the exception inside it; the report does too."""
+    body = """
+        def test_group_of_one():
+            raise ExceptionGroup("one thing", [KeyError("k")])
+
+        def test_group_of_two():
+            raise ExceptionGroup("two things", [ValueError("a"), TypeError("b")])
+    """
+    code, output, data = _aqe(_project(tmp_path, {"test_g.py": body}), "-w", "1")
+    assert code == 1, output
+    types = {t["nodeid"].split("::")[1]: t["error_type"] for t in data["tests"]}
+    assert types == {"test_group_of_one": "KeyError", "test_group_of_two": "ExceptionGroup"}
+
+
 def test_warnings_keep_their_category_as_pytest_shows_it(tmp_path: Path) -> None:
     """Each warning is shown as ``Category: message``, as plain pytest shows it: a
     category the coordinator has never imported (a test module's own class) too."""

@@ -16,6 +16,11 @@ from .._model import Outcome, TestResult, cap_text
 
 # "ValueError: bad", "mod.CustomError: x", "SystemExit: 3", "Failed: DID NOT RAISE"
 _ERROR_TYPE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s|:?$)")
+# pytest's line for an exception group holding one exception:
+# "ValueError('bad') [single exception in ExceptionGroup]"
+_SINGLE_IN_GROUP = re.compile(
+    r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*)\(.*\) \[single exception in \w+\]$", re.S
+)
 
 
 def result_from_reports(
@@ -55,7 +60,7 @@ def result_from_reports(
         else:
             message = traceback.strip().splitlines()[-1] if traceback.strip() else None
         if outcome in ("failed", "error") and message:
-            match = _ERROR_TYPE.match(message)
+            match = _ERROR_TYPE.match(message) or _SINGLE_IN_GROUP.match(message)
             error_type = match.group(1) if match else None
             if outcome == "failed" and error_type is None and message.startswith("assert"):
                 error_type = "AssertionError"
