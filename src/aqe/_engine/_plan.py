@@ -2,7 +2,8 @@
 
 Files are dealt to workers longest-first (LPT) by their estimated cost (history:
 collection time plus the tests' durations; otherwise file size as a prior). Each
-worker collects its own files, so collection runs in parallel. A file's tests are
+worker collects its own files, so collection runs in parallel, and all of them before
+it runs any test, as pytest imports every test module first. A file's tests are
 one unit run in pytest's order on one worker, as plain pytest would run them:
 module fixtures are set up once, and tests that lean on state left by the tests
 before them (common in suites written for sequential runners) still see it. Units
