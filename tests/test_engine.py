@@ -412,6 +412,10 @@ def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     code, output, _ = _aqe(project, "-w", "2")
     assert code == 0
     assert "warnings summary" in output and "careful now" in output
+    # The summary ends with the workers' tail idle time, then pytest's closing line.
+    lines = output.splitlines()
+    assert lines[-2].startswith("aqe: tail idle (workers out of work while others finished) ")
+    assert " 1 passed, 1 warning in " in lines[-1]
 
 
 def test_error_types_of_exception_groups(tmp_path: Path) -> None:

@@ -223,7 +223,8 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         if self.tail_idle:
             worst = max(self.tail_idle, key=lambda w: self.tail_idle[w])
             self.write_line(
-                f"aqe: tail idle {sum(self.tail_idle.values()):.2f}s in all, "
+                f"aqe: tail idle (workers out of work while others finished) "
+                f"{sum(self.tail_idle.values()):.2f}s in all, "
                 f"longest {self.tail_idle[worst]:.2f}s (worker {worst})"
             )
         parts, color = self.build_summary_stats_line()
