@@ -268,8 +268,8 @@ def test_a_thief_takes_more_from_a_worker_stuck_in_a_long_test() -> None:
 
 
 def test_a_serial_groups_test_waits_while_another_worker_has_one_of_the_group() -> None:
-    planner = _planner({"a.py": [], "b.py": []})
     tests = {"a.py": ["db1", "db2", "db3"], "b.py": ["free"]}
+    planner = _planner({path: [(n, 0.0, 0.01) for n in names] for path, names in tests.items()})
     groups = {f"a.py::{name}": "db" for name in tests["a.py"]}
     for worker in (0, 1):
         files = _collect(planner, worker)
@@ -320,3 +320,56 @@ def test_a_worker_collects_all_its_files_before_it_runs_any_test() -> None:
             )
     assert runs and sorted(collected) == list(range(6))
     assert len(planner.workers[0].collected) == 6 and not planner.workers[0].files_todo
+
+
+def test_a_first_run_steals_a_queued_file_of_slow_tests_after_many_trivial_ones() -> None:
+    """Without history, 300 trivial tests must not make a file of slow tests look free
+    (werkzeug's suite: an idle worker left two queued files of 0.25 s tests alone)."""
+    files = {"fast.py": 300, "slow1.py": 8, "slow2.py": 8}
+    planner = Planner(
+        files=list(files), file_sizes=[3000, 1000, 1000], workers=2, estimates={},
+        collect_estimates={},
+    )  # fmt: skip
+    ids = {path: [f"{path}::t{i}" for i in range(n)] for path, n in files.items()}
+    for worker, plan in enumerate(planner.workers):
+        while plan.files_todo or plan.collecting:
+            for message in planner.next_messages(worker):
+                if isinstance(message, Collect):
+                    found = [n for i in message.files for n in ids[planner.files[i]]]
+                    planner.on_collected(worker, message.files, found)
+    slow_worker = next(w for w, p in enumerate(planner.workers) if len(p.ready) == 2)
+    idle = 1 - slow_worker
+    # The worker with the fast file ran it; the other has run one slow test so far.
+    for nodeid in ids["fast.py"]:
+        planner.on_finished(idle, nodeid, 0.0002)
+    planner.workers[idle].ready.clear()
+    planner.workers[idle].outstanding.clear()
+    first_slow = planner.workers[slow_worker].ready[0].nodeids[0]
+    planner.next_messages(slow_worker)
+    planner.on_finished(slow_worker, first_slow, 0.25)
+    messages = planner.next_messages(idle)
+    assert not any(isinstance(m, Shutdown) for m in messages), messages
+    taken = {n for u in planner.workers[idle].ready for n in u.nodeids} | {
+        n for ns in planner.workers[idle].stolen.values() for n in ns
+    }
+    assert len(taken) >= 4, messages
+
+
+def test_split_test_cuts_even_a_file_with_an_expensive_module_fixture() -> None:
+    history = [("t0", 2.0, 2.1), ("t1", 0.0, 0.5), ("t2", 0.0, 3.0), ("t3", 0.0, 0.2)]
+    assert "a.py" in _planner({"a.py": history}).sticky
+    assert _planner({"a.py": history}, split="test").splittable("a.py")
+    assert not _planner({"a.py": history}, split="auto").splittable("a.py")
+    assert not _planner({"a.py": history}, split="file").splittable("a.py")
+
+
+def test_an_expensive_function_fixture_does_not_keep_a_file_whole() -> None:
+    """A module or class fixture is paid once per module or class; a function fixture
+    on every test that uses it, so many expensive setups are no reason to keep the
+    tests together."""
+    function_fixture = [(f"t{i}", 0.3 if i % 3 == 0 else 0.0, 0.5) for i in range(12)]
+    assert "a.py" not in _planner({"a.py": function_fixture}).sticky
+    class_fixtures = [(f"TestA::t{i}", 0.3 if i == 0 else 0.0, 0.5) for i in range(4)] + [
+        (f"TestB::t{i}", 0.4 if i == 0 else 0.0, 0.5) for i in range(4)
+    ]
+    assert "b.py" in _planner({"b.py": class_fixtures}).sticky

@@ -37,8 +37,6 @@ RUN_AHEAD = 0.05
 MAX_CHUNK = 64
 #: Guess for a test nobody has measured and whose file has no measured tests.
 DEFAULT_TEST_SECONDS = 0.01
-#: Durations observed in this run that shape the prior for tests without history.
-OBSERVED_WINDOW = 256
 #: A setup this long (and much longer than its file's usual setup) marks an
 #: expensive module/class fixture whose tests must stay together.
 STICKY_SETUP_SECONDS = 0.05
@@ -157,12 +155,12 @@ class Planner:
             for path, ests in self._file_est_by_path.items()
         }
         self._has_history = bool(estimates)
-        self._observed: deque[float] = deque(maxlen=OBSERVED_WINDOW)
-        self._unobserved = 0
+        #: Without history: this run's (sum of durations, count) per file.
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._sum_of_means = 0.0
+        self._observed = 0
         self.collect_est = [collect_estimates.get(path, 0.0) for path in self.files]
-        self.sticky = {
-            path for path, ests in self._file_est_by_path.items() if self._is_sticky(ests)
-        }
+        self.sticky = _sticky_files(estimates)
         #: Files to collect one at a time: a batch they were in killed its worker.
         self.isolate: set[int] = set()
         #: The worker that runs each serial group's tests.
@@ -193,29 +191,32 @@ class Planner:
             by_file.setdefault(nodeid.split("::", 1)[0], []).append(est)
         return by_file
 
-    @staticmethod
-    def _is_sticky(ests: Sequence[Estimate]) -> bool:
-        setups = [e.setup for e in ests]
-        longest = max(setups)
-        return longest >= STICKY_SETUP_SECONDS and longest >= 5 * statistics.median(setups)
-
     def test_est(self, nodeid: str) -> float:
         known = self.estimates.get(nodeid)
         if known is not None:
             return known.total
         return self._file_prior.get(nodeid.split("::", 1)[0], self._suite_prior)
 
-    def observe(self, seconds: float) -> None:
-        """Learn from a finished test: without history, the suite's prior is the
-        median of this run's recent durations (a first run of fast tests would
-        otherwise queue them five at a time)."""
+    def observe(self, nodeid: str, seconds: float) -> None:
+        """Learn from a finished test, when there is no history. A file's tests not run
+        yet are guessed at the mean of its tests so far; a file with none run yet, at
+        the mean over the files seen, each file counted once. Medians over tests made
+        files of slow tests look free when most tests were trivial (on werkzeug's
+        suite an idle worker would not take two queued files of 0.25 s tests), and the
+        work left in a file of heavy-tailed tests is their sum, which a mean follows."""
         if self._has_history:
             return
-        self._observed.append(seconds)
-        self._unobserved += 1
-        if len(self._observed) >= 8 and self._unobserved >= 8:
-            self._unobserved = 0
-            self._suite_prior = max(statistics.median(self._observed), 1e-5)
+        path = nodeid.split("::", 1)[0]
+        total, count = self._seen.get(path, (0.0, 0))
+        if count:
+            self._sum_of_means -= total / count
+        total, count = total + seconds, count + 1
+        self._seen[path] = (total, count)
+        self._sum_of_means += total / count
+        self._file_prior[path] = max(total / count, 1e-5)
+        self._observed += 1
+        if self._observed >= 8:
+            self._suite_prior = max(self._sum_of_means / len(self._seen), 1e-5)
 
     def _file_est(self, index: int, size: int, bytes_per_second: float) -> float:
         path = self.files[index]
@@ -252,9 +253,9 @@ class Planner:
             loads[target] += unit.est
 
     def splittable(self, path: str) -> bool:
-        if self.split == "file" or path in self.sticky:
-            return False
-        return self.split == "test" or path not in self.order_bound
+        if self.split != "auto":
+            return self.split == "test"
+        return path not in self.sticky and path not in self.order_bound
 
     def _units(self, nodeids: Sequence[str], file: int) -> list[Unit]:
         """One unit per file, its tests in the order given (pytest's order)."""
@@ -310,7 +311,7 @@ class Planner:
     def on_finished(self, worker: int, nodeid: str, seconds: float | None = None) -> None:
         self.workers[worker].pop(nodeid)
         if seconds is not None:
-            self.observe(seconds)
+            self.observe(nodeid, seconds)
 
     def orphan(self, worker: int) -> None:
         """Hand a dead worker's unfinished work to its replacement, which must
@@ -474,7 +475,7 @@ class Planner:
     def remaining_est(self) -> float | None:
         """Estimated seconds of work left, or None while there is nothing to go on
         (no history, and too few tests finished in this run to learn from)."""
-        if not self._has_history and len(self._observed) < 8:
+        if not self._has_history and self._observed < 8:
             return None
         total = 0.0
         for plan in self.workers:
@@ -574,6 +575,12 @@ class Planner:
             unit = plan.ready[0]
             if self._group_busy_elsewhere(unit.nodeids[0], worker):
                 break  # sent once the other worker is done with the group's tests
+            if len(plan.outstanding) >= 2 and self._unmeasured(unit.nodeids[0]):
+                # Nothing is known of this file's tests yet: send one test and its
+                # lookahead, and size the next chunk by what the first one took. A
+                # sent test can no longer be stolen, and a guess from other files
+                # could send a whole file of slow tests at once.
+                break
             unit.started = True
             nodeid = unit.nodeids.popleft()
             # Re-estimated now: the prior may have learnt since the unit was made.
@@ -585,6 +592,12 @@ class Planner:
             plan.push(nodeid, test_est)
             est += test_est
         return chunk
+
+    def _unmeasured(self, nodeid: str) -> bool:
+        """No history, and no test of the file has finished in this run."""
+        if self._has_history:
+            return False
+        return nodeid.split("::", 1)[0] not in self._seen
 
     def _group_busy_elsewhere(self, nodeid: str, worker: int) -> bool:
         """Whether another worker has a test of ``nodeid``'s serial group in hand.
@@ -737,6 +750,30 @@ class Planner:
             else:
                 ready.append(unit)
         plan.add_ready(ready)
+
+
+def _sticky_files(estimates: Mapping[str, Estimate]) -> set[str]:
+    """Files with an expensive module or class fixture, kept whole by ``split=auto``.
+
+    Such a fixture costs its setup once per module or class, on the first test that
+    uses it; a function fixture costs it on every test that uses it. So a file is
+    sticky when some setups are expensive (long, and far above the file's usual setup)
+    and no more tests pay one than the file has scopes (the module and its classes):
+    werkzeug's function-scoped server fixture made a 28-test file unsplittable."""
+    by_file: dict[str, dict[str, Estimate]] = {}
+    for nodeid, estimate in estimates.items():
+        by_file.setdefault(nodeid.split("::", 1)[0], {})[nodeid] = estimate
+    sticky = set()
+    for path, tests in by_file.items():
+        usual = statistics.median(e.setup for e in tests.values())
+        expensive = [
+            nodeid
+            for nodeid, e in tests.items()
+            if e.setup >= STICKY_SETUP_SECONDS and e.setup >= 5 * usual
+        ]
+        if expensive and len(expensive) <= len({_scope(nodeid) for nodeid in tests}):
+            sticky.add(path)
+    return sticky
 
 
 def _scope(nodeid: str) -> str:
