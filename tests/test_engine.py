@@ -418,6 +418,25 @@ def test_warnings_from_workers_reach_the_summary(tmp_path: Path) -> None:
     assert " 1 passed, 1 warning in " in lines[-1]
 
 
+def test_a_broken_test_module_is_reported_as_pytest_reports_it(tmp_path: Path) -> None:
+    """The short summary names the file alone, and aqe's import hook is not in the
+    traceback (CI=true makes pytest print summary messages in full)."""
+    project = _project(
+        tmp_path,
+        {
+            "test_broken.py": "from os import no_such_name\n",
+            "test_ok.py": "def test_ok(): pass\n",
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 1, output
+    assert "ERROR test_broken.py\n" in output, output
+    assert "ERROR test_broken.py - " not in output
+    assert "_bytecode.py" not in output and "aqe/" not in output.split("ERRORS")[1]
+    assert "cannot import name 'no_such_name'" in output
+    assert any("no_such_name" in e["traceback"] for e in data["collection_errors"]), data
+
+
 def test_error_types_of_exception_groups(tmp_path: Path) -> None:
     """pytest names a group of one by the exception inside it; the report does too."""
     body = """

@@ -44,6 +44,7 @@ def _install() -> None:
     original_read = rewrite._read_pyc
 
     def exec_module(self: Any, module: Any) -> None:
+        __tracebackhide__ = True  # not in the user's traceback of a broken test module
         if _prefix is None or not _in_project(self, module):
             original_exec(self, module)
             return
@@ -57,6 +58,7 @@ def _install() -> None:
                 _restore()
 
     def read_pyc(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         # pytest has decided where the cache is and whether to write it: from here
         # on (its rewrite, its write, the module's own imports) the user's settings.
         _restore()

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import pytest
 from _pytest import nodes
+from _pytest.reports import CollectErrorRepr
 
 from .. import _transport
 from .._messages import (
@@ -53,7 +54,7 @@ from ._order import order_bound_files
 from ._plan import Estimate, Planner
 from ._retry import Retries, marker_reruns
 from ._status import StatusFile, WorkerState, first_failures
-from ._worker import sweep_worker_files
+from ._worker import COLLECT_ERROR_REPR, sweep_worker_files
 
 _TICK = 0.1
 #: Outcomes that let a test that depends on this one run.
@@ -438,6 +439,8 @@ class Coordinator:
         hook = self.config.hook
         for data in message.reports:
             report = hook.pytest_report_from_serializable(config=self.config, data=data)
+            if report.__dict__.pop(COLLECT_ERROR_REPR, False) and isinstance(report.longrepr, str):
+                report.longrepr = CollectErrorRepr(report.longrepr)
             hook.pytest_collectreport(report=report)
             if report.failed:
                 self.run.collection_errors.append((report.nodeid, report.longreprtext))

@@ -133,6 +133,20 @@ class _WorkerPlugin:
         )
 
 
+#: Set on a serialized collect report whose error pytest shows as plain text
+#: (``CollectErrorRepr``: an import error, a syntax error): serialization turns it
+#: into a string, which pytest's short summary would print in full after the file.
+COLLECT_ERROR_REPR = "aqe_collect_error_repr"
+
+
+def _kept_repr(report: Any, data: dict[str, Any]) -> dict[str, Any]:
+    from _pytest.reports import CollectErrorRepr
+
+    if isinstance(report.longrepr, CollectErrorRepr):
+        data[COLLECT_ERROR_REPR] = True
+    return data
+
+
 def _qualified(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -427,7 +441,7 @@ class Worker:
                 files=tuple(indexes),
                 items=tuple(collected),
                 reports=tuple(
-                    serialize(config=self.config, report=report)
+                    _kept_repr(report, serialize(config=self.config, report=report))
                     for report in self.plugin.collect_reports
                 ),
                 deselected=tuple(self.plugin.deselected),

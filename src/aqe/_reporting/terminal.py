@@ -15,7 +15,7 @@ import sys
 from typing import IO, Any
 
 import pytest
-from _pytest.reports import TestReport
+from _pytest.reports import CollectReport, TestReport
 from _pytest.terminal import TerminalReporter
 
 from .._engine._coordinator import Progress
@@ -216,6 +216,15 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             self._tw.line()
 
     # -- closing line --------------------------------------------------------------
+
+    def summary_errors(self) -> None:
+        # pytest collects before it runs, so its errors section (and the short summary
+        # after it) lists collection errors first; here workers collect while others
+        # run tests, so put them first again.
+        errors = self.stats.get("error")
+        if errors:
+            errors.sort(key=lambda report: not isinstance(report, CollectReport))
+        super().summary_errors()
 
     def summary_stats(self) -> None:
         if self.verbosity < -1:
