@@ -19,8 +19,10 @@ make the exit code 1. ``--timing`` then runs serial pytest, ``pytest -n N`` (whe
 pytest-xdist is installed in the venv) and ``aqe run -w N`` a few times, interleaved, and
 prints median wall times. ``--out-dir`` keeps every tool's output and the aqe JSON report.
 
-Like the ``pytest`` script (and aqe), plain pytest runs with ``PYTHONSAFEPATH=1`` so the
-project directory is not put on ``sys.path``; ``--cwd-on-path`` turns that off.
+Like the ``pytest`` script (and aqe), plain pytest runs as ``python -P -m pytest`` so the
+project directory is not put on ``sys.path``; ``--cwd-on-path`` turns that off. (Not
+``PYTHONSAFEPATH=1``: processes the tests start would inherit it, and werkzeug's dev-server
+tests then cannot import their app and wait forever.)
 
 Usage::
 
@@ -157,16 +159,18 @@ class ToolRun:
     ok: bool = True
 
 
-def child_env(safe_path: bool) -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The environment of every child run: no leaked pytest variables, no colours."""
     env = {key: value for key, value in os.environ.items() if key not in _DROP_ENV}
     env["PY_COLORS"] = "0"
     env["NO_COLOR"] = "1"
-    if safe_path:
-        env["PYTHONSAFEPATH"] = "1"
-    else:
-        env.pop("PYTHONSAFEPATH", None)
     return env
+
+
+def pytest_command(python: Path, opts: argparse.Namespace) -> list[str]:
+    """``python -P -m pytest -p no:cacheprovider`` (``-P``: see the module docstring)."""
+    safe = [] if opts.cwd_on_path else ["-P"]
+    return [str(python), *safe, "-m", "pytest", "-p", "no:cacheprovider"]
 
 
 def run(
@@ -215,10 +219,10 @@ def run_plain(
     shutil.copyfile(_PARITY, plugin_dir / f"{_COPY_NAME}.py")
     (plugin_dir / f"{_PLUGIN_NAME}.py").write_text(_PLUGIN_STUB, encoding="utf-8")
     out = work / f"{tag}-outcomes.json"
-    env = child_env(not opts.cwd_on_path)
+    env = child_env()
     env[_OUT_ENV] = str(out)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin_dir), env.get("PYTHONPATH")]))
-    command = [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-p", _PLUGIN_NAME, *args]
+    command = [*pytest_command(python, opts), "-p", _PLUGIN_NAME, *args]
     log = work / f"{tag}.log"
     code, seconds = run(command, project, env, opts.timeout, log)
     result = ToolRun(tag, command, code, seconds, log.read_text(encoding="utf-8", errors="replace"))
@@ -245,7 +249,7 @@ def run_aqe(
     if options:
         command += ["--", *options]
     log = work / f"{tag}.log"
-    code, seconds = run(command, project, child_env(True), opts.timeout, log)
+    code, seconds = run(command, project, child_env(), opts.timeout, log)
     result = ToolRun(tag, command, code, seconds, log.read_text(encoding="utf-8", errors="replace"))
     if not report_path.exists():
         result.ok = False
@@ -355,7 +359,7 @@ def timing(
     """Interleaved runs of each tool; print the median wall time of each."""
     paths, options = split_args(args)
     tools: dict[str, list[str]] = {
-        "pytest (serial)": [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        "pytest (serial)": [*pytest_command(python, opts), "-q", *args],
     }
     if has_xdist(python):
         tools[f"pytest -n {opts.workers}"] = [*tools["pytest (serial)"], "-n", str(opts.workers)]
@@ -365,7 +369,7 @@ def timing(
     codes: dict[str, set[int]] = {name: set() for name in tools}
     for rep in range(opts.reps):
         for name, command in tools.items():
-            env = child_env(name.startswith("aqe") or not opts.cwd_on_path)
+            env = child_env()
             code, seconds = run(command, project, env, opts.timeout, work / f"timing-{rep}.log")
             times[name].append(seconds)
             codes[name].add(code)
@@ -405,9 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timing", action="store_true", help="also time the tools")
     parser.add_argument("--reps", type=int, default=3, help="timing reps per tool (default 3)")
     parser.add_argument("--out-dir", type=Path, help="keep logs and the aqe JSON report here")
-    parser.add_argument(
-        "--cwd-on-path", action="store_true", help="run plain pytest without PYTHONSAFEPATH=1"
-    )
+    parser.add_argument("--cwd-on-path", action="store_true", help="run plain pytest without -P")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="list mismatches without their failure texts"
     )
