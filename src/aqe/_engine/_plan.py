@@ -35,6 +35,9 @@ from .._messages import Collect, RunTests, Shutdown, ToWorker
 RUN_AHEAD = 0.05
 #: ...and at most this many tests, so stealing at the tail still has material.
 MAX_CHUNK = 64
+#: Tests sent of a file nothing is known of, before its first result sizes the next
+#: chunk: enough that the worker does not wait for that answer between tests.
+PROBE = 4
 #: Guess for a test nobody has measured and whose file has no measured tests.
 DEFAULT_TEST_SECONDS = 0.01
 #: A setup this long (and much longer than its file's usual setup) marks an
@@ -575,9 +578,9 @@ class Planner:
             unit = plan.ready[0]
             if self._group_busy_elsewhere(unit.nodeids[0], worker):
                 break  # sent once the other worker is done with the group's tests
-            if len(plan.outstanding) >= 2 and self._unmeasured(unit.nodeids[0]):
-                # Nothing is known of this file's tests yet: send one test and its
-                # lookahead, and size the next chunk by what the first one took. A
+            if len(plan.outstanding) >= PROBE and self._unmeasured(unit.nodeids[0]):
+                # Nothing is known of this file's tests yet: send a few, and size the
+                # next chunk by what the first one took. A
                 # sent test can no longer be stolen, and a guess from other files
                 # could send a whole file of slow tests at once.
                 break
