@@ -241,13 +241,13 @@ def run_plain(
 def run_aqe(
     python: Path, project: Path, args: list[str], work: Path, tag: str, opts: argparse.Namespace
 ) -> ToolRun:
-    """``aqe run PATHS -w N --no-history --json F -- OPTIONS``; outcome of the last attempt."""
+    """``aqe run PATHS -w N --no-history --json F -- -p no:cacheprovider OPTIONS``; outcome
+    of the last attempt. The cache plugin is off as in the plain runs: a test that uses
+    its ``cache`` fixture (pytest's own suite has some) errors under both, not one."""
     paths, options = split_args(args)
     report_path = work / f"{tag}.json"
     command = [*aqe_command(python), "run", *paths, "-w", str(opts.workers), "--no-history"]
-    command += ["--json", str(report_path)]
-    if options:
-        command += ["--", *options]
+    command += ["--json", str(report_path), "--", "-p", "no:cacheprovider", *options]
     log = work / f"{tag}.log"
     code, seconds = run(command, project, child_env(), opts.timeout, log)
     result = ToolRun(tag, command, code, seconds, log.read_text(encoding="utf-8", errors="replace"))

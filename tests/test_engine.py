@@ -437,6 +437,28 @@ def test_a_broken_test_module_is_reported_as_pytest_reports_it(tmp_path: Path) -
     assert any("no_such_name" in e["traceback"] for e in data["collection_errors"]), data
 
 
+def test_a_test_that_mocks_pytests_clock_records_its_real_durations(tmp_path: Path) -> None:
+    """freezegun's class decorator moves the clock pytest times phases with: pytest then
+    reports setups of +1.6e9 s and teardowns of -1.6e9 s. aqe's records stay sane."""
+    body = """
+        import pytest
+
+        @pytest.fixture
+        def frozen_clock(monkeypatch):
+            import _pytest.timing
+            monkeypatch.setattr(_pytest.timing, "perf_counter", lambda: 1_600_000_000.0)
+            yield
+
+        def test_frozen(frozen_clock):
+            pass
+    """
+    code, output, data = _aqe(_project(tmp_path, {"test_clock.py": body}), "-w", "1")
+    assert code == 0, output
+    (test,) = data["tests"]
+    assert all(0.0 <= seconds < 60 for seconds in test["phases"].values()), test["phases"]
+    assert 0.0 <= test["duration"] < 60
+
+
 def test_error_types_of_exception_groups(tmp_path: Path) -> None:
     """pytest names a group of one by the exception inside it; the report does too."""
     body = """

@@ -373,3 +373,31 @@ def test_an_expensive_function_fixture_does_not_keep_a_file_whole() -> None:
         (f"TestB::t{i}", 0.4 if i == 0 else 0.0, 0.5) for i in range(4)
     ]
     assert "b.py" in _planner({"b.py": class_fixtures}).sticky
+
+
+def test_a_worker_stuck_in_a_long_test_gives_up_its_unsent_tests_whatever_their_estimate() -> None:
+    """On a first run the estimates come from the few tests seen: a file's remaining
+    tests can look free while they wait behind a test that has run for seconds."""
+    names = [f"t{i}" for i in range(10)]
+    planner = Planner(
+        files=["a.py", "b.py"], file_sizes=[1000, 10], workers=2, estimates={},
+        collect_estimates={},
+    )  # fmt: skip
+    for worker in (0, 1):
+        files = _collect(planner, worker)
+        planner.on_collected(worker, files, _ids(planner, files, {"a.py": names, "b.py": []}))
+    sent = [n for m in planner.next_messages(0) if isinstance(m, RunTests) for n in m.nodeids]
+    planner.on_finished(0, sent[0], 0.001)  # the file looks fast...
+    planner.next_messages(0)
+    victim = planner.workers[0]
+    unsent = [n for u in victim.ready for n in u.nodeids]
+    assert unsent, "the victim has tests it has not been sent"
+    victim.head_elapsed = 0.01  # ...and its running test has only just started
+    assert not any(isinstance(m, (RunTests, Collect)) for m in planner.next_messages(1))
+    victim.head_elapsed = 2.0  # two seconds in: the rest would wait behind it
+    planner.next_messages(1)
+    thief = planner.workers[1]
+    taken = {n for ns in thief.stolen.values() for n in ns} | {
+        n for u in thief.ready for n in u.nodeids
+    }
+    assert taken == set(unsent)

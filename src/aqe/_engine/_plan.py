@@ -652,6 +652,14 @@ class Planner:
             if self._steal_tests(plan, victim):
                 return
 
+    @staticmethod
+    def _stuck(victim: WorkerPlan, cost: float) -> bool:
+        """The victim's running test has run longer than taking work costs the thief.
+        Durations are heavy-tailed, so it will likely run about as long again, and
+        whatever the victim has not been sent waits behind it however little the
+        estimates say it is (on a first run they come from the few tests seen)."""
+        return bool(victim.outstanding) and victim.head_elapsed > 2 * cost + 0.02
+
     def _unit_est(self, unit: Unit) -> float:
         return sum(self.test_est(n) for n in unit.nodeids)
 
@@ -677,7 +685,7 @@ class Planner:
             taken.append(unit)
             stolen_est += est
         cost = sum(self._steal_cost(plan, f) for f in {u.file for u in taken})
-        if taken and stolen_est > 2 * cost + 0.02:
+        if taken and (stolen_est > 2 * cost + 0.02 or self._stuck(victim, cost)):
             victim.ready = [unit for unit in victim.ready if unit not in taken]
             self._give(plan, taken)
             return True
@@ -696,9 +704,12 @@ class Planner:
         _, position = max(candidates)
         unit = victim.ready[position]
         cost = self._steal_cost(plan, unit.file)
-        want = min(ests[position], half - cost / 2)
-        if want <= 2 * cost + 0.02:
-            return False
+        if self._stuck(victim, cost):
+            want = ests[position]  # all of it: it would wait behind the running test
+        else:
+            want = min(ests[position], half - cost / 2)
+            if want <= 2 * cost + 0.02:
+                return False
         # A started unit's victim keeps the tests it was already sent, so the thief
         # may take all that is left of it; otherwise the victim keeps the head.
         cut = self._cut(list(unit.nodeids), want, 0 if unit.started else 1)
