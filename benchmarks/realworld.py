@@ -60,6 +60,20 @@ pytest-xdist 3.8.0, 2 cores; aqe's own dependencies click 8.5.1 and rich 15.0.0)
     boltons         boltons-26.2.0          -
     pyparsing       pyparsing-3.3.3         railroad-diagrams jinja2==3.1.6
     more-itertools  more_itertools-11.2.1   -
+    flask           flask-3.1.3             asgiref greenlet python-dotenv pytest==9.0.3
+                                            (flask's tests import a name pytest 9.1 removed)
+    werkzeug        werkzeug-3.1.9          cffi cryptography ephemeral-port-reserve
+                                            pytest-timeout watchdog==6.0.0 (7.1 hangs a test)
+    trio            trio-0.35.0             coverage async_generator pyOpenSSL trustme pylint
+                                            jedi cryptography black mypy ruff astor isort
+                                            pyyaml typing-extensions pyright types-cffi
+                                            types-pyOpenSSL types-docutils mypy-extensions
+                                            (run with ``-- src/trio``)
+    structlog       structlog-26.1.0        pytest-asyncio pytest-randomly simplejson
+                                            time-machine>=2.14.1
+    freezegun       freezegun-1.5.5         pytest-cov python-dateutil maya
+    pytest          pytest-9.2.0 (its own   the project's ``[dev]`` extra (run with
+                    suite)                  ``-- testing``; its sdist replaces the venv's pytest)
     toolz           toolz-1.2.0             -
 
 (python-dateutil needs pytest-cov, whose ``no_cover`` marker its conftest uses under

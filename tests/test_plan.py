@@ -401,3 +401,30 @@ def test_a_worker_stuck_in_a_long_test_gives_up_its_unsent_tests_whatever_their_
         n for u in thief.ready for n in u.nodeids
     }
     assert taken == set(unsent)
+
+
+def test_without_history_a_worker_runs_its_files_in_pytests_order() -> None:
+    """Suites lean on pytest's order (a test that re-imports a library breaks what runs
+    after it); without history "longest first" would only follow file sizes."""
+    planner = Planner(
+        files=["a.py", "b.py", "c.py"], file_sizes=[10, 3000, 20], workers=1, estimates={},
+        collect_estimates={},
+    )  # fmt: skip
+    names = {"a.py": ["t"], "b.py": ["t"], "c.py": ["t"]}
+    assert [f"{path}::t" for path in ("a.py", "b.py", "c.py")] == _drain_in_order(planner, names)
+
+
+def _drain_in_order(planner: Planner, names: dict[str, list[str]]) -> list[str]:
+    sent: list[str] = []
+    for _ in range(100):
+        messages = planner.next_messages(0)
+        for message in messages:
+            if isinstance(message, Collect):
+                planner.on_collected(0, message.files, _ids(planner, message.files, names))
+            if isinstance(message, RunTests):
+                sent.extend(message.nodeids)
+        if any(isinstance(m, Shutdown) for m in messages):
+            return sent
+        for nodeid in [n for n, _ in planner.workers[0].outstanding]:
+            planner.on_finished(0, nodeid, 0.01)
+    raise AssertionError("never shut down")

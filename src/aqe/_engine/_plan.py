@@ -91,15 +91,24 @@ class WorkerPlan:
     #: coordinator). Durations are heavy-tailed: a test that has run long will
     #: likely run about as long again, whatever its estimate said.
     head_elapsed: float = 0.0
+    #: No history: run files in pytest's order. "Longest first" would only follow file
+    #: sizes, and suites lean on pytest's order: trio's test_trio_import re-imports
+    #: trio and breaks the tests that run after it in the same process, which under
+    #: pytest are the few files after it.
+    in_order: bool = False
 
     def ready_est(self) -> float:
         return sum(unit.est for unit in self.ready)
 
     def add_ready(self, units: Iterable[Unit]) -> None:
-        """Queue units longest first, behind a unit this worker has started."""
+        """Queue units behind a unit this worker has started: longest first when
+        durations are known, else in pytest's file order (``in_order``)."""
         head = 1 if self.ready and self.ready[0].started else 0
         rest = self.ready[head:] + list(units)
-        rest.sort(key=lambda unit: -unit.est)
+        if self.in_order:
+            rest.sort(key=lambda unit: unit.file)
+        else:
+            rest.sort(key=lambda unit: -unit.est)
         self.ready[head:] = rest
 
     def outstanding_est(self) -> float:
@@ -147,7 +156,7 @@ class Planner:
         self.files = list(files)
         self._index_by_path = {path: i for i, path in enumerate(self.files)}
         self.estimates = estimates
-        self.workers = [WorkerPlan() for _ in range(workers)]
+        self.workers = [WorkerPlan(in_order=not estimates) for _ in range(workers)]
         self.owner: dict[int, int] = {}  # file index -> worker that owns its tests
         self._file_est_by_path = self._history_by_file(estimates)
         self._suite_prior = self._median_or(
@@ -324,7 +333,9 @@ class Planner:
         plan.outstanding.clear()
         plan.outstanding_sum = 0.0
         fresh = WorkerPlan(
-            files_todo=sorted(plan.collecting) + plan.files_todo, isolated=plan.isolated
+            files_todo=sorted(plan.collecting) + plan.files_todo,
+            isolated=plan.isolated,
+            in_order=plan.in_order,
         )
         for unit in units + plan.ready:
             file = unit.file
@@ -456,9 +467,9 @@ class Planner:
         ]
         slot = dead[0] if dead else len(self.workers)
         if slot == len(self.workers):
-            self.workers.append(WorkerPlan())
+            self.workers.append(WorkerPlan(in_order=not self._has_history))
         else:
-            self.workers[slot] = WorkerPlan()
+            self.workers[slot] = WorkerPlan(in_order=not self._has_history)
         return slot
 
     def _load(self, plan: WorkerPlan) -> float:
