@@ -7,7 +7,7 @@ it runs any test, as pytest imports every test module first. A file's tests are
 one unit run in pytest's order on one worker, as plain pytest would run them:
 module fixtures are set up once, and tests that lean on state left by the tests
 before them (common in suites written for sequential runners) still see it. Units
-run longest first.
+run longest first when history knows their durations, else in pytest's order.
 
 At the tail an idle worker steals: first files another worker has not collected
 yet, then whole queued files, and only then the contiguous tail of a file, cut
