@@ -591,9 +591,9 @@ class Planner:
                 break  # sent once the other worker is done with the group's tests
             if len(plan.outstanding) >= PROBE and self._unmeasured(unit.nodeids[0]):
                 # Nothing is known of this file's tests yet: send a few, and size the
-                # next chunk by what the first one took. A
-                # sent test can no longer be stolen, and a guess from other files
-                # could send a whole file of slow tests at once.
+                # next chunk by what the first one took. A sent test can no longer be
+                # stolen, and a guess from other files could send a whole file of slow
+                # tests at once.
                 break
             unit.started = True
             nodeid = unit.nodeids.popleft()
