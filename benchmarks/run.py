@@ -19,6 +19,10 @@ Why it is built this way:
 * Every run's test count is checked against the suite manifest and across tools; a tool
   that runs fewer tests is not faster, it is wrong, so mismatches are flagged loudly.
 * A tool that crashes (e.g. the aqe engine is not finished yet) is reported, not fatal.
+* ``split`` is a reference, not a rival: W plain pytest processes at once, each on its
+  share of the files (dealt by the manifest's cost). Any W-process runner that collects
+  with pytest and runs pytest's test protocol, as aqe must, does at least that work, so
+  on ``trivial`` it is the floor a bar can be checked against.
 
 Usage::
 
@@ -37,6 +41,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -60,12 +65,13 @@ from gensuite import (  # after the sys.path tweak, so the script runs from any 
 )
 
 SAMPLE_INTERVAL = 0.02
-TOOL_ORDER = ("serial", "xdist", "aqe-first", "aqe-rerun")
+TOOL_ORDER = ("serial", "xdist", "aqe-first", "aqe-rerun", "split")
 TOOL_LABELS = {
     "serial": "pytest (serial)",
     "xdist": "pytest -n {w}",
     "aqe-first": "aqe -w {w} first-run",
     "aqe-rerun": "aqe -w {w} re-run",
+    "split": "{w} pytest, files split",
 }
 
 # --------------------------------------------------------------------------- scenarios
@@ -456,6 +462,13 @@ def count_from_summary(output: str) -> int | None:
     return None
 
 
+def count_from_all_summaries(output: str) -> int | None:
+    """Tests run by several pytest processes whose outputs were concatenated."""
+    counts = [count_from_summary(line) for line in output.splitlines()]
+    found = [c for c in counts if c is not None]
+    return sum(found) if found else None
+
+
 def count_from_aqe_json(data: object) -> int | None:
     """Tests run, from an ``aqe-run-report`` (docs/json-report.md), counted the way
     pytest's summary line counts them so the numbers are comparable across tools.
@@ -514,6 +527,7 @@ class Tool:
     argv: Callable[[Path], list[str]]
     prepare: Callable[[Path], None] = lambda _suite: None
     json_report: bool = False
+    count: Callable[[str], int | None] = count_from_summary
 
 
 def find_script(name: str) -> str:
@@ -534,8 +548,43 @@ def clear_aqe_state(suite: Path) -> None:
     shutil.rmtree(suite / ".aqe", ignore_errors=True)
 
 
+def deal_files(manifest: dict[str, object], workers: int) -> list[list[str]]:
+    """The suite's files in ``workers`` shares of near-equal cost (longest first, each to
+    the cheapest share), cost being test time plus module fixture plus import time."""
+    files = manifest["files"]
+    tests = manifest["tests"]
+    assert isinstance(files, list) and isinstance(tests, list)
+    cost = {f["path"]: f["fixture_seconds"] + f["import_ms"] / 1000 for f in files}
+    for test in tests:
+        path = test["nodeid"].split("::")[0]
+        cost[path] = cost.get(path, 0.0) + test["duration"]
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for path in sorted(cost, key=lambda p: (-cost[p], p)):
+        i = min(range(workers), key=lambda k: (loads[k], len(shares[k])))
+        shares[i].append(path)
+        loads[i] += cost[path]
+    return [sorted(share) for share in shares if share]
+
+
+def split_argv(pytest_cmd: list[str], shares: list[list[str]]) -> list[str]:
+    """One ``sh`` command that starts a pytest per share at once and waits for all.
+
+    Each pytest writes to its own file, printed after all have exited, so their progress
+    lines never interleave; the exit code is the highest of theirs."""
+    script = ["out=$(mktemp -d)", "rc=0", "pids="]
+    for i, share in enumerate(shares):
+        cmd = " ".join(shlex.quote(a) for a in [*pytest_cmd, *share])
+        script.append(f'{cmd} > "$out/{i}" 2>&1 & pids="$pids $!"')
+    script += [
+        'for p in $pids; do wait "$p"; r=$?; [ "$r" -gt "$rc" ] && rc=$r; done',
+        'cat "$out"/*; rm -rf "$out"; exit "$rc"',
+    ]
+    return ["sh", "-c", "\n".join(script)]
+
+
 def build_tools(settings: Settings, report_dir: Path) -> dict[str, Tool]:
-    """The four contenders.
+    """The contenders, and the ``split`` reference.
 
     By default every tool's test count comes from its final summary line, so aqe does no
     extra work that pytest is spared.  With ``settings.aqe_json`` aqe also writes its JSON
@@ -570,6 +619,12 @@ def build_tools(settings: Settings, report_dir: Path) -> dict[str, Tool]:
             aqe_argv("aqe-rerun"),
             json_report=settings.aqe_json,
         ),
+        "split": Tool(
+            "split",
+            TOOL_LABELS["split"].format(w=workers),
+            lambda suite: split_argv(pytest_cmd, deal_files(load_manifest(suite), workers)),
+            count=count_from_all_summaries,
+        ),
     }
 
 
@@ -590,7 +645,7 @@ def run_tool(
     m = run_command(tool.argv(suite), suite, timeout, sample_memory=kind == "memory")
     tests = read_aqe_json(report) if tool.json_report else None
     if tests is None:
-        tests = count_from_summary(m.output)
+        tests = tool.count(m.output)
     ok = m.returncode == expected_rc
     error = "" if ok else f"exit {m.returncode} (expected {expected_rc}): {tail(m.output, 1)}"
     return RunResult(
@@ -774,6 +829,7 @@ def ratios(result: ScenarioResult) -> dict[str, float | None]:
     for mode, tool in (("first", "aqe-first"), ("rerun", "aqe-rerun")):
         out[f"{mode}/xdist"] = ratio(tool, "xdist", 0)
         out[f"{mode}/serial"] = ratio(tool, "serial", 0)
+        out[f"{mode}/split"] = ratio(tool, "split", 0)
         wall = med[tool][0] if tool in med else None
         out[f"{mode}/ideal"] = wall / result.ideal if wall and result.ideal > 0 else None
         out[f"{mode}/xdist mem"] = ratio(tool, "xdist", 1)
@@ -876,6 +932,7 @@ def ratio_rows(result: ScenarioResult) -> list[str]:
     for label, key in (
         ("aqe / xdist (wall)", "xdist"),
         ("aqe / serial (wall)", "serial"),
+        ("aqe / split (wall, info)", "split"),
         ("aqe / ideal (wall)", "ideal"),
         ("aqe / xdist (peak RSS)", "xdist mem"),
         ("aqe / xdist (peak PSS, info)", "xdist pss"),
@@ -884,6 +941,18 @@ def ratio_rows(result: ScenarioResult) -> list[str]:
             f"  {label:<28} {fmt_ratio(r[f'first/{key}']):>9} {fmt_ratio(r[f'rerun/{key}']):>9}"
         )
     return rows
+
+
+def split_rows(result: ScenarioResult) -> list[str]:
+    """The ``split`` reference against xdist and serial, when it was measured."""
+    split = medians(result, "split")[0]
+    if split is None:
+        return []
+    line = "  reference:"
+    for other in ("xdist", "serial"):
+        base = medians(result, other)[0]
+        line += f" split / {other} {fmt_ratio(split / base if base else None).strip()}"
+    return ["", line]
 
 
 def render_scenario(result: ScenarioResult, labels: dict[str, str]) -> str:
@@ -900,6 +969,7 @@ def render_scenario(result: ScenarioResult, labels: dict[str, str]) -> str:
         *tool_rows(result, labels),
         "",
         *ratio_rows(result),
+        *split_rows(result),
         "",
         "  bars:",
     ]
