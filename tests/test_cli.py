@@ -190,6 +190,30 @@ def test_corrupt_history(run_aqe: RunAqe, make_project: MakeProject) -> None:
     assert db.read_bytes() == random.Random(1234).randbytes(8192)  # left alone
 
 
+def test_a_project_where_aqe_cannot_make_its_directory_still_runs_without_history(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """A read-only checkout, or a file in the way: `.aqe` only holds courtesies (a live
+    status, a bytecode cache) when there is no history, so the run goes on without them,
+    and with history the error names the file and the way out."""
+    root = make_project(PASSING)
+    (root / ".aqe").write_text("not a directory\n", encoding="utf-8")
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}  # the bytecode cache would go in .aqe
+
+    fine = run_aqe("run", "-w", "2", "--no-history", cwd=root, env=env)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert "Traceback" not in fine.stdout + fine.stderr
+    assert re.search(r"\b3 passed in", fine.stdout), fine.stdout
+
+    refused = run_aqe("run", "-w", "2", cwd=root, env=env)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aqe: error: "), refused.stderr
+    assert str(root / ".aqe" / "history.db") in lines[0] and "--no-history" in lines[0]
+    assert (root / ".aqe").read_text(encoding="utf-8") == "not a directory\n"
+
+
 def test_history_lists_runs_newest_first(run_aqe: RunAqe, make_project: MakeProject) -> None:
     root = make_project(FAILING)
     first = run_aqe("run", "-w", "2", cwd=root)

@@ -244,7 +244,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             store.close()
 
     def finish(code: int) -> int:
-        if not params["status_path"]:
+        if status_path and not params["status_path"]:
             with contextlib.suppress(OSError):
                 os.unlink(status_path)  # the history holds the finished run
         if known is not None and code in (0, 1):
@@ -486,12 +486,11 @@ def generate(
     click.echo(summary(result), err=dry_run)
 
 
-def _live_status(root: Path, run_id: str) -> str:
-    from ._runner import ensure_aqe_dir
+def _live_status(root: Path, run_id: str) -> str | None:
+    from ._paths import optional_aqe_directory
 
-    directory = ensure_aqe_dir(root) / "status"
-    directory.mkdir(exist_ok=True)
-    return str(directory / f"{run_id}.json")
+    directory = optional_aqe_directory(root, "status")
+    return None if directory is None else str(directory / f"{run_id}.json")
 
 
 @cli.command()

@@ -25,3 +25,15 @@ def aqe_directory(root: Path) -> Path:
     directory.mkdir(exist_ok=True)
     write_ignore(directory)
     return directory
+
+
+def optional_aqe_directory(root: Path, *parts: str) -> Path | None:
+    """``.aqe/<parts>`` for what a run can do without (a live status, a bytecode cache),
+    or None when it cannot be made: a read-only checkout, or a file in the way, must not
+    stop a run that keeps no history."""
+    try:
+        directory = aqe_directory(root).joinpath(*parts)
+        directory.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return directory

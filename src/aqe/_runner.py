@@ -21,7 +21,7 @@ from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
-from ._paths import aqe_directory
+from ._paths import optional_aqe_directory
 from ._signals import handling, received
 from ._store import HistoryStore
 from ._trace import mark
@@ -70,11 +70,6 @@ class RunController:
         return rows
 
 
-def ensure_aqe_dir(root: Path) -> Path:
-    """``<root>/.aqe``, ignored by git so aqe's files never make a tree dirty."""
-    return aqe_directory(root)
-
-
 def history_path(config: Config, root: Path) -> Path:
     path = Path(config.history_path)
     return path if path.is_absolute() else root / path
@@ -108,7 +103,7 @@ def execute_run(
     try:
         if store is not None:
             store.begin_run(run)
-        cache = ensure_aqe_dir(root) / "pycache" if config.bytecode_cache else None
+        cache = optional_aqe_directory(root, "pycache") if config.bytecode_cache else None
         with cache_in(cache):
             code = adapter.run(selection, options, run, RunController(store, run))
         if received() and code != 2:

@@ -114,7 +114,7 @@ def output_path(request: Request, module: str) -> Path:
         raise UsageError(f"--out {request.out or out} is outside the project root {root}")
     if out.suffix != ".py":
         raise UsageError(f"--out {request.out} must name a .py file")
-    if aqe_directory(root) in out.parents:
+    if root / ".aqe" in out.parents:
         raise UsageError(f"--out {request.out} is inside aqe's own .aqe folder")
     if out.exists() and not request.force and not request.dry_run:
         raise UsageError(f"--out {out.relative_to(root)} exists; pass --force to overwrite it")

@@ -59,7 +59,7 @@ def load(root: Path) -> list[Entry]:
     path = path_of(root)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no .aqe directory: none either
         return []
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"quarantine file {path} cannot be read: {exc}") from None
