@@ -945,3 +945,53 @@ def test_files_of_workers_whose_coordinator_was_killed_are_swept(tmp_path: Path)
     code, output, _ = _aqe(project, "-w", "1", env={"TMPDIR": str(scratch)})
     assert code == 0, output
     assert [p.name for p in scratch.iterdir()] == [f"aqe-worker-out-{os.getpid()}-abc"]
+
+
+def test_a_file_taken_late_by_a_worker_whose_test_purged_a_module_still_sees_the_first_import(
+    tmp_path: Path,
+) -> None:
+    """Under pytest every test module is imported before any test runs. A worker that
+    takes over a file late imports it late; if a test there deleted a library from
+    sys.modules and imported it again (trio's ``test_trio_import``), the late module
+    would see the second copy while the conftest holds the first."""
+    project = _project(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
+            "statepkg/__init__.py": "TOKEN = object()\n",
+            "conftest.py": """
+                import pytest
+                import statepkg
+
+                @pytest.fixture
+                def token():
+                    return statepkg.TOKEN
+            """,
+            "test_a_purge.py": """
+                import sys
+
+                def test_purge():
+                    for name in [n for n in sys.modules if n.split(".")[0] == "statepkg"]:
+                        del sys.modules[name]
+                    import statepkg  # a new module object, a new TOKEN
+            """,
+            "test_b_long.py": "import time\ndef test_long():\n    time.sleep(1.5)\n",
+            "test_c_victim.py": """
+                import time
+                import pytest
+                from statepkg import TOKEN
+
+                @pytest.mark.parametrize("n", range(12))
+                def test_victim(n, token):
+                    time.sleep(0.1)
+                    assert token is TOKEN
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 0, output
+    assert set(_outcomes(data).values()) == {"passed"} and len(data["tests"]) == 14, output
+    # The case happened: the purging worker was about to import the victim late.
+    assert (
+        "took statepkg out of sys.modules, so test_c_victim.py goes to a fresh worker" in output
+    ), output

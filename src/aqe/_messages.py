@@ -79,6 +79,8 @@ class Retiring:
     reason: str
     #: The test that took a fresh worker past its memory limit on its own, if any.
     alone: str | None = None
+    #: The reason is news to the user, not a limit they set.
+    announce: bool = False
 
 
 @dataclass(frozen=True)

@@ -364,9 +364,11 @@ class Coordinator:
                 if limits != Limits():
                     self._send(conn.worker, [limits])
                 self._feed(conn.worker)
-            case Retiring(reason=reason, alone=alone):
+            case Retiring(reason=reason, alone=alone, announce=announce):
                 conn.killed = True  # leaves on purpose: the rest of its queue is innocent
                 self.recycled += 1
+                if announce:
+                    self._write_error(f"aqe: worker {conn.worker}: {reason}")
                 if alone is not None and "memory" not in self.settings.isolate_on:
                     # (isolated for memory, its attempts on the next tiers say more)
                     self._write_error(

@@ -203,6 +203,8 @@ class Worker:
         #: Named files of the worker's output (see ``_output_file``).
         self.outputs: list[str] = []
         self._stacks: IO[str] | None = None
+        #: ``sys.modules`` as the first test found it (see ``_replaced_modules``).
+        self._modules: dict[str, Any] | None = None
 
     # -- plumbing --------------------------------------------------------------
 
@@ -400,7 +402,39 @@ class Worker:
             preimport(imports)
         self._read_spool()  # what imports print is collection output: pytest shows none
 
+    def _replaced_modules(self) -> list[str]:
+        """Packages a test has taken out of ``sys.modules``, or swapped, since the first
+        test ran: a module imported now would see the new copy, where under pytest,
+        which imports every test module before any test runs, it saw the first."""
+        before = self._modules
+        if before is None:
+            return []
+        now = sys.modules
+        return sorted(
+            {name.partition(".")[0] for name, m in before.items() if now.get(name) is not m}
+        )
+
+    def _hand_over(self, indexes: Sequence[int], packages: list[str]) -> None:
+        """Leave importing these files to a fresh worker, forked before any test ran."""
+        names = ", ".join(packages[:3]) + (
+            f" and {len(packages) - 3} more" if len(packages) > 3 else ""
+        )
+        files = ", ".join(self.files[index].nodeid for index in indexes)
+        self.post(
+            Retiring(
+                self.worker_id,
+                f"a test here took {names} out of sys.modules, so {files} goes to a fresh "
+                "worker, to import it as pytest would (before any test ran)",
+                announce=True,
+            )
+        )
+        self.queue.clear()
+        self.shutdown = self.stopped = True
+
     def _collect(self, indexes: Sequence[int]) -> None:
+        if replaced := self._replaced_modules():
+            self._hand_over(indexes, replaced)
+            return
         mark(f"collect {len(indexes)}")
         session, hook = self.session, self.config.hook
         self.post(CollectStarted(self.worker_id, tuple(indexes)))
@@ -452,6 +486,8 @@ class Worker:
         self.flush()
 
     def _run_one(self, item: nodes.Item, nextitem: Any) -> None:
+        if self._modules is None:
+            self._modules = dict(sys.modules)
         plugin = self.plugin
         plugin.reports.clear()
         start = time.time()
