@@ -554,7 +554,7 @@ _ORDERED_UNITTEST = """
     """ + "".join(
     f"""
         def test_{i:02}(self):
-            time.sleep(0.04)
+            time.sleep(0.08)
             self.assertTrue(MODE["fast"])
     """
     for i in range(30)
@@ -567,6 +567,8 @@ def test_unittest_files_that_rely_on_their_order_are_never_cut(
 ) -> None:
     # Like pyparsing's suite: one class switches a global mode for the classes after
     # it. Cut between workers, the tail runs without the switch and fails.
+    # (Its tests take long enough that cutting pays even when a loaded machine makes
+    # collecting the file again look expensive: the control must cut every time.)
     project = _project(
         tmp_path,
         {"test_ordered.py": _ORDERED_UNITTEST, "test_other.py": "def test_quick(): pass\n"},
@@ -995,3 +997,37 @@ def test_a_file_taken_late_by_a_worker_whose_test_purged_a_module_still_sees_the
     assert (
         "took statepkg out of sys.modules, so test_c_victim.py goes to a fresh worker" in output
     ), output
+
+
+@pytest.mark.parametrize("how", ["passes", "crashes"])
+def test_a_process_a_test_leaves_behind_does_not_keep_the_run_waiting(
+    tmp_path: Path, how: str
+) -> None:
+    """A forked child inherits the worker's socket to aqe: when the worker ends (its
+    work done, or killed), the socket stays open as long as the child lives. pytest
+    does not wait for such a child, and neither may aqe."""
+    ending = "os._exit(7)" if how == "crashes" else "pass"
+    project = _project(
+        tmp_path,
+        {
+            "test_fork.py": f"""
+                import os, time
+
+                def test_leaves_a_child():
+                    if os.fork() == 0:
+                        time.sleep(60)
+                        os._exit(0)
+
+                def test_then():
+                    {ending}
+            """,
+            "test_more.py": "def test_a(): pass\ndef test_b(): pass\n",
+        },
+    )
+    started = time.monotonic()
+    code, output, data = _aqe(project, "-w", "2")
+    assert time.monotonic() - started < 30, output
+    outcomes = _outcomes(data)
+    assert outcomes.pop("test_fork.py::test_then") == ("crashed" if how == "crashes" else "passed")
+    assert set(outcomes.values()) == {"passed"} and len(outcomes) == 3, output
+    assert code == (1 if how == "crashes" else 0), output

@@ -83,6 +83,10 @@ class Launcher(Protocol):
 
     def reap(self, pid: int, grace: float = 0.5) -> int | None: ...
 
+    def poll(self, pid: int) -> int | None:
+        """The worker's wait status if it has exited, else None; never blocks."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -324,18 +328,7 @@ class Coordinator:
             self.planner.delayed and not self.stopping
         ):
             for key, _ in self.selector.select(_TICK):
-                conn: _Conn = key.data
-                try:
-                    data = conn.sock.recv(1 << 20)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    self._on_eof(conn)
-                    continue
-                for message in conn.reader.feed(data):
-                    self._dispatch(conn, message)
+                self._read(key.data)
             self._flush()
             self._refresh_view()
             if self.view is not None:
@@ -350,7 +343,36 @@ class Coordinator:
                 # Re-plan every tick too: a decision deferred while another worker
                 # was collecting must never wait for an event that does not come.
                 self._last_feed = now
+                self._end_exited()
                 self._feed_all()
+
+    def _read(self, conn: _Conn) -> bool:
+        """Handle what the worker sent; False once there is nothing (more) to read."""
+        try:
+            data = conn.sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self._on_eof(conn)
+            return False
+        for message in conn.reader.feed(data):
+            self._dispatch(conn, message)
+        return not conn.closed
+
+    def _end_exited(self) -> None:
+        """A worker that exited while its socket stays open: a process a test forked
+        holds the other end (it inherited it). pytest does not wait for such a
+        process; aqe reads what the worker sent, then treats it as gone."""
+        for conn in list(self.conns.values()):
+            launcher = conn.launcher or self._launcher
+            if conn.closed or launcher is None or launcher.poll(conn.pid) is None:
+                continue
+            while self._read(conn):
+                pass
+            if not conn.closed:
+                self._on_eof(conn)
 
     def _dispatch(self, conn: _Conn, message: Any) -> None:
         if conn.cancelled:

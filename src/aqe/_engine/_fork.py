@@ -131,6 +131,19 @@ class ForkLauncher:
                 deadline = float("inf")
             time.sleep(0.002)
 
+    def poll(self, pid: int) -> int | None:
+        if self._fallback is not None and pid not in self._pids:
+            return self._fallback.poll(pid)
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return self.exits.get(pid)
+        if not done:
+            return None
+        self._pids.discard(pid)
+        self.exits[pid] = status
+        return status
+
     def stop(self) -> None:
         """Kill every worker and what they started; reap them."""
         if self._pgid:

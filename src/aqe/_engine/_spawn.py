@@ -59,15 +59,24 @@ class SpawnLauncher:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        code = proc.returncode
-        # Popen reports a signal as a negative code; turn it back into a wait status.
-        return -code if code < 0 else code << 8
+        return _wait_status(proc.returncode)
+
+    def poll(self, pid: int) -> int | None:
+        proc = next((p for p in self.procs if p.pid == pid), None)
+        if proc is None or proc.poll() is None:
+            return None
+        return _wait_status(proc.returncode)
 
     def stop(self) -> None:
         for proc in self.procs:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _wait_status(code: int) -> int:
+    """Popen reports a signal as a negative code; turn it back into a wait status."""
+    return -code if code < 0 else code << 8
 
 
 class SpawnedWorkerPlugin:
