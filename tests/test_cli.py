@@ -395,6 +395,22 @@ def test_args_after_double_dash_go_to_pytest(run_aqe: RunAqe, make_project: Make
     assert re.search(r"\b1 passed, 2 deselected\b", result.stdout), result.stdout
 
 
+@pytest.mark.parametrize("option", [["-n", "2"], ["-n2"], ["--numprocesses=auto"]])
+def test_xdists_worker_count_after_double_dash_is_named_and_ignored(
+    run_aqe: RunAqe, make_project: MakeProject, option: list[str]
+) -> None:
+    """A habit from pytest-xdist: aqe's own workers run the tests, and xdist must not
+    start its own beside them (seconds of start-up for nothing)."""
+    pytest.importorskip("xdist")
+    root = make_project(PASSING)
+    result = run_aqe("run", "-w", "2", "--no-history", "--", *option, cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created:" not in result.stdout and "[gw0]" not in result.stdout, result.stdout
+    assert re.search(r"\b3 passed in", result.stdout), result.stdout
+    note = [line for line in result.stderr.splitlines() if "pytest-xdist" in line]
+    assert len(note) == 1 and " ".join(option) in note[0] and "-w" in note[0], result.stderr
+
+
 def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     start_aqe: StartAqe, make_project: MakeProject
 ) -> None:

@@ -12,7 +12,7 @@ import importlib.util
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,8 +51,21 @@ def pytest_args(selection: Selection, options: RunOptions) -> list[str]:
     if not any(a.startswith("--durations") for a in extra):
         args.append("--durations=10")
     if importlib.util.find_spec("xdist") is not None:
-        args.append("-n0")  # aqe distributes; pytest-xdist must not
+        # aqe distributes; pytest-xdist must not. Last, so it wins over a -n given.
+        extra.append("-n0")
     return args + extra + list(selection.paths)
+
+
+def xdist_workers(extra: Sequence[str]) -> list[str]:
+    """pytest-xdist's worker count among the args after ``--`` (``-n 2``, ``-n2``,
+    ``--numprocesses=auto``), as given."""
+    found: list[str] = []
+    for position, arg in enumerate(extra):
+        if arg in ("-n", "--numprocesses"):
+            found.append(" ".join(extra[position : position + 2]))
+        elif arg.startswith("--numprocesses=") or (arg.startswith("-n") and arg[2:3].isalnum()):
+            found.append(arg)
+    return found
 
 
 class _ReporterInstaller:
@@ -124,6 +137,12 @@ class PytestAdapter:
         settings = options.engine or EngineSettings(workers=options.workers)
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)
+        xdist = importlib.util.find_spec("xdist") is not None
+        for given in xdist_workers(selection.extra_args) if xdist else ():
+            sys.stderr.write(
+                f"aqe: {given} is pytest-xdist's worker count; aqe runs the tests on its own "
+                "workers (-w/--workers), so it is ignored\n"
+            )
         mark("pytest-main")
         code = pytest.main(args, plugins=[installer, engine])
         mark("pytest-main-end")
