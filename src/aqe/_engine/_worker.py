@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import gc
 import os
 import pickle
 import select
@@ -402,6 +403,15 @@ class Worker:
             preimport(imports)
         self._read_spool()  # what imports print is collection output: pytest shows none
 
+    def _first_test(self) -> None:
+        """The process as pytest's would be when its first test starts."""
+        self._modules = dict(sys.modules)
+        # The fork froze what existed before it (conftests, plugins) so collecting
+        # neither scanned nor copied it; tests see a collector that knows those
+        # objects again: gc.get_referrers() finds their referrers (hypothesis's
+        # register_random relies on it) and their cycles can be freed.
+        gc.unfreeze()
+
     def _replaced_modules(self) -> list[str]:
         """Packages a test has taken out of ``sys.modules``, or swapped, since the first
         test ran: a module imported now would see the new copy, where under pytest,
@@ -487,7 +497,7 @@ class Worker:
 
     def _run_one(self, item: nodes.Item, nextitem: Any) -> None:
         if self._modules is None:
-            self._modules = dict(sys.modules)
+            self._first_test()
         plugin = self.plugin
         plugin.reports.clear()
         start = time.time()
