@@ -1031,3 +1031,78 @@ def test_a_process_a_test_leaves_behind_does_not_keep_the_run_waiting(
     assert outcomes.pop("test_fork.py::test_then") == ("crashed" if how == "crashes" else "passed")
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 3, output
     assert code == (1 if how == "crashes" else 0), output
+
+
+def test_the_nextitem_a_worker_gives_pytest_is_an_item_or_none(tmp_path: Path) -> None:
+    """Plugins read ``nextitem`` in their teardown hooks (SQLAlchemy's calls
+    ``nextitem.getparent(pytest.Class)``): whatever aqe passes while it waits to
+    learn the real next test must behave as an item."""
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                import pytest
+
+                @pytest.hookimpl(hookwrapper=True)
+                def pytest_runtest_teardown(item, nextitem):
+                    yield
+                    if nextitem is not None:
+                        assert isinstance(nextitem, pytest.Item)
+                        nextitem.getparent(pytest.Class)
+                        nextitem.listchain()
+                        nextitem.nodeid
+            """,
+            "test_a.py": "class TestA:\n    def test_1(self): pass\n    def test_2(self): pass\n",
+            "test_b.py": """
+                import time, pytest
+
+                @pytest.mark.parametrize("n", range(6))
+                def test_slow(n):
+                    time.sleep(0.3)
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 0, output
+    assert set(_outcomes(data).values()) == {"passed"} and len(data["tests"]) == 8, output
+
+
+def test_a_class_fixture_is_set_up_once_per_worker_even_when_aqe_is_slow_to_send_work(
+    tmp_path: Path,
+) -> None:
+    """pytest tears a class fixture down when the next test is in another class. A
+    worker waiting for its next test must not guess "none" because the coordinator is
+    busy (a loaded machine; here a slow reporting hook in aqe's process)."""
+    project = _project(
+        tmp_path,
+        {
+            "conftest.py": """
+                import os, time
+
+                MAIN = os.getpid()
+
+                def pytest_runtest_logreport(report):
+                    if os.getpid() == MAIN and report.when == "call":
+                        time.sleep(0.06)
+            """,
+            "test_class.py": """
+                import pytest
+
+                SETUPS = []
+
+                @pytest.fixture(scope="class")
+                def resource():
+                    SETUPS.append(1)
+                    yield
+
+                @pytest.mark.usefixtures("resource")
+                class TestOnce:
+                    @pytest.mark.parametrize("n", range(12))
+                    def test_set_up_once(self, n):
+                        assert len(SETUPS) == 1
+            """,
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    assert code == 0, output
+    assert set(_outcomes(data).values()) == {"passed"} and len(data["tests"]) == 12, output

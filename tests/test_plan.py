@@ -206,10 +206,22 @@ def test_auto_keeps_unittest_files_whole_but_cuts_plain_ones() -> None:
     assert planner.workers[1].stolen[0] == {f"a.py::t{i}" for i in range(5, 10)}
     planner.on_collected(1, (0,), [f"a.py::t{i}" for i in range(10)])
     planner.on_finished(1, "b.py::t0")
-    assert _steps(planner, 1) == [RunTests(("a.py::t5", "a.py::t6"))]
+    # More of the tail follows: worker 1 keeps t6 until it knows its next test.
+    assert _steps(planner, 1) == [RunTests(("a.py::t5", "a.py::t6"), more=True)]
     assert [list(u.nodeids) for u in planner.workers[0].ready] == [
         [f"a.py::t{i}" for i in range(2, 5)]
     ]
+    assert planner.broken_promises() == []
+
+
+def test_a_worker_promised_more_tests_hears_when_they_were_stolen() -> None:
+    planner = _one_big_file("test")  # worker 0 was sent the head of a.py, told more follows
+    assert planner.workers[0].promised and planner.workers[0].ready
+    assert planner.broken_promises() == []
+    while planner.workers[0].ready:  # worker 1 takes what worker 0 was promised
+        planner.workers[1].add_ready([planner.workers[0].ready.pop()])
+    assert planner.broken_promises() == [0]
+    assert planner.broken_promises() == []  # said once
 
 
 def _steps(planner: Planner, worker: int) -> list[object]:

@@ -33,6 +33,10 @@ class RunTests:
     """Append these node ids to the worker's queue, to run in this order."""
 
     nodeids: tuple[str, ...]
+    #: The coordinator holds more tests for this worker: keep the last queued test
+    #: until they come (pytest tears fixtures down by the real next test). An empty
+    #: ``RunTests`` with ``more=False`` takes that back (the rest was stolen).
+    more: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .._messages import (
     Limits,
     NothingReported,
     Retiring,
+    RunTests,
     Stop,
     TestFinished,
     ToWorker,
@@ -445,6 +446,9 @@ class Coordinator:
         if idle and messages:
             self.conns[worker].busy_since = time.monotonic()
         self._send(worker, messages)
+        for other in self.planner.broken_promises():
+            if other in self.conns and not self.conns[other].closed:
+                self._send(other, [RunTests((), more=False)])
 
     def _feed_all(self) -> None:
         assert self.planner is not None

@@ -96,6 +96,8 @@ class WorkerPlan:
     #: trio and breaks the tests that run after it in the same process, which under
     #: pytest are the few files after it.
     in_order: bool = False
+    #: The last tests sent said more would follow (``RunTests.more``).
+    promised: bool = False
 
     def ready_est(self) -> float:
         return sum(unit.est for unit in self.ready)
@@ -532,7 +534,8 @@ class Planner:
                 chunk = self._take_chunk(worker)
                 if chunk:
                     plan.running = True
-                    messages.append(RunTests(tuple(chunk)))
+                    plan.promised = bool(plan.ready)
+                    messages.append(RunTests(tuple(chunk), more=plan.promised))
             if plan.ready or plan.files_todo or plan.collecting or len(plan.outstanding) > 1:
                 return messages
         # Nothing left for this worker. It may still steal work another worker is
@@ -549,6 +552,16 @@ class Planner:
             plan.shut_down = True
             messages.append(Shutdown())
         return messages
+
+    def broken_promises(self) -> list[int]:
+        """Workers told more tests would come that have none left (stolen, dropped):
+        each must hear so, or it holds its last test waiting for them."""
+        broken = []
+        for worker, plan in enumerate(self.workers):
+            if plan.promised and not plan.ready:
+                plan.promised = False
+                broken.append(worker)
+        return broken
 
     def _stealable(self, thief: int) -> bool:
         """Whether another worker queues work this one might still steal."""

@@ -204,6 +204,9 @@ class Worker:
         #: Named files of the worker's output (see ``_output_file``).
         self.outputs: list[str] = []
         self._stacks: IO[str] | None = None
+        #: The coordinator said more tests will come (see ``RunTests.more``).
+        self.more = False
+        self._session_only: _SessionOnly | None = None
         #: ``sys.modules`` as the first test found it (see ``_replaced_modules``).
         self._modules: dict[str, Any] | None = None
 
@@ -345,8 +348,9 @@ class Worker:
         match message:
             case Collect(files=files):
                 self._collect(files)
-            case RunTests(nodeids=nodeids):
+            case RunTests(nodeids=nodeids, more=more):
                 self.queue.extend(self.items[nodeid] for nodeid in nodeids)
+                self.more = more
             case Shutdown():
                 self.shutdown = True
             case Stop():
@@ -549,19 +553,20 @@ class Worker:
         self.flush()
         while True:
             # Keep one item of lookahead: pytest needs ``nextitem`` to know which
-            # fixtures to tear down. The last item waits briefly for more work (the
-            # coordinator tops a queue up as soon as a result arrives); then it runs
-            # as the last of its file, keeping only session fixtures, so a worker
-            # never sits on a test while the coordinator waits for news.
+            # fixtures to tear down. The last item waits for the tests the
+            # coordinator said are coming (it tops a queue up as soon as a result
+            # arrives, but a loaded machine can make that slow), or briefly when
+            # none were promised; then it runs as the last of its file, keeping only
+            # session fixtures, so a worker never sits on a test while the
+            # coordinator waits for news.
             if len(self.queue) < 2 and not self.shutdown:
                 self.flush()
                 if len(self.queue) != 1:
                     self._poll(block=True)
                     continue
-                self._poll(block=True, wait=_LOOKAHEAD_WAIT)
-                if len(self.queue) != 1 or self.shutdown:
+                if self._wait_for_next():
                     continue
-                nextitem: Any = _SessionOnly(self.session)
+                nextitem: Any = self._keep_session_only()
             elif not self.queue:
                 mark("worker-done")
                 break
@@ -578,6 +583,23 @@ class Worker:
             self.session._setupstate.teardown_exact(None)
         self.flush()
         return 0
+
+    def _wait_for_next(self) -> bool:
+        """Wait for a test to follow the last queued one: True once it (or the end)
+        has come, False when it is time to run the last one without it."""
+        started = time.monotonic()
+        while len(self.queue) == 1 and not self.shutdown:
+            left = started + (_PROMISED_WAIT if self.more else _LOOKAHEAD_WAIT)
+            left -= time.monotonic()
+            if left <= 0:
+                return False
+            self._poll(block=True, wait=left)
+        return True
+
+    def _keep_session_only(self) -> _SessionOnly:
+        if self._session_only is None:
+            self._session_only = _SessionOnly.from_parent(self.session, name=_SessionOnly.NAME)
+        return self._session_only
 
     def _after_test(self, nodeid: str) -> None:
         """Report, retire or read new messages once a test has run."""
@@ -608,21 +630,23 @@ def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[An
             report.longrepr = f"contains {count} failed subtest{'s' if count > 1 else ''}"
 
 
-class _SessionOnly:
+class _SessionOnly(pytest.Item):
     """A stand-in ``nextitem`` that keeps only the session: pytest tears down the
-    module and class fixtures of the item just run, as before another file."""
+    module and class fixtures of the item just run, as before another file. An
+    item, because plugins read ``nextitem`` in their hooks (SQLAlchemy's calls
+    ``nextitem.getparent(pytest.Class)``); it is never run."""
 
-    nodeid = ""
+    NAME = "aqe: the next test is not known yet"
 
-    def __init__(self, session: pytest.Session) -> None:
-        self.session = session
-
-    def listchain(self) -> list[nodes.Node]:
-        return [self.session]
+    def runtest(self) -> None:  # pragma: no cover - never run
+        raise NotImplementedError(self.NAME)
 
 
-#: How long the last queued test waits for more work before it runs without it.
+#: How long the last queued test waits for more work before it runs without it...
 _LOOKAHEAD_WAIT = 0.05
+#: ...and when the coordinator said more is coming: a bound, not a timeout that
+#: should fire (say two workers each hold the last test of one serial group).
+_PROMISED_WAIT = 2.0
 
 
 def run_worker(
