@@ -137,7 +137,7 @@ def test_same_outcomes_as_pytest(project: str, args: tuple[str, ...]) -> None:
         ("selection", (), 1, 19),
         ("features", ("pkg",), 1, 8),
         ("demo", (), 1, 50),
-        ("process_state", (), 0, 58),
+        ("process_state", (), 0, 60),
     ],
     ids=[
         "empty",

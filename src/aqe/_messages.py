@@ -112,6 +112,16 @@ class CollectStarted:
 
 
 @dataclass(frozen=True)
+class Importing:
+    """The worker starts (or has ended) making what other test files import
+    (``_preimport``): a death meanwhile is no file's or test's to blame; under pytest
+    the whole run would have died."""
+
+    worker: int
+    active: bool
+
+
+@dataclass(frozen=True)
 class Collected:
     """What a worker found in the files it was asked to collect."""
 

@@ -30,6 +30,7 @@ from .. import _transport
 from .._messages import (
     Collected,
     CollectStarted,
+    Importing,
     Limits,
     NothingReported,
     Retiring,
@@ -131,6 +132,8 @@ class _Conn:
     closed: bool = False
     #: Files the worker said it is collecting right now.
     collecting: tuple[int, ...] = ()
+    #: It makes what other test files import (see ``Importing``).
+    importing: bool = False
     #: Batches collected plus tests finished: did this worker get anything done?
     progress: int = 0
     #: Traceback of an internal error the worker reported before it exited.
@@ -400,6 +403,8 @@ class Coordinator:
                     )
             case CollectStarted(files=files):
                 conn.collecting = files
+            case Importing(active=active):
+                conn.importing = active
             case Collected():
                 conn.collecting = ()
                 conn.progress += 1
@@ -911,8 +916,8 @@ class Coordinator:
                 plan.pop(nodeid)
                 self._record_timeout(conn, nodeid, limit, ran, stacks, output)
                 consumed = True
-        elif conn.killed:
-            pass  # stopped or retired on purpose: nothing to blame
+        elif conn.killed or conn.importing:
+            pass  # stopped or retired on purpose, or in another file's import: no blame
         elif conn.collecting:
             consumed |= self._collection_crash(conn, how)
         elif plan.outstanding:

@@ -3,11 +3,13 @@
 pytest imports every test module before the first test runs, so a module-level
 ``import pkg.sub`` in one test file leaves ``pkg.sub`` set for the tests of every
 other file. Real suites lean on this without knowing it (click's own tests do). An
-aqe worker collects only its share of the files, so before it runs anything it
-imports what the test modules it will not see import at module level, unless they
-are test modules themselves. Those imports are the cheap part of collection; the
-expensive part, rewriting and collecting the test modules, stays split between
-workers.
+aqe worker collects only its share of the files, so it makes what the other test
+modules import at module level, unless they are test modules themselves, in
+pytest's order: before it imports a file, what the files before it import (a
+module parametrized over a registry's subclasses sees the same ones, as
+SQLAlchemy's test_compare.py does), and the rest before its first test. Those
+imports are the cheap part of collection; the expensive part, rewriting and
+collecting the test modules, stays split between workers.
 
 Only statements at column 0 count: an import inside a function, an ``if
 TYPE_CHECKING:`` block or a ``try:`` is not a module-level side effect to copy.
@@ -31,16 +33,25 @@ Import = tuple[str, tuple[str, ...]]
 
 def module_imports(paths: Iterable[Path], test_patterns: Sequence[str]) -> list[Import]:
     """The absolute module-level imports of these files, in order, without repeats."""
-    paths = list(paths)
+    return [entry for found in imports_by_file(list(paths), test_patterns) for entry in found]
+
+
+def imports_by_file(
+    paths: Sequence[Path | None], test_patterns: Sequence[str]
+) -> list[list[Import]]:
+    """For each file (None: not a file), the module-level imports it is the first of
+    these files to make, in order."""
     # ``from tests import helpers``: pytest imports the test tree under names of its
     # own (rootdir, import mode); importing it first, perhaps as some other
     # ``tests`` package on sys.path, could break that. Left to collection.
-    test_dirs = {path.parent.name for path in paths}
+    test_dirs = {path.parent.name for path in paths if path is not None}
     seen: set[Import] = set()
-    found: list[Import] = []
+    result: list[list[Import]] = []
     for path in paths:
+        found: list[Import] = []
+        result.append(found)
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8", errors="replace") if path else ""
         except OSError:
             continue
         for module, names in _scan(text):
@@ -51,7 +62,7 @@ def module_imports(paths: Iterable[Path], test_patterns: Sequence[str]) -> list[
             if entry not in seen:
                 seen.add(entry)
                 found.append(entry)
-    return found
+    return result
 
 
 def _scan(text: str) -> Iterable[Import]:

@@ -38,6 +38,7 @@ from .._messages import (
     Collected,
     CollectedItem,
     CollectStarted,
+    Importing,
     Limits,
     NothingReported,
     Retiring,
@@ -54,7 +55,7 @@ from . import _bytecode
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
-from ._preimport import module_imports, preimport
+from ._preimport import Import, imports_by_file, preimport
 from ._retry import marker_reruns
 
 #: Prefix of the files a worker keeps in the temporary directory; its pid follows.
@@ -207,6 +208,9 @@ class Worker:
         #: The coordinator said more tests will come (see ``RunTests.more``).
         self.more = False
         self._session_only: _SessionOnly | None = None
+        #: Module-level imports of each test file, and how many files' are made.
+        self._imports: list[list[Import]] | None = None
+        self._imported_upto = 0
         #: ``sys.modules`` as the first test found it (see ``_replaced_modules``).
         self._modules: dict[str, Any] | None = None
 
@@ -400,15 +404,29 @@ class Worker:
         faulthandler.register(STACKS_SIGNAL, file=self._stacks, all_threads=True)
         return path
 
-    def _preimport(self) -> None:
-        paths = [path for node in self.files if (path := getattr(node, "path", None))]
-        imports = module_imports(paths, self.config.getini("python_files"))
+    def _import_before(self, index: int) -> None:
+        """Make the module-level imports of the test files before ``index`` in
+        pytest's order (see ``_preimport``): under pytest they ran before it."""
+        if self._imported_upto >= index:
+            return
+        if self._imports is None:
+            paths = [getattr(node, "path", None) for node in self.files]
+            self._imports = imports_by_file(paths, self.config.getini("python_files"))
+        todo = [entry for found in self._imports[self._imported_upto : index] for entry in found]
+        self._imported_upto = index
+        if not todo:
+            return
+        self.post(Importing(self.worker_id, active=True))
+        self.flush()
         with self._collecting():
-            preimport(imports)
+            preimport(todo)
         self._read_spool()  # what imports print is collection output: pytest shows none
+        self.post(Importing(self.worker_id, active=False))
+        self.flush()
 
     def _first_test(self) -> None:
         """The process as pytest's would be when its first test starts."""
+        self._import_before(len(self.files))
         self._modules = dict(sys.modules)
         # The fork froze what existed before it (conftests, plugins) so collecting
         # neither scanned nor copied it; tests see a collector that knows those
@@ -451,18 +469,23 @@ class Worker:
             return
         mark(f"collect {len(indexes)}")
         session, hook = self.session, self.config.hook
-        self.post(CollectStarted(self.worker_id, tuple(indexes)))
-        self.flush()
         self.plugin.collect_reports.clear()
         self.plugin.deselected.clear()
         found: list[nodes.Item] = []
         seconds: dict[str, float] = {}
         with self._collecting():
             for index in indexes:
+                self._import_before(index)
+                # One file at a time: if the worker dies now, this file did it.
+                self.post(CollectStarted(self.worker_id, (index,)))
+                self.flush()
                 node = self.files[index]
                 started = time.perf_counter()
                 found.extend(session.genitems(node))
                 seconds[node.nodeid] = time.perf_counter() - started
+        if len(indexes) > 1:  # the hook sees the whole batch: one of them did it
+            self.post(CollectStarted(self.worker_id, tuple(indexes)))
+            self.flush()
         hook.pytest_collection_modifyitems(session=session, config=self.config, items=found)
         collected = []
         order_bound = order_bound_files(found)
@@ -546,7 +569,6 @@ class Worker:
         mark("worker")
         _bytecode.as_the_user_set_it()
         self._prepare()
-        self._preimport()
         self.post(
             WorkerReady(self.worker_id, os.getpid(), self._watch_stacks(), tuple(self.outputs))
         )
