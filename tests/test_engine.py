@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1106,3 +1107,44 @@ def test_a_class_fixture_is_set_up_once_per_worker_even_when_aqe_is_slow_to_send
     code, output, data = _aqe(project, "-w", "2")
     assert code == 0, output
     assert set(_outcomes(data).values()) == {"passed"} and len(data["tests"]) == 12, output
+
+
+@pytest.mark.parametrize("ignored", [True, False])
+def test_tests_see_the_sigint_disposition_aqe_was_started_with(
+    tmp_path: Path, ignored: bool
+) -> None:
+    """``nohup cmd &``, or ``cmd &`` in a script, starts a process with SIGINT ignored,
+    and pytest's tests (and the processes they start) keep ignoring it; anyio's suite
+    checks that a subprocess survives the SIGINT it raises. Otherwise a test sees
+    Python's KeyboardInterrupt handler."""
+    expected = "signal.SIG_IGN" if ignored else "signal.default_int_handler"
+    project = _project(
+        tmp_path,
+        {
+            "test_sigint.py": f"""
+                import signal, subprocess, sys
+
+                def test_disposition():
+                    assert signal.getsignal(signal.SIGINT) is {expected}
+
+                def test_a_child_process_inherits_it():
+                    code = "import signal; signal.raise_signal(signal.SIGINT); print('alive')"
+                    done = subprocess.run([sys.executable, "-c", code], capture_output=True)
+                    assert (done.stdout.strip() == b"alive") is {ignored}
+            """,
+        },
+    )
+    for argv in (
+        ["-m", "pytest", "-p", "no:cacheprovider"],
+        ["-m", "aqe", "run", "-w", "2", "--no-history"],
+    ):
+        done = subprocess.run(
+            [sys.executable, *argv],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "CI": "true"},
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None,
+        )
+        assert done.returncode == 0, (argv, done.stdout + done.stderr)

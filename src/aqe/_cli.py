@@ -27,7 +27,7 @@ import click.globals
 from . import __version__
 from ._config import Config, find_root, load_config
 from ._exceptions import AqeError, UsageError
-from ._signals import interrupt
+from ._signals import catch, interrupt
 from ._trace import mark
 
 if TYPE_CHECKING:
@@ -762,8 +762,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     mark("cli")
     # Outside the run loop SIGTERM ends aqe like Ctrl-C: reports and history are
     # still written (the loop itself stops gracefully, see the coordinator).
-    signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, interrupt)
+    catch(interrupt)
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
         if isinstance(code, _PendingRun):

@@ -15,6 +15,27 @@ Handler = Callable[[int, Any], Any] | int
 
 _received: list[int] = []
 
+#: What aqe was started with. ``nohup cmd &``, or ``cmd &`` in a script, starts a
+#: process with SIGINT ignored; pytest then keeps ignoring it, and so do its tests and
+#: the processes they start. aqe does too.
+INHERITED: dict[int, Handler | None] = {
+    signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)
+}
+
+
+def ignored_at_start(signum: int) -> bool:
+    return INHERITED.get(signum) == signal.SIG_IGN
+
+
+def catch(handler: Handler) -> dict[int, Handler | None]:
+    """Use ``handler`` for SIGINT and SIGTERM, unless aqe was started ignoring one;
+    returns what was there (raises ValueError outside the main thread)."""
+    return {
+        signum: signal.signal(signum, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if not ignored_at_start(signum)
+    }
+
 
 def interrupt(signum: int, frame: object) -> None:
     """Until the run loop takes over, SIGINT and SIGTERM unwind start-up as
@@ -34,9 +55,8 @@ def received() -> list[int]:
 def handling(handler: Handler) -> Iterator[None]:
     """Use ``handler`` for SIGINT and SIGTERM inside the block (main thread only;
     elsewhere signals are left alone), then restore what was there."""
-    caught = (signal.SIGINT, signal.SIGTERM)
     try:
-        before = {signum: signal.signal(signum, handler) for signum in caught}
+        before = catch(handler)
     except ValueError:  # not the main thread
         yield
         return

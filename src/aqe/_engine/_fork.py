@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._signals import die_with_parent
+from .._signals import die_with_parent, ignored_at_start
 
 if TYPE_CHECKING:
     from ._coordinator import Launcher
@@ -90,9 +90,13 @@ class ForkLauncher:
         with contextlib.suppress(OSError):
             os.setpgid(0, self._pgid)
         # As in a fresh interpreter: Ctrl-C in a test raises KeyboardInterrupt and
-        # SIGTERM ends the process (the coordinator's handlers are not the tests').
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # SIGTERM ends the process (the coordinator's handlers are not the tests'),
+        # unless aqe was started ignoring them, as pytest's tests would be.
+        for signum, handler in (
+            (signal.SIGINT, signal.default_int_handler),
+            (signal.SIGTERM, signal.SIG_DFL),
+        ):
+            signal.signal(signum, signal.SIG_IGN if ignored_at_start(signum) else handler)
 
     def _join_group(self, pid: int) -> None:
         # Done on both sides of the fork, so neither has to wait for the other.
