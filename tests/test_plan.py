@@ -440,3 +440,27 @@ def _drain_in_order(planner: Planner, names: dict[str, list[str]]) -> list[str]:
         for nodeid in [n for n, _ in planner.workers[0].outstanding]:
             planner.on_finished(0, nodeid, 0.01)
     raise AssertionError("never shut down")
+
+
+def test_a_worker_imports_its_files_in_pytests_order_whatever_order_they_were_dealt_in() -> None:
+    """pytest imports the test modules in its order, and import-time side effects (a
+    registry, shared state) make later modules depend on it. Dealing is longest first;
+    collecting need not be, as a worker collects all its files before any test."""
+    planner = Planner(
+        files=["a.py", "c.py", "d.py"], file_sizes=[3000, 1000, 1500], workers=2, estimates={},
+        collect_estimates={},
+    )  # fmt: skip
+    assert planner.workers[1].files_todo == [2, 1]  # dealt by size: d.py, then c.py
+    collected: list[int] = []
+    for _ in range(4):
+        for message in planner.next_messages(1):
+            if isinstance(message, Collect):
+                collected.extend(message.files)
+                planner.on_collected(
+                    1, message.files, [f"{planner.files[i]}::t" for i in message.files]
+                )
+    assert collected == [1, 2]
+    # Files that arrive later (stolen, handed over) are collected in that order too.
+    planner.workers[0].files_todo = [2, 0, 1]
+    first = next(m for m in planner.next_messages(0) if isinstance(m, Collect))
+    assert first.files[0] == 0

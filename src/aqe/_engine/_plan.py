@@ -580,7 +580,11 @@ class Planner:
 
     def _collect_batch(self, plan: WorkerPlan) -> list[int]:
         # A quarter of the worker's uncollected load per batch: enough to amortise
-        # the round trip, small enough that idle workers can still steal files.
+        # the round trip, small enough that idle workers can still steal files. In
+        # pytest's order, whatever the order they were dealt or stolen in: modules can
+        # depend on what was imported before them (a registry, shared state), and a
+        # worker collects all its files before it runs a test anyway.
+        plan.files_todo.sort()
         pending = sum(self.file_est[i] for i in plan.files_todo)
         batch: list[int] = []
         batch_est = 0.0
