@@ -1148,3 +1148,59 @@ def test_tests_see_the_sigint_disposition_aqe_was_started_with(
             preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None,
         )
         assert done.returncode == 0, (argv, done.stdout + done.stderr)
+
+
+def test_a_file_a_worker_is_asked_to_collect_again_keeps_all_its_tests(tmp_path: Path) -> None:
+    """Collecting a module twice in one process runs its decorators' arguments only
+    once: a one-shot iterator in a parametrize mark (rich's ``zip(...)``) yields
+    nothing the second time. A worker that was handed back a file it had collected
+    lost its tests, and the run passed without them."""
+    pad = "# padding: aqe deals files to workers by size when it has no history\n" * 60
+    project = _project(
+        tmp_path,
+        {
+            "test_a_w.py": "import time\ntime.sleep(0.5)\n"
+            "def test_w1():\n    time.sleep(0.1)\ndef test_w2():\n    time.sleep(0.1)\n" + pad,
+            "test_b_s.py": "import time, pytest\n@pytest.mark.parametrize('i', range(4))\n"
+            "def test_s(i):\n    time.sleep(0.75)\n" + pad[: len(pad) // 3],
+            "test_c_x.py": "import time, pytest\n@pytest.mark.parametrize('i', range(20))\n"
+            "def test_x(i):\n    time.sleep(0.05)\n",
+            "test_d_zip.py": "import pytest\n"
+            "@pytest.mark.parametrize('a,b', zip([1, 2, 3], [1, 2, 3]))\n"
+            "def test_zip(a, b):\n    assert a == b\n",
+        },
+    )
+    for _ in range(2):
+        code, output, data = _aqe(project, "-w", "2")
+        assert code == 0, output
+        assert len(data["tests"]) == 29, sorted(_outcomes(data))
+
+
+def test_tests_a_worker_does_not_find_where_it_was_sent_are_reported_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """Ids that differ from one process to the next (pytest-xdist refuses such a
+    suite): a worker that takes over tests another worker collected does not find
+    them. Each is reported as an error naming why; none may vanish."""
+    project = _project(
+        tmp_path,
+        {
+            "test_pid.py": """
+                import os, time, pytest
+
+                @pytest.mark.parametrize("i", range(20), ids=lambda i: f"{i}-{os.getpid()}")
+                def test_slow(i):
+                    time.sleep(0.1)
+            """,
+            "test_other.py": "def test_quick(): pass\n",
+        },
+    )
+    code, output, data = _aqe(project, "-w", "2")
+    lost = [t for t in data["tests"] if t.get("error_type") == "NotCollected"]
+    assert lost, f"no test was taken over: the case did not occur\n{output}"
+    assert code == 1, output
+    final = _outcomes(data)  # the last attempt of each id
+    assert len(final) == 21, sorted(final)
+    assert set(final.values()) <= {"passed", "error"}, final  # no worker crashed over it
+    assert all(t["outcome"] == "error" for t in lost)
+    assert "did not find it there" in lost[0]["message"]

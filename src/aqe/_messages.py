@@ -165,6 +165,15 @@ class NothingReported:
 
 
 @dataclass(frozen=True)
+class NotFound:
+    """Tests the worker was sent that it never collected (their ids differ from one
+    collection to the next): never run here, to be reported, not dropped."""
+
+    worker: int
+    nodeids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WarningRecorded:
     worker: int
     category: str

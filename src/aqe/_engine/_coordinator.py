@@ -32,6 +32,7 @@ from .._messages import (
     CollectStarted,
     Importing,
     Limits,
+    NotFound,
     NothingReported,
     Retiring,
     RunTests,
@@ -414,6 +415,12 @@ class Coordinator:
                 conn.progress += 1
                 conn.busy_since = time.monotonic()
                 self._on_finished(conn, message)
+            case NotFound(nodeids=nodeids):
+                assert self.planner is not None
+                for nodeid in nodeids:
+                    self.planner.on_finished(conn.worker, nodeid)
+                    self._not_found(conn.worker, nodeid)
+                self._feed(conn.worker)
             case NothingReported(nodeid=nodeid):
                 conn.busy_since = time.monotonic()
                 assert self.planner is not None
@@ -506,9 +513,11 @@ class Coordinator:
                 self._seen_after.add(item.nodeid)
                 self.waiting[item.nodeid] = item.after
         self.planner.holding = bool(self.waiting)
-        self.planner.on_collected(
+        missing = self.planner.on_collected(
             conn.worker, message.files, nodeids, message.order_bound, groups, held
         )
+        for nodeid in missing:
+            self._not_found(conn.worker, nodeid)
         if held:
             self._check_waiting()
         if self.stopping:
@@ -1064,6 +1073,17 @@ class Coordinator:
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    def _not_found(self, worker: int, nodeid: str) -> None:
+        self._record_crash(
+            nodeid,
+            f"not run: worker {worker} collected {nodeid.split('::', 1)[0]} to run it and "
+            "did not find it there (the file collects differently from one time to the next)",
+            worker,
+            "error",
+            error_type="NotCollected",
+            retry=False,
+        )
 
     def _record_timeout(
         self,

@@ -291,8 +291,18 @@ class Planner:
         order_bound: Iterable[str] = (),
         groups: Mapping[str, str] | None = None,
         held: Set[str] = frozenset(),
-    ) -> None:
+    ) -> list[str]:
+        """Queue what the worker collected; returns the tests it was to collect a file
+        for and did not find there (a collection that differs from one time to the
+        next): the caller must report them, never drop them."""
         plan = self.workers[worker]
+        found = set(nodeids)
+        missing = sorted(
+            nodeid
+            for index in files
+            for nodeid in plan.stolen.get(index, ())
+            if nodeid not in found
+        )
         self.order_bound.update(order_bound)
         if groups:
             self.group_of.update(groups)
@@ -321,6 +331,7 @@ class Planner:
         for index in files:
             plan.stolen.pop(index, None)
         plan.add_ready(units)
+        return missing
 
     def on_finished(self, worker: int, nodeid: str, seconds: float | None = None) -> None:
         self.workers[worker].pop(nodeid)

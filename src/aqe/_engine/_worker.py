@@ -40,6 +40,7 @@ from .._messages import (
     CollectStarted,
     Importing,
     Limits,
+    NotFound,
     NothingReported,
     Retiring,
     RunTests,
@@ -208,6 +209,8 @@ class Worker:
         #: The coordinator said more tests will come (see ``RunTests.more``).
         self.more = False
         self._session_only: _SessionOnly | None = None
+        #: What each file collected here yielded (file index -> its items).
+        self._collected: dict[int, list[nodes.Item]] = {}
         #: Module-level imports of each test file, and how many files' are made.
         self._imports: list[list[Import]] | None = None
         self._imported_upto = 0
@@ -353,7 +356,9 @@ class Worker:
             case Collect(files=files):
                 self._collect(files)
             case RunTests(nodeids=nodeids, more=more):
-                self.queue.extend(self.items[nodeid] for nodeid in nodeids)
+                self.queue.extend(self.items[nodeid] for nodeid in nodeids if nodeid in self.items)
+                if unknown := tuple(nodeid for nodeid in nodeids if nodeid not in self.items):
+                    self.post(NotFound(self.worker_id, unknown))
                 self.more = more
             case Shutdown():
                 self.shutdown = True
@@ -475,13 +480,20 @@ class Worker:
         seconds: dict[str, float] = {}
         with self._collecting():
             for index in indexes:
+                if index in self._collected:
+                    # Asked again (its tests moved back here): collecting a module twice
+                    # in one process would not run its decorators again, and a one-shot
+                    # iterator in a parametrize mark would yield no tests.
+                    found.extend(self._collected[index])
+                    continue
                 self._import_before(index)
                 # One file at a time: if the worker dies now, this file did it.
                 self.post(CollectStarted(self.worker_id, (index,)))
                 self.flush()
                 node = self.files[index]
                 started = time.perf_counter()
-                found.extend(session.genitems(node))
+                self._collected[index] = list(session.genitems(node))
+                found.extend(self._collected[index])
                 seconds[node.nodeid] = time.perf_counter() - started
         if len(indexes) > 1:  # the hook sees the whole batch: one of them did it
             self.post(CollectStarted(self.worker_id, tuple(indexes)))
