@@ -75,6 +75,15 @@ pytest-xdist 3.8.0, 2 cores; aqe's own dependencies click 8.5.1 and rich 15.0.0)
     pytest          pytest-9.2.0 (its own   the project's ``[dev]`` extra (run with
                     suite)                  ``-- testing``; its sdist replaces the venv's pytest)
     toolz           toolz-1.2.0             -
+    rich            rich-15.0.0 (tests from pytest-xdist attrs typing-extensions
+                    Debian's orig tarball;  (run with TERM=unknown, as rich's Makefile)
+                    PyPI's sdist has none)
+    pygments        pygments-2.21.0         pytest-cov pytest-randomly wcag-contrast-ratio
+                                            (run with ``-- -p no:randomly``)
+    anyio           anyio-4.16.0 (``[trio]``) blockbuster coverage[toml] hypothesis psutil
+                                            pytest-mock pytest-timeout trustme truststore
+                                            uvloop (run with ``-- "-mnot network"``)
+    marshmallow     marshmallow-4.4.0       simplejson
 
 (python-dateutil needs pytest-cov, whose ``no_cover`` marker its conftest uses under
 ``filterwarnings = error``, and attrs, imported by tests/test_tzfile.py.)
