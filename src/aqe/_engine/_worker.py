@@ -411,7 +411,7 @@ class Worker:
 
     def _import_before(self, index: int) -> None:
         """Make the module-level imports of the test files before ``index`` in
-        pytest's order (see ``_preimport``): under pytest they ran before it."""
+        pytest's order (see ``_preimport.py``): under pytest they ran before it."""
         if self._imported_upto >= index:
             return
         if self._imports is None:
