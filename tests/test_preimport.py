@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from aqe._engine._preimport import module_imports, preimport
+from aqe._engine._preimport import imports_by_file, preimport
 
 PATTERNS = ["test_*.py", "*_test.py"]
 
@@ -15,7 +15,7 @@ def _imports(tmp_path: Path, source: str) -> list[tuple[str, tuple[str, ...]]]:
     (tmp_path / "tests").mkdir()
     path = tmp_path / "tests" / "test_x.py"
     path.write_text(textwrap.dedent(source))
-    return module_imports([path], PATTERNS)
+    return imports_by_file([path], PATTERNS)[0]
 
 
 def test_module_level_imports_in_order_without_repeats(tmp_path: Path) -> None:

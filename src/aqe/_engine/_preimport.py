@@ -31,11 +31,6 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 Import = tuple[str, tuple[str, ...]]
 
 
-def module_imports(paths: Iterable[Path], test_patterns: Sequence[str]) -> list[Import]:
-    """The absolute module-level imports of these files, in order, without repeats."""
-    return [entry for found in imports_by_file(list(paths), test_patterns) for entry in found]
-
-
 def imports_by_file(
     paths: Sequence[Path | None], test_patterns: Sequence[str]
 ) -> list[list[Import]]:
