@@ -46,6 +46,7 @@ from .._messages import (
 from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
 from .._signals import handling, received
 from ._fork import describe_exit
+from ._identity import fleet
 from ._limits import (
     STACKS_SIGNAL,
     EngineSettings,
@@ -265,6 +266,7 @@ class Coordinator:
             estimates, collect_est = self.sink.estimates()
             workers = self._worker_count(self.settings.workers)
             self.run.workers = workers
+            fleet(self.config).count = workers
             if self.view is not None:
                 self.view.started(workers, len(self.files), len(self.direct))
             self.planner = Planner(

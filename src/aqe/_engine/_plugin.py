@@ -19,7 +19,7 @@ from _pytest import nodes
 
 from .._model import RunRecord
 from .._trace import mark
-from . import _limits, _order, _retry
+from . import _identity, _limits, _order, _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
@@ -31,12 +31,14 @@ _GLOBAL_SELECTION = ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip
 
 
 def register_markers(config: pytest.Config) -> None:
-    """aqe's markers (timeout, flaky, serial, depends), unless a plugin owns them;
-    in the coordinator and in spawned workers alike, for ``--strict-markers``."""
+    """aqe's markers (timeout, flaky, serial, depends), unless a plugin owns them,
+    and pytest-xdist's identity fixtures; in the coordinator and in spawned
+    workers alike, for ``--strict-markers``."""
     _limits.register_marker(config)
     _retry.register_marker(config)
     _order.register_marker(config)
     _order.register_depends(config)
+    _identity.register_fixtures(config)
 
 
 class ShallowCollector:
@@ -115,8 +117,15 @@ class EnginePlugin:
             return SpawnLauncher(session.config, bool(self.collector.defer))
 
         # Never fork a process that runs threads (the fork launcher checks again
-        # before every fork and falls back to spawning).
+        # before every fork and falls back to spawning), nor where a plugin gives
+        # each worker a configuration of its own (see ``needs_own_configure``).
+        count = max(1, min(self.settings.workers, len(self.collector.files) + len(session.items)))
+        _identity.fleet(session.config).count = count
         if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
+            return spawner()
+        if self.settings.start_method == "auto" and _identity.needs_own_configure(
+            session.config, count
+        ):
             return spawner()
         direct = {item.nodeid: item for item in session.items}
         # A partial, not a closure: one Python frame less under every test.
@@ -145,6 +154,7 @@ class EnginePlugin:
                 lambda: SpawnLauncher(session.config, bool(self.collector.defer)),
             )
         finally:
+            _identity.nodes_down(session.config)
             if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from . import _identity
 from ._worker import run_worker
 
 _ROLE_ENV = "_AQE_SPAWNED_WORKER"
@@ -27,6 +28,7 @@ class SpawnLauncher:
     """Starts workers as fresh interpreters: ``spawn(worker_id) -> (pid, socket)``."""
 
     def __init__(self, config: pytest.Config, defer: bool) -> None:
+        self.config = config
         self.args = list(config.invocation_params.args)
         self.cwd = str(config.invocation_params.dir)
         self.defer = defer
@@ -36,6 +38,9 @@ class SpawnLauncher:
         mine, its = socket.socketpair()
         env = dict(os.environ)
         env[_ROLE_ENV] = f"{worker_id}:{its.fileno()}:{int(self.defer)}"
+        workerinput = _identity.configure_node(self.config, worker_id).workerinput
+        env.update(_identity.environment(workerinput))
+        env[_identity.INPUT_ENV] = _identity.encode_input(workerinput)
         proc = subprocess.Popen(
             [sys.executable, "-m", "aqe._engine._spawn", *self.args],
             cwd=self.cwd,
@@ -89,6 +94,13 @@ class SpawnedWorkerPlugin:
         self.fd = fd
         self.collector = ShallowCollector(defer)
         self.code = 0
+        self.workerinput = _identity.spawned_input()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_cmdline_main(self, config: pytest.Config) -> None:
+        # Before pytest_configure, as pytest-xdist does: plugins decide there.
+        if self.workerinput is not None:
+            _identity.become(config, self.workerinput)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         from ._plugin import register_markers

@@ -52,7 +52,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
-from . import _bytecode
+from . import _bytecode, _identity
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
@@ -499,6 +499,7 @@ class Worker:
             self.post(CollectStarted(self.worker_id, tuple(indexes)))
             self.flush()
         hook.pytest_collection_modifyitems(session=session, config=self.config, items=found)
+        self._add_to_session(found)
         collected = []
         order_bound = order_bound_files(found)
         for item in found:
@@ -533,6 +534,15 @@ class Worker:
             )
         )
         self.flush()
+
+    def _add_to_session(self, found: Sequence[nodes.Item]) -> None:
+        """``session.items`` holds this worker's items, as in a pytest-xdist worker:
+        plugins decide from it (pytest-django sets up the test databases its
+        items use; an empty list would leave tests on the configured database)."""
+        session = self.session
+        have = {id(item) for item in session.items}
+        session.items.extend(item for item in found if id(item) not in have)
+        session.testscollected = len(session.items)
 
     def _run_one(self, item: nodes.Item, nextitem: Any) -> None:
         if self._modules is None:
@@ -691,6 +701,9 @@ def run_worker(
     items: dict[str, nodes.Item],
 ) -> int:
     """Run a worker to completion; never raises (the caller ``os._exit``s)."""
+    config = session.config
+    if getattr(config, "workerinput", None) is None:  # forked: spawned ones have theirs
+        _identity.become(config, _identity.fleet(config).workerinput(worker_id))
     worker = Worker(session, worker_id, sock, files, items)
     try:
         return worker.main()

@@ -1,0 +1,56 @@
+"""Worker identity as pytest-xdist gives it (env, fixtures, ``workerinput``) and a
+``session.items`` that holds the worker's items: per-worker resources are distinct."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunAqe
+
+FIXTURE = Path(__file__).parent / "fixtures" / "identity"
+
+
+def _claims(tmp_path: Path, run_aqe: RunAqe, *args: str, **env: str) -> dict[str, list[str]]:
+    project = tmp_path / "identity"
+    shutil.copytree(FIXTURE, project)
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    result = run_aqe(
+        "run", "-w", "2", "--no-history", *args, cwd=project, env={"CLAIMS": str(claims), **env}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "20 passed" in result.stdout
+    return {path.name: path.read_text().split() for path in claims.iterdir()}
+
+
+def _check(claims: dict[str, list[str]], database: str | None) -> None:
+    assert sorted(claims) == ["gw0", "gw1"]
+    pids = {fields[0] for fields in claims.values()}
+    uids = {fields[1] for fields in claims.values()}
+    assert len(pids) == 2 and len(uids) == 1
+    for name, (_, uid, env_id, env_count, env_uid, input_id, db, items, count) in claims.items():
+        assert (env_id, input_id, env_count, env_uid) == (name, name, "2", uid)
+        assert db == (database or "db_") + (name if database is None else "")
+        assert int(items) > 0 and items == count  # the worker's own items, as under xdist
+
+
+def test_each_worker_is_an_xdist_worker_with_its_own_resource(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    _check(_claims(tmp_path, run_aqe), database="main")
+
+
+def test_a_plugin_that_decides_per_worker_in_configure_gets_its_decision(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    pytest.importorskip("xdist")
+    _check(_claims(tmp_path, run_aqe, PER_WORKER_PLUGIN="1"), database=None)
+
+
+def test_the_identity_fixtures_exist_without_pytest_xdist(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    _check(_claims(tmp_path, run_aqe, "--", "-p", "no:xdist"), database="main")
