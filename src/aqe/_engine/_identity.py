@@ -186,3 +186,14 @@ def register_fixtures(config: pytest.Config) -> None:
     if pm.hasplugin("xdist") or pm.get_plugin("aqe-identity") is not None:
         return
     pm.register(IdentityFixtures(), "aqe-identity")
+
+
+def as_controller(config: pytest.Config) -> None:
+    """Decisions plugins take on pytest-xdist's controller from its ``dist``
+    option, which aqe leaves off (its own workers distribute): pytest-benchmark
+    turns itself off there, since timings taken beside other busy workers are
+    not benchmarks; under aqe it would time every benchmark in a worker and
+    report none of them."""
+    benchmarks = getattr(config, "_benchmarksession", None)
+    if benchmarks is not None and not (benchmarks.skip or benchmarks.disabled):
+        benchmarks.disabled = benchmarks.xdist_warning = True

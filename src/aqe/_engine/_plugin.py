@@ -94,6 +94,9 @@ class EnginePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         register_markers(config)
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        _identity.as_controller(session.config)  # every plugin has configured
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:
         # A failed attempt aqe runs again (pytest-rerunfailures' word for it).
