@@ -140,6 +140,10 @@ class RunRecord:
     tail_idle: dict[int, float] = field(default_factory=dict)
     #: Errors while collecting a file: (file or node id, traceback text).
     collection_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Test ids pytest's collection gave (after deselection), and how many of them
+    #: ran; None until the run's loop ended.
+    collected: int | None = None
+    ran: int | None = None
 
     def counts(self) -> dict[str, int]:
         """Attempts per outcome (a test retried twice counts three times)."""

@@ -312,6 +312,7 @@ class Coordinator:
         self._refresh_view(final=True)
         self._report_isolation()
         self._report_quarantine()
+        self._report_accounting()
 
     def _spawn(self, worker_id: int, tier: str = "hot") -> None:
         assert self._launcher is not None
@@ -699,6 +700,25 @@ class Coordinator:
                 _kill(conn.pid, signal.SIGKILL)
         others.clear()
         return False
+
+    def _report_accounting(self) -> None:
+        """How many ids pytest's collection gave and how many ran, always: a run
+        never covers fewer tests than it says without saying so."""
+        ids = self._seen | set(self.direct)
+        ran = {
+            result.nodeid
+            for result in self.run.results
+            if not (result.message or "").startswith("not run")
+        }
+        self.run.collected, self.run.ran = len(ids), len(ids & ran)
+        text = f"aqe: collected {len(ids)} tests"
+        if self._deselected:
+            text += f" ({len(self._deselected)} deselected)"
+        text += f", ran {self.run.ran}"
+        if missing := len(ids) - self.run.ran:
+            why = "the run stopped early" if self.stopping else "see the errors above"
+            text += f"; {missing} did not run ({why})"
+        self._write_error(text)
 
     def _report_quarantine(self) -> None:
         if not self.quarantined_failures:
