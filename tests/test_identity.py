@@ -23,6 +23,7 @@ def _claims(tmp_path: Path, run_aqe: RunAqe, *args: str, **env: str) -> dict[str
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "20 passed" in result.stdout
+    assert "aqe: collected 20 tests, ran 20" in result.stdout
     return {path.name: path.read_text().split() for path in claims.iterdir()}
 
 
