@@ -55,3 +55,9 @@ def test_the_identity_fixtures_exist_without_pytest_xdist(
     tmp_path: Path, run_aqe: RunAqe
 ) -> None:
     _check(_claims(tmp_path, run_aqe, "--", "-p", "no:xdist"), database="main")
+
+
+def test_a_conftest_that_names_its_resource_after_the_worker_at_import_gets_its_own(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    _check(_claims(tmp_path, run_aqe, PER_WORKER_ENV="1"), database=None)

@@ -105,6 +105,53 @@ def nodes_down(config: pytest.Config) -> None:
     run.nodes.clear()
 
 
+class EnvironmentWatch:
+    """Notes who asks for ``PYTEST_XDIST_WORKER`` while pytest starts in the
+    coordinator: settings and conftests that name a database or port after the
+    worker (``"db_" + os.environ.get("PYTEST_XDIST_WORKER", "")``) decide at
+    import, which a forked worker has already done as the controller. The
+    watch patches ``os._Environ`` (``os.getenv``, ``.get``, ``in`` and ``[]`` all
+    read through it) from before pytest starts until the first fork."""
+
+    #: Plugins that read it and that aqe answers itself (see ``as_controller``).
+    HANDLED = ("pytest_benchmark",)
+
+    def __init__(self) -> None:
+        self.readers: list[str] = []
+        self._original: Any = None
+
+    def start(self) -> None:
+        if self._original is not None:
+            return
+        original = self._original = os._Environ.__getitem__
+        readers = self.readers
+
+        def getitem(environ: Any, key: Any) -> Any:
+            if key == WORKER_ENV:
+                readers.append(_reader())
+            return original(environ, key)
+
+        os._Environ.__getitem__ = getitem  # type: ignore[method-assign]
+
+    def stop(self) -> list[str]:
+        """End the watch; the modules that asked, less those aqe answers."""
+        if self._original is not None:
+            os._Environ.__getitem__ = self._original  # type: ignore[method-assign]
+            self._original = None
+        return [r for r in dict.fromkeys(self.readers) if not r.startswith(self.HANDLED)]
+
+
+_PLUMBING = frozenset({"os", "_collections_abc", "collections.abc"})
+
+
+def _reader() -> str:
+    """The module that read the environment, past os and collections.abc."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in _PLUMBING:
+        frame = frame.f_back  # type: ignore[assignment]
+    return str(frame.f_globals.get("__name__", "?")) if frame is not None else "?"
+
+
 def needs_own_configure(config: pytest.Config, count: int) -> bool:
     """Whether the suite's plugins give each worker something of its own in
     ``workerinput`` (a follower database's name, say): they read it in

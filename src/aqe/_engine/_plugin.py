@@ -82,6 +82,12 @@ class ShallowCollector:
         return True
 
 
+def _note(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(text)
+
+
 class EnginePlugin:
     """Registered by the adapter for ``aqe run``; owns collection and the run loop."""
 
@@ -90,6 +96,9 @@ class EnginePlugin:
         self.sink = sink
         self.settings = settings
         self.collector = ShallowCollector()
+        #: Until the first fork: who decided as the controller (see ``_launcher``).
+        self.watch = _identity.EnvironmentWatch()
+        self.watch.start()
 
     def pytest_configure(self, config: pytest.Config) -> None:
         register_markers(config)
@@ -124,16 +133,27 @@ class EnginePlugin:
         # each worker a configuration of its own (see ``needs_own_configure``).
         count = max(1, min(self.settings.workers, len(self.collector.files) + len(session.items)))
         _identity.fleet(session.config).count = count
+        readers = self.watch.stop()
         if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
             return spawner()
-        if self.settings.start_method == "auto" and _identity.needs_own_configure(
-            session.config, count
-        ):
-            return spawner()
+        if self.settings.start_method == "auto" and count > 1:
+            if readers:
+                _note(
+                    session.config,
+                    f"aqe: {', '.join(readers[:3])} asked which xdist worker it runs in "
+                    "while pytest started: workers start as fresh interpreters, each to "
+                    "decide for itself",
+                )
+                return spawner()
+            if _identity.needs_own_configure(session.config, count):
+                return spawner()
         direct = {item.nodeid: item for item in session.items}
         # A partial, not a closure: one Python frame less under every test.
         entry = functools.partial(run_worker, session, files=self.collector.files, items=direct)
         return ForkLauncher(entry, spawner)
+
+    def pytest_unconfigure(self) -> None:
+        self.watch.stop()  # a run that never reached its loop
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
