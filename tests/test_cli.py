@@ -163,6 +163,19 @@ def test_usage_error_from_env(run_aqe: RunAqe, make_project: MakeProject) -> Non
     assert_usage_error(result, "AQE_WORKERS")
 
 
+def test_an_unknown_aqe_variable_is_one_warning_not_a_stop(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """CI systems define their own AQE_* variables; pytest too only warns about ini keys
+    it does not know (unless --strict-config)."""
+    result = run_aqe("run", "-w", "2", cwd=make_project(PASSING), env={"AQE_SOMETHING": "x"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed in", result.stdout), result.stdout
+    assert result.stderr.splitlines() == [
+        "aqe: warning: ignoring environment variable AQE_SOMETHING: not an aqe setting"
+    ]
+
+
 # -- history -------------------------------------------------------------------------
 
 
