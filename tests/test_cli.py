@@ -442,6 +442,31 @@ def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     assert len(report["tests"]) == 120
 
 
+def test_a_listing_piped_into_head_ends_quietly(
+    start_aqe: StartAqe, make_project: MakeProject
+) -> None:
+    """`aqe list | head -1`: no BrokenPipeError traceback; aqe ends as `seq` or `ls` do,
+    killed by SIGPIPE, which shells do not report. The listing outgrows the pipe's
+    buffer, so aqe is still writing when the reader goes."""
+    import signal
+
+    many = """
+        import pytest
+
+        @pytest.mark.parametrize("number", range(3000))
+        def test_with_a_name_long_enough_to_fill_the_pipe(number):
+            pass
+    """
+    proc = start_aqe("list", cwd=make_project({"test_many.py": many}))
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "test_many.py::" in proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == -signal.SIGPIPE, err
+    assert err == "", err
+
+
 def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
     make_project: MakeProject,
 ) -> None:

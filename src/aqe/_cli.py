@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import click.globals
@@ -780,6 +780,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Not sys.exit: under ``python -m`` the interpreter can still end itself
         # with SIGINT after an interrupt, instead of exit 2.
         os._exit(2)
+    except BrokenPipeError:
+        _reader_gone()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the code stands; only the last of the output is lost
+        _silence_stdout()
     # Done and written: a signal from here on has nothing left to stop. Ignored, not
     # handled: the interpreter resets a Python handler to the default while it exits,
     # and a late Ctrl-C would then kill aqe by signal instead of its exit code.
@@ -791,6 +797,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     mark("exit")
     _forget_handled_interrupt()
     sys.exit(code)
+
+
+def _reader_gone() -> NoReturn:
+    """Whoever read our output went away (``aqe list | head``): end as Unix tools do,
+    killed by SIGPIPE (which shells do not report), never with a traceback. Python
+    ignores SIGPIPE, so without this every such pipe printed a BrokenPipeError."""
+    _silence_stdout()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # pragma: no cover - the signal ends the process
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _forget_handled_interrupt() -> None:
