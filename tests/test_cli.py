@@ -424,6 +424,61 @@ def test_xdists_worker_count_after_double_dash_is_named_and_ignored(
     assert len(note) == 1 and " ".join(option) in note[0] and "-w" in note[0], result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "ini"),
+    [
+        pytest.param(["-p", "no:xdist"], {}, "", id="args"),
+        pytest.param(["-x", "-pno:xdist"], {}, "", id="args-joined"),
+        pytest.param([], {"PYTEST_ADDOPTS": "-p no:xdist"}, "", id="PYTEST_ADDOPTS"),
+        pytest.param([], {}, 'addopts = "-p no:xdist"\n', id="ini-addopts"),
+        pytest.param([], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, "", id="no-autoload"),
+        pytest.param(["-p", "xdist", "-n", "2"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, "",
+                     id="no-autoload-but-named"),
+    ],
+)  # fmt: skip
+def test_xdist_left_out_or_named_explicitly_is_fine(
+    run_aqe: RunAqe, make_project: MakeProject, args: list[str], env: dict[str, str], ini: str
+) -> None:
+    """aqe tells pytest-xdist not to distribute (``-n0``) only when pytest loads it:
+    pytest refuses an option no loaded plugin knows (it was exit 4)."""
+    pytest.importorskip("xdist")
+    root = make_project(PASSING, pyproject=f"[tool.pytest.ini_options]\n{ini}")
+    result = run_aqe("run", "-w", "2", "--no-history", "--", *args, cwd=root, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed in", result.stdout), result.stdout
+    assert "created:" not in result.stdout and "[gw0]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("files", "environ", "loads"),
+    [
+        pytest.param({"setup.cfg": "[tool:pytest]\naddopts = -p no:xdist\n"}, {}, False,
+                     id="setup.cfg"),
+        pytest.param({"tox.ini": "[pytest]\naddopts =\n  -x\n  -p no:xdist\n"}, {}, False,
+                     id="tox.ini-continued"),
+        pytest.param({"tox.ini": "[tox]\n", "../pytest.ini": "[pytest]\naddopts=-pno:xdist"},
+                     {}, False, id="found-upwards"),
+        pytest.param({"pytest.ini": "", "setup.cfg": "[tool:pytest]\naddopts=-pno:xdist\n"},
+                     {}, True, id="pytest.ini-first"),
+        pytest.param({"pyproject.toml": '[tool.pytest]\naddopts = ["-p", "no:xdist"]\n'}, {},
+                     False, id="pyproject-native"),
+        pytest.param({}, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": "xdist.plugin"},
+                     True, id="PYTEST_PLUGINS"),
+    ],
+)  # fmt: skip
+def test_xdist_loads_reads_the_config_file_pytest_picks(
+    tmp_path: Path, files: dict[str, str], environ: dict[str, str], loads: bool
+) -> None:
+    pytest.importorskip("xdist")
+    from aqe._adapters.pytest import xdist_loads
+
+    root = tmp_path / "project"
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    assert xdist_loads([], root, environ) is loads
+
+
 def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     start_aqe: StartAqe, make_project: MakeProject
 ) -> None:
