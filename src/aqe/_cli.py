@@ -853,6 +853,45 @@ def _engine_settings(config: Config) -> EngineSettings:
     )
 
 
+#: Commands that pass the arguments after ``--`` to pytest.
+_PYTEST_COMMANDS = ("run", "list", "detect-flaky")
+
+
+def _no_such_option(exc: click.NoSuchOption, args: Sequence[str]) -> str:
+    """Click's message, or for a pytest option given before ``--`` a hint to put it
+    after (pytest-xdist's ``-n`` has aqe's own equivalent, ``-w``)."""
+    command = exc.ctx.command.name if exc.ctx is not None else None
+    name = exc.option_name
+    if command not in _PYTEST_COMMANDS:
+        return exc.format_message()
+    given = _as_given(name, args)
+    if name in ("-n", "--numprocesses"):
+        count = given[len(name) :].lstrip("= ") or "N"
+        return (
+            f"{given} is pytest-xdist's worker count; aqe runs the tests on its own "
+            f"workers: use -w {count}"
+        )
+    from ._adapters.pytest import option_names
+
+    if name in option_names():
+        return f"{name} is a pytest option: put it after --, as in: aqe {command} -- {given}"
+    if exc.possibilities:  # likely a typo of one of aqe's own
+        return exc.format_message()
+    # A conftest's option, or a plugin's that is not installed here: pytest may know it.
+    return f"{exc.format_message()} (pytest's options go after --: aqe {command} -- {given})"
+
+
+def _as_given(name: str, args: Sequence[str]) -> str:
+    """The option as typed (``--tb=short``, ``-pno:cacheprovider``, ``-p no:x``)."""
+    for position, arg in enumerate(args):
+        if arg == name:
+            after = args[position + 1] if position + 1 < len(args) else ""
+            return f"{name} {after}" if after and not after.startswith("-") else name
+        if arg.startswith(f"{name}=") or (not name.startswith("--") and arg.startswith(name)):
+            return arg
+    return name
+
+
 def _main(args: list[str]) -> int | _PendingRun:
     extra: list[str] = []
     if "--" in args:
@@ -867,6 +906,9 @@ def _main(args: list[str]) -> int | _PendingRun:
                 return pending
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.NoSuchOption as exc:
+        click.echo(f"aqe: error: {_no_such_option(exc, args)}", err=True)
+        return 4
     except click.ClickException as exc:
         click.echo(f"aqe: error: {exc.format_message()}", err=True)
         return 4

@@ -14,6 +14,7 @@ import io
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -150,6 +151,35 @@ def xdist_workers(extra: Sequence[str]) -> list[str]:
         elif arg.startswith("--numprocesses=") or (arg.startswith("-n") and arg[2:3].isalnum()):
             found.append(arg)
     return found
+
+
+def option_names() -> frozenset[str]:
+    """Every option pytest and its installed plugins define (a conftest's are not
+    known here). For a hint when one is given to aqe before ``--``: it imports every
+    plugin, so only on that error path."""
+    from _pytest.config import get_config
+
+    quiet = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            config = get_config()
+            if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+                config.pluginmanager.load_setuptools_entrypoints("pytest11")
+        except Exception:  # a broken plugin: no hint, never a traceback
+            return frozenset()
+    parser = getattr(config, "_parser", None)
+    groups = [getattr(parser, "_anonymous", None), *getattr(parser, "_groups", ())]
+    return frozenset(
+        name
+        for group in groups
+        for option in getattr(group, "options", ())
+        for name in option.names()
+    )
 
 
 class _ReporterInstaller:
