@@ -45,7 +45,7 @@ FAILING = {
     """,
 }
 
-SUMMARY = re.compile(r"(\d+) passed, 1 failed.* in [\d.]+s")
+SUMMARY = re.compile(r"1 failed, (\d+) passed.* in [\d.]+s")
 HISTORY_LINE = re.compile(r"^(?P<run_id>[0-9a-f]{12})\s.*\bexit (?P<exit>\d+)\s+(?P<commit>\S+)\s")
 
 
@@ -97,6 +97,52 @@ def test_passing_run_exits_0(run_aqe: RunAqe, make_project: MakeProject) -> None
     result = run_aqe("run", "-w", "2", "--no-history", cwd=make_project(PASSING))
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b3 passed in [\d.]+s", result.stdout)
+
+
+def test_summary_follows_pytests_order_not_completion_order(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """pytest's closing line reads failed, passed, skipped...; its failures and short
+    summary follow collection order. test_a.py's failure waits for test_b.py's, so
+    on two workers they finish in the other order."""
+    root = make_project(
+        {
+            "test_a.py": """
+                import pathlib, time
+
+                def test_a_fails_last():
+                    marker = pathlib.Path(__file__).with_name("b_failed")
+                    deadline = time.monotonic() + 60
+                    while not marker.exists() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    assert marker.exists() and False, "a"
+
+                def test_a_passes():
+                    pass
+            """,
+            "test_b.py": """
+                import pathlib
+
+                def test_b_fails_first():
+                    pathlib.Path(__file__).with_name("b_failed").touch()
+                    assert False, "b"
+            """,
+        }
+    )
+    result = run_aqe("run", "-w", "2", "--no-history", cwd=root, timeout=90)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.search(r"=+ 2 failed, 1 passed in [\d.]+s =+$", lines[-1]), lines[-1]
+    failed = [line.split()[1] for line in lines if line.startswith("FAILED ")]
+    assert failed == ["test_a.py::test_a_fails_last", "test_b.py::test_b_fails_first"], failed
+    headers = [line.strip("_ ") for line in lines if re.fullmatch(r"_+ test_\w+ _+", line)]
+    assert headers == ["test_a_fails_last", "test_b_fails_first"], result.stdout
+    assert "slowest 10 durations" in result.stdout
+
+    quiet = run_aqe("run", "-w", "2", "--no-history", "-q", cwd=root, timeout=90)
+    assert quiet.returncode == 1, quiet.stdout + quiet.stderr
+    assert "slowest" not in quiet.stdout, quiet.stdout  # as pytest -q: asked for, or not shown
+    assert re.fullmatch(r"2 failed, 1 passed in [\d.]+s", quiet.stdout.splitlines()[-1])
 
 
 def test_no_tests_exits_5(run_aqe: RunAqe, make_project: MakeProject) -> None:

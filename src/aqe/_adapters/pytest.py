@@ -56,8 +56,6 @@ def pytest_args(selection: Selection, options: RunOptions) -> list[str]:
     elif options.verbosity < 0:
         args.append("-" + "q" * -options.verbosity)
     extra = list(selection.extra_args)
-    if not any(a.startswith("--durations") for a in extra):
-        args.append("--durations=10")
     if xdist_loads(extra, options.root):
         # aqe distributes; pytest-xdist must not. Last, so it wins over a -n given.
         extra.append("-n0")
@@ -196,6 +194,10 @@ class _ReporterInstaller:
 
         if config.pluginmanager.get_plugin("terminalreporter") is None:
             return
+        # The slowest tests, unless asked otherwise (--durations in the args, the
+        # ini file or PYTEST_ADDOPTS) or quiet: pytest -q shows them only if asked.
+        if config.option.durations is None and config.option.verbose >= 0:
+            config.option.durations = 10
         self.reporter = AqeTerminalReporter.install(config, self.options.live, self.workers)
 
 
