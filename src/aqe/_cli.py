@@ -395,12 +395,14 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     import importlib.util
 
     if importlib.util.find_spec("mcp") is None:
-        raise UsageError("aqe mcp needs the MCP SDK (not installed): pip install 'aqe[mcp]'")
+        raise UsageError(
+            "aqe mcp needs the MCP SDK (not installed): pip install 'mcp>=2.3' (aqe's mcp extra)"
+        )
     try:
         from ._mcp._server import serve
     except ImportError as exc:
         raise UsageError(
-            f"aqe mcp cannot load the MCP SDK ({exc}): pip install --upgrade 'aqe[mcp]'"
+            f"aqe mcp cannot load the MCP SDK ({exc}): pip install --upgrade 'mcp>=2.3'"
         ) from None
     project = root.resolve() if root is not None else find_root(Path.cwd())
     serve(project, budget=budget, session_idle=session_idle)
@@ -455,7 +457,8 @@ def generate(
 
     if importlib.util.find_spec("coverage") is None:
         raise UsageError(
-            "aqe generate needs coverage.py (not installed): pip install 'aqe[generate]'"
+            "aqe generate needs coverage.py (not installed): "
+            "pip install 'coverage>=7.6' 'hypothesis>=6.100' (aqe's generate extra)"
         )
     from ._generate import Request
     from ._generate import generate as run_generate
