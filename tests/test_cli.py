@@ -45,7 +45,7 @@ FAILING = {
     """,
 }
 
-SUMMARY = re.compile(r"(\d+) passed, 1 failed.* in [\d.]+s")
+SUMMARY = re.compile(r"1 failed, (\d+) passed.* in [\d.]+s")
 HISTORY_LINE = re.compile(r"^(?P<run_id>[0-9a-f]{12})\s.*\bexit (?P<exit>\d+)\s+(?P<commit>\S+)\s")
 
 
@@ -99,6 +99,52 @@ def test_passing_run_exits_0(run_aqe: RunAqe, make_project: MakeProject) -> None
     assert re.search(r"\b3 passed in [\d.]+s", result.stdout)
 
 
+def test_summary_follows_pytests_order_not_completion_order(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """pytest's closing line reads failed, passed, skipped...; its failures and short
+    summary follow collection order. test_a.py's failure waits for test_b.py's, so
+    on two workers they finish in the other order."""
+    root = make_project(
+        {
+            "test_a.py": """
+                import pathlib, time
+
+                def test_a_fails_last():
+                    marker = pathlib.Path(__file__).with_name("b_failed")
+                    deadline = time.monotonic() + 60
+                    while not marker.exists() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    assert marker.exists() and False, "a"
+
+                def test_a_passes():
+                    pass
+            """,
+            "test_b.py": """
+                import pathlib
+
+                def test_b_fails_first():
+                    pathlib.Path(__file__).with_name("b_failed").touch()
+                    assert False, "b"
+            """,
+        }
+    )
+    result = run_aqe("run", "-w", "2", "--no-history", cwd=root, timeout=90)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.search(r"=+ 2 failed, 1 passed in [\d.]+s =+$", lines[-1]), lines[-1]
+    failed = [line.split()[1] for line in lines if line.startswith("FAILED ")]
+    assert failed == ["test_a.py::test_a_fails_last", "test_b.py::test_b_fails_first"], failed
+    headers = [line.strip("_ ") for line in lines if re.fullmatch(r"_+ test_\w+ _+", line)]
+    assert headers == ["test_a_fails_last", "test_b_fails_first"], result.stdout
+    assert "slowest 10 durations" in result.stdout
+
+    quiet = run_aqe("run", "-w", "2", "--no-history", "-q", cwd=root, timeout=90)
+    assert quiet.returncode == 1, quiet.stdout + quiet.stderr
+    assert "slowest" not in quiet.stdout, quiet.stdout  # as pytest -q: asked for, or not shown
+    assert re.fullmatch(r"2 failed, 1 passed in [\d.]+s", quiet.stdout.splitlines()[-1])
+
+
 def test_no_tests_exits_5(run_aqe: RunAqe, make_project: MakeProject) -> None:
     root = make_project({"helpers.py": "VALUE = 1\n"})
     result = run_aqe("run", "--no-history", cwd=root)
@@ -135,6 +181,29 @@ def test_usage_errors_from_flags(
     assert not (root / ".aqe" / "history.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        pytest.param(["--tb=short"], "--tb is a pytest option: put it after --, as in: "
+                     "aqe run -- --tb=short", id="tb"),
+        pytest.param(["-w", "2", "-p", "no:cacheprovider"], "-p is a pytest option: put it "
+                     "after --, as in: aqe run -- -p no:cacheprovider", id="p"),
+        pytest.param(["-n", "4"], "-n 4 is pytest-xdist's worker count; aqe runs the tests "
+                     "on its own workers: use -w 4", id="n"),
+        pytest.param(["--numprocesses=auto"], "--numprocesses=auto is pytest-xdist's worker "
+                     "count; aqe runs the tests on its own workers: use -w auto", id="xdist-long"),
+        pytest.param(["--no-such-thing=x"], "No such option '--no-such-thing'. (pytest's "
+                     "options go after --: aqe run -- --no-such-thing=x)", id="unknown-to-both"),
+    ],
+)  # fmt: skip
+def test_a_pytest_option_before_double_dash_gets_a_hint(
+    run_aqe: RunAqe, make_project: MakeProject, args: list[str], line: str
+) -> None:
+    assert assert_usage_error(run_aqe("run", *args, cwd=make_project(PASSING))) == (
+        f"aqe: error: {line}"
+    )
+
+
 def test_history_flag_error_names_the_flag_given(
     run_aqe: RunAqe, make_project: MakeProject
 ) -> None:
@@ -161,6 +230,19 @@ def test_usage_errors_from_pyproject(
 def test_usage_error_from_env(run_aqe: RunAqe, make_project: MakeProject) -> None:
     result = run_aqe("run", cwd=make_project(PASSING), env={"AQE_WORKERS": "0"})
     assert_usage_error(result, "AQE_WORKERS")
+
+
+def test_an_unknown_aqe_variable_is_one_warning_not_a_stop(
+    run_aqe: RunAqe, make_project: MakeProject
+) -> None:
+    """CI systems define their own AQE_* variables; pytest too only warns about ini keys
+    it does not know (unless --strict-config)."""
+    result = run_aqe("run", "-w", "2", cwd=make_project(PASSING), env={"AQE_SOMETHING": "x"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed in", result.stdout), result.stdout
+    assert result.stderr.splitlines() == [
+        "aqe: warning: ignoring environment variable AQE_SOMETHING: not an aqe setting"
+    ]
 
 
 # -- history -------------------------------------------------------------------------
@@ -411,6 +493,61 @@ def test_xdists_worker_count_after_double_dash_is_named_and_ignored(
     assert len(note) == 1 and " ".join(option) in note[0] and "-w" in note[0], result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "ini"),
+    [
+        pytest.param(["-p", "no:xdist"], {}, "", id="args"),
+        pytest.param(["-x", "-pno:xdist"], {}, "", id="args-joined"),
+        pytest.param([], {"PYTEST_ADDOPTS": "-p no:xdist"}, "", id="PYTEST_ADDOPTS"),
+        pytest.param([], {}, 'addopts = "-p no:xdist"\n', id="ini-addopts"),
+        pytest.param([], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, "", id="no-autoload"),
+        pytest.param(["-p", "xdist", "-n", "2"], {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, "",
+                     id="no-autoload-but-named"),
+    ],
+)  # fmt: skip
+def test_xdist_left_out_or_named_explicitly_is_fine(
+    run_aqe: RunAqe, make_project: MakeProject, args: list[str], env: dict[str, str], ini: str
+) -> None:
+    """aqe tells pytest-xdist not to distribute (``-n0``) only when pytest loads it:
+    pytest refuses an option no loaded plugin knows (it was exit 4)."""
+    pytest.importorskip("xdist")
+    root = make_project(PASSING, pyproject=f"[tool.pytest.ini_options]\n{ini}")
+    result = run_aqe("run", "-w", "2", "--no-history", "--", *args, cwd=root, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed in", result.stdout), result.stdout
+    assert "created:" not in result.stdout and "[gw0]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("files", "environ", "loads"),
+    [
+        pytest.param({"setup.cfg": "[tool:pytest]\naddopts = -p no:xdist\n"}, {}, False,
+                     id="setup.cfg"),
+        pytest.param({"tox.ini": "[pytest]\naddopts =\n  -x\n  -p no:xdist\n"}, {}, False,
+                     id="tox.ini-continued"),
+        pytest.param({"tox.ini": "[tox]\n", "../pytest.ini": "[pytest]\naddopts=-pno:xdist"},
+                     {}, False, id="found-upwards"),
+        pytest.param({"pytest.ini": "", "setup.cfg": "[tool:pytest]\naddopts=-pno:xdist\n"},
+                     {}, True, id="pytest.ini-first"),
+        pytest.param({"pyproject.toml": '[tool.pytest]\naddopts = ["-p", "no:xdist"]\n'}, {},
+                     False, id="pyproject-native"),
+        pytest.param({}, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": "xdist.plugin"},
+                     True, id="PYTEST_PLUGINS"),
+    ],
+)  # fmt: skip
+def test_xdist_loads_reads_the_config_file_pytest_picks(
+    tmp_path: Path, files: dict[str, str], environ: dict[str, str], loads: bool
+) -> None:
+    pytest.importorskip("xdist")
+    from aqe._adapters.pytest import xdist_loads
+
+    root = tmp_path / "project"
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    assert xdist_loads([], root, environ) is loads
+
+
 def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     start_aqe: StartAqe, make_project: MakeProject
 ) -> None:
@@ -427,6 +564,31 @@ def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     report = json.loads((root / "out.json").read_text())
     assert len(report["tests"]) == 120
+
+
+def test_a_listing_piped_into_head_ends_quietly(
+    start_aqe: StartAqe, make_project: MakeProject
+) -> None:
+    """`aqe list | head -1`: no BrokenPipeError traceback; aqe ends as `seq` or `ls` do,
+    killed by SIGPIPE, which shells do not report. The listing outgrows the pipe's
+    buffer, so aqe is still writing when the reader goes."""
+    import signal
+
+    many = """
+        import pytest
+
+        @pytest.mark.parametrize("number", range(3000))
+        def test_with_a_name_long_enough_to_fill_the_pipe(number):
+            pass
+    """
+    proc = start_aqe("list", cwd=make_project({"test_many.py": many}))
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "test_many.py::" in proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == -signal.SIGPIPE, err
+    assert err == "", err
 
 
 def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(

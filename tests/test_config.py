@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aqe import _config
 from aqe._config import ROOT_MARKERS, Config, find_root, load_config
 from aqe._exceptions import ConfigError, UsageError
 
@@ -179,8 +180,24 @@ def test_unknown_key_in_each_layer(tmp_path: Path) -> None:
     assert str(root / "pyproject.toml") in message
 
     (root / "pyproject.toml").unlink()
-    assert "AQE_FROBNICATE" in config_error(root, AQE_FROBNICATE="1")
     assert "--frobnicate" in config_error(root, {"frobnicate": 1})
+
+
+def test_unknown_env_variable_is_named_once_and_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI system may define its own AQE_* variables: one warning each, not a stop;
+    a bad value of a known variable still stops aqe."""
+    monkeypatch.setattr(_config, "_warned", set())
+    env = {"AQE_FROBNICATE": "1", "AQE_WROKERS": "2", "AQE_RETRIES": "1"}
+    assert load_config(tmp_path, {}, environ=env) == Config(retries=1)
+    assert load_config(tmp_path, {}, environ=env) == Config(retries=1)
+    assert capsys.readouterr().err.splitlines() == [
+        "aqe: warning: ignoring environment variable AQE_FROBNICATE: not an aqe setting",
+        "aqe: warning: ignoring environment variable AQE_WROKERS: not an aqe setting "
+        "(did you mean AQE_WORKERS?)",
+    ]
+    assert "AQE_RETRIES" in config_error(tmp_path, AQE_RETRIES="-1", AQE_FROBNICATE="1")
 
 
 def test_broken_toml_names_the_file(tmp_path: Path) -> None:

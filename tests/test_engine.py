@@ -896,7 +896,7 @@ def test_a_deselected_test_is_counted_once_when_its_file_is_collected_again(
     )
     code, output, _ = _aqe(project, "-w", "1", "-k", "not left_out")
     assert code == 1, output
-    assert "1 passed, 1 deselected, 1 crashed" in output.splitlines()[-1], output
+    assert "1 crashed, 1 passed, 1 deselected" in output.splitlines()[-1], output
 
 
 def test_a_crashed_or_hung_test_keeps_the_last_lines_it_wrote(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import click.globals
@@ -395,12 +395,14 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     import importlib.util
 
     if importlib.util.find_spec("mcp") is None:
-        raise UsageError("aqe mcp needs the MCP SDK (not installed): pip install 'aqe[mcp]'")
+        raise UsageError(
+            "aqe mcp needs the MCP SDK (not installed): pip install 'mcp>=2.3' (aqe's mcp extra)"
+        )
     try:
         from ._mcp._server import serve
     except ImportError as exc:
         raise UsageError(
-            f"aqe mcp cannot load the MCP SDK ({exc}): pip install --upgrade 'aqe[mcp]'"
+            f"aqe mcp cannot load the MCP SDK ({exc}): pip install --upgrade 'mcp>=2.3'"
         ) from None
     project = root.resolve() if root is not None else find_root(Path.cwd())
     serve(project, budget=budget, session_idle=session_idle)
@@ -455,7 +457,8 @@ def generate(
 
     if importlib.util.find_spec("coverage") is None:
         raise UsageError(
-            "aqe generate needs coverage.py (not installed): pip install 'aqe[generate]'"
+            "aqe generate needs coverage.py (not installed): "
+            "pip install 'coverage>=7.6' 'hypothesis>=6.100' (aqe's generate extra)"
         )
     from ._generate import Request
     from ._generate import generate as run_generate
@@ -780,6 +783,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Not sys.exit: under ``python -m`` the interpreter can still end itself
         # with SIGINT after an interrupt, instead of exit 2.
         os._exit(2)
+    except BrokenPipeError:
+        _reader_gone()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the code stands; only the last of the output is lost
+        _silence_stdout()
     # Done and written: a signal from here on has nothing left to stop. Ignored, not
     # handled: the interpreter resets a Python handler to the default while it exits,
     # and a late Ctrl-C would then kill aqe by signal instead of its exit code.
@@ -791,6 +800,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     mark("exit")
     _forget_handled_interrupt()
     sys.exit(code)
+
+
+def _reader_gone() -> NoReturn:
+    """Whoever read our output went away (``aqe list | head``): end as Unix tools do,
+    killed by SIGPIPE (which shells do not report), never with a traceback. Python
+    ignores SIGPIPE, so without this every such pipe printed a BrokenPipeError."""
+    _silence_stdout()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # pragma: no cover - the signal ends the process
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _forget_handled_interrupt() -> None:
@@ -829,6 +856,45 @@ def _engine_settings(config: Config) -> EngineSettings:
     )
 
 
+#: Commands that pass the arguments after ``--`` to pytest.
+_PYTEST_COMMANDS = ("run", "list", "detect-flaky")
+
+
+def _no_such_option(exc: click.NoSuchOption, args: Sequence[str]) -> str:
+    """Click's message, or for a pytest option given before ``--`` a hint to put it
+    after (pytest-xdist's ``-n`` has aqe's own equivalent, ``-w``)."""
+    command = exc.ctx.command.name if exc.ctx is not None else None
+    name = exc.option_name
+    if command not in _PYTEST_COMMANDS:
+        return exc.format_message()
+    given = _as_given(name, args)
+    if name in ("-n", "--numprocesses"):
+        count = given[len(name) :].lstrip("= ") or "N"
+        return (
+            f"{given} is pytest-xdist's worker count; aqe runs the tests on its own "
+            f"workers: use -w {count}"
+        )
+    from ._adapters.pytest import option_names
+
+    if name in option_names():
+        return f"{name} is a pytest option: put it after --, as in: aqe {command} -- {given}"
+    if exc.possibilities:  # likely a typo of one of aqe's own
+        return exc.format_message()
+    # A conftest's option, or a plugin's that is not installed here: pytest may know it.
+    return f"{exc.format_message()} (pytest's options go after --: aqe {command} -- {given})"
+
+
+def _as_given(name: str, args: Sequence[str]) -> str:
+    """The option as typed (``--tb=short``, ``-pno:cacheprovider``, ``-p no:x``)."""
+    for position, arg in enumerate(args):
+        if arg == name:
+            after = args[position + 1] if position + 1 < len(args) else ""
+            return f"{name} {after}" if after and not after.startswith("-") else name
+        if arg.startswith(f"{name}=") or (not name.startswith("--") and arg.startswith(name)):
+            return arg
+    return name
+
+
 def _main(args: list[str]) -> int | _PendingRun:
     extra: list[str] = []
     if "--" in args:
@@ -843,6 +909,9 @@ def _main(args: list[str]) -> int | _PendingRun:
                 return pending
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.NoSuchOption as exc:
+        click.echo(f"aqe: error: {_no_such_option(exc, args)}", err=True)
+        return 4
     except click.ClickException as exc:
         click.echo(f"aqe: error: {exc.format_message()}", err=True)
         return 4

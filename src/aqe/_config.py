@@ -8,6 +8,7 @@ library would double the start-up time of every ``aqe run``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
@@ -294,13 +295,31 @@ def _from_pyproject(config: Config, root: Path) -> Config:
     return _apply(config, section, lambda key: f"'{key}' in [tool.aqe] of {path}")
 
 
+#: Unknown ``AQE_*`` variables already named on stderr by this process.
+_warned: set[str] = set()
+
+
 def _from_env(config: Config, environ: Mapping[str, str]) -> Config:
-    values = {
-        name[4:].lower(): value
-        for name, value in environ.items()
-        if name.startswith("AQE_") and value != ""
-    }
+    """Known ``AQE_*`` variables are checked like any layer; an unknown one is named
+    once on stderr and ignored: a CI system may define its own ``AQE_SOMETHING``,
+    and pytest too only warns about ini keys it does not know."""
+    values: dict[str, str] = {}
+    for name, value in environ.items():
+        if not name.startswith("AQE_") or value == "":
+            continue
+        key = name[4:].lower().replace("-", "_")
+        if key in _PARSERS:
+            values[key] = value
+        elif name not in _warned:
+            _warned.add(name)
+            sys.stderr.write(f"aqe: warning: {_unknown_variable(name)}\n")
     return _apply(config, values, lambda key: f"environment variable AQE_{key.upper()}")
+
+
+def _unknown_variable(name: str) -> str:
+    close = difflib.get_close_matches(name[4:].lower(), _PARSERS, n=1, cutoff=0.8)
+    hint = f" (did you mean AQE_{close[0].upper()}?)" if close else ""
+    return f"ignoring environment variable {name}: not an aqe setting{hint}"
 
 
 #: Keys whose command-line flag is not simply ``--key``.

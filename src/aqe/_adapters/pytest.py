@@ -7,12 +7,15 @@ to pytest untouched.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import importlib.util
 import io
 import os
+import shlex
 import sys
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,11 @@ from .._engine._coordinator import RunSink
 from .._exceptions import UsageError
 from .._model import RunRecord
 from .._trace import mark
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 from . import CollectedTest, RunOptions, Selection
 
 
@@ -48,12 +56,87 @@ def pytest_args(selection: Selection, options: RunOptions) -> list[str]:
     elif options.verbosity < 0:
         args.append("-" + "q" * -options.verbosity)
     extra = list(selection.extra_args)
-    if not any(a.startswith("--durations") for a in extra):
-        args.append("--durations=10")
-    if importlib.util.find_spec("xdist") is not None:
+    if xdist_loads(extra, options.root):
         # aqe distributes; pytest-xdist must not. Last, so it wins over a -n given.
         extra.append("-n0")
     return args + extra + list(selection.paths)
+
+
+def xdist_loads(
+    extra: Sequence[str], root: Path, environ: Mapping[str, str] = os.environ
+) -> bool:
+    """Will pytest load pytest-xdist? Only then may aqe pass ``-n0``: pytest refuses
+    an option that no loaded plugin defines. Read as pytest reads it: ``-p`` in the
+    ini file's addopts, ``PYTEST_ADDOPTS`` and the args, then autoloading."""
+    if importlib.util.find_spec("xdist") is None:
+        return False
+    args = [*_ini_addopts(root), *shlex.split(environ.get("PYTEST_ADDOPTS", "")), *extra]
+    named = _plugin_args(args)
+    if "no:xdist" in named:
+        return False
+    autoload = not environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    if autoload and "--disable-plugin-autoload" not in args:
+        return True
+    named |= {name.strip() for name in environ.get("PYTEST_PLUGINS", "").split(",")}
+    return bool(named & {"xdist", "xdist.plugin"})
+
+
+def _plugin_args(args: Sequence[str]) -> set[str]:
+    """The values of ``-p NAME`` and ``-pNAME``, as pytest's pre-parse finds them."""
+    found: set[str] = set()
+    for position, arg in enumerate(args):
+        if arg == "-p" and position + 1 < len(args):
+            found.add(args[position + 1].strip())
+        elif arg.startswith("-p") and arg != "-p":
+            found.add(arg[2:].strip())
+    return found
+
+
+#: pytest's config files, in the order it tries them in each directory.
+_INI_FILES = (
+    "pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini",
+    "setup.cfg",
+)  # fmt: skip
+
+
+def _ini_addopts(start: Path) -> list[str]:
+    """``addopts`` of the config file pytest picks: the first one with a pytest
+    section, from ``start`` upwards."""
+    for base in (start, *start.parents):
+        for name in _INI_FILES:
+            if (base / name).is_file():
+                found = _addopts_in(base / name)
+                if found is not None:
+                    return found
+    return []
+
+
+def _addopts_in(path: Path) -> list[str] | None:
+    """None when the file holds no pytest section (pytest then looks further)."""
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            if path.name == "pyproject.toml":
+                data = data.get("tool", {})
+            table = data.get("pytest")
+            if isinstance(table, dict) and isinstance(table.get("ini_options"), dict):
+                table = table["ini_options"]
+        else:
+            parser = configparser.ConfigParser(interpolation=None)
+            parser.read(path, encoding="utf-8")
+            section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+            if parser.has_section(section):
+                table = dict(parser[section])
+            else:  # pytest.ini is pytest's even without a [pytest] section
+                table = {} if path.name in ("pytest.ini", ".pytest.ini") else None
+    except (OSError, UnicodeDecodeError, ValueError, configparser.Error):
+        return []  # pytest names a broken file itself
+    if not isinstance(table, dict):
+        return None
+    value = table.get("addopts", [])
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [str(word) for word in value] if isinstance(value, list) else []
 
 
 def xdist_workers(extra: Sequence[str]) -> list[str]:
@@ -66,6 +149,35 @@ def xdist_workers(extra: Sequence[str]) -> list[str]:
         elif arg.startswith("--numprocesses=") or (arg.startswith("-n") and arg[2:3].isalnum()):
             found.append(arg)
     return found
+
+
+def option_names() -> frozenset[str]:
+    """Every option pytest and its installed plugins define (a conftest's are not
+    known here). For a hint when one is given to aqe before ``--``: it imports every
+    plugin, so only on that error path."""
+    from _pytest.config import get_config
+
+    quiet = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(quiet),
+        contextlib.redirect_stderr(quiet),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            config = get_config()
+            if not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+                config.pluginmanager.load_setuptools_entrypoints("pytest11")
+        except Exception:  # a broken plugin: no hint, never a traceback
+            return frozenset()
+    parser = getattr(config, "_parser", None)
+    groups = [getattr(parser, "_anonymous", None), *getattr(parser, "_groups", ())]
+    return frozenset(
+        name
+        for group in groups
+        for option in getattr(group, "options", ())
+        for name in option.names()
+    )
 
 
 class _ReporterInstaller:
@@ -82,6 +194,10 @@ class _ReporterInstaller:
 
         if config.pluginmanager.get_plugin("terminalreporter") is None:
             return
+        # The slowest tests, unless asked otherwise (--durations in the args, the
+        # ini file or PYTEST_ADDOPTS) or quiet: pytest -q shows them only if asked.
+        if config.option.durations is None and config.option.verbose >= 0:
+            config.option.durations = 10
         self.reporter = AqeTerminalReporter.install(config, self.options.live, self.workers)
 
 
@@ -137,7 +253,7 @@ class PytestAdapter:
         settings = options.engine or EngineSettings(workers=options.workers)
         engine = EnginePlugin(run, sink, settings)
         args = pytest_args(selection, options)
-        xdist = importlib.util.find_spec("xdist") is not None
+        xdist = xdist_loads(selection.extra_args, options.root)
         for given in xdist_workers(selection.extra_args) if xdist else ():
             sys.stderr.write(
                 f"aqe: {given} is pytest-xdist's worker count; aqe runs the tests on its own "

@@ -113,6 +113,8 @@ class ProgressView(Protocol):
 
     def started(self, workers: int, files: int, direct: int) -> None: ...
 
+    def collected(self, nodeids: Sequence[str]) -> None: ...
+
 
 @dataclass(slots=True)
 class Progress:
@@ -495,6 +497,8 @@ class Coordinator:
             hook.pytest_deselected(items=[_Deselected(n) for n in unseen])
         self.pending_collect.update(message.seconds)
         nodeids = [item.nodeid for item in message.items]
+        if self.view is not None:
+            self.view.collected(nodeids)  # pytest's order, for the summary sections
         for item in message.items:
             if item.timeout is not None:
                 self.timeouts[item.nodeid] = item.timeout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import IO, Any
 
 import pytest
@@ -20,9 +21,6 @@ from _pytest.terminal import TerminalReporter
 
 from .._engine._coordinator import Progress
 from .._model import TestResult
-
-#: Order of the closing line: what a user looks for first comes first.
-_SUMMARY_ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "deselected")
 
 
 def _silence(stream: IO[str]) -> None:
@@ -82,6 +80,9 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         self._live: Any = None
         self._console: Any = None
         self._letters = 0
+        #: Each node's children in pytest's collection order: the coordinator's
+        #: collection down to files, then what workers collected in each file.
+        self._children: dict[str, list[str]] = {}
         if live:
             from rich.console import Console
             from rich.live import Live
@@ -118,6 +119,45 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             config=self.config, start_path=self.startpath, items=session.items
         )
         self._write_report_lines_from_hooks(lines)
+
+    def pytest_collectreport(self, report: CollectReport) -> None:
+        super().pytest_collectreport(report)
+        if report.passed:
+            self._add_children(report.nodeid, [node.nodeid for node in report.result])
+
+    def collected(self, nodeids: Sequence[str]) -> None:
+        """Tests a worker collected, in pytest's order within each of their files."""
+        for nodeid in nodeids:
+            self._add_children(nodeid.split("::", 1)[0], [nodeid])
+
+    def _add_children(self, parent: str, children: list[str]) -> None:
+        known = self._children.setdefault(parent, [])
+        known += [child for child in children if child != parent and child not in known]
+
+    def _collection_order(self) -> dict[str, int]:
+        """Every node id's position in pytest's collection order (depth first)."""
+        order: dict[str, int] = {}
+        stack = list(reversed(self._children.get("", [])))
+        while stack:
+            nodeid = stack.pop()
+            if nodeid not in order:
+                order[nodeid] = len(order)
+                stack += reversed(self._children.get(nodeid, []))
+        return order
+
+    def _sort_stats(self) -> None:
+        """Tests finish in any order across workers; pytest's summary sections list
+        them in collection order (a collection error before any test's)."""
+        order = self._collection_order()
+        last = len(order)
+        for category, reports in self.stats.items():
+            if category != "warnings":
+                reports.sort(
+                    key=lambda report: (
+                        not isinstance(report, CollectReport),
+                        order.get(getattr(report, "nodeid", ""), last),
+                    )
+                )
 
     def started(self, workers: int, files: int, direct: int) -> None:
         """The pool is decided: say how the work is split, then start the live view."""
@@ -218,12 +258,9 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
     # -- closing line --------------------------------------------------------------
 
     def summary_errors(self) -> None:
-        # pytest collects before it runs, so its errors section (and the short summary
-        # after it) lists collection errors first; here workers collect while others
-        # run tests, so put them first again.
-        errors = self.stats.get("error")
-        if errors:
-            errors.sort(key=lambda report: not isinstance(report, CollectReport))
+        # The first of pytest's summary sections: from here on they read the stats
+        # in pytest's order.
+        self._sort_stats()
         super().summary_errors()
 
     def summary_stats(self) -> None:
@@ -239,8 +276,6 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         parts, color = self.build_summary_stats_line()
         parts = _name_specials(parts, "failed", self.stats.get("failed", []))
         parts = _name_specials(parts, "passed", self.stats.get("passed", []))
-        rank = {name: i for i, name in enumerate(_SUMMARY_ORDER)}
-        parts.sort(key=lambda part: rank.get(part[0].split(" ", 1)[1].rstrip("s"), 99))
         text = ", ".join(self._tw.markup(t, **m) for t, m in parts)
         elapsed = self._session_start.elapsed().seconds
         duration = self._tw.markup(f" in {elapsed:.2f}s", **{color: True})
