@@ -79,6 +79,8 @@ def flaky_lines(report: dict[str, Any]) -> list[str]:
     ]
     for t in tests:
         since = f"  (since {str(t['broken_since'])[:12]})" if t["broken_since"] else ""
+        if t["label"] == "broken" and not t["broken_since"]:
+            since = "  (failed in every run)"
         lines.append(
             f"{t['label']:8} {t['score']:5.2f} {t['runs']:4d} {t['passed']:4d} {t['failed']:4d} "
             f"{t['retried']:5d} {t['flip_rate']:5.2f}  {t['nodeid']}{since}"
@@ -86,7 +88,8 @@ def flaky_lines(report: dict[str, Any]) -> list[str]:
     counts = {label: sum(t["label"] == label for t in tests) for label in ("flaky", "broken")}
     lines.append(
         f"{counts['flaky']} flaky, {counts['broken']} broken in the last "
-        f"{report['window_runs']} runs (score: share of attempts that failed on the same code)"
+        f"{report['window_runs']} runs (score: chance of failing on the current code, "
+        "see aqe flaky --help)"
     )
     return lines
 

@@ -178,9 +178,12 @@ class FlakyEntry(BaseModel):
     nodeid: str
     label: str = Field(
         description="flaky (passed and failed on the same code, or passed on a retry), broken "
-        "(fails on every run since broken_since, passed before), failing, or stable."
+        "(fails on every run since broken_since, or on every run of the window), or stable."
     )
-    score: float = Field(description="Share of attempts that failed on the flaky evidence runs.")
+    score: float = Field(
+        description="Chance that a run of the current code fails it: 1.0 broken; flaky: the "
+        "share of attempts that failed on the evidence runs (between 0 and 1); 0.0 stable."
+    )
     runs: int
     passed: int
     failed: int
