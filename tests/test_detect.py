@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,20 @@ def test_repeat_new_judges_only_tests_the_history_has_not_seen(project: Path) ->
 def test_detect_flaky_with_nothing_selected_says_so(project: Path) -> None:
     result = _aqe(project, "detect-flaky", "-k", "no_such_test")
     assert result.returncode == 5 and "no tests to judge" in result.stderr
+
+
+def test_a_victim_that_fails_in_pytests_order_is_found_with_the_default_seed(
+    tmp_path: Path,
+) -> None:
+    # Two tests on two workers are never dealt to one process by a shuffle: only
+    # pytest's own order (the first round, one process) runs the polluter first.
+    root = tmp_path / "order"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "knowledge_order", root)
+    result = _aqe(root, "detect-flaky", "--runs", "3", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdicts = {t["nodeid"]: t for t in json.loads(result.stdout)["tests"]}
+    victim = verdicts["test_pair.py::test_victim"]
+    assert victim["verdict"] == "order-dependent" and victim["alone"] == "PPP"
+    assert victim["polluter"] == "test_pair.py::test_polluter"
+    assert victim["rounds"][0] == "F"  # round 1 is pytest's order
+    assert verdicts["test_pair.py::test_polluter"]["verdict"] == "stable"

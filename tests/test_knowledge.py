@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from aqe._knowledge._flaky import analyse
-from aqe._store import RunRow
+from aqe._model import RunRecord, TestResult
+from aqe._store import HistoryStore, RunRow
 
 # -- verdicts from made-up histories (milliseconds) -----------------------------------
 
@@ -63,12 +64,30 @@ def test_a_regression_at_a_commit_is_broken_never_flaky() -> None:
     runs = _runs("git:a", "git:a", "git:a", "git:b", "git:b", "git:b")
     verdict = analyse(runs, _history(runs, t="pppfff"))[0]
     assert verdict.label == "broken" and verdict.broken_since == "b"
-    assert verdict.score == 0.0
+    assert verdict.score == 1.0  # it fails on every run of the current code
 
 
-def test_a_fixed_bug_is_stable_and_a_test_that_never_passed_is_failing() -> None:
+def test_a_fixed_bug_is_stable_and_a_test_that_never_passed_is_broken() -> None:
     runs = _runs("git:a", "git:a", "git:b", "git:b")
-    assert _labels(runs, fixed="ffpp", never="ffff") == {"fixed": "stable", "never": "failing"}
+    assert _labels(runs, fixed="ffpp", never="ffff") == {"fixed": "stable", "never": "broken"}
+
+
+def test_the_score_agrees_with_the_label() -> None:
+    # 0 stable, strictly between 0 and 1 flaky, 1 broken: never 0.00 beside "broken".
+    runs = _runs(*["git:a"] * 5)
+    verdicts = {
+        v.nodeid: v
+        for v in analyse(
+            runs, _history(runs, always="fffff", ok="ppppp", odd="pfpfp", late="pppff")
+        )
+    }
+    assert {n: (v.label, v.score) for n, v in verdicts.items()} == {
+        "always": ("broken", 1.0),
+        "ok": ("stable", 0.0),
+        "odd": ("flaky", 0.4),
+        "late": ("flaky", 0.4),  # the same commit: a change of code cannot explain it
+    }
+    assert verdicts["always"].broken_since is None  # it never passed in the window
 
 
 def test_a_pass_on_retry_is_flaky_even_when_every_run_had_new_code() -> None:
@@ -284,3 +303,43 @@ def test_mass_failures_that_persist_on_new_code_are_a_regression_not_an_outage()
     tests = {f"t{i}": "ppff" for i in range(8)}  # a commit that breaks most tests
     labels = _labels(runs, **tests)
     assert set(labels.values()) == {"broken"}
+
+
+def test_aqe_flaky_on_a_stored_history_scores_an_always_failing_test_one(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    path = tmp_path / "history.db"
+    with HistoryStore(path) as store:
+        for number in range(5):
+            run = RunRecord(
+                f"r{number}",
+                1000.0 + number,
+                ["aqe", "run"],
+                str(root),
+                1,
+                end=1000.5 + number,
+                git_commit="a" * 40,
+                git_dirty=False,
+                code_id="git:" + "a" * 40,
+                exit_code=1,
+            )
+            store.begin_run(run)
+            run.results = [
+                TestResult(f"test_x.py::{name}", "test_x.py", 1, outcome, {"call": 0.1}, 0)
+                for name, outcome in (("test_always", "failed"), ("test_ok", "passed"))
+            ]
+            store.add_results(run.run_id, run.results)
+            store.finish_run(run)
+    result = _aqe(root, "flaky", "--json", "--history", str(path))
+    assert result.returncode == 0, result.stderr
+    (always,) = json.loads(result.stdout)["tests"]
+    assert (always["nodeid"], always["label"], always["score"]) == (
+        "test_x.py::test_always", "broken", 1.0
+    )  # fmt: skip
+    assert (always["failed"], always["runs"], always["broken_since"]) == (5, 5, None)
+    text = _aqe(root, "flaky", "--history", str(path)).stdout.splitlines()
+    assert text[1].startswith("broken    1.00    5    0    5")
+    assert text[1].endswith("test_x.py::test_always  (failed in every run)")
+    helped = _aqe(root, "flaky", "--help").stdout
+    assert "1.00 broken" in helped and "0.00 stable" in helped, helped

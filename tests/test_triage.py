@@ -56,9 +56,53 @@ def test_frames_are_read_from_pytest_long_tracebacks() -> None:
     ]
 
 
-def test_an_exception_in_the_projects_code_is_blamed_past_its_plumbing() -> None:
-    # The outermost project frame is a __call__ wrapper: the function it runs is to blame.
+def test_an_exception_in_the_projects_code_is_blamed_on_the_frame_that_raised_it() -> None:
+    # The outermost project frame is a __call__ wrapper: the function that raised is to blame.
     assert blame(frames(RAISED_INSIDE)) == ("total", "shop/core.py::total")
+
+
+RAISED_IN_HELPER = """\
+def test_checkout():
+>       shop.checkout([1, "2"])
+
+tests/test_shop.py:9: 
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+
+    def checkout(items):
+>       return _price(items) * 2
+
+shop/core.py:40: 
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+
+    def _price(items):
+>       return int(items[1]) / 0
+E       ZeroDivisionError: division by zero
+
+shop/core.py:44: ZeroDivisionError
+"""
+
+
+def test_the_deepest_project_frame_is_blamed_not_its_public_caller() -> None:
+    assert blame(frames(RAISED_IN_HELPER)) == ("_price", "shop/core.py::_price")
+    raised = signature({"traceback": RAISED_IN_HELPER, "error_type": "ZeroDivisionError"})
+    assert raised.cause == "shop/core.py::_price"
+    # A library frame under it is not the project's: the project frame that called it is.
+    in_library = RAISED_IN_HELPER.replace(
+        "shop/core.py:44: ZeroDivisionError",
+        "shop/core.py:44: \n\n    def loads(s):\n>       raise ZeroDivisionError\n"
+        "E       ZeroDivisionError\n\n/usr/lib/python3.11/json/__init__.py:346: "
+        "ZeroDivisionError",
+    )
+    assert blame(frames(in_library)) == ("_price", "shop/core.py::_price")
+
+
+def test_same_named_wrappers_in_two_files_are_two_causes() -> None:
+    # A frame named like plumbing (__init__, wrapper) says nothing without its file.
+    one = RAISED_IN_HELPER.replace("_price", "__init__")
+    other = one.replace("shop/core.py", "shop/orders.py")
+    first = signature({"traceback": one, "error_type": "ZeroDivisionError"})
+    second = signature({"traceback": other, "error_type": "ZeroDivisionError"})
+    assert first.key != second.key
 
 
 def test_an_assertion_is_blamed_on_the_project_call_not_on_the_tests_own_helpers() -> None:
@@ -91,16 +135,28 @@ def _asserted(nodeid: str, function: str) -> dict[str, str]:
     }
 
 
-def test_a_past_run_links_its_tests_through_the_smallest_breakage_they_were_in() -> None:
-    # t1 and t2 fail on different functions. Both broke in a big past breakage (with
-    # x and y) and together alone in a later run: the small run is the evidence.
+def test_one_shared_past_run_never_merges_two_causes_two_do() -> None:
+    # t1 and t2 fail on different functions. Starting to fail in one run together is a
+    # coincidence as often as a cause (one commit, two bugs): they stay apart.
     entries = [_asserted("t1", "alpha"), _asserted("t2", "beta"), _asserted("t3", "gamma")]
-    big, alone, other = {"t1", "t2", "x", "y"}, {"t1", "t2"}, {"t3", "x"}
-    groups = group_failures(entries, None, [big, alone, other])
-    assert sorted(sorted(g["tests"]) for g in groups) == [["t1", "t2"], ["t3"]]
-    # A tie between two runs of one size is no evidence either way.
-    tied = group_failures(entries, None, [{"t1", "x"}, {"t1", "t2"}, {"t2", "y"}])
-    assert sorted(sorted(g["tests"]) for g in tied) == [["t1"], ["t2"], ["t3"]]
+    once = group_failures(entries, None, [{"t1", "t2"}, {"t3", "x"}])
+    assert sorted(sorted(g["tests"]) for g in once) == [["t1"], ["t2"], ["t3"]]
+    # Broken together, fixed, and broken together again: one cause.
+    twice = group_failures(entries, None, [{"t1", "t2", "x"}, {"t3"}, {"t1", "t2"}])
+    assert sorted(sorted(g["tests"]) for g in twice) == [["t1", "t2"], ["t3"]]
+    (merged,) = [g for g in twice if len(g["tests"]) == 2]
+    assert merged["also"] == ["beta()"] or merged["also"] == ["alpha()"]
+
+
+def test_an_exception_and_an_unrelated_assertion_of_one_past_run_stay_apart() -> None:
+    raised = {
+        "nodeid": "t1",
+        "outcome": "failed",
+        "error_type": "ZeroDivisionError",
+        "traceback": RAISED_IN_HELPER,
+    }
+    groups = group_failures([raised, _asserted("t2", "label")], None, [{"t1", "t2"}])
+    assert sorted(g["cause"] for g in groups) == ["label()", "shop/core.py::_price"]
 
 
 def test_a_group_splits_only_where_every_test_broke_in_one_known_past_run() -> None:
@@ -217,17 +273,27 @@ def test_failures_group_by_cause_and_similar_finds_the_past_failure(tmp_path: Pa
     assert passed.returncode == 4 and "did not fail" in passed.stderr
 
 
-def test_tests_that_broke_together_before_are_one_cause(tmp_path: Path) -> None:
+def test_two_bugs_of_one_commit_are_two_causes_each_blamed_where_it_raised(
+    tmp_path: Path,
+) -> None:
     root = _project(tmp_path)
     assert _aqe(root, "run", "-w", "1").returncode == 0
-    # One change breaks label() and total() together: they started failing in one run.
+    # One change breaks label() (a wrong value) and total() (an exception raised in a
+    # helper it calls): they start failing in one run, for two reasons.
     _break(root, "return name.title()", "return name")
-    _break(root, "return sum(items)", "return sum(items) + 1")
+    _break(
+        root,
+        "return sum(items)",
+        "return _add(items)\n\n\ndef _add(items):\n    raise TypeError('no items')",
+    )
     assert _aqe(root, "run", "-w", "1").returncode == 1
     assert _aqe(root, "run", "-w", "1").returncode == 1
-    assert _clusters(root) == [["test_label", "test_total", "test_total_empty"]]
-    text = _aqe(root, "failures").stdout
-    assert "they broke together before" in text
+    report = json.loads(_aqe(root, "failures", "--json").stdout)
+    causes = {g["cause"]: sorted(n.split("::")[1] for n in g["tests"]) for g in report["clusters"]}
+    assert causes == {
+        "shop.py::_add": ["test_total", "test_total_empty"],
+        "label()": ["test_label"],
+    }
 
 
 def test_unrelated_breaks_in_separate_runs_stay_apart(tmp_path: Path) -> None:

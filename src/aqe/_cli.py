@@ -571,7 +571,7 @@ def _history_store(root: Path, config: Config) -> HistoryStore | None:
 @click.argument("test_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (docs/knowledge.md).")
 @click.option("--window", type=click.IntRange(2, 500), help="Recent runs to judge on.")
-@click.option("--all", "show_all", is_flag=True, help="Stable and failing tests too.")
+@click.option("--all", "show_all", is_flag=True, help="Stable tests too.")
 @_read_history
 def flaky(
     test_id: str | None,
@@ -580,7 +580,17 @@ def flaky(
     show_all: bool,
     history_path: str | None,
 ) -> None:
-    """Flaky and broken tests from the history, with their evidence; or one test's timeline."""
+    """Flaky and broken tests from the history, with their evidence; or one test's timeline.
+
+    \b
+    Each test of the recent runs gets a label, and a score: the chance that a run
+    of the current code fails it, from 0.00 to 1.00.
+      1.00 broken  failed on every run since a commit (shown as "since"), or on
+                   every run of the window: a real failure, never called flaky
+      0.xx flaky   passed and failed on the same code, or passed on a retry; the
+                   score is the share of its attempts that failed on that evidence
+      0.00 stable  passes on the current code (listed with --all)
+    """
     from ._knowledge import _commands
 
     _root, config, store = _project_history(history_path)

@@ -79,6 +79,8 @@ def flaky_lines(report: dict[str, Any]) -> list[str]:
     ]
     for t in tests:
         since = f"  (since {str(t['broken_since'])[:12]})" if t["broken_since"] else ""
+        if t["label"] == "broken" and not t["broken_since"]:
+            since = "  (failed in every run)"
         lines.append(
             f"{t['label']:8} {t['score']:5.2f} {t['runs']:4d} {t['passed']:4d} {t['failed']:4d} "
             f"{t['retried']:5d} {t['flip_rate']:5.2f}  {t['nodeid']}{since}"
@@ -86,7 +88,8 @@ def flaky_lines(report: dict[str, Any]) -> list[str]:
     counts = {label: sum(t["label"] == label for t in tests) for label in ("flaky", "broken")}
     lines.append(
         f"{counts['flaky']} flaky, {counts['broken']} broken in the last "
-        f"{report['window_runs']} runs (score: share of attempts that failed on the same code)"
+        f"{report['window_runs']} runs (score: chance of failing on the current code, "
+        "see aqe flaky --help)"
     )
     return lines
 
@@ -243,13 +246,16 @@ def final_failures(results: list[TestResult]) -> list[TestResult]:
 
 #: A past run in which more tests than this started failing says nothing about causes.
 MAX_TRANSITION = 50
+#: Past runs in which two causes' tests must have started failing together to be
+#: merged: one such run is as often one commit with two bugs as one bug.
+MIN_SHARED_RUNS = 2
 
 
 def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) -> list[set[str]]:
     """Per past run, the tests that started failing in it (they had passed before, or
-    were new), when there were 1 to MAX_TRANSITION of them: tests that break together
-    in one run most likely broke for one reason (and tests that broke in different
-    runs, for different ones). Flaky tests are left out: they fail along with anything."""
+    were new), when there were 1 to MAX_TRANSITION of them: tests that broke in
+    different runs broke for different reasons, and tests that broke together in
+    several runs for one. Flaky tests are left out: they fail along with anything."""
     from ._flaky import FAILING, analyse
 
     runs, attempts = store.attempts_by_run(window)
@@ -308,9 +314,11 @@ def _split(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[st
     return result
 
 
-def _link(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[str, Any]]:
-    """Merge cause groups whose tests started failing together in one past run (each
-    test's origin, see ``_origins``)."""
+def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
+    """Merge cause groups whose tests started failing together in at least
+    MIN_SHARED_RUNS past runs: broken together, fixed, and broken together again.
+    Two causes (two raising frames, or an exception and an unrelated assertion) that
+    shared a single past run stay apart."""
     parent = list(range(len(groups)))
 
     def find(i: int) -> int:
@@ -319,16 +327,14 @@ def _link(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[str
             i = parent[i]
         return i
 
-    first_of: dict[int, int] = {}
-    for index, group in enumerate(groups):
-        for nodeid in group["tests"]:
-            run = origin.get(nodeid)
-            if run is None:
-                continue
-            if run in first_of:
-                parent[find(index)] = find(first_of[run])
-            else:
-                first_of[run] = index
+    runs_of = [
+        {run for run, members in enumerate(transitions) if not members.isdisjoint(group["tests"])}
+        for group in groups
+    ]
+    for index, runs in enumerate(runs_of):
+        for other in range(index):
+            if len(runs & runs_of[other]) >= MIN_SHARED_RUNS:
+                parent[find(index)] = find(other)
     merged: dict[int, dict[str, Any]] = {}
     for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
         root = find(i)
@@ -352,7 +358,7 @@ def clusters(
     transitions: list[set[str]] | None = None,
 ) -> dict[str, Any]:
     """The run's failures grouped by cause, largest group first; groups whose tests
-    started failing together in a past run (``transitions``) are one cause."""
+    started failing together in several past runs (``transitions``) are one cause."""
     failures = final_failures(results)
     return {
         "schema": FAILURES_SCHEMA[0],
@@ -407,7 +413,7 @@ def group_failures(
         group["example"] = example(entry_of[group["tests"][0]])
         kinds = (entry_of[n].get("error_type") for n in group["tests"])
         group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
-    linked = _link(split, origin)
+    linked = _link(split, transitions or [])
     return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 
@@ -423,7 +429,10 @@ def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
         lines.append("")
         lines.append(f"{group['count']:4d}  {group['cause']}  [{kinds}]  ({group['key']})")
         if group.get("also"):
-            lines.append(f"      with {', '.join(group['also'])}: they broke together before")
+            lines.append(
+                f"      with {', '.join(group['also'])}: they broke together in "
+                f"{MIN_SHARED_RUNS} or more past runs"
+            )
         for nodeid in group["tests"][:show_tests]:
             lines.append(f"      {nodeid}")
         if group["count"] > show_tests:

@@ -1,10 +1,14 @@
 """``aqe detect-flaky``: run a selection again and again, in varied orders, and judge.
 
-Each round shuffles the selection (seeded: a round can be replayed; every second
-round is the one before it reversed) and deals it to ``workers`` fresh pytest
-processes, each running its share in exactly the given order, so the tests that ran
-before a test are known. A test whose outcome varies
-is then run alone a few times, each in a fresh process:
+The first round is pytest's own order: the whole selection in one fresh pytest
+process, as plain ``pytest`` runs it, so a victim that fails there (its polluter
+runs just before it in the same file) is never missed because no shuffle happened
+to put the two on one worker. Each later round shuffles the selection (seeded: a
+round can be replayed; every second one is the shuffle before it reversed) and
+deals it to ``workers`` fresh pytest processes, each running its share in exactly
+the given order, so the tests that ran before a test are known. A test whose
+outcome varies, or that failed in every round, is then run alone a few times, each
+in a fresh process:
 
 * it fails alone every time: **brittle** (it passes only after other tests set
   state up);
@@ -137,23 +141,26 @@ def detect(
     alone_repeats: int = 3,
     judge: set[str] | None = None,
 ) -> Report:
-    """Judge ``judge`` (default: every test) from rounds of all ``nodeids``: a new test
-    is only order-dependent among the tests it runs with."""
+    """Judge ``judge`` (default: every test) from rounds of all ``nodeids``, given in
+    pytest's order: a new test is only order-dependent among the tests it runs with."""
     rng = random.Random(seed)
     report = Report(runs=runs, seed=seed, workers=workers)
     history: dict[str, list[str | None]] = {n: [] for n in nodeids}
     before: dict[str, list[list[str]]] = {n: [] for n in nodeids}  # predecessors when failing
     order: list[str] = list(nodeids)
     for number in range(runs):
-        # Every other round runs the round before backwards: each pair of tests that
-        # shared a worker then ran once in each order, so a polluter cannot always
+        # Every second shuffled round runs the one before backwards: each pair of tests
+        # that shared a worker then ran once in each order, so a polluter cannot always
         # come after its victim by chance.
-        if number % 2:
-            order.reverse()
+        if number == 0:
+            chunks = [list(nodeids)]  # pytest's own order, in one process
         else:
-            order = list(nodeids)
-            rng.shuffle(order)
-        chunks = _deal(order, max(1, min(workers, len(order))))
+            if number % 2 == 0:
+                order.reverse()
+            else:
+                order = list(nodeids)
+                rng.shuffle(order)
+            chunks = _deal(order, max(1, min(workers, len(order))))
         for chunk, outcomes in zip(chunks, runner.run_many(chunks), strict=True):
             for index, nodeid in enumerate(chunk):
                 history[nodeid].append(outcomes.get(nodeid))

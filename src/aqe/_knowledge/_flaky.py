@@ -3,8 +3,13 @@
 A test is flaky only on evidence that cannot come from a code change: it failed
 and then passed within one run (a retry), or it both passed and failed on the same
 code (same clean git commit, or the same hash of the project's files). A test
-that fails on every run since some commit and passed before it is broken, never
-flaky: a real regression must not be waved through as noise. Runs in which most
+that fails on every run since some commit (or on every run the window holds) is
+broken, never flaky: a real regression must not be waved through as noise.
+
+The score is the label's figure, the chance that a run of the current code fails
+the test: 1 for a broken test, the share of attempts that failed on the evidence
+runs for a flaky one (always strictly between 0 and 1), 0 for a stable one. So a
+test that fails every time never shows 0.00 beside its label. Runs in which most
 tests failed at once (an outage: a database down, a broken conftest) are set
 aside as evidence of nothing, when another run of the same code shows they were
 not the code's doing.
@@ -20,7 +25,7 @@ from typing import Literal
 
 from .._store import RunRow
 
-Label = Literal["flaky", "broken", "failing", "stable"]
+Label = Literal["flaky", "broken", "stable"]
 
 FAILING = frozenset({"failed", "error", "crashed", "timeout"})
 PASSING = frozenset({"passed", "flaky", "xfailed"})
@@ -48,8 +53,9 @@ class Moment:
 class Verdict:
     nodeid: str
     label: Label
-    #: Share of attempts that failed on the evidence runs (the same code, or runs
-    #: with a retry); 0 for a test that is not flaky.
+    #: Chance that a run of the current code fails it: 1 when broken; when flaky the
+    #: share of attempts that failed on the evidence runs (the same code, or runs with
+    #: a retry); 0 when stable.
     score: float
     runs: int
     passed: int
@@ -62,7 +68,8 @@ class Verdict:
     flip_rate: float
     #: Binary entropy (bits) of its pass/fail results over the window.
     entropy: float
-    #: For a broken test: the commit (or code identity) of its first failing run in a row.
+    #: For a broken test: the commit (or code identity) of its first failing run in a
+    #: row; None when it failed on every run of the window (it never passed there).
     broken_since: str | None
     last_outcome: str
     timeline: list[Moment] = field(default_factory=list)
@@ -111,7 +118,7 @@ def analyse(
         for nodeid, per_run in attempts.items()
         if (verdict := judge(nodeid, kept, per_run)) is not None
     ]
-    rank = {"flaky": 0, "broken": 1, "failing": 2, "stable": 3}
+    rank = {"flaky": 0, "broken": 1, "stable": 2}
     verdicts.sort(key=lambda v: (rank[v.label], -v.score, -v.failed, v.nodeid))
     return verdicts
 
@@ -165,18 +172,16 @@ def judge(nodeid: str, runs: Sequence[RunRow], per_run: Mapping[str, list[str]])
     if retried or mixed:
         label = "flaky"
     elif bad[-1]:
-        if all(bad):
-            label = "failing"
-        else:
+        label = "broken"
+        if not all(bad):
             last_pass = len(bad) - 1 - bad[::-1].index(False)
             first, code = timeline[last_pass + 1]
-            label, broken_since = "broken", first.commit or code
+            broken_since = first.commit or code
+    score = {"flaky": failed_attempts / max(1, all_attempts), "broken": 1.0, "stable": 0.0}
     return Verdict(
         nodeid=nodeid,
         label=label,
-        score=round(failed_attempts / all_attempts, 4)
-        if label == "flaky" and all_attempts
-        else 0.0,
+        score=round(score[label], 4),
         runs=len(timeline),
         passed=len(bad) - sum(bad),
         failed=sum(bad),

@@ -2,17 +2,19 @@
 
 When one bug breaks twenty tests, they fail in different ways: some with an
 exception raised inside the buggy function, most with an assertion in the test on
-what it returned. What they share is the function of the project's code they
-exercised. So a failure is blamed on a function:
+what it returned. So a failure is blamed on a function:
 
-* raised inside the project's own (non-test) code: the outermost such frame, the
-  function the test called (an inner helper where the error surfaced is shared by
-  unrelated callers);
+* raised inside the project's own (non-test) code: the deepest such frame, the one
+  that raised (or called the library that did). A public caller above it is shared
+  by failures of every function it calls, so blaming it would merge unrelated bugs;
 * raised in the test itself (an assertion on a wrong value): the project function
   called on the failing statement, or on the nearest line above it that calls one.
 
-The fingerprint is that function (``path::name``, no line numbers); failures with
-no function to blame fall back to the exception type plus the test's own frame.
+The fingerprint is that function's name, so an exception raised in ``total`` and an
+assertion on what ``total()`` returned are one cause; a frame named like plumbing
+(``__init__``, ``wrapper``) keeps its file too, as its name alone says nothing. No
+line numbers. Failures with no function to blame fall back to the exception type
+plus the test's own frame.
 Messages are normalized (numbers, hex ids, paths, quoted values) for display and
 for the similarity text, never for the key.
 """
@@ -37,7 +39,7 @@ _DEF = re.compile(r"^\s*(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
 _CALL = re.compile(r"(?P<name>[A-Za-z_][\w.]*)\s*\(")
 
 _BUILTINS = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
-#: Frames that only pass a call on (decorators, curried wrappers, protocol methods).
+#: Names that say nothing without their file (dunders, decorators' wrappers).
 _PLUMBING = re.compile(r"^__\w+__$|^_?(?:wrapper|wrapped|inner|decorator|decorated|call)$")
 _LOCAL = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)|^\s*(\w+)\s*=[^=]")
 _DEFINED = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
@@ -174,18 +176,8 @@ def blame(trace: list[Frame], known: frozenset[str] = frozenset()) -> tuple[str,
     else ``function()`` as the test called it. ``known``: the project's own names."""
     inside = [f for f in trace if not is_external(f.path) and not is_test_path(f.path)]
     if inside:
-        # The first public function past the plumbing: a private helper it calls on
-        # the way (``_should_curry``) is shared by unrelated callers.
-        real = (
-            [
-                f
-                for f in inside
-                if not _PLUMBING.match(f.function) and not f.function.startswith("_")
-            ]
-            or [f for f in inside if not _PLUMBING.match(f.function)]
-            or inside
-        )
-        return real[0].function, f"{real[0].path}::{real[0].function}"
+        raised = inside[-1]  # the frame that raised: its callers only passed through
+        return raised.function, f"{raised.path}::{raised.function}"
     tests = [f for f in trace if not is_external(f.path)]
     if not tests:
         return None
@@ -236,7 +228,8 @@ def signature(entry: Mapping[str, Any], known: frozenset[str] = frozenset()) -> 
         # A dead or stopped worker leaves no traceback of the test: the test is the cause.
         basis = cause = f"{outcome}: {nodeid.split('[', 1)[0]}"
     elif blamed is not None:
-        basis, cause = f"function {blamed[0]}", blamed[1]
+        named = blamed[1] if _PLUMBING.match(blamed[0]) else blamed[0]
+        basis, cause = f"function {named}", blamed[1]
     else:
         own = [f for f in trace if not is_external(f.path)]
         where = f"{own[-1].path}::{own[-1].function}" if own else nodeid.split("[", 1)[0]

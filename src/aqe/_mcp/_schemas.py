@@ -91,7 +91,8 @@ class Cause(BaseModel):
     count: int
     example: str = Field(description="Node id of one test with this cause.")
     also: list[str] = Field(
-        description="Other causes merged in: their tests started failing together before."
+        description="Other causes merged in: their tests started failing together in two or "
+        "more past runs."
     )
 
 
@@ -178,9 +179,12 @@ class FlakyEntry(BaseModel):
     nodeid: str
     label: str = Field(
         description="flaky (passed and failed on the same code, or passed on a retry), broken "
-        "(fails on every run since broken_since, passed before), failing, or stable."
+        "(fails on every run since broken_since, or on every run of the window), or stable."
     )
-    score: float = Field(description="Share of attempts that failed on the flaky evidence runs.")
+    score: float = Field(
+        description="Chance that a run of the current code fails it: 1.0 broken; flaky: the "
+        "share of attempts that failed on the evidence runs (between 0 and 1); 0.0 stable."
+    )
     runs: int
     passed: int
     failed: int

@@ -651,7 +651,7 @@ def build_server(
         wanted = {
             "flaky": {"flaky"},
             "flaky_and_broken": {"flaky", "broken"},
-            "all": {"flaky", "broken", "failing", "stable"},
+            "all": {"flaky", "broken", "stable"},
         }[include]
         found = [
             s.FlakyEntry(
