@@ -70,6 +70,11 @@ class TestResult:
     tier: str = "hot"
     #: Listed in the project's quarantine: a failure is recorded but does not fail the run.
     quarantined: bool = False
+    #: For JUnit XML: ``record_property`` pairs, ``record_xml_attribute`` pairs, and the
+    #: ``record_testsuite_property`` pairs recorded while this attempt ran (values as text).
+    properties: tuple[tuple[str, str], ...] = ()
+    xml_attributes: tuple[tuple[str, str], ...] = ()
+    suite_properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def duration(self) -> float:
@@ -120,6 +125,20 @@ def tier_figures(results: list[TestResult]) -> dict[str, dict[str, float]]:
     return figures
 
 
+@dataclass(frozen=True)
+class JunitOptions:
+    """pytest's ``junit_*`` ini options and ``--junitprefix``, as the run's config has them,
+    so aqe's JUnit XML is shaped as ``pytest --junitxml`` would shape it."""
+
+    #: ``None``: pytest's default name was left alone; aqe then names the suite ``aqe``.
+    suite_name: str | None = None
+    family: str = "xunit2"
+    logging: str = "no"
+    log_passing_tests: bool = True
+    duration_report: str = "total"
+    prefix: str | None = None
+
+
 @dataclass(slots=True)
 class RunRecord:
     """A whole run: metadata filled in at start, results appended as they arrive."""
@@ -140,6 +159,7 @@ class RunRecord:
     tail_idle: dict[int, float] = field(default_factory=dict)
     #: Errors while collecting a file: (file or node id, traceback text).
     collection_errors: list[tuple[str, str]] = field(default_factory=list)
+    junit: JunitOptions = field(default_factory=JunitOptions)
 
     def counts(self) -> dict[str, int]:
         """Attempts per outcome (a test retried twice counts three times)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _pytest import nodes
+from _pytest.reports import CollectReport
 
 from .._model import RunRecord
 from .._trace import mark
@@ -88,9 +89,16 @@ class EnginePlugin:
         self.sink = sink
         self.settings = settings
         self.collector = ShallowCollector()
+        #: Skips and errors of the collection done in this process (directories,
+        #: conftests; whole files when it is not deferred), for the coordinator to record.
+        self.collect_reports: list[CollectReport] | None = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
         register_markers(config)
+
+    def pytest_collectreport(self, report: CollectReport) -> None:
+        if self.collect_reports is not None and not report.passed:
+            self.collect_reports.append(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:
@@ -138,6 +146,8 @@ class EnginePlugin:
             list(session.items),
             self.settings,
         )
+        coordinator.record_collect_reports(self.collect_reports or [])
+        self.collect_reports = None  # from here on, reports are the workers' (replayed)
         mark("loop")
         try:
             coordinator.execute(
