@@ -56,8 +56,8 @@ def _pytest(project: Path, xml: Path, *args: str) -> subprocess.CompletedProcess
     )
 
 
-def _aqe(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return _run(project, "aqe", "run", "--no-history", "-w", "2", *args)
+def _aqe(project: Path, *args: str, history: bool = False) -> subprocess.CompletedProcess[str]:
+    return _run(project, "aqe", "run", *(() if history else ("--no-history",)), "-w", "2", *args)
 
 
 def _text(element: ET.Element) -> str:
@@ -100,7 +100,9 @@ def test_aqe_junit_xml_matches_pytests_own(tmp_path: Path, family: str) -> None:
     theirs, ours, report = tmp_path / "pytest.xml", tmp_path / "aqe.xml", tmp_path / "aqe.json"
     option = ["-o", f"junit_family={family}"]
     plain = _pytest(project, theirs, *option)
-    run = _aqe(project, "--junit-xml", str(ours), "--json", str(report), "--", *option)
+    run = _aqe(
+        project, "--junit-xml", str(ours), "--json", str(report), "--", *option, history=True
+    )
     assert (plain.returncode, run.returncode) == (1, 1), plain.stdout + run.stdout + run.stderr
 
     their_suite, their_cases = _parse(theirs)
@@ -113,6 +115,9 @@ def test_aqe_junit_xml_matches_pytests_own(tmp_path: Path, family: str) -> None:
     # The collection-level skips (a module, importorskip, a conftest) count everywhere.
     assert "5 skipped" in plain.stdout and "5 skipped" in run.stdout, run.stdout
     assert json.loads(report.read_text())["outcomes"]["skipped"] == 5
+    assert "5 skipped" in _run(project, "aqe", "history", "-n", "1").stdout
+    status = json.loads(_run(project, "aqe", "status", "--json").stdout)
+    assert status["last_run"]["outcomes"]["skipped"] == 5
     # Written as pytest writes it: 0666 less the umask, not private to its writer.
     assert ours.stat().st_mode & 0o777 == theirs.stat().st_mode & 0o777 == 0o640
     assert report.stat().st_mode & 0o777 == 0o640

@@ -120,7 +120,7 @@ def tier_figures(results: list[TestResult]) -> dict[str, dict[str, float]]:
             "failures": sum(r.outcome in FAILING_OUTCOMES for r in runs),
             "median_seconds": round(median, 4),
             "fallbacks": sent_on,
-            "workers": len({r.worker for r in runs}),
+            "workers": len({r.worker for r in runs if r.worker >= 0}),  # -1: aqe's own verdict
         }
     return figures
 

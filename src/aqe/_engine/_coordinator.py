@@ -897,6 +897,7 @@ class Coordinator:
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts["skipped"] = self.counts.get("skipped", 0) + 1
+        self.final[report.nodeid] = "skipped"  # (not a known test: pytest collected none)
 
     def _release_retries(self, now: float) -> None:
         assert self.planner is not None

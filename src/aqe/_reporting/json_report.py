@@ -106,6 +106,7 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "start": _epoch_or_none(result.start),
         "stop": _epoch_or_none(result.stop),
         "quarantined": result.quarantined,
+        "properties": [[name, value] for name, value in result.properties],
     }
 
 
