@@ -143,3 +143,15 @@ def test_pytests_junitxml_under_aqe_agrees_on_quarantine_and_reruns(tmp_path: Pa
     assert [(tag, kind) for tag, kind, *_ in quarantined][:1] == [("skipped", "aqe.quarantined")]
     retried = our_cases["test_outcomes.TestGroup::test_param[2]"]["children"]
     assert retried[0][0] == "failure"
+
+
+def test_junit_xml_without_pytests_junitxml_plugin(tmp_path: Path) -> None:
+    project = tmp_path / "plain"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (project / "test_one.py").write_text("def test_one():\n    pass\n")
+    ours = tmp_path / "aqe.xml"
+    run = _aqe(project, "--junit-xml", str(ours), "--", "-p", "no:junitxml")
+    assert run.returncode == 0, run.stdout + run.stderr
+    _, cases = _parse(ours)
+    assert list(cases) == ["test_one::test_one"]

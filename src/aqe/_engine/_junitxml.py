@@ -31,8 +31,12 @@ SUITE_PROPERTIES = "aqe_suite_properties"
 
 
 def junit_options(config: pytest.Config) -> JunitOptions:
-    """The run's ``junit_*`` ini options, for aqe's own JUnit XML."""
-    suite_name = str(config.getini("junit_suite_name"))
+    """The run's ``junit_*`` ini options, for aqe's own JUnit XML; pytest's defaults
+    when its junitxml plugin is off (``-p no:junitxml``: the options do not exist)."""
+    try:
+        suite_name = str(config.getini("junit_suite_name"))
+    except ValueError:
+        return JunitOptions()
     family = str(config.getini("junit_family"))
     return JunitOptions(
         suite_name=None if suite_name == "pytest" else suite_name,
