@@ -94,11 +94,17 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return head, cases
 
 
-@pytest.mark.parametrize("family", ["xunit1", "xunit2"])
-def test_aqe_junit_xml_matches_pytests_own(tmp_path: Path, family: str) -> None:
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["-o", "junit_family=xunit1", "--junitprefix=pre"],
+        ["-o", "junit_family=xunit2", "-o", "junit_log_passing_tests=false"],
+    ],
+    ids=["xunit1", "xunit2"],
+)
+def test_aqe_junit_xml_matches_pytests_own(tmp_path: Path, option: list[str]) -> None:
     project = _project(tmp_path)
     theirs, ours, report = tmp_path / "pytest.xml", tmp_path / "aqe.xml", tmp_path / "aqe.json"
-    option = ["-o", f"junit_family={family}"]
     plain = _pytest(project, theirs, *option)
     run = _aqe(
         project, "--junit-xml", str(ours), "--json", str(report), "--", *option, history=True
@@ -155,3 +161,19 @@ def test_junit_xml_without_pytests_junitxml_plugin(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     _, cases = _parse(ours)
     assert list(cases) == ["test_one::test_one"]
+
+
+def test_junit_duration_report_call_counts_only_the_call() -> None:
+    from aqe._model import JunitOptions, RunRecord, TestResult
+    from aqe._reporting.junit import build_junit_tree
+
+    phases = {"setup": 1.0, "call": 0.25, "teardown": 2.0}
+    result = TestResult("t.py::test_a", "t.py", 3, "passed", phases, worker=0)
+    times = []
+    for report in ("total", "call"):
+        run = RunRecord("r", 0.0, ["aqe"], "/p", 1, results=[result])
+        run.junit = JunitOptions(duration_report=report)
+        case = build_junit_tree(run).find("testsuite/testcase")
+        assert case is not None
+        times.append(case.get("time"))
+    assert times == ["3.250", "0.250"]
