@@ -3,9 +3,9 @@
 CI systems render test results from JUnit XML, so aqe writes the same shape as
 ``pytest --junitxml`` (classname/name mangling, ``<failure>``/``<error>``/``<skipped>``
 children, per-testcase ``<properties>``) and existing dashboards keep working when a
-suite moves to aqe. Only the stdlib ``ElementTree`` is used; text is stripped of
-characters XML 1.0 forbids so one stray escape code in a test's output cannot make
-the whole file unparseable.
+suite moves to aqe. Only the stdlib ``ElementTree`` is used; characters XML 1.0
+forbids are shown as pytest shows them (``#x1B``) so one stray escape code in a
+test's output cannot make the whole file unparseable.
 """
 
 from __future__ import annotations
@@ -28,17 +28,23 @@ __all__ = [
     "write_junit_xml",
 ]
 
-# Everything outside the XML 1.0 Char production: C0 controls except tab/LF/CR,
-# lone surrogates, U+FFFE and U+FFFF.
-_ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Everything outside the XML 1.0 Char production (C0 controls except tab/LF/CR, lone
+# surrogates, U+FFFE and U+FFFF), and DEL, which pytest's junitxml escapes too.
+_ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\u007e\u0080-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 #: pytest's budget for the ``message`` attribute of ``<failure>`` and ``<error>``.
 _MESSAGE_BUDGET = 500
 
 
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"#x{code:02X}" if code <= 0xFF else f"#x{code:04X}"
+
+
 def sanitize_xml_text(text: str) -> str:
-    """Drop characters that XML 1.0 cannot represent, even as character references."""
-    return _ILLEGAL_XML.sub("", text)
+    """Show characters XML 1.0 cannot hold as pytest's junitxml does (``#x1B``), so an
+    escape code in a test's output cannot make the file unparseable, and reads the same."""
+    return _ILLEGAL_XML.sub(_visible, text)
 
 
 def mangle_nodeid(nodeid: str) -> tuple[str, str]:
