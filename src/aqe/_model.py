@@ -70,6 +70,11 @@ class TestResult:
     tier: str = "hot"
     #: Listed in the project's quarantine: a failure is recorded but does not fail the run.
     quarantined: bool = False
+    #: For JUnit XML: ``record_property`` pairs, ``record_xml_attribute`` pairs, and the
+    #: ``record_testsuite_property`` pairs recorded while this attempt ran (values as text).
+    properties: tuple[tuple[str, str], ...] = ()
+    xml_attributes: tuple[tuple[str, str], ...] = ()
+    suite_properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def duration(self) -> float:
@@ -115,9 +120,23 @@ def tier_figures(results: list[TestResult]) -> dict[str, dict[str, float]]:
             "failures": sum(r.outcome in FAILING_OUTCOMES for r in runs),
             "median_seconds": round(median, 4),
             "fallbacks": sent_on,
-            "workers": len({r.worker for r in runs}),
+            "workers": len({r.worker for r in runs if r.worker >= 0}),  # -1: aqe's own verdict
         }
     return figures
+
+
+@dataclass(frozen=True)
+class JunitOptions:
+    """pytest's ``junit_*`` ini options and ``--junitprefix``, as the run's config has them,
+    so aqe's JUnit XML is shaped as ``pytest --junitxml`` would shape it."""
+
+    #: ``None``: pytest's default name was left alone; aqe then names the suite ``aqe``.
+    suite_name: str | None = None
+    family: str = "xunit2"
+    logging: str = "no"
+    log_passing_tests: bool = True
+    duration_report: str = "total"
+    prefix: str | None = None
 
 
 @dataclass(slots=True)
@@ -144,6 +163,7 @@ class RunRecord:
     #: ran; None until the run's loop ended.
     collected: int | None = None
     ran: int | None = None
+    junit: JunitOptions = field(default_factory=JunitOptions)
 
     def counts(self) -> dict[str, int]:
         """Attempts per outcome (a test retried twice counts three times)."""

@@ -8,11 +8,13 @@ outcome ``error``; otherwise the call decides (xfail/xpass included).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from _pytest.reports import TestReport
 
 from .._model import Outcome, TestResult, cap_text
+from ._junitxml import ATTRIBUTES, SUITE_PROPERTIES
 
 # "ValueError: bad", "mod.CustomError: x", "SystemExit: 3", "Failed: DID NOT RAISE"
 _ERROR_TYPE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Z]\w*)(?::\s|:?$)")
@@ -63,6 +65,8 @@ def result_from_reports(
             message = str(failing.longrepr[2])  # skip reports: (path, line, reason)
         else:
             message = traceback.strip().splitlines()[-1] if traceback.strip() else None
+        if report_skip := _skip_location(failing.longrepr):
+            traceback = report_skip  # what pytest's junitxml writes for a skip
         if outcome in ("failed", "error") and message:
             match = _ERROR_TYPE.match(message) or _SINGLE_IN_GROUP.match(message)
             error_type = match.group(1) if match else None
@@ -88,4 +92,24 @@ def result_from_reports(
         log=cap_text(last.caplog),
         start=start,
         stop=stop,
+        properties=_pairs(last.user_properties),
+        xml_attributes=_pairs(
+            next((getattr(r, ATTRIBUTES) for r in reversed(reports) if hasattr(r, ATTRIBUTES)), ())
+        ),
+        suite_properties=_pairs(
+            pair for report in reports for pair in getattr(report, SUITE_PROPERTIES, ())
+        ),
     )
+
+
+def _pairs(pairs: Iterable[Any]) -> tuple[tuple[str, str], ...]:
+    """Name/value pairs as text, as pytest's junitxml writes them (``str`` of each)."""
+    return tuple((str(name), str(value)) for name, value in pairs)
+
+
+def _skip_location(longrepr: object) -> str | None:
+    """``path:line: reason`` for a skip's ``(path, line, "Skipped: reason")``."""
+    if not isinstance(longrepr, (tuple, list)) or len(longrepr) != 3:
+        return None
+    path, line, reason = longrepr
+    return f"{path}:{line}: {str(reason).removeprefix('Skipped: ')}"

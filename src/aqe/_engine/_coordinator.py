@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pytest
 from _pytest import nodes
-from _pytest.reports import CollectErrorRepr
+from _pytest.reports import CollectErrorRepr, CollectReport
 
 from .. import _transport
 from .._messages import (
@@ -47,6 +47,7 @@ from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text,
 from .._signals import handling, received
 from ._fork import describe_exit
 from ._identity import fleet
+from ._junitxml import Bridge, junit_options
 from ._limits import (
     STACKS_SIGNAL,
     EngineSettings,
@@ -225,6 +226,8 @@ class Coordinator:
         #: Per worker slot: how many workers in a row died having done nothing.
         self._barren: dict[int, int] = {}
         self._collect_warnings: set[tuple[str, str, str, int]] = set()
+        #: Files whose collection was skipped (recorded once, however often collected).
+        self._collect_skips: set[str] = set()
         self.pending_results: list[TestResult] = []
         self.pending_collect: dict[str, float] = {}
         self.stopping = False
@@ -248,8 +251,19 @@ class Coordinator:
         self._status = (
             StatusFile(settings.status_path, run.run_id) if settings.status_path else None
         )
+        self._junit_setup()
 
     # -- setup -----------------------------------------------------------------
+
+    def _junit_setup(self) -> None:
+        """aqe's JUnit XML takes the run's ``junit_*`` options; pytest's own
+        ``--junitxml``, if on, gets what workers recorded (see ``_junitxml``)."""
+        from _pytest.junitxml import xml_key
+
+        self.run.junit = junit_options(self.config)
+        logxml = self.config.stash.get(xml_key, None)
+        if logxml is not None:
+            self.config.pluginmanager.register(Bridge(logxml), "aqe-junit-bridge")
 
     def _worker_count(self, requested: int) -> int:
         # Never more workers than there is work for.
@@ -486,9 +500,13 @@ class Coordinator:
             report = hook.pytest_report_from_serializable(config=self.config, data=data)
             if report.__dict__.pop(COLLECT_ERROR_REPR, False) and isinstance(report.longrepr, str):
                 report.longrepr = CollectErrorRepr(report.longrepr)
+            if report.skipped and report.nodeid in self._collect_skips:
+                continue  # the file collected again: pytest counts its skip once
             hook.pytest_collectreport(report=report)
             if report.failed:
                 self.run.collection_errors.append((report.nodeid, report.longreprtext))
+            elif report.skipped:
+                self._record_collect_skip(conn.worker, report)
         # A file collected again (a replacement worker, a tier re-run, a stolen tail)
         # deselects the same tests again: pytest counts each once.
         unseen = [n for n in message.deselected if n not in self._deselected]
@@ -871,6 +889,41 @@ class Coordinator:
         self.pending_results.append(result)
         self.counts["skipped"] = self.counts.get("skipped", 0) + 1
         self._finished(nodeid, "skipped")
+
+    def record_collect_reports(self, reports: Sequence[CollectReport]) -> None:
+        """Skips and errors of the collection this process did before the loop,
+        recorded as those workers report (pytest's summary already counted them)."""
+        for report in reports:
+            if report.failed:
+                self.run.collection_errors.append((report.nodeid, report.longreprtext))
+            elif report.nodeid not in self._collect_skips:
+                self._record_collect_skip(-1, report)
+
+    def _record_collect_skip(self, worker: int, report: CollectReport) -> None:
+        """A module or conftest skipped while collecting (``allow_module_level``,
+        ``importorskip``): pytest's summary counts it as skipped, so its result does."""
+        self._collect_skips.add(report.nodeid)
+        longrepr = report.longrepr
+        reason = str(longrepr[2]) if isinstance(longrepr, (tuple, list)) else str(longrepr)
+        text = str(tuple(longrepr)) if isinstance(longrepr, (tuple, list)) else str(longrepr)
+        now = time.time()
+        result = TestResult(
+            nodeid=report.nodeid,
+            file=report.nodeid.split("::", 1)[0],
+            line=None,
+            outcome="skipped",
+            phases={},
+            worker=worker,
+            when="collect",
+            message=reason,
+            traceback=text,  # what pytest's junitxml writes for it
+            start=now,
+            stop=now,
+        )
+        self.run.results.append(result)
+        self.pending_results.append(result)
+        self.counts["skipped"] = self.counts.get("skipped", 0) + 1
+        self.final[report.nodeid] = "skipped"  # (not a known test: pytest collected none)
 
     def _release_retries(self, now: float) -> None:
         assert self.planner is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from _pytest import nodes
+from _pytest.reports import CollectReport
 
 from .._model import RunRecord
 from .._trace import mark
@@ -99,12 +100,18 @@ class EnginePlugin:
         #: Until the first fork: who decided as the controller (see ``_launcher``).
         self.watch = _identity.EnvironmentWatch()
         self.watch.start()
+        #: Skips and errors of the collection done in this process (directories,
+        #: conftests; whole files when it is not deferred), for the coordinator to record.
+        self.collect_reports: list[CollectReport] | None = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
         register_markers(config)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         _identity.as_controller(session.config)  # every plugin has configured
+    def pytest_collectreport(self, report: CollectReport) -> None:
+        if self.collect_reports is not None and not report.passed:
+            self.collect_reports.append(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: Any) -> tuple[str, str, Any] | None:
@@ -170,6 +177,8 @@ class EnginePlugin:
             list(session.items),
             self.settings,
         )
+        coordinator.record_collect_reports(self.collect_reports or [])
+        self.collect_reports = None  # from here on, reports are the workers' (replayed)
         mark("loop")
         try:
             coordinator.execute(

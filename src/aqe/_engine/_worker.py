@@ -54,6 +54,7 @@ from .._messages import (
 from .._trace import mark
 from . import _bytecode, _identity
 from ._convert import result_from_reports
+from ._junitxml import install_recorder
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
 from ._preimport import Import, imports_by_file, preimport
@@ -254,6 +255,7 @@ class Worker:
         xml = self.config.stash.get(xml_key, None)
         if xml is not None:
             pm.unregister(xml)
+        install_recorder(self.config)  # record_xml_attribute & co. reach the reports
         logging_plugin = pm.get_plugin("logging-plugin")
         if logging_plugin is not None and hasattr(logging_plugin, "log_cli_handler"):
             from _pytest.logging import _LiveLoggingNullHandler

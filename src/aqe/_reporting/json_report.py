@@ -38,13 +38,16 @@ def atomic_write_bytes(path: Path, data: bytes, what: str = "report") -> None:
     """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
 
     The temporary file lives in the destination directory so ``os.replace`` is a
-    rename on the same filesystem. Parent directories are created.
+    rename on the same filesystem. Parent directories are created. The file gets the
+    mode ``open()`` would give it (0666 less the umask), as pytest's reports do, not
+    ``mkstemp``'s private 0600: CI often reads reports as another user.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -56,6 +59,13 @@ def atomic_write_bytes(path: Path, data: bytes, what: str = "report") -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UsageError(f"cannot write {what} to {path}: {reason}") from exc
+
+
+def _umask() -> int:
+    """The process's umask; reading it means setting it, so it is put back at once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -96,6 +106,7 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "start": _epoch_or_none(result.start),
         "stop": _epoch_or_none(result.stop),
         "quarantined": result.quarantined,
+        "properties": [[name, value] for name, value in result.properties],
     }
 
 
