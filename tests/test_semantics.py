@@ -1,0 +1,111 @@
+"""pytest's run semantics under aqe: -x/--maxfail, a test's KeyboardInterrupt, order, caches.
+
+Each case runs the fixture project under ``tests/fixtures/semantics/`` with plain pytest
+and with ``aqe run`` and compares what they report; counts only, never timings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+try:
+    from parity import PytestRun, run_aqe, run_pytest
+except ImportError:  # tests/ turned into a package
+    from tests.parity import PytestRun, run_aqe, run_pytest
+
+SEMANTICS = Path(__file__).resolve().parent / "fixtures" / "semantics"
+#: Keep the shared fixture projects free of pytest's cache directory.
+NO_CACHE = ["-p", "no:cacheprovider"]
+
+
+@functools.cache
+def _pytest_run(project: str, *args: str) -> PytestRun:
+    """Plain pytest on a fixture project (in place: it writes nothing there), once."""
+    return run_pytest(SEMANTICS / project, [*args, *NO_CACHE])
+
+
+def _copy(project: str, tmp_path: Path) -> Path:
+    """A copy of a fixture project for aqe, which keeps a cache and history in it."""
+    return Path(shutil.copytree(SEMANTICS / project, tmp_path / project))
+
+
+# -- -x / --maxfail --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("option", [["-x"], ["--maxfail", "2"]], ids=["x", "maxfail2"])
+def test_maxfail_stops_where_pytest_stops(workers: int, option: list[str], tmp_path: Path) -> None:
+    maxfail = 1 if option == ["-x"] else int(option[1])
+    expected = _pytest_run("stops", *option)  # 60 fast tests, every fifth fails
+    run = run_aqe(_copy("stops", tmp_path), [*option, *NO_CACHE], workers=workers)
+    run.require_report()
+    counts = Counter(run.outcomes.values())
+    assert expected.exit_code == run.exit_code == 1, run.describe()
+    # Each other worker may finish the one test it was running when the Nth failed.
+    assert maxfail <= counts["failed"] <= maxfail + workers - 1, run.describe()
+    assert f"stopping after {maxfail} failures" in run.output, run.describe()
+    assert set(counts) == {"passed", "failed"}, run.describe()
+    if workers == 1:  # one worker runs what pytest runs, and not a test more
+        assert run.outcomes == expected.outcomes, run.describe()
+    else:
+        assert len(run.outcomes) < 30, run.describe()
+
+
+# -- a test raising KeyboardInterrupt ------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_keyboard_interrupt_in_a_test_stops_the_run_like_pytest(
+    workers: int, tmp_path: Path
+) -> None:
+    project = _copy("interrupt", tmp_path)
+    interrupter = "test_b_interrupt.py::test_presses_ctrl_c"
+    expected = _pytest_run("interrupt")
+    history = tmp_path / "history.db"
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "aqe", "run", "-w", str(workers)]
+    command += ["--history", str(history), "--json", str(report), "--", *NO_CACHE]
+    proc = subprocess.run(
+        command, cwd=project, capture_output=True, text=True, timeout=120, env=_env()
+    )
+    output = proc.stdout + proc.stderr
+    assert expected.exit_code == proc.returncode == 2, output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    outcomes = {test["nodeid"]: test["outcome"] for test in data["tests"]}
+    # pytest logs no report for the interrupted call: the test is not counted.
+    assert interrupter not in outcomes, output
+    assert {test["tier"] for test in data["tests"]} == {"hot"}, output  # no tier re-runs
+    assert set(outcomes.values()) == {"passed"}, output
+    assert "test_b_interrupt.py::test_never_reached" not in outcomes, output
+    assert f"aqe: {interrupter} raised KeyboardInterrupt: stopping" in output, output
+    assert f"Interrupted: {interrupter} at " in output, output
+    assert re.search(r"=+ \d+ passed in ", output), output  # pytest's summary line
+    if workers == 1:
+        pytest_ran = {n: o for n, o in expected.outcomes.items() if n != interrupter}
+        assert outcomes == pytest_ran, output
+    assert data["run"]["exit_code"] == 2, output
+    listed = subprocess.run(
+        [sys.executable, "-m", "aqe", "history", "--history", str(history)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
+    assert listed.returncode == 0 and len(listed.stdout.strip().splitlines()) >= 1, listed
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
+    env.update(CI="true", PYTHONDONTWRITEBYTECODE="1")
+    return env
