@@ -23,6 +23,11 @@ try:
 except ImportError:  # tests/ turned into a package
     from tests.parity import PytestRun, run_aqe, run_pytest
 
+from aqe._config import load_config
+from aqe._engine._plan import Estimate, Planner
+from aqe._exceptions import ConfigError
+from aqe._messages import Collect, RunTests, Shutdown
+
 SEMANTICS = Path(__file__).resolve().parent / "fixtures" / "semantics"
 #: Keep the shared fixture projects free of pytest's cache directory.
 NO_CACHE = ["-p", "no:cacheprovider"]
@@ -109,3 +114,80 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
     env.update(CI="true", PYTHONDONTWRITEBYTECODE="1")
     return env
+
+
+# -- order ----------------------------------------------------------------------------
+
+
+def _drain(planner: Planner) -> list[str]:
+    """Test ids in the order one worker is sent them; it collects one test ``t`` per file."""
+    sent: list[str] = []
+    for _ in range(100):
+        messages = planner.next_messages(0)
+        for message in messages:
+            if isinstance(message, Collect):
+                ids = [f"{planner.files[i]}::t" for i in message.files]
+                planner.on_collected(0, message.files, ids)
+            if isinstance(message, RunTests):
+                sent.extend(message.nodeids)
+        if any(isinstance(m, Shutdown) for m in messages):
+            return sent
+        for nodeid, _ in list(planner.workers[0].outstanding):
+            planner.on_finished(0, nodeid, 0.01)
+    raise AssertionError("never shut down")
+
+
+@pytest.mark.parametrize(("order", "expected"), [("pytest", "abc"), ("duration", "cba")])
+def test_order_pytest_keeps_pytests_file_order_whatever_the_history_says(
+    order: str, expected: str
+) -> None:
+    files = ["a.py", "b.py", "c.py"]
+    history = {
+        f"{path}::t": Estimate(0.0, seconds) for path, seconds in zip(files, [1, 2, 3], strict=True)
+    }
+    deferred = Planner(files, [100] * 3, 1, history, {}, order=order)
+    direct = Planner([], [], 1, history, {}, [(n, n.split("::")[0]) for n in history], order=order)
+    for planner in (deferred, direct):
+        assert _drain(planner) == [f"{name}.py::t" for name in expected]
+
+
+def test_order_pytest_from_the_flag_or_the_environment_with_history(tmp_path: Path) -> None:
+    project = _copy("order", tmp_path)  # test_b_reads.py needs test_a_sets.py run before it
+    history = tmp_path / "history.db"
+    command = [sys.executable, "-m", "aqe", "run", "-w", "1", "--history", str(history)]
+    for extra, env in (["--order", "pytest"], {}), ([], {"AQE_ORDER": "pytest"}):
+        proc = subprocess.run(
+            [*command, *extra, "--", *NO_CACHE],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**_env(), **env},
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "2 passed" in proc.stdout, proc.stdout
+
+
+def test_a_bad_order_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    project = _copy("order", tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "--order", "random"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "aqe: error: option --order: expected 'duration' or 'pytest', got 'random'"
+    ], proc.stderr
+
+
+def test_order_comes_from_pyproject_then_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aqe]\norder = "pytest"\n', encoding="utf-8")
+    assert load_config(tmp_path, {}, environ={}).order == "pytest"
+    assert load_config(tmp_path, {}, environ={"AQE_ORDER": "duration"}).order == "duration"
+    assert load_config(tmp_path / "nowhere", {}, environ={}).order == "duration"  # the default
+    with pytest.raises(ConfigError, match="AQE_ORDER"):
+        load_config(tmp_path, {}, environ={"AQE_ORDER": "random"})

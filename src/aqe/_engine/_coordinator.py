@@ -283,6 +283,7 @@ class Coordinator:
                 collect_estimates=collect_est,
                 direct_items=[(item.nodeid, item.location[0]) for item in self.direct.values()],
                 split=self.settings.split,
+                order=self.settings.order,
                 order_bound=order_bound_files(self.direct.values()),
             )
             self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
