@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,9 @@ from aqe._config import load_config
 from aqe._engine._plan import Estimate, Planner
 from aqe._exceptions import ConfigError
 from aqe._messages import Collect, RunTests, Shutdown
+
+if TYPE_CHECKING:
+    from conftest import MakeProject, RunAqe
 
 SEMANTICS = Path(__file__).resolve().parent / "fixtures" / "semantics"
 #: Keep the shared fixture projects free of pytest's cache directory.
@@ -191,3 +195,26 @@ def test_order_comes_from_pyproject_then_the_environment(tmp_path: Path) -> None
     assert load_config(tmp_path / "nowhere", {}, environ={}).order == "duration"  # the default
     with pytest.raises(ConfigError, match="AQE_ORDER"):
         load_config(tmp_path, {}, environ={"AQE_ORDER": "random"})
+
+
+# -- aqe's bytecode cache -------------------------------------------------------------
+
+
+def test_an_edit_that_keeps_size_and_mtime_never_runs_stale_code(
+    make_project: MakeProject, run_aqe: RunAqe
+) -> None:
+    """With bytecode off, aqe caches rewritten test modules in .aqe/pycache; pytest
+    (before 9) checks such a cache by the source's size and mtime only."""
+    root = make_project({"test_edit.py": "def test_value():\n    assert 1 + 1 == 2\n"})
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    first = run_aqe("run", "-w", "1", "--no-history", cwd=root, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert list((root / ".aqe" / "pycache").rglob("test_edit*.pyc")), "nothing was cached"
+    source = root / "test_edit.py"
+    before = source.stat()
+    source.write_text("def test_value():\n    assert 1 + 1 == 3\n", encoding="utf-8")
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert source.stat().st_size == before.st_size
+    second = run_aqe("run", "-w", "1", "--no-history", cwd=root, env=env)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "assert (1 + 1) == 3" in second.stdout, second.stdout
