@@ -168,6 +168,12 @@ def _selection_options(func: Any) -> Any:
     help="May a file's tests be cut between workers (default auto: not unittest files).",
 )
 @click.option(
+    "--order",
+    metavar="duration|pytest",
+    help="Order of the files on each worker (default duration: longest first once the "
+    "history knows them; pytest: always pytest's).",
+)
+@click.option(
     "--status",
     "status_path",
     metavar="PATH",
@@ -203,6 +209,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
             "history_path",
             "live",
             "split",
+            "order",
             "timeout",
             "run_timeout",
             "max_tests_per_worker",
@@ -846,6 +853,7 @@ def _engine_settings(config: Config) -> EngineSettings:
         workers=config.resolved_workers(),
         start_method=config.start_method,
         split=config.split,
+        order=config.order,
         timeout=config.timeout,
         run_timeout=config.run_timeout,
         shutdown_grace=config.shutdown_grace,

@@ -42,6 +42,7 @@ class Config:
     bytecode_cache: bool = True
     start_method: str = "auto"  # auto: fork when safe, else spawn
     split: str = "auto"  # may a file's tests be cut between workers: auto, file, test
+    order: str = "duration"  # a worker's files: longest first by history, or pytest's order
     timeout: float | None = None  # seconds per test; None: no limit
     run_timeout: float | None = None  # seconds for the whole run; None: no limit
     shutdown_grace: float = 10.0  # seconds running tests get after a first SIGINT/SIGTERM
@@ -201,6 +202,12 @@ def _split(value: Any) -> str:
     return str(value)
 
 
+def _order(value: Any) -> str:
+    if value not in ("duration", "pytest"):
+        raise ValueError(f"expected 'duration' or 'pytest', got {value!r}")
+    return str(value)
+
+
 def _count_positive(value: Any) -> int:
     return _whole(value, 1, "a positive integer")
 
@@ -230,6 +237,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "bytecode_cache": _boolean,
     "start_method": _start_method,
     "split": _split,
+    "order": _order,
     "timeout": _seconds,
     "run_timeout": _seconds,
     "shutdown_grace": _grace,

@@ -58,7 +58,13 @@ class Limits:
     max_rss_mb: float | None = None
 
 
-ToWorker = Collect | RunTests | Shutdown | Stop | Limits
+@dataclass(frozen=True)
+class Proceed:
+    """The coordinator counted the failure the worker waits on (``-x``/``--maxfail``)
+    and the run goes on: run the next test."""
+
+
+ToWorker = Collect | RunTests | Shutdown | Stop | Limits | Proceed
 
 # -- worker -> coordinator ---------------------------------------------------------
 
@@ -165,6 +171,19 @@ class NothingReported:
 
 
 @dataclass(frozen=True)
+class TestInterrupted:
+    """The test raised ``KeyboardInterrupt``, which ends a pytest session: the worker
+    ran nothing after it and leaves; the coordinator stops the run."""
+
+    __test__ = False
+
+    worker: int
+    nodeid: str
+    #: Where it was raised, as pytest shows it ("test_x.py:9").
+    where: str
+
+
+@dataclass(frozen=True)
 class NotFound:
     """Tests the worker was sent that it never collected (their ids differ from one
     collection to the next): never run here, to be reported, not dropped."""
@@ -198,6 +217,7 @@ ToCoordinator = (
     | Collected
     | TestFinished
     | NothingReported
+    | TestInterrupted
     | WarningRecorded
     | WorkerFailed
 )

@@ -34,10 +34,12 @@ from .._messages import (
     Limits,
     NotFound,
     NothingReported,
+    Proceed,
     Retiring,
     RunTests,
     Stop,
     TestFinished,
+    TestInterrupted,
     ToWorker,
     WarningRecorded,
     WorkerFailed,
@@ -194,7 +196,13 @@ class Coordinator:
         self._seen_after: set[str] = set()
         #: Signals received during the loop (SIGINT/SIGTERM), in order.
         self._signals: list[int] = []
+        #: Signals that had come when the graceful stop began (a later one kills).
+        self._signals_at_stop = 0
         self._grace_until: float | None = None
+        #: -x/--maxfail: failures that stop the run (0: none do), and pytest's
+        #: "stopping after N failures" as it was at the Nth.
+        self._maxfail: int = session.config.getoption("maxfail", 0) or 0
+        self._stopped_at = ""
         self.retries = Retries(settings.retry)
         #: Attempts made so far per node id.
         self._attempts: dict[str, int] = {}
@@ -293,6 +301,7 @@ class Coordinator:
                 collect_estimates=collect_est,
                 direct_items=[(item.nodeid, item.location[0]) for item in self.direct.values()],
                 split=self.settings.split,
+                order=self.settings.order,
                 order_bound=order_bound_files(self.direct.values()),
             )
             self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
@@ -306,6 +315,10 @@ class Coordinator:
                         self._spawn(worker_id)
                     self._loop()
                     self._record_unfinished()
+                    if self._stopped_at:
+                        # Failures of tests that were already running count, but the
+                        # message stays pytest's: where the run stopped.
+                        self.session.shouldfail = self._stopped_at
                 finally:
                     # Under the same handlers: a late signal must not cut this write.
                     self._flush(force=True)
@@ -440,6 +453,13 @@ class Coordinator:
                     self.planner.on_finished(conn.worker, nodeid)
                     self._not_found(conn.worker, nodeid)
                 self._feed(conn.worker)
+            case TestInterrupted(nodeid=nodeid, where=where):
+                assert self.planner is not None
+                conn.killed = True  # it leaves: the tests queued behind it are not to blame
+                self.planner.on_finished(conn.worker, nodeid)
+                # (pytest's banner shows a crash location when its text names
+                # KeyboardInterrupt: this one would be aqe's own line)
+                self._stop_gracefully(f"{nodeid} at {where}", f"{nodeid} raised KeyboardInterrupt")
             case NothingReported(nodeid=nodeid):
                 conn.busy_since = time.monotonic()
                 assert self.planner is not None
@@ -560,6 +580,8 @@ class Coordinator:
             for data in message.reports
         ]
         result = message.result
+        # The worker waits for this failure to be counted (see ``_after_finish``).
+        held = bool(self._maxfail) and any(report.failed for report in reports)
         if conn.tier != "hot":
             result = dataclasses.replace(result, tier=conn.tier)
         memory = message.memory_mb if "memory" in self.settings.isolate_on else None
@@ -580,7 +602,7 @@ class Coordinator:
                 )
                 if message.raw_output and self.view is not None:
                     self.view.test_output(result, message.raw_output)
-                self._after_finish(conn, nodeid, result.stop, result.duration)
+                self._after_finish(conn, nodeid, result.stop, result.duration, held)
                 return
             if result.outcome not in FAILING_OUTCOMES:
                 limit = self.settings.max_worker_memory
@@ -627,17 +649,32 @@ class Coordinator:
             self._last_view = 0.0  # show the new count with the failure, not a tick later
         if message.raw_output and self.view is not None:
             self.view.test_output(result, message.raw_output)
-        self._after_finish(conn, nodeid, result.stop, result.stop - result.start)
+        self._after_finish(conn, nodeid, result.stop, result.stop - result.start, held)
 
-    def _after_finish(self, conn: _Conn, nodeid: str, stop: float, seconds: float) -> None:
+    def _after_finish(
+        self, conn: _Conn, nodeid: str, stop: float, seconds: float, held: bool = False
+    ) -> None:
         assert self.planner is not None
         conn.last_finish = stop
         self.planner.on_finished(conn.worker, nodeid, seconds)
-        if not self.stopping and (self.session.shouldfail or self.session.shouldstop):
-            self.stopping = True
-            self._drop_pending()
-            self._feed_all()
+        self._stop_if_failed()
+        if held:  # it waits for this count: go on, or stop here (Stop already sent)
+            self._send(conn.worker, [Stop() if self.stopping else Proceed()])
         self._feed(conn.worker)
+
+    def _stop_if_failed(self) -> None:
+        """-x/--maxfail: pytest's session counted the replayed failures and set
+        ``shouldfail`` at the Nth. Stop scheduling and have every worker drop the
+        tests it holds queued; tests already running finish and are reported."""
+        if self.stopping or not (self.session.shouldfail or self.session.shouldstop):
+            return
+        self._stopped_at = str(self.session.shouldfail or "")
+        self.stopping = True
+        self._drop_pending()
+        for conn in self.conns.values():
+            if not conn.closed:
+                conn.killed = True  # its queue is dropped on purpose, not lost to a crash
+                self._send(conn.worker, [Stop()])
 
     def _memory_figures(self, nodeid: str) -> str:
         """ "234 MB hot, 239 MB warm": its worker's memory after each attempt past the limit."""
@@ -1152,6 +1189,7 @@ class Coordinator:
         self.run.results.append(result)
         self.pending_results.append(result)
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self._stop_if_failed()
 
     def _not_found(self, worker: int, nodeid: str) -> None:
         self._record_crash(
@@ -1236,27 +1274,33 @@ class Coordinator:
     def _on_signals(self, now: float) -> None:
         """First signal: stop scheduling, let running tests finish within the grace
         period. A second one, or the end of the grace period: kill every worker."""
-        if not self._signals:
-            return
-        if self._grace_until is None:
+        if self._signals and self._grace_until is None:
             name = signal.Signals(self._signals[0]).name
-            self.interrupted = f"{name} received"
-            self.stopping = True
-            self._drop_pending()
-            grace = self.settings.shutdown_grace
-            self._grace_until = now + grace
-            running = 0
-            for conn in self.conns.values():
-                if not conn.closed:
-                    conn.killed = True
-                    running += bool(self.planner and self.planner.workers[conn.worker].outstanding)
-                    self._send(conn.worker, [Stop()])
-            self._write_error(
-                f"aqe: {name} received: stopping; waiting up to {grace:g}s for {running} "
-                "running tests (again to stop at once)"
-            )
-        elif len(self._signals) > 1 or now >= self._grace_until:
+            self._stop_gracefully(f"{name} received", f"{name} received", again=True)
+        elif self._grace_until is not None and (
+            len(self._signals) > self._signals_at_stop or now >= self._grace_until
+        ):
             self._kill_all()
+
+    def _stop_gracefully(self, reason: str, why: str, again: bool = False) -> None:
+        """Interrupt the run as pytest would (exit 2): stop scheduling; running tests
+        get ``shutdown_grace`` seconds to finish, a signal meanwhile kills them."""
+        self.interrupted = reason
+        self.stopping = True
+        self._drop_pending()
+        grace = self.settings.shutdown_grace
+        self._grace_until = time.monotonic() + grace
+        self._signals_at_stop = len(self._signals)
+        running = 0
+        for conn in self.conns.values():
+            if not conn.closed:
+                conn.killed = True
+                running += bool(self.planner and self.planner.workers[conn.worker].outstanding)
+                self._send(conn.worker, [Stop()])
+        self._write_error(
+            f"aqe: {why}: stopping; waiting up to {grace:g}s for {running} running tests"
+            + (" (again to stop at once)" if again else "")
+        )
 
     def _kill_all(self) -> None:
         for conn in self.conns.values():

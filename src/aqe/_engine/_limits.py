@@ -31,6 +31,8 @@ class EngineSettings:
     workers: int
     start_method: str = "auto"
     split: str = "auto"
+    #: Files on a worker: "duration" (longest first, from history) or "pytest".
+    order: str = "duration"
     #: Seconds a test may run before its worker is killed; None for no limit.
     timeout: float | None = None
     #: Seconds the whole run may take; then it stops, keeping every finished result.

@@ -7,7 +7,8 @@ it runs any test, as pytest imports every test module first. A file's tests are
 one unit run in pytest's order on one worker, as plain pytest would run them:
 module fixtures are set up once, and tests that lean on state left by the tests
 before them (common in suites written for sequential runners) still see it. Units
-run longest first when history knows their durations, else in pytest's order.
+run longest first when history knows their durations, else (or with ``order``
+"pytest") in pytest's order.
 
 At the tail an idle worker steals: first files another worker has not collected
 yet, then whole queued files, and only then the contiguous tail of a file, cut
@@ -53,6 +54,9 @@ class Estimate:
 
 #: How files may be cut between workers (see the module docstring).
 SPLIT_MODES = ("auto", "file", "test")
+#: The order of the units on a worker: longest first once history knows their
+#: durations, or always pytest's (suites whose tests lean on the files before them).
+ORDERS = ("duration", "pytest")
 
 
 @dataclass(slots=True)
@@ -149,16 +153,21 @@ class Planner:
         direct_items: Sequence[tuple[str, str]] = (),
         split: str = "auto",
         order_bound: Iterable[str] = (),
+        order: str = "duration",
     ) -> None:
         if split not in SPLIT_MODES:
             raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
         self.split = split
         #: Files that must not be split in ``auto`` mode (unittest.TestCase tests).
         self.order_bound: set[str] = set(order_bound)
         self.files = list(files)
         self._index_by_path = {path: i for i, path in enumerate(self.files)}
         self.estimates = estimates
-        self.workers = [WorkerPlan(in_order=not estimates) for _ in range(workers)]
+        #: Units run in pytest's file order on every worker (else longest first).
+        self._in_order = order == "pytest" or not estimates
+        self.workers = [WorkerPlan(in_order=self._in_order) for _ in range(workers)]
         self.owner: dict[int, int] = {}  # file index -> worker that owns its tests
         self._file_est_by_path = self._history_by_file(estimates)
         self._suite_prior = self._median_or(
@@ -259,12 +268,15 @@ class Planner:
 
     def _assign_direct(self, items: Sequence[tuple[str, str]]) -> None:
         units = self._units([nodeid for nodeid, _ in items], -1)
-        units.sort(key=lambda unit: -unit.est)
         loads = [w.ready_est() for w in self.workers]
-        for unit in units:
-            target = loads.index(min(loads))
-            self.workers[target].add_ready([unit])
-            loads[target] += unit.est
+        # Dealt longest first; queued in pytest's order (add_ready keeps it when
+        # ``in_order``: these units share the file index -1).
+        targets: dict[int, int] = {}
+        for position in sorted(range(len(units)), key=lambda i: -units[i].est):
+            target = targets[position] = loads.index(min(loads))
+            loads[target] += units[position].est
+        for position, unit in enumerate(units):
+            self.workers[targets[position]].add_ready([unit])
 
     def splittable(self, path: str) -> bool:
         if self.split != "auto":
@@ -480,9 +492,9 @@ class Planner:
         ]
         slot = dead[0] if dead else len(self.workers)
         if slot == len(self.workers):
-            self.workers.append(WorkerPlan(in_order=not self._has_history))
+            self.workers.append(WorkerPlan(in_order=self._in_order))
         else:
-            self.workers[slot] = WorkerPlan(in_order=not self._has_history)
+            self.workers[slot] = WorkerPlan(in_order=self._in_order)
         return slot
 
     def _load(self, plan: WorkerPlan) -> float:

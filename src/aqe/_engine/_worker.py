@@ -42,11 +42,13 @@ from .._messages import (
     Limits,
     NotFound,
     NothingReported,
+    Proceed,
     Retiring,
     RunTests,
     Shutdown,
     Stop,
     TestFinished,
+    TestInterrupted,
     WarningRecorded,
     WorkerFailed,
     WorkerReady,
@@ -177,6 +179,9 @@ def _picklable(data: dict[str, Any]) -> dict[str, Any]:
 
 class Worker:
     """One worker's loop; ``main`` returns the process exit code."""
+
+    #: A failure waits for the coordinator's count (see ``_await_verdict``).
+    _held = False
 
     def __init__(
         self,
@@ -369,6 +374,8 @@ class Worker:
                 self.shutdown = self.stopped = True
             case Limits():
                 self.limits = message
+            case Proceed():
+                self._held = False
             case _:
                 raise TypeError(f"unexpected message {message!r}")
 
@@ -552,7 +559,16 @@ class Worker:
         plugin = self.plugin
         plugin.reports.clear()
         start = time.time()
-        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        try:
+            item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        except KeyboardInterrupt as error:
+            # pytest ends its session here: run nothing more, let the coordinator
+            # stop the run (fixtures are torn down on the way out, as by pytest).
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            self.post(TestInterrupted(self.worker_id, item.nodeid, f"{frame[0]}:{frame[1]}"))
+            self.queue.clear()
+            self.shutdown = self.stopped = True
+            return
         stop = time.time()
         # -x / --maxfail are the coordinator's decision, not one worker's.
         self.session.shouldfail = False
@@ -588,6 +604,17 @@ class Worker:
                     ),
                 )
             )
+        if self.config.getoption("maxfail", 0) and any(r.failed for r in reports):
+            self._await_verdict()
+
+    def _await_verdict(self) -> None:
+        """-x/--maxfail: after a failure, run nothing until the coordinator has counted
+        it (``Proceed``, or ``Stop`` at the run's Nth failure), so no test starts past
+        the point where pytest would have stopped."""
+        self.flush()
+        self._held = True
+        while self._held and not self.stopped:
+            self._poll(block=True)
 
     def main(self) -> int:
         mark("worker")
