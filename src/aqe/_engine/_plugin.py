@@ -109,6 +109,7 @@ class EnginePlugin:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         _identity.as_controller(session.config)  # every plugin has configured
+
     def pytest_collectreport(self, report: CollectReport) -> None:
         if self.collect_reports is not None and not report.passed:
             self.collect_reports.append(report)
