@@ -19,7 +19,7 @@ from _pytest import nodes
 
 from .._model import RunRecord
 from .._trace import mark
-from . import _limits, _order, _retry
+from . import _coverage, _limits, _order, _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
@@ -145,6 +145,8 @@ class EnginePlugin:
                 lambda: SpawnLauncher(session.config, bool(self.collector.defer)),
             )
         finally:
+            # Every worker has exited: pytest-cov reports after this hook returns.
+            _coverage.combine_workers()
             if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle

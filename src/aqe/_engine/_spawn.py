@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ._coverage import SpawnedWorkerCoverage
 from ._worker import run_worker
 
 _ROLE_ENV = "_AQE_SPAWNED_WORKER"
@@ -124,7 +125,7 @@ def main() -> None:
         os._exit(3)
     worker_id, fd, defer = os.environ.pop(_ROLE_ENV).split(":")
     plugin = SpawnedWorkerPlugin(int(worker_id), int(fd), defer == "1")
-    pytest.main(sys.argv[1:], plugins=[plugin])
+    pytest.main(sys.argv[1:], plugins=[plugin, SpawnedWorkerCoverage()])
     os._exit(plugin.code)
 
 

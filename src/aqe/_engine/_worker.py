@@ -52,7 +52,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
-from . import _bytecode
+from . import _bytecode, _coverage
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
@@ -642,6 +642,7 @@ class Worker:
         # Sent before the next test starts: if that one kills the process,
         # everything before it has already left, so blame lands exactly.
         self.flush()
+        _coverage.checkpoint()
         self._poll(block=False)
 
 
@@ -691,6 +692,7 @@ def run_worker(
     items: dict[str, nodes.Item],
 ) -> int:
     """Run a worker to completion; never raises (the caller ``os._exit``s)."""
+    _coverage.worker_started()
     worker = Worker(session, worker_id, sock, files, items)
     try:
         return worker.main()
@@ -703,3 +705,7 @@ def run_worker(
         except OSError:
             pass
         return 3
+    finally:
+        # Saved while the socket is still open: the coordinator combines the data
+        # files only after every worker's socket has closed.
+        _coverage.worker_finished()
