@@ -168,13 +168,16 @@ def test_workers_that_look_like_xdist_workers_still_count(
     assert _data_files(root) == [".coverage"]
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["plain", "parallel"])
+@pytest.mark.parametrize(
+    ("parallel", "start_method"), [(False, "fork"), (True, "spawn")], ids=["plain", "p-spawn"]
+)
 def test_coverage_run_combines_the_workers_into_its_data_file(
-    tmp_path: Path, reference: dict[int, dict[str, Any]], parallel: bool
+    tmp_path: Path, reference: dict[int, dict[str, Any]], parallel: bool, start_method: str
 ) -> None:
     mine, theirs = _project(tmp_path, "aqe"), _project(tmp_path, "pytest")
     run = ["-m", "coverage", "run", "--branch", "--source=covpkg", *(["-p"] if parallel else [])]
-    done = _run(mine, *run, "-m", "aqe", "run", "--no-history", "-w", "2")
+    env = {"AQE_START_METHOD": start_method}
+    done = _run(mine, *run, "-m", "aqe", "run", "--no-history", "-w", "2", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _run(theirs, *run, "-m", "pytest").returncode == 0
     for root in (mine, theirs):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: A worker's data file is ``<data file>.aqe-<coordinator pid>-<worker pid>``.
 _PREFIX = "aqe-"
+#: Set for a spawned worker: the configuration of the coordinator's ``coverage run``.
+_SPAWN_ENV = "_AQE_COVERAGE_CONFIG"
 
 @dataclass(frozen=True, slots=True)
 class _Measuring:
@@ -66,12 +68,37 @@ def _base(cov: Coverage) -> str:
     return os.path.abspath(cov.config.data_file)
 
 
+def spawn_env() -> dict[str, str]:
+    """The environment a spawned worker needs to measure like the coordinator when
+    ``coverage run`` started coverage there (pytest-cov starts it in the worker itself)."""
+    cov = _current()
+    serialize = getattr(cov.config, "serialize", None) if cov is not None else None
+    return {_SPAWN_ENV: serialize()} if serialize is not None else {}
+
+
+def _start_spawned(config: str) -> Coverage | None:
+    """Start coverage in a spawned worker with the coordinator's configuration."""
+    from coverage import Coverage
+    from coverage.control import CONFIG_DATA_PREFIX
+
+    try:
+        cov = Coverage(config_file=CONFIG_DATA_PREFIX + config, auto_data=False)
+        cov.start()
+    except Exception as exc:
+        sys.stderr.write(f"aqe: worker {os.getpid()} could not start coverage: {exc}\n")
+        return None
+    return cov
+
+
 def worker_started() -> None:
     """In a worker before its first test: send the running tracer's data to a file of
     this worker's own. The tracer, and the data it already holds from before the
     fork (harmless: combining is a union), are kept."""
     global _measuring
+    config = os.environ.pop(_SPAWN_ENV, None)
     cov = _current()
+    if cov is None and config is not None:
+        cov = _start_spawned(config)
     collector = getattr(cov, "_collector", None)
     if cov is None or collector is None or not hasattr(cov, "_data"):
         return  # not measuring, or a coverage.py whose internals differ

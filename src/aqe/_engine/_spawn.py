@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ._coverage import SpawnedWorkerCoverage
+from ._coverage import SpawnedWorkerCoverage, spawn_env
 from ._worker import run_worker
 
 _ROLE_ENV = "_AQE_SPAWNED_WORKER"
@@ -37,6 +37,7 @@ class SpawnLauncher:
         mine, its = socket.socketpair()
         env = dict(os.environ)
         env[_ROLE_ENV] = f"{worker_id}:{its.fileno()}:{int(self.defer)}"
+        env.update(spawn_env())
         proc = subprocess.Popen(
             [sys.executable, "-m", "aqe._engine._spawn", *self.args],
             cwd=self.cwd,
