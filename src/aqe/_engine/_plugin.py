@@ -20,7 +20,7 @@ from _pytest.reports import CollectReport
 
 from .._model import RunRecord
 from .._trace import mark
-from . import _identity, _limits, _order, _retry
+from . import _coverage, _identity, _limits, _order, _retry
 from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
@@ -188,6 +188,8 @@ class EnginePlugin:
             )
         finally:
             _identity.nodes_down(session.config)
+            # Every worker has exited: pytest-cov reports after this hook returns.
+            _coverage.combine_workers()
             if view is not None and reporter is not None:
                 reporter.stop_live()
                 reporter.tail_idle = self.run.tail_idle

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from . import _identity
+from ._coverage import SpawnedWorkerCoverage, spawn_env
 from ._worker import run_worker
 
 _ROLE_ENV = "_AQE_SPAWNED_WORKER"
@@ -41,6 +42,7 @@ class SpawnLauncher:
         workerinput = _identity.configure_node(self.config, worker_id).workerinput
         env.update(_identity.environment(workerinput))
         env[_identity.INPUT_ENV] = _identity.encode_input(workerinput)
+        env.update(spawn_env())
         proc = subprocess.Popen(
             [sys.executable, "-m", "aqe._engine._spawn", *self.args],
             cwd=self.cwd,
@@ -136,7 +138,7 @@ def main() -> None:
         os._exit(3)
     worker_id, fd, defer = os.environ.pop(_ROLE_ENV).split(":")
     plugin = SpawnedWorkerPlugin(int(worker_id), int(fd), defer == "1")
-    pytest.main(sys.argv[1:], plugins=[plugin])
+    pytest.main(sys.argv[1:], plugins=[plugin, SpawnedWorkerCoverage()])
     os._exit(plugin.code)
 
 

@@ -54,7 +54,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
-from . import _bytecode, _identity
+from . import _bytecode, _coverage, _identity
 from ._convert import result_from_reports
 from ._junitxml import install_recorder
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
@@ -681,6 +681,7 @@ class Worker:
         # Sent before the next test starts: if that one kills the process,
         # everything before it has already left, so blame lands exactly.
         self.flush()
+        _coverage.checkpoint()
         self._poll(block=False)
 
 
@@ -733,6 +734,7 @@ def run_worker(
     config = session.config
     if getattr(config, "workerinput", None) is None:  # forked: spawned ones have theirs
         _identity.become(config, _identity.fleet(config).workerinput(worker_id))
+    _coverage.worker_started()
     worker = Worker(session, worker_id, sock, files, items)
     try:
         return worker.main()
@@ -745,3 +747,7 @@ def run_worker(
         except OSError:
             pass
         return 3
+    finally:
+        # Saved while the socket is still open: the coordinator combines the data
+        # files only after every worker's socket has closed.
+        _coverage.worker_finished()
