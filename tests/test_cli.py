@@ -182,26 +182,29 @@ def test_usage_errors_from_flags(
 
 
 @pytest.mark.parametrize(
-    ("args", "line"),
+    ("argv", "line"),
     [
-        pytest.param(["--tb=short"], "--tb is a pytest option: put it after --, as in: "
+        pytest.param(["run", "--tb=short"], "--tb is a pytest option: put it after --, as in: "
                      "aqe run -- --tb=short", id="tb"),
-        pytest.param(["-w", "2", "-p", "no:cacheprovider"], "-p is a pytest option: put it "
-                     "after --, as in: aqe run -- -p no:cacheprovider", id="p"),
-        pytest.param(["-n", "4"], "-n 4 is pytest-xdist's worker count; aqe runs the tests "
-                     "on its own workers: use -w 4", id="n"),
-        pytest.param(["--numprocesses=auto"], "--numprocesses=auto is pytest-xdist's worker "
-                     "count; aqe runs the tests on its own workers: use -w auto", id="xdist-long"),
-        pytest.param(["--no-such-thing=x"], "No such option '--no-such-thing'. (pytest's "
+        pytest.param(["run", "-w", "2", "-p", "no:cacheprovider"], "-p is a pytest option: put "
+                     "it after --, as in: aqe run -- -p no:cacheprovider", id="p"),
+        pytest.param(["run", "-n", "4"], "-n 4 is pytest-xdist's worker count; aqe runs the "
+                     "tests on its own workers: use -w 4", id="n"),
+        pytest.param(["run", "--numprocesses=auto"], "--numprocesses=auto is pytest-xdist's "
+                     "worker count; aqe runs the tests on its own workers: use -w auto",
+                     id="xdist-long"),
+        pytest.param(["run", "--no-such-thing=x"], "No such option '--no-such-thing'. (pytest's "
                      "options go after --: aqe run -- --no-such-thing=x)", id="unknown-to-both"),
+        pytest.param(["list", "-rA"], "-r is a pytest option: put it after --, as in: "
+                     "aqe list -- -rA", id="list"),
+        pytest.param(["list", "-n", "2"], "-n 2 is pytest-xdist's worker count; aqe list runs "
+                     "no tests: drop it", id="list-n"),
     ],
 )  # fmt: skip
 def test_a_pytest_option_before_double_dash_gets_a_hint(
-    run_aqe: RunAqe, make_project: MakeProject, args: list[str], line: str
+    run_aqe: RunAqe, make_project: MakeProject, argv: list[str], line: str
 ) -> None:
-    assert assert_usage_error(run_aqe("run", *args, cwd=make_project(PASSING))) == (
-        f"aqe: error: {line}"
-    )
+    assert assert_usage_error(run_aqe(*argv, cwd=make_project(PASSING))) == f"aqe: error: {line}"
 
 
 def test_history_flag_error_names_the_flag_given(

@@ -888,6 +888,9 @@ def _no_such_option(exc: click.NoSuchOption, args: Sequence[str]) -> str:
     given = _as_given(name, args)
     if name in ("-n", "--numprocesses"):
         count = given[len(name) :].lstrip("= ") or "N"
+        assert exc.ctx is not None
+        if not any("-w" in getattr(param, "opts", ()) for param in exc.ctx.command.params):
+            return f"{given} is pytest-xdist's worker count; aqe {command} runs no tests: drop it"
         return (
             f"{given} is pytest-xdist's worker count; aqe runs the tests on its own "
             f"workers: use -w {count}"

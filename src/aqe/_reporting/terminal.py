@@ -82,7 +82,7 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         self._letters = 0
         #: Each node's children in pytest's collection order: the coordinator's
         #: collection down to files, then what workers collected in each file.
-        self._children: dict[str, list[str]] = {}
+        self._children: dict[str, dict[str, None]] = {}  # ordered sets
         if live:
             from rich.console import Console
             from rich.live import Live
@@ -127,22 +127,23 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
 
     def collected(self, nodeids: Sequence[str]) -> None:
         """Tests a worker collected, in pytest's order within each of their files."""
-        for nodeid in nodeids:
-            self._add_children(nodeid.split("::", 1)[0], [nodeid])
+        children = self._children
+        for nodeid in nodeids:  # a test already known keeps its place
+            children.setdefault(nodeid.split("::", 1)[0], {})[nodeid] = None
 
     def _add_children(self, parent: str, children: list[str]) -> None:
-        known = self._children.setdefault(parent, [])
-        known += [child for child in children if child != parent and child not in known]
+        known = self._children.setdefault(parent, {})
+        known.update((child, None) for child in children if child != parent)
 
     def _collection_order(self) -> dict[str, int]:
         """Every node id's position in pytest's collection order (depth first)."""
         order: dict[str, int] = {}
-        stack = list(reversed(self._children.get("", [])))
+        stack = list(reversed(self._children.get("", {})))
         while stack:
             nodeid = stack.pop()
             if nodeid not in order:
                 order[nodeid] = len(order)
-                stack += reversed(self._children.get(nodeid, []))
+                stack += reversed(self._children.get(nodeid, {}))
         return order
 
     def _sort_stats(self) -> None:
