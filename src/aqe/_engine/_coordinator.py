@@ -457,9 +457,11 @@ class Coordinator:
                 assert self.planner is not None
                 conn.killed = True  # it leaves: the tests queued behind it are not to blame
                 self.planner.on_finished(conn.worker, nodeid)
-                # (pytest's banner shows a crash location when its text names
-                # KeyboardInterrupt: this one would be aqe's own line)
-                self._stop_gracefully(f"{nodeid} at {where}", f"{nodeid} raised KeyboardInterrupt")
+                if self._grace_until is None:  # the first interrupt is the run's reason
+                    # (pytest's banner shows a crash location when its text names
+                    # KeyboardInterrupt: this one would be aqe's own line)
+                    why = f"{nodeid} raised KeyboardInterrupt"
+                    self._stop_gracefully(f"{nodeid} at {where}", why)
             case NothingReported(nodeid=nodeid):
                 conn.busy_since = time.monotonic()
                 assert self.planner is not None
