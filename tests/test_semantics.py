@@ -64,6 +64,8 @@ def test_maxfail_stops_where_pytest_stops(workers: int, option: list[str], tmp_p
     assert maxfail <= counts["failed"] <= maxfail + workers - 1, run.describe()
     assert f"stopping after {maxfail} failures" in run.output, run.describe()
     assert set(counts) == {"passed", "failed"}, run.describe()
+    # Progress stays on one line: no warning from undoing a worker's own stop.
+    assert "shouldfail cannot be unset" not in run.output, run.describe()
     if workers == 1:  # one worker runs what pytest runs, and not a test more
         assert run.outcomes == expected.outcomes, run.describe()
     else:

@@ -570,9 +570,7 @@ class Worker:
             self.shutdown = self.stopped = True
             return
         stop = time.time()
-        # -x / --maxfail are the coordinator's decision, not one worker's.
-        self.session.shouldfail = False
-        self.session.shouldstop = False
+        _keep_going(self.session)
         reports = list(plugin.reports)
         self._rss = resident_mb() if self.limits.max_rss_mb is not None else None
         if not reports:
@@ -683,6 +681,17 @@ class Worker:
         self.flush()
         _coverage.checkpoint()
         self._poll(block=False)
+
+
+def _keep_going(session: pytest.Session) -> None:
+    """-x / --maxfail are the coordinator's decision, not one worker's: undo the
+    stop pytest's own count set here. pytest 9 refuses (with a warning, which would
+    land in the next test's output) to unset them through the properties."""
+    for name in ("shouldfail", "shouldstop"):
+        if hasattr(session, "_" + name):
+            setattr(session, "_" + name, False)
+        else:  # pytest < 9: plain attributes
+            setattr(session, name, False)
 
 
 def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[Any]) -> None:
