@@ -67,6 +67,10 @@ class Signature:
     cause: str
     #: Normalized words for the similarity index.
     text: str
+    #: The project function blamed, when it has a telling name.
+    function: str | None = None
+    #: Project functions on the failure's call path (the blamed one and its callers).
+    path: frozenset[str] = frozenset()
 
 
 def is_test_path(path: str) -> bool:
@@ -240,4 +244,12 @@ def signature(entry: Mapping[str, Any], known: frozenset[str] = frozenset()) -> 
     words += _called(statement)
     text = " ".join(re.findall(r"[A-Za-z_][\w]*", " ".join(words)))
     key = hashlib.sha1(basis.encode(), usedforsecurity=False).hexdigest()[:12]
-    return Signature(key=key, cause=cause, text=text)
+    function = blamed[0] if blamed and basis.startswith("function ") else None
+    if function is None or _PLUMBING.match(function):
+        return Signature(key=key, cause=cause, text=text)
+    path = frozenset(
+        f.function
+        for f in trace
+        if not is_external(f.path) and not is_test_path(f.path) and not _PLUMBING.match(f.function)
+    )
+    return Signature(key, cause, text, function, path | {function})
