@@ -320,14 +320,18 @@ def _split(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[st
 
 
 def _link(
-    groups: list[dict[str, Any]], transitions: list[set[str]], found: Mapping[str, Signature]
+    groups: list[dict[str, Any]],
+    transitions: list[set[str]],
+    found: Mapping[str, Signature],
+    root: str | None,
 ) -> list[dict[str, Any]]:
     """Merge cause groups whose tests started failing together in at least
     MIN_SHARED_RUNS past runs (broken together, fixed, and broken together again), or
     in one when they are on one call path: one blames a function the other's failures
     passed through (an exception raised in ``_price`` under ``checkout``, and an
-    assertion on what ``checkout()`` returned), and neither calls two causes that
-    are not on one path. Two causes that shared a single past run and no call path
+    assertion on what ``checkout()`` returned) or that calls the other's in the
+    project's source (``_calls``), and neither calls two causes that are not on one
+    path. Two causes that shared a single past run and no call path
     (two sibling frames, an exception and an unrelated assertion) stay apart: one
     commit often brings two bugs."""
     parent = list(range(len(groups)))
@@ -345,9 +349,21 @@ def _link(
     blamed = [found[group["tests"][0]].function for group in groups]
     paths = [frozenset().union(*(found[n].path for n in group["tests"])) for group in groups]
 
+    from ._calls import project_calls, reaches
+
+    graph: dict[str, frozenset[str]] | None = None
+
     def calls(a: int, b: int) -> bool:
-        """Whether ``a``'s function is a caller on ``b``'s failure path."""
-        return blamed[a] is not None and blamed[a] != blamed[b] and blamed[a] in paths[b]
+        """Whether ``a``'s function is a caller on ``b``'s failure path, or in the source."""
+        nonlocal graph
+        caller, callee = blamed[a], blamed[b]
+        if caller is None or callee is None or caller == callee:
+            return False
+        if caller in paths[b]:
+            return True
+        if graph is None:  # read the source only when two causes shared a run
+            graph = project_calls(Path(root)) if root else {}
+        return reaches(graph, caller, callee)
 
     def on_one_path(a: int, b: int) -> bool:
         return calls(a, b) or calls(b, a)
@@ -379,11 +395,11 @@ def _link(
             parent[find(member)] = find(other)
     merged: dict[int, dict[str, Any]] = {}
     for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
-        root = find(i)
-        if root not in merged:
-            merged[root] = {**group, "tests": list(group["tests"]), "also": []}
+        top = find(i)
+        if top not in merged:
+            merged[top] = {**group, "tests": list(group["tests"]), "also": []}
             continue
-        target = merged[root]
+        target = merged[top]
         target["count"] += group["count"]
         target["tests"] += group["tests"]
         target["also"].append(group["cause"])
@@ -457,7 +473,7 @@ def group_failures(
         group["example"] = example(entry_of[group["tests"][0]])
         kinds = (entry_of[n].get("error_type") for n in group["tests"])
         group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
-    linked = _link(split, transitions or [], found_of)
+    linked = _link(split, transitions or [], found_of, root)
     return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 

@@ -26,7 +26,7 @@ import hashlib
 import keyword
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,10 +146,8 @@ def _called(text: str) -> list[str]:
     return names
 
 
-def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
-    """Functions and classes defined in the project's own (non-test) code, so that a
-    failing assertion is blamed on a call of the project, not of a library."""
-    names: set[str] = set()
+def project_sources(root: Path, limit: int = 5000) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of the project's own (non-test) Python files, at most ``limit``."""
     seen = 0
     for directory, dirs, files in os.walk(root):
         dirs[:] = [
@@ -165,12 +163,20 @@ def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
                 continue
             seen += 1
             if seen > limit:
-                return frozenset(names)
+                return
             try:
                 with open(path, encoding="utf-8", errors="replace") as stream:
-                    names.update(_DEFINED.findall(stream.read()))
+                    yield path, stream.read()
             except OSError:
                 continue
+
+
+def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
+    """Functions and classes defined in the project's own (non-test) code, so that a
+    failing assertion is blamed on a call of the project, not of a library."""
+    names: set[str] = set()
+    for _path, text in project_sources(root, limit):
+        names.update(_DEFINED.findall(text))
     return frozenset(names)
 
 
