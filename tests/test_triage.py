@@ -148,6 +148,46 @@ def test_one_shared_past_run_never_merges_two_causes_two_do() -> None:
     assert merged["also"] == ["beta()"] or merged["also"] == ["alpha()"]
 
 
+def test_one_past_run_joins_a_raising_frame_with_an_assertion_on_its_caller() -> None:
+    # _price raised under checkout(); another test asserts on what checkout() returned.
+    # One call path and one past run: one bug.
+    raised = {
+        "nodeid": "t1",
+        "outcome": "failed",
+        "error_type": "ZeroDivisionError",
+        "traceback": RAISED_IN_HELPER,
+    }
+    sibling = {**raised, "nodeid": "t3", "traceback": RAISED_IN_HELPER.replace("_price", "_tax")}
+    groups = group_failures([raised, _asserted("t2", "checkout")], None, [{"t1", "t2"}])
+    assert [sorted(g["tests"]) for g in groups] == [["t1", "t2"]]
+    assert groups[0]["also"] in (["checkout()"], ["shop/core.py::_price"])
+    # With a sibling exception under checkout() too, the assertion could be either bug.
+    groups = group_failures(
+        [raised, _asserted("t2", "checkout"), sibling], None, [{"t1", "t2", "t3"}]
+    )
+    assert sorted(sorted(g["tests"]) for g in groups) == [["t1"], ["t2"], ["t3"]]
+    assert all(set(g) <= {"key", "cause", "count", "error_types", "tests", "example", "also"}
+               for g in groups)  # fmt: skip
+
+
+def test_one_past_run_joins_assertions_on_a_function_and_on_its_caller_in_the_source(
+    tmp_path: Path,
+) -> None:
+    # No traceback enters the project: only its source says checkout() calls subtotal().
+    (tmp_path / "shop.py").write_text(
+        "def checkout(items):\n    return round(_fee(subtotal(items)), 2)\n\n\n"
+        "def _fee(amount):\n    return amount * 1.1\n\n\n"
+        "def subtotal(items):\n    return sum(items)\n\n\n"
+        "def label(name):\n    return name.title()\n"
+    )
+    entries = [_asserted("t1", "checkout"), _asserted("t2", "subtotal"), _asserted("t3", "label")]
+    groups = group_failures(entries, str(tmp_path), [{"t1", "t2", "t3"}])
+    assert sorted(sorted(g["tests"]) for g in groups) == [["t1", "t2"], ["t3"]]
+    # Without a past run in which they broke together, the source alone joins nothing.
+    alone = group_failures(entries, str(tmp_path), [{"t1"}, {"t2"}])
+    assert sorted(sorted(g["tests"]) for g in alone) == [["t1"], ["t2"], ["t3"]]
+
+
 def test_an_exception_and_an_unrelated_assertion_of_one_past_run_stay_apart() -> None:
     raised = {
         "nodeid": "t1",

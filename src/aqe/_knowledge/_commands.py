@@ -6,10 +6,11 @@ the same functions and get the same data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import Config
 from .._exceptions import UsageError
@@ -17,6 +18,9 @@ from .._model import FAILING_OUTCOMES, TestResult
 from .._store import HistoryStore
 from . import _quarantine
 from ._flaky import MAX_WINDOW, Verdict, analyse
+
+if TYPE_CHECKING:
+    from ._triage import Signature
 
 #: ``aqe flaky --json`` and ``aqe quarantine list --json`` schema versions.
 FLAKY_SCHEMA = ("aqe-flaky", 1)
@@ -254,8 +258,9 @@ MIN_SHARED_RUNS = 2
 def past_transitions(store: HistoryStore, exclude_run: str, window: int = 50) -> list[set[str]]:
     """Per past run, the tests that started failing in it (they had passed before, or
     were new), when there were 1 to MAX_TRANSITION of them: tests that broke in
-    different runs broke for different reasons, and tests that broke together in
-    several runs for one. Flaky tests are left out: they fail along with anything."""
+    different runs broke for different reasons, and tests that broke together (in
+    several runs, or in one on one call path) for one. Flaky tests are left out: they
+    fail along with anything."""
     from ._flaky import FAILING, analyse
 
     runs, attempts = store.attempts_by_run(window)
@@ -314,11 +319,21 @@ def _split(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[st
     return result
 
 
-def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dict[str, Any]]:
+def _link(
+    groups: list[dict[str, Any]],
+    transitions: list[set[str]],
+    found: Mapping[str, Signature],
+    root: str | None,
+) -> list[dict[str, Any]]:
     """Merge cause groups whose tests started failing together in at least
-    MIN_SHARED_RUNS past runs: broken together, fixed, and broken together again.
-    Two causes (two raising frames, or an exception and an unrelated assertion) that
-    shared a single past run stay apart."""
+    MIN_SHARED_RUNS past runs (broken together, fixed, and broken together again), or
+    in one when they are on one call path: one blames a function the other's failures
+    passed through (an exception raised in ``_price`` under ``checkout``, and an
+    assertion on what ``checkout()`` returned) or that calls the other's in the
+    project's source (``_calls``), and neither calls two causes that are not on one
+    path. Two causes that shared a single past run and no call path
+    (two sibling frames, an exception and an unrelated assertion) stay apart: one
+    commit often brings two bugs."""
     parent = list(range(len(groups)))
 
     def find(i: int) -> int:
@@ -331,17 +346,60 @@ def _link(groups: list[dict[str, Any]], transitions: list[set[str]]) -> list[dic
         {run for run, members in enumerate(transitions) if not members.isdisjoint(group["tests"])}
         for group in groups
     ]
+    blamed = [found[group["tests"][0]].function for group in groups]
+    paths = [frozenset().union(*(found[n].path for n in group["tests"])) for group in groups]
+
+    from ._calls import project_calls, reaches
+
+    graph: dict[str, frozenset[str]] | None = None
+
+    def calls(a: int, b: int) -> bool:
+        """Whether ``a``'s function is a caller on ``b``'s failure path, or in the source."""
+        nonlocal graph
+        caller, callee = blamed[a], blamed[b]
+        if caller is None or callee is None or caller == callee:
+            return False
+        if caller in paths[b]:
+            return True
+        if graph is None:  # read the source only when two causes shared a run
+            graph = project_calls(Path(root)) if root else {}
+        return reaches(graph, caller, callee)
+
+    def on_one_path(a: int, b: int) -> bool:
+        return calls(a, b) or calls(b, a)
+
+    partners: dict[int, set[int]] = {}
     for index, runs in enumerate(runs_of):
         for other in range(index):
-            if len(runs & runs_of[other]) >= MIN_SHARED_RUNS:
+            shared = len(runs & runs_of[other])
+            if shared >= MIN_SHARED_RUNS:
                 parent[find(index)] = find(other)
+            elif shared and on_one_path(index, other):
+                partners.setdefault(index, set()).add(other)
+                partners.setdefault(other, set()).add(index)
+    # An assertion on checkout() beside exceptions in _price and in _tax could be
+    # either bug: a caller of two causes that are not on one path is left alone
+    # (two callers of one cause are fine: its bug shows through both).
+    unsure = {
+        member
+        for member, found_with in partners.items()
+        if any(
+            calls(member, a) and calls(member, b) and not on_one_path(a, b)
+            for a in found_with
+            for b in found_with
+            if a < b
+        )
+    }
+    for member, found_with in partners.items():
+        for other in found_with - unsure if member not in unsure else ():
+            parent[find(member)] = find(other)
     merged: dict[int, dict[str, Any]] = {}
     for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
-        root = find(i)
-        if root not in merged:
-            merged[root] = {**group, "tests": list(group["tests"]), "also": []}
+        top = find(i)
+        if top not in merged:
+            merged[top] = {**group, "tests": list(group["tests"]), "also": []}
             continue
-        target = merged[root]
+        target = merged[top]
         target["count"] += group["count"]
         target["tests"] += group["tests"]
         target["also"].append(group["cause"])
@@ -385,10 +443,12 @@ def group_failures(
 
     groups: dict[str, dict[str, Any]] = {}
     entry_of: dict[str, dict[str, Any]] = {}
+    found_of: dict[str, Signature] = {}
     known = project_names(Path(root)) if root and entries else frozenset()
     for entry in entries:
         found = signature(entry, known)
         entry_of.setdefault(entry["nodeid"], entry)
+        found_of.setdefault(entry["nodeid"], found)
         if found.key not in groups:
             groups[found.key] = {
                 "key": found.key,
@@ -413,7 +473,7 @@ def group_failures(
         group["example"] = example(entry_of[group["tests"][0]])
         kinds = (entry_of[n].get("error_type") for n in group["tests"])
         group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
-    linked = _link(split, transitions or [])
+    linked = _link(split, transitions or [], found_of, root)
     return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
 
 
@@ -429,10 +489,7 @@ def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
         lines.append("")
         lines.append(f"{group['count']:4d}  {group['cause']}  [{kinds}]  ({group['key']})")
         if group.get("also"):
-            lines.append(
-                f"      with {', '.join(group['also'])}: they broke together in "
-                f"{MIN_SHARED_RUNS} or more past runs"
-            )
+            lines.append(f"      with {', '.join(group['also'])}: they broke together before")
         for nodeid in group["tests"][:show_tests]:
             lines.append(f"      {nodeid}")
         if group["count"] > show_tests:

@@ -26,7 +26,7 @@ import hashlib
 import keyword
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,10 @@ class Signature:
     cause: str
     #: Normalized words for the similarity index.
     text: str
+    #: The project function blamed, when it has a telling name.
+    function: str | None = None
+    #: Project functions on the failure's call path (the blamed one and its callers).
+    path: frozenset[str] = frozenset()
 
 
 def is_test_path(path: str) -> bool:
@@ -142,10 +146,8 @@ def _called(text: str) -> list[str]:
     return names
 
 
-def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
-    """Functions and classes defined in the project's own (non-test) code, so that a
-    failing assertion is blamed on a call of the project, not of a library."""
-    names: set[str] = set()
+def project_sources(root: Path, limit: int = 5000) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of the project's own (non-test) Python files, at most ``limit``."""
     seen = 0
     for directory, dirs, files in os.walk(root):
         dirs[:] = [
@@ -161,12 +163,20 @@ def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
                 continue
             seen += 1
             if seen > limit:
-                return frozenset(names)
+                return
             try:
                 with open(path, encoding="utf-8", errors="replace") as stream:
-                    names.update(_DEFINED.findall(stream.read()))
+                    yield path, stream.read()
             except OSError:
                 continue
+
+
+def project_names(root: Path, limit: int = 5000) -> frozenset[str]:
+    """Functions and classes defined in the project's own (non-test) code, so that a
+    failing assertion is blamed on a call of the project, not of a library."""
+    names: set[str] = set()
+    for _path, text in project_sources(root, limit):
+        names.update(_DEFINED.findall(text))
     return frozenset(names)
 
 
@@ -240,4 +250,12 @@ def signature(entry: Mapping[str, Any], known: frozenset[str] = frozenset()) -> 
     words += _called(statement)
     text = " ".join(re.findall(r"[A-Za-z_][\w]*", " ".join(words)))
     key = hashlib.sha1(basis.encode(), usedforsecurity=False).hexdigest()[:12]
-    return Signature(key=key, cause=cause, text=text)
+    function = blamed[0] if blamed and basis.startswith("function ") else None
+    if function is None or _PLUMBING.match(function):
+        return Signature(key=key, cause=cause, text=text)
+    path = frozenset(
+        f.function
+        for f in trace
+        if not is_external(f.path) and not is_test_path(f.path) and not _PLUMBING.match(f.function)
+    )
+    return Signature(key, cause, text, function, path | {function})

@@ -91,8 +91,8 @@ class Cause(BaseModel):
     count: int
     example: str = Field(description="Node id of one test with this cause.")
     also: list[str] = Field(
-        description="Other causes merged in: their tests started failing together in two or "
-        "more past runs."
+        description="Other causes merged in: their tests started failing together in two past "
+        "runs, or in one on one call path."
     )
 
 
