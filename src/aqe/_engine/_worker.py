@@ -52,7 +52,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
-from . import _bytecode, _identity
+from . import _bytecode, _django, _identity
 from ._convert import result_from_reports
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
@@ -260,6 +260,7 @@ class Worker:
 
             logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
         pm.register(self.plugin, "aqe-worker")
+        _django.register(self.config)
         self.sock.setblocking(True)
 
     def _own_global_capture(self, capman: Any) -> bool:
