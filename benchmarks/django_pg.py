@@ -8,7 +8,7 @@ server's log and catalog that
 
 * plain pytest created and used ``test_<name>``; aqe's workers created and used
   ``test_<name>_gw0`` ... ``test_<name>_gw<N-1>`` (each got ``INSERT``\ s), as
-  pytest-xdist's would;
+  pytest-xdist's do (``pytest -n N`` runs third, when the venv has pytest-xdist);
 * no test statement ran in the configured database ``<name>``, which still has no
   table, and its row counters in ``pg_stat_database`` did not move;
 * every test database was dropped at the end.
@@ -54,7 +54,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from realworld import clip, compare, run_aqe, run_plain  # after the sys.path tweak
+# After the sys.path tweak, so the script runs from any cwd.
+from realworld import clip, compare, counts, has_xdist, run_aqe, run_plain
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -216,8 +217,11 @@ def check(runs: dict[str, Activity], configured: str, workers: int) -> list[str]
     """Each broken expectation about the runs' databases, as a line."""
     problems: list[str] = []
     test_name = f"test_{configured}"
-    expected = {"pytest": [test_name], "aqe": [f"{test_name}_gw{n}" for n in range(workers)]}
+    workers_names = [f"{test_name}_gw{n}" for n in range(workers)]
+    expected = {"pytest": [test_name], "aqe": workers_names, "xdist": workers_names}
     for tool, names in expected.items():
+        if tool not in runs:
+            continue
         seen = runs[tool]
         if sorted(seen.created) != names:
             problems.append(f"{tool} created {seen.created}, expected {names}")
@@ -302,7 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         start = made.log_size()
         aqe = run_aqe(python, project, extra, work, "aqe", opts)
         runs["aqe"] = activity(made.log, start)
-        broken = [tool for tool in (plain, aqe) if not tool.ok]
+        tools = [plain, aqe]
+        if has_xdist(python):
+            start = made.log_size()
+            tools.append(
+                run_plain(python, project, [*extra, "-n", str(opts.workers)], work, "xdist", opts)
+            )
+            runs["xdist"] = activity(made.log, start)
+        broken = [tool for tool in tools if not tool.ok]
         for tool in broken:
             print(f"{tool.name} wrote no outcomes (exit {tool.exit_code}):")
             print(f"  $ {' '.join(tool.command)}\n{clip(tool.output, 30)}")
@@ -310,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print()
         mismatches = compare([plain], aqe, not opts.quiet)
+        if len(tools) > 2:
+            xdist = tools[2]
+            print(
+                f"(pytest -n {opts.workers}: exit {xdist.exit_code}, {len(xdist.outcomes)} tests: "
+                f"{counts(xdist.outcomes)}  ({xdist.seconds:.1f} s))"
+            )
         for tool, seen in runs.items():
             print(f"\nserver log during the {tool} run:\n{seen.summary()}")
         after = row_counters(made, opts.database)
