@@ -54,7 +54,7 @@ from .._messages import (
     WorkerReady,
 )
 from .._trace import mark
-from . import _bytecode, _coverage, _identity
+from . import _bytecode, _coverage, _django, _identity
 from ._convert import result_from_reports
 from ._junitxml import install_recorder
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
@@ -267,6 +267,7 @@ class Worker:
 
             logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
         pm.register(self.plugin, "aqe-worker")
+        _django.register(self.config)
         self.sock.setblocking(True)
 
     def _own_global_capture(self, capman: Any) -> bool:
