@@ -538,10 +538,13 @@ def test_collection_error_in_one_file_does_not_stop_the_others(tmp_path: Path, m
 
 
 _ORDERED_UNITTEST = """
+    import os
     import time
     import unittest
+    from pathlib import Path
 
     MODE = {"fast": False}
+    NOTES = Path(os.environ["ORDER_NOTES"])
 
     class Test01_Plain(unittest.TestCase):
         def runTest(self):
@@ -552,38 +555,56 @@ _ORDERED_UNITTEST = """
             MODE["fast"] = True
 
     class Test03_WithFast(unittest.TestCase):
+        def setUp(self):
+            (NOTES / f"ran-{os.getpid()}").touch()
+
+        def test_00_holds_its_worker(self):
+            # A worker stuck in a test gives up what it has not been sent yet, if its
+            # file may be cut: held until another process runs this class (a cut),
+            # or for ORDER_HOLD seconds.
+            started = time.monotonic()
+            mine = f"ran-{os.getpid()}"
+            while time.monotonic() - started < float(os.environ["ORDER_HOLD"]):
+                if any(note.name != mine for note in NOTES.glob("ran-*")):
+                    break
+                time.sleep(0.01)
+            (NOTES / "held").write_text(str(time.monotonic() - started))
+            self.assertTrue(MODE["fast"])
     """ + "".join(
     f"""
         def test_{i:02}(self):
-            time.sleep(0.08)
             self.assertTrue(MODE["fast"])
     """
-    for i in range(30)
+    for i in range(1, 30)
 )
 
 
-@pytest.mark.parametrize(("split", "all_pass"), [("auto", True), ("file", True), ("test", False)])
-def test_unittest_files_that_rely_on_their_order_are_never_cut(
-    tmp_path: Path, split: str, all_pass: bool
-) -> None:
+def test_unittest_files_that_rely_on_their_order_are_never_cut(tmp_path: Path) -> None:
     # Like pyparsing's suite: one class switches a global mode for the classes after
     # it. Cut between workers, the tail runs without the switch and fails.
-    # (Its tests take long enough that cutting pays even when a loaded machine makes
-    # collecting the file again look expensive: the control must cut every time.)
     project = _project(
-        tmp_path,
+        tmp_path / "project",
         {"test_ordered.py": _ORDERED_UNITTEST, "test_other.py": "def test_quick(): pass\n"},
     )
-    code, output, data = _aqe(project, "-w", "2", "--split", split)
-    outcomes = _outcomes(data)
-    assert len(outcomes) == 33, output
-    failed = sorted(n for n, o in outcomes.items() if o != "passed")
-    if all_pass:
-        assert code == 0 and not failed, output
-    else:
-        # The control: proves the fixture really is order-bound and a cut was made.
-        assert code == 1 and failed, output
-        assert {w for w in (t["worker"] for t in data["tests"])} == {0, 1}
+    hold = 60.0  # the control: only a guard against a hang, it ends with the cut
+    for split in ("test", "auto", "file"):
+        notes = tmp_path / split
+        notes.mkdir()
+        env = {"ORDER_NOTES": str(notes), "ORDER_HOLD": str(hold)}
+        code, output, data = _aqe(project, "-w", "2", "--split", split, env=env)
+        outcomes = _outcomes(data)
+        assert len(outcomes) == 33, output
+        failed = sorted(n for n, o in outcomes.items() if o != "passed")
+        processes = len(list(notes.glob("ran-*")))
+        if split == "test":
+            # The control: proves the fixture really is order-bound and a cut was made
+            # (a worker stuck in test_00 gives its queue up, whatever the load).
+            assert code == 1 and failed and processes == 2, output
+            assert {w for w in (t["worker"] for t in data["tests"])} == {0, 1}
+            # The others hold their worker several times as long as a cut took here.
+            hold = max(4 * float((notes / "held").read_text()), 1.0)
+        else:
+            assert code == 0 and not failed and processes == 1, output
 
 
 def test_a_files_tests_run_in_order_and_its_module_fixture_is_set_up_once(
