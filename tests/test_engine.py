@@ -100,10 +100,11 @@ def test_workers_die_with_a_killed_coordinator(tmp_path: Path) -> None:
         tmp_path,
         {
             name: """
-                import os, time
-                def test_sleeps():
+                import os, signal
+                def test_blocks():
                     open(f"pid-{os.getpid()}", "w").close()
-                    time.sleep(60)
+                    while True:
+                        signal.pause()
             """
             for name in ("test_one.py", "test_two.py")
         },
@@ -127,8 +128,11 @@ def test_workers_die_with_a_killed_coordinator(tmp_path: Path) -> None:
         env={**os.environ, "CI": "true"},
     )
     try:
-        deadline = time.monotonic() + 30
-        while len(list(project.glob("pid-*"))) < 2 and time.monotonic() < deadline:
+        # Until both tests run, or aqe ended without them; the deadline only guards
+        # against a hang (its tests never end).
+        deadline = time.monotonic() + 120
+        while len(list(project.glob("pid-*"))) < 2 and proc.poll() is None:
+            assert time.monotonic() < deadline, "aqe hung before its tests ran"
             time.sleep(0.05)
         pids = [int(p.name.split("-")[1]) for p in project.glob("pid-*")]
         assert len(pids) == 2, "the workers never started their tests"
@@ -1027,18 +1031,21 @@ def test_a_process_a_test_leaves_behind_does_not_keep_the_run_waiting(
 ) -> None:
     """A forked child inherits the worker's socket to aqe: when the worker ends (its
     work done, or killed), the socket stays open as long as the child lives. pytest
-    does not wait for such a child, and neither may aqe."""
+    does not wait for such a child, and neither may aqe: here it never ends by
+    itself, so a run that waited for it would never end (``_aqe`` gives up)."""
     ending = "os._exit(7)" if how == "crashes" else "pass"
+    child = tmp_path / "child-pid"
     project = _project(
-        tmp_path,
+        tmp_path / "project",
         {
             "test_fork.py": f"""
-                import os, time
+                import os, signal
 
                 def test_leaves_a_child():
                     if os.fork() == 0:
-                        time.sleep(60)
-                        os._exit(0)
+                        open({str(child)!r}, "w").write(str(os.getpid()))
+                        while True:
+                            signal.pause()
 
                 def test_then():
                     {ending}
@@ -1046,9 +1053,11 @@ def test_a_process_a_test_leaves_behind_does_not_keep_the_run_waiting(
             "test_more.py": "def test_a(): pass\ndef test_b(): pass\n",
         },
     )
-    started = time.monotonic()
-    code, output, data = _aqe(project, "-w", "2")
-    assert time.monotonic() - started < 30, output
+    try:
+        code, output, data = _aqe(project, "-w", "2")
+    finally:
+        if child.exists() and child.read_text() and _alive(int(child.read_text())):
+            os.kill(int(child.read_text()), signal.SIGKILL)
     outcomes = _outcomes(data)
     assert outcomes.pop("test_fork.py::test_then") == ("crashed" if how == "crashes" else "passed")
     assert set(outcomes.values()) == {"passed"} and len(outcomes) == 3, output
