@@ -717,8 +717,13 @@ def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:
     )
     assert len(spans) == 12
     assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
-    free_workers = {t["worker"] for t in data["tests"] if "test_free" in t["nodeid"]}
-    assert free_workers == {0, 1}  # the rest still ran in parallel
+    # The rest still ran in parallel: on a worker the group never used. (Not on both:
+    # which worker ends up with which free tests depends on the machine's speed.)
+    workers = {
+        name: {t["worker"] for t in data["tests"] if name in t["nodeid"]}
+        for name in ("test_db", "test_free")
+    }
+    assert len(workers["test_db"]) == 1 and workers["test_free"] - workers["test_db"], workers
 
 
 def test_retries_and_tier_reruns_of_a_serial_group_still_never_overlap(tmp_path: Path) -> None:
