@@ -423,7 +423,7 @@ def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=HANG_GUARD) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     report = json.loads((root / "out.json").read_text())
     assert len(report["tests"]) == 120
@@ -461,7 +461,7 @@ def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
                 break
             chunks.append(data)
         os.close(parent)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=HANG_GUARD) == 0
         screen = b"".join(chunks).decode("utf-8", "replace")
     assert re.search(r"aqe \d+/36 tests\s+\d+ passed\s+ETA \d+\.\ds", screen), screen
     assert re.search(r"w[01] test_[abc]\.py::test_\d+", screen), screen

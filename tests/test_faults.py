@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HANG_GUARD
 
 FAULTS = Path(__file__).parent / "fixtures" / "faults"
 
@@ -37,7 +38,7 @@ def _aqe(
         cwd=FAULTS,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_GUARD,
         env={
             **os.environ,
             "CI": "true",
@@ -107,7 +108,7 @@ def test_exits_in_fixtures_raising_teardowns_and_order_dependence_match_pytest(
     }
     plain = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_exits.py"],
-        cwd=FAULTS, capture_output=True, text=True, timeout=60,
+        cwd=FAULTS, capture_output=True, text=True, timeout=HANG_GUARD,
     )  # fmt: skip
 
     def summary(text: str) -> set[str]:
@@ -222,7 +223,7 @@ def test_first_signal_lets_running_tests_finish_and_keeps_every_result(
     _wait_for(lambda: len(list(pids.glob("started-*"))) >= 3)
     started = {p.name.removeprefix("started-").replace("@", "::") for p in pids.glob("started-*")}
     proc.send_signal(signum)
-    output, _ = proc.communicate(timeout=60)
+    output, _ = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 2, output
     assert f"{signal.Signals(signum).name} received" in output
     assert "Traceback" not in output
@@ -371,7 +372,7 @@ def _aqe_worker_rss(tmp_path: Path) -> float:
     )
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "1", "-s"],
-        cwd=probe, capture_output=True, text=True, timeout=60,
+        cwd=probe, capture_output=True, text=True, timeout=HANG_GUARD,
     )  # fmt: skip
     line = next(x for x in result.stdout.splitlines() if x.startswith("rss="))
     return float(line.split("=")[1])
@@ -391,7 +392,7 @@ def test_a_workers_last_test_runs_while_another_worker_is_still_collecting(
     )
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "2", "--timeout", "1"],
-        cwd=project, capture_output=True, text=True, timeout=60,
+        cwd=project, capture_output=True, text=True, timeout=HANG_GUARD,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
@@ -464,7 +465,7 @@ def test_the_retry_budget_keeps_a_broken_build_red(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "--retries", "3",
          "--json", str(report)],
-        cwd=project, capture_output=True, text=True, timeout=60,
+        cwd=project, capture_output=True, text=True, timeout=HANG_GUARD,
     )  # fmt: skip
     data = json.loads(report.read_text())
     assert result.returncode == 1
@@ -482,7 +483,7 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float)
     _wait_for(lambda: _catches_sigint(proc.pid), seconds=10)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=30)
+    output, _ = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 2, output
     assert "Traceback" not in output, output
     time.sleep(0.1)
@@ -512,7 +513,7 @@ def test_ctrl_c_while_conftest_loads_stops_the_run_with_exit_2(
     )
     result = subprocess.run(
         [sys.executable, "-m", "aqe", "run", "--no-history", "-w", "1"],
-        cwd=project, capture_output=True, text=True, timeout=60,
+        cwd=project, capture_output=True, text=True, timeout=HANG_GUARD,
         env={**os.environ, "CI": "true"},
     )  # fmt: skip
     output = result.stdout + result.stderr
