@@ -17,6 +17,10 @@ RunAqe = Callable[..., "subprocess.CompletedProcess[str]"]
 StartAqe = Callable[..., "subprocess.Popen[str]"]
 MakeProject = Callable[..., Path]
 
+#: Seconds after which a child aqe is taken to hang. Only a guard: a small run on a
+#: busy shared 2-core machine took over 30 s, so no test may rely on a run being fast.
+HANG_GUARD = 120.0
+
 
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment without AQE_*/PYTEST_* leaks, and CI=true (no live view)."""
@@ -48,7 +52,7 @@ def run_aqe() -> RunAqe:
     """Run ``python -m aqe *args`` in ``cwd``; ``env`` adds to the cleaned environment."""
 
     def run(
-        *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 30
+        *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = HANG_GUARD
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "aqe", *args],

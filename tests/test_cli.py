@@ -7,12 +7,12 @@ import random
 import re
 import shutil
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import HANG_GUARD
 
 import aqe
 
@@ -457,7 +457,7 @@ def test_two_runs_at_once_share_history(
 ) -> None:
     root = make_project(PASSING)
     procs = [start_aqe("run", "-w", "2", cwd=root) for _ in range(2)]
-    outputs = [proc.communicate(timeout=30) for proc in procs]
+    outputs = [proc.communicate(timeout=HANG_GUARD) for proc in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out + err
         assert "Traceback" not in out + err
@@ -563,7 +563,7 @@ def test_a_reader_that_goes_away_does_not_stop_the_run_or_print_tracebacks(
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=HANG_GUARD) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     report = json.loads((root / "out.json").read_text())
     assert len(report["tests"]) == 120
@@ -626,7 +626,7 @@ def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
                 break
             chunks.append(data)
         os.close(parent)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=HANG_GUARD) == 0
         screen = b"".join(chunks).decode("utf-8", "replace")
     assert re.search(r"aqe \d+/36 tests\s+\d+ passed\s+ETA \d+\.\ds", screen), screen
     assert re.search(r"w[01] test_[abc]\.py::test_\d+", screen), screen
@@ -697,26 +697,31 @@ def test_list_with_a_broken_conftest_names_the_error(
 def test_status_shows_a_live_run_and_then_the_last_one(
     run_aqe: RunAqe, start_aqe: StartAqe, make_project: MakeProject
 ) -> None:
-    root = make_project(
-        {"test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(3)\n", **PASSING}
+    # The slow test runs until the status has shown it (or a guard against a hang).
+    release = "released"
+    slow = (
+        "import time\nfrom pathlib import Path\n\ndef test_slow():\n"
+        f"    deadline = time.monotonic() + {HANG_GUARD}\n"
+        f"    while not Path({release!r}).exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
     )
+    root = make_project({"test_slow.py": slow, **PASSING})
     idle = json.loads(run_aqe("status", "--json", cwd=root).stdout)
     assert idle["running"] == [] and idle["last_run"] is None
     process = start_aqe("run", "-w", "2", cwd=root)
     try:
         live: dict[str, object] = {}
-        for _ in range(100):
+        while not live and process.poll() is None:
             report = json.loads(run_aqe("status", "--json", cwd=root).stdout)
             workers = report["running"][0]["workers"] if report["running"] else []
             if any(w["test"] == "test_slow.py::test_slow" for w in workers):
                 live = report["running"][0]
-                break
-            time.sleep(0.1)
         assert live, "the run never showed its slow test"
         worker = next(w for w in live["workers"] if w["test"])  # type: ignore[attr-defined]
         assert worker["rss_mb"] > 1 and worker["pid"] != process.pid
     finally:
-        process.communicate(timeout=60)
+        (root / release).touch()
+        process.communicate(timeout=HANG_GUARD)
     after = run_aqe("status", cwd=root).stdout
     assert "no run going on" in after
     assert "last run" in after and "4 passed" in after and "hot  4 tests" in after

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HANG_GUARD
 
 from aqe._reporting.digest import assertion, classify, clean, digest, project_frames, tail
 
@@ -138,7 +139,7 @@ def _run(root: Path, name: str, *args: str) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import HANG_GUARD
 from mcp import Client
 from mcp.types import CallToolResult
 
@@ -54,6 +55,17 @@ def _ok(result: CallToolResult) -> dict[str, Any]:
     return result.structured_content
 
 
+async def _finished(client: Client, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` once its run has finished. The server answers within ``wait_seconds``
+    (at most 45), and a run can take longer than that on a loaded machine."""
+    deadline = time.monotonic() + HANG_GUARD
+    while info["state"] in ("running", "queued"):
+        assert time.monotonic() < deadline, info
+        answer = await client.call_tool("get_run", {"run_id": info["run_id"], "wait_seconds": 40})
+        info = _ok(answer)
+    return info
+
+
 def _error(result: CallToolResult) -> str:
     assert result.is_error, result.structured_content
     text = result.content[0].text  # type: ignore[union-attr]
@@ -72,7 +84,8 @@ def _alive(pid: int) -> bool:
 
 async def _wait_for_workers(client: Client, run_id: str, count: int) -> list[int]:
     """The pids of the run's workers once ``count`` of them run a test."""
-    for _ in range(200):
+    deadline = time.monotonic() + HANG_GUARD  # only against a hang: start-up may be slow
+    while time.monotonic() < deadline:
         status = _ok(await client.call_tool("fleet_status", {}))
         running = [w for w in status["workers"] if w["run_id"] == run_id and w["test"]]
         if len(running) >= count:
@@ -132,6 +145,7 @@ def test_a_run_of_passing_failing_slow_and_crashing_tests_is_reported_in_full(
                 "get_run", {"run_id": run_id, "wait_seconds": 40}, progress_callback=on_progress
             )
         )
+        info = await _finished(client, info)
         assert info["state"] == "finished" and info["exit_code"] == 1
         assert info["outcomes"] == {"passed": 10, "failed": 1, "crashed": 1}
         assert info["done"] == info["known"] == 12 and info["attempts"] == 14
@@ -201,17 +215,18 @@ def test_a_cancelled_call_cancels_the_run_it_started(project: Path) -> None:
         async def call() -> None:
             await client.call_tool("run_tests", {"marker": "long", "wait_seconds": 40})
 
-        with anyio.move_on_after(30):
+        with anyio.move_on_after(HANG_GUARD):  # only against a hang
             async with anyio.create_task_group() as group:
                 group.start_soon(call)
-                for _ in range(300):
+                while True:
                     status = _ok(await client.call_tool("fleet_status", {}))
                     if status["active_run"] and any(w["test"] for w in status["workers"]):
                         break
                     await anyio.sleep(0.1)
                 seen["status"] = status
                 group.cancel_scope.cancel()
-        for _ in range(100):
+        deadline = time.monotonic() + HANG_GUARD
+        while time.monotonic() < deadline:
             after = _ok(await client.call_tool("fleet_status", {}))
             if after["active_run"] is None:
                 break
@@ -335,6 +350,7 @@ def test_a_burst_of_200_concurrent_calls_all_succeed(project: Path) -> None:
 def test_an_idle_session_is_forgotten_with_its_finished_runs(project: Path) -> None:
     async def body(client: Client) -> None:
         info = _ok(await client.call_tool("run_tests", {"keyword": "passes", "wait_seconds": 40}))
+        info = await _finished(client, info)
         directory = project / ".aqe" / "mcp" / "runs" / info["run_id"]
         assert (directory / "report.json").is_file()
         await anyio.sleep(1.2)
@@ -349,6 +365,7 @@ def test_session_defaults_apply_to_later_runs(project: Path) -> None:
     async def body(client: Client) -> None:
         _ok(await client.call_tool("set_defaults", {"workers": 1, "timeout_seconds": 0.5}))
         info = _ok(await client.call_tool("run_tests", {"marker": "long", "wait_seconds": 40}))
+        info = await _finished(client, info)
         assert info["request"]["workers"] == 1 and info["request"]["timeout"] == 0.5
         assert info["outcomes"] == {"timeout": 1}
         assert info["attempts"] == 3  # hot, warm and cold tiers all timed out
@@ -390,6 +407,7 @@ def test_a_file_that_fails_to_import_is_a_failure_with_its_error(project: Path) 
 
     async def body(client: Client) -> None:
         info = _ok(await client.call_tool("run_tests", {"keyword": "passes", "wait_seconds": 40}))
+        info = await _finished(client, info)
         assert info["exit_code"] == 1 and info["collection_errors"] == ["tests/test_broken.py"]
         failures = _ok(await client.call_tool("list_failures", {}))
         assert [(f["nodeid"], f["failure_class"]) for f in failures["failures"]] == [
@@ -409,6 +427,7 @@ def test_failures_come_grouped_by_cause_and_similar_ones_are_found(project: Path
             info = _ok(
                 await client.call_tool("run_tests", {"keyword": "escapes", "wait_seconds": 40})
             )
+            info = await _finished(client, info)
             assert info["outcomes"] == {"failed": 1}
         failures = _ok(await client.call_tool("list_failures", {}))
         cause = failures["causes"][0]

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import HANG_GUARD
 from mcp import Client, StdioServerParameters
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mcp_project"
@@ -90,7 +91,7 @@ def test_stdout_carries_only_protocol_messages_while_a_run_prints(project: Path)
             if json.loads(line).get("id") == 2:
                 break
     finally:
-        server.communicate(timeout=30)  # closes stdin: the server ends
+        server.communicate(timeout=HANG_GUARD)  # closes stdin: the server ends
     for line in lines:
         assert json.loads(line)["jsonrpc"] == "2.0", line
     answer = json.loads(lines[-1])["result"]
@@ -187,7 +188,7 @@ def test_aqe_mcp_refuses_a_root_that_does_not_exist(tmp_path: Path) -> None:
         [sys.executable, "-m", "aqe", "mcp", "--root", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=HANG_GUARD,
         stdin=subprocess.DEVNULL,
         env={**os.environ, "CI": "true"},
     )
