@@ -166,7 +166,10 @@ def combine_workers() -> int:
         return 0
     from coverage import CoverageData
 
-    data = cov.get_data()
+    # Not ``get_data()``: its warnings would judge the coordinator's data alone.
+    data: CoverageData | None = getattr(cov, "_data", None)
+    if data is None:
+        data = cov.get_data()
     for path in paths:
         part = CoverageData(basename=path)
         try:
@@ -180,7 +183,21 @@ def combine_workers() -> int:
                 part.close()
         with contextlib.suppress(OSError):
             os.unlink(path)
+    _imported_in_workers(cov, data)
     return len(paths)
+
+
+def _imported_in_workers(cov: Coverage, data: CoverageData) -> None:
+    """Take the ``--cov`` packages the workers measured off the list coverage.py warns
+    about at save ("Module X was never imported"): the coordinator never imports them."""
+    unmatched = getattr(getattr(cov, "_inorout", None), "source_pkgs_unmatched", None)
+    if not isinstance(unmatched, list) or not unmatched:
+        return
+    measured = data.measured_files()
+    for package in list(unmatched):
+        stem = os.sep + str(package).replace(".", os.sep)
+        if any(name.endswith((stem + ".py", stem + os.sep + "__init__.py")) for name in measured):
+            unmatched.remove(package)
 
 
 class SpawnedWorkerCoverage:
