@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coverage import CoverageData
 
 pytest.importorskip("pytest_cov")
 
@@ -129,8 +130,8 @@ def test_every_report_format_and_fail_under_match_pytest(tmp_path: Path) -> None
 def test_spawned_workers_with_cov_in_addopts_and_parallel_data_files(
     tmp_path: Path, reference: dict[int, dict[str, Any]]
 ) -> None:
-    # Fresh interpreters re-run pytest-cov's start; with ``parallel = true`` its
-    # erase at start would delete the data files other workers already wrote.
+    # Fresh interpreters re-run pytest-cov's start, whose erase deletes every
+    # ``.coverage.*`` file, those other workers already wrote too.
     root = _project(tmp_path)
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
@@ -177,6 +178,11 @@ def test_coverage_run_combines_the_workers_into_its_data_file(
     tmp_path: Path, reference: dict[int, dict[str, Any]], parallel: bool, start_method: str
 ) -> None:
     mine, theirs = _project(tmp_path, "aqe"), _project(tmp_path, "pytest")
+    # Left by a coordinator that was killed (no such pid): deleted, never combined
+    # (pytest-cov erases every .coverage.* at start; coverage run does not).
+    stale = CoverageData(basename=str(mine / ".coverage.aqe-999999999-1"))
+    stale.add_arcs({str(mine / "src" / "covpkg" / "shapes.py"): [(-32, 33), (33, -32)]})
+    stale.close()
     run = ["-m", "coverage", "run", "--branch", "--source=covpkg", *(["-p"] if parallel else [])]
     env = {"AQE_START_METHOD": start_method}
     done = _run(mine, *run, "-m", "aqe", "run", "--no-history", "-w", "2", env=env)

@@ -160,6 +160,7 @@ def combine_workers() -> int:
     cov = _current()
     if cov is None:
         return 0
+    _sweep_stale(_base(cov))
     pattern = f"{glob.escape(_base(cov))}.{_PREFIX}{os.getpid()}-*"
     paths = sorted(p for p in glob.glob(pattern) if not p.endswith("-journal"))
     if not paths:
@@ -187,6 +188,20 @@ def combine_workers() -> int:
     return len(paths)
 
 
+def _sweep_stale(base: str) -> None:
+    """Delete worker data files a killed coordinator left: ``coverage combine`` (or
+    pytest-cov with ``--cov-append``) would otherwise add another run's lines."""
+    for path in glob.glob(f"{glob.escape(base)}.{_PREFIX}*-*"):
+        try:
+            pid = int(path[len(base) + len(_PREFIX) + 1 :].split("-")[0])
+            os.kill(pid, 0)
+        except (ProcessLookupError, OverflowError):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        except (ValueError, PermissionError):
+            continue
+
+
 def _imported_in_workers(cov: Coverage, data: CoverageData) -> None:
     """Take the ``--cov`` packages the workers measured off the list coverage.py warns
     about at save ("Module X was never imported"): the coordinator never imports them."""
@@ -206,8 +221,8 @@ class SpawnedWorkerCoverage:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_load_initial_conftests(self, early_config: pytest.Config) -> Generator[None]:
-        # pytest-cov starts coverage in this hook, erasing the data file (and with
-        # ``parallel = true`` every ``.coverage.*`` beside it) unless appending.
+        # pytest-cov starts coverage in this hook, erasing the data file and every
+        # ``.coverage.*`` beside it (it makes coverage parallel) unless appending.
         namespace = early_config.known_args_namespace
         if hasattr(namespace, "cov_append"):
             namespace.cov_append = True
