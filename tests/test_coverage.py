@@ -153,7 +153,14 @@ def test_tests_run_again_on_the_warm_and_cold_tiers_count(
     code, output = _aqe(root, *COV, env={"COV_CRASHES": str(crashes)})
     assert code == 0, output
     assert f"test_passes_after_crashes passed only alone ({tier} tier)" in output
-    assert _figures(root / "cov.json") == reference[crashes], output
+    figures, expected = _figures(root / "cov.json")["files"], reference[crashes]["files"]
+    # The test that crashed counts from the tier where it passed...
+    assert figures["src/covpkg/tiers.py"] == expected["src/covpkg/tiers.py"], output
+    # ...while lines only tests just before it reached on its dying worker (since
+    # that worker last wrote its data) may be missing, never more than pytest's.
+    assert figures.keys() == expected.keys()
+    for name, entry in figures.items():
+        assert set(entry["executed"]) <= set(expected[name]["executed"]), name
     assert _data_files(root) == [".coverage"]
 
 
