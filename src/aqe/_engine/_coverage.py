@@ -5,9 +5,10 @@ inherit its running tracer, but they end with ``os._exit``, so coverage's own sa
 exit never runs and what they measured is lost. Here a worker keeps the inherited
 ``Coverage`` object running (so pytest-cov's ``no_cover`` and ``--cov-context`` still
 act on it) but points it at a data file of its own, named after the coordinator's
-pid, and saves it before it exits. After the run loop the coordinator reads those
-files into its own data, which pytest-cov then reports (term, html, xml, json, lcov,
-``--cov-fail-under``) and ``coverage run`` saves at exit, as for a serial run.
+pid, and writes it between tests now and then and before it exits. After the run
+loop the coordinator reads those files into its own data, which pytest-cov then
+reports (term, html, xml, json, lcov, ``--cov-fail-under``) and ``coverage run``
+saves at exit, as for a serial run.
 
 A spawned worker is a fresh interpreter where pytest-cov starts afresh:
 :class:`SpawnedWorkerCoverage` keeps it from erasing other workers' data at start and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import socket
 import sys
 import time
 from collections.abc import Generator
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 _PREFIX = "aqe-"
 #: Set for a spawned worker: the configuration of the coordinator's ``coverage run``.
 _SPAWN_ENV = "_AQE_COVERAGE_CONFIG"
+
 
 @dataclass(frozen=True, slots=True)
 class _Measuring:
@@ -83,10 +86,10 @@ def spawn_env() -> dict[str, str]:
 
 def _start_spawned(config: str) -> Coverage | None:
     """Start coverage in a spawned worker with the coordinator's configuration."""
-    from coverage import Coverage
-    from coverage.control import CONFIG_DATA_PREFIX
-
     try:
+        from coverage import Coverage
+        from coverage.control import CONFIG_DATA_PREFIX
+
         cov = Coverage(config_file=CONFIG_DATA_PREFIX + config, auto_data=False)
         cov.start()
     except Exception as exc:
@@ -107,17 +110,21 @@ def worker_started() -> None:
     collector = getattr(cov, "_collector", None)
     if cov is None or collector is None or not hasattr(cov, "_data"):
         return  # not measuring, or a coverage.py whose internals differ
-    from coverage import CoverageData
+    try:
+        from coverage import CoverageData
 
-    data = CoverageData(
-        basename=_base(cov),
-        suffix=f"{_PREFIX}{os.getppid()}-{os.getpid()}",
-        warn=getattr(cov, "_warn", None),
-    )
-    # The inherited data object would write to the coordinator's own file (or, for
-    # ``coverage run`` without -p, erase it on first use).
-    cov._data = data
-    collector.use_data(data, cov.config.context)
+        data = CoverageData(
+            basename=_base(cov),
+            suffix=f"{_PREFIX}{os.getppid()}-{os.getpid()}",
+            warn=getattr(cov, "_warn", None),
+        )
+        # The inherited data object would write to the coordinator's own file (or,
+        # for ``coverage run`` without -p, erase it on first use).
+        cov._data = data
+        collector.use_data(data, cov.config.context)
+    except Exception as exc:  # the tests still run, unmeasured
+        sys.stderr.write(f"aqe: worker {os.getpid()} cannot measure coverage: {exc}\n")
+        return
     _measuring = _Measuring(cov, collector, data)
 
 
@@ -250,7 +257,7 @@ class SpawnedWorkerCoverage:
         # directory, so its data file lands beside the coordinator's.
         workerinput: Any = getattr(session.config, "workerinput", None)
         if isinstance(workerinput, dict):
-            workerinput.setdefault("cov_master_host", _hostname())
+            workerinput.setdefault("cov_master_host", socket.gethostname())
             workerinput.setdefault("cov_master_topdir", os.fspath(Path.cwd()))
             workerinput.setdefault("cov_master_rsync_roots", [])
         result = yield
@@ -260,9 +267,3 @@ class SpawnedWorkerCoverage:
             # and report from this process; the coordinator does that once for all.
             plugin._disabled = True
         return result
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
