@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coverage import CoverageData
 
 pytest.importorskip("pytest_cov")
 
@@ -114,6 +115,8 @@ def test_every_report_format_and_fail_under_match_pytest(tmp_path: Path) -> None
     assert len(table.findall(output)) == 6
     verdict = "FAIL Required test coverage of 95% not reached. Total coverage: "
     assert verdict in output and verdict in pytest_output
+    # coverage.py's warnings judge the combined data, not the coordinator's alone.
+    assert "CoverageWarning" not in output + pytest_output, output
     # Other formats: the same figures (their timestamps differ).
     stamp = re.compile(r'timestamp="\d+"|created at [^<]*|\d{4}-\d\d-\d\d \d\d:\d\d[^<"]*')
     for name in ("cov.xml", "cov.lcov"):
@@ -127,8 +130,8 @@ def test_every_report_format_and_fail_under_match_pytest(tmp_path: Path) -> None
 def test_spawned_workers_with_cov_in_addopts_and_parallel_data_files(
     tmp_path: Path, reference: dict[int, dict[str, Any]]
 ) -> None:
-    # Fresh interpreters re-run pytest-cov's start; with ``parallel = true`` its
-    # erase at start would delete the data files other workers already wrote.
+    # Fresh interpreters re-run pytest-cov's start, whose erase deletes every
+    # ``.coverage.*`` file, those other workers already wrote too.
     root = _project(tmp_path)
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
@@ -150,7 +153,14 @@ def test_tests_run_again_on_the_warm_and_cold_tiers_count(
     code, output = _aqe(root, *COV, env={"COV_CRASHES": str(crashes)})
     assert code == 0, output
     assert f"test_passes_after_crashes passed only alone ({tier} tier)" in output
-    assert _figures(root / "cov.json") == reference[crashes], output
+    figures, expected = _figures(root / "cov.json")["files"], reference[crashes]["files"]
+    # The test that crashed counts from the tier where it passed...
+    assert figures["src/covpkg/tiers.py"] == expected["src/covpkg/tiers.py"], output
+    # ...while lines only tests just before it reached on its dying worker (since
+    # that worker last wrote its data) may be missing, never more than pytest's.
+    assert figures.keys() == expected.keys()
+    for name, entry in figures.items():
+        assert set(entry["executed"]) <= set(expected[name]["executed"]), name
     assert _data_files(root) == [".coverage"]
 
 
@@ -175,6 +185,11 @@ def test_coverage_run_combines_the_workers_into_its_data_file(
     tmp_path: Path, reference: dict[int, dict[str, Any]], parallel: bool, start_method: str
 ) -> None:
     mine, theirs = _project(tmp_path, "aqe"), _project(tmp_path, "pytest")
+    # Left by a coordinator that was killed (no such pid): deleted, never combined
+    # (pytest-cov erases every .coverage.* at start; coverage run does not).
+    stale = CoverageData(basename=str(mine / ".coverage.aqe-999999999-1"))
+    stale.add_arcs({str(mine / "src" / "covpkg" / "shapes.py"): [(-32, 33), (33, -32)]})
+    stale.close()
     run = ["-m", "coverage", "run", "--branch", "--source=covpkg", *(["-p"] if parallel else [])]
     env = {"AQE_START_METHOD": start_method}
     done = _run(mine, *run, "-m", "aqe", "run", "--no-history", "-w", "2", env=env)
