@@ -13,15 +13,34 @@ collecting the test modules, stays split between workers.
 
 Only statements at column 0 count: an import inside a function, an ``if
 TYPE_CHECKING:`` block or a ``try:`` is not a module-level side effect to copy.
+
+The test modules themselves have side effects too: a module that defines
+subclasses at import fills a registry (``Base.__subclasses__()``, a dict an
+``__init_subclass__`` fills) that a module collected after it parametrizes over
+(SQLAlchemy's test_compare.py over every ``HasCacheKey`` subclass, some of which
+other test modules define). A worker cannot know that before it imports a file,
+so it looks at what the file collected: a parametrization over classes of other
+modules, or over an empty set, may have been read off such a registry
+(``reads_registries``). Then the worker imports every test module before it, as
+pytest's process has, and collects the file again from a fresh node with the
+module forgotten (``forget``). Files without such parametrizations cost nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import gc
 import importlib
 import re
+import sys
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest import nodes
+from _pytest.compat import NOTSET
 
 _FROM = re.compile(r"from\s+([A-Za-z_][\w.]*)\s+import\s+(.*)")
 _IMPORT = re.compile(r"import\s+(.*)")
@@ -120,3 +139,107 @@ def preimport(imports: Iterable[Import]) -> None:
             raise
         except BaseException:
             continue
+
+
+def reads_registries(items: Sequence[nodes.Item], module: object) -> bool:
+    """Whether a file's parametrization may have been read off what other test
+    modules define at import: it parametrizes over classes of other modules
+    (builtins aside), or over an empty set (what fills it may be elsewhere)."""
+    own = getattr(module, "__name__", None)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        for value in callspec.params.values():
+            if value is NOTSET:
+                return True
+            if isinstance(value, type) and value.__module__ not in (own, "builtins"):
+                return True
+    return False
+
+
+def not_imported(files: Sequence[nodes.Collector]) -> list[pytest.Module]:
+    """The test modules among ``files`` this process has not imported."""
+    return [
+        node
+        for node in files
+        if isinstance(node, pytest.Module) and getattr(node, "_obj", None) is None
+    ]
+
+
+def import_test_modules(modules: Iterable[pytest.Module]) -> None:
+    """Import test modules as pytest's collection does (import mode, assertion
+    rewriting, ``pytest_plugins``), in order. One that fails is left to the worker
+    that collects it, which reports it where pytest would."""
+    for node in modules:
+        try:
+            node.obj  # noqa: B018 - the import is the point
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            continue
+
+
+def forget(node: pytest.Module, items: list[nodes.Item]) -> tuple[pytest.Module | None, list[str]]:
+    """A new node for an imported test module, with the module forgotten, so that
+    collecting it imports it again as if for the first time; and the names of the
+    classes the old import defined that are still alive (a registry may still hold
+    them, so they may show up twice). ``items`` (what the node yielded) is emptied:
+    they keep the old module alive. None, and nothing changed, when no new node
+    can be made."""
+    try:
+        fresh = type(node).from_parent(node.parent, path=node.path)
+    except Exception:
+        return None, []
+    if fresh.nodeid != node.nodeid:
+        return None, []
+    items.clear()
+    module = getattr(node, "_obj", None)
+    if module is None:
+        return fresh, []
+    name = module.__name__
+    classes = [
+        weakref.ref(value)
+        for value in vars(module).values()
+        if isinstance(value, type) and value.__module__ == name
+    ]
+    if sys.modules.get(name) is module:
+        del sys.modules[name]
+    _drop_fixtures(node)
+    cache = getattr(node.session, "_collection_cache", None)  # its report holds the items
+    if isinstance(cache, dict):
+        cache.pop(node, None)
+    setattr(node, "_obj", None)  # noqa: B010 - pytest's cache of the module
+    del module
+    gc.collect()
+    return fresh, sorted(cls.__name__ for ref in classes if (cls := ref()) is not None)
+
+
+def _drop_fixtures(node: nodes.Node) -> None:
+    """Forget the fixtures collecting ``node`` registered: their functions would
+    keep the old module, and its classes, alive. pytest's private tables, by node
+    (pytest 9) or by node id (earlier); left alone if neither is there."""
+    manager: Any = getattr(node.session, "_fixturemanager", None)
+    prefix = node.nodeid
+
+    def under(key: object) -> bool:
+        if isinstance(key, nodes.Node):
+            return key is node or node in key.listchain()
+        return isinstance(key, str) and (key == prefix or key.startswith(prefix + "::"))
+
+    for table in ("_arg2node2fixturedefs", "_arg2nodeid2fixturedefs"):
+        for by_key in getattr(manager, table, {}).values():
+            for key in [key for key in by_key if under(key)]:
+                del by_key[key]
+    for table in ("_node_autousenames", "_nodeid_autousenames"):
+        by_key = getattr(manager, table, {})
+        for key in [key for key in by_key if under(key)]:
+            del by_key[key]
+    for defs in getattr(manager, "_arg2fixturedefs", {}).values():
+        if isinstance(defs, list):
+            defs[:] = [d for d in defs if not under(getattr(d, "baseid", None))]
+    seen = getattr(manager, "_holderobjseen", None)
+    if isinstance(seen, set):
+        module = getattr(node, "_obj", None)
+        name = getattr(module, "__name__", None)
+        seen -= {obj for obj in seen if obj is module or getattr(obj, "__module__", 0) == name}
