@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import MakeProject, RunAqe
+
 try:
     from parity import run_aqe, run_pytest
 except ImportError:  # tests/ turned into a package
@@ -40,3 +42,48 @@ def test_workers_collect_the_ids_pytest_collects() -> None:
     assert aqe.outcomes == plain.outcomes, aqe.describe()
     # Exact, so nothing to warn about.
     assert "stayed alive" not in aqe.output and "may differ" not in aqe.output
+
+
+def test_a_class_a_registry_keeps_from_the_first_import_is_named(
+    make_project: MakeProject, run_aqe: RunAqe
+) -> None:
+    # The registry holds its classes strongly: test_b's Hexagon of the first import
+    # cannot be forgotten, so its ids may differ from pytest's; aqe says so.
+    project = make_project(
+        {
+            "shapes.py": """
+                SHAPES: list[type] = []
+
+                class Shape:
+                    def __init_subclass__(cls) -> None:
+                        SHAPES.append(cls)
+            """,
+            "test_a.py": """
+                from shapes import Shape
+
+                class Circle(Shape):
+                    pass
+
+                def test_a() -> None:
+                    pass
+            """,
+            "test_b.py": """
+                import pytest
+                from shapes import SHAPES, Shape
+
+                class Hexagon(Shape):
+                    pass
+
+                @pytest.mark.parametrize("cls", SHAPES)
+                def test_b(cls: type) -> None:
+                    pass
+            """,
+        }
+    )
+    result = run_aqe("run", "-w", "2", "--no-history", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "aqe: test_b.py was collected again after the test modules before it were imported "
+        "(it parametrizes over what they define), but Hexagon of its first import stayed in "
+        "a registry: its tests may differ from pytest's"
+    ) in result.stdout + result.stderr

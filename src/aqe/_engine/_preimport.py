@@ -5,11 +5,10 @@ pytest imports every test module before the first test runs, so a module-level
 other file. Real suites lean on this without knowing it (click's own tests do). An
 aqe worker collects only its share of the files, so it makes what the other test
 modules import at module level, unless they are test modules themselves, in
-pytest's order: before it imports a file, what the files before it import (a
-module parametrized over a registry's subclasses sees the same ones, as
-SQLAlchemy's test_compare.py does), and the rest before its first test. Those
-imports are the cheap part of collection; the expensive part, rewriting and
-collecting the test modules, stays split between workers.
+pytest's order: before it imports a file, what the files before it import, and
+the rest before its first test. Those imports are the cheap part of collection;
+the expensive part, rewriting and collecting the test modules, stays split
+between workers.
 
 Only statements at column 0 count: an import inside a function, an ``if
 TYPE_CHECKING:`` block or a ``try:`` is not a module-level side effect to copy.
@@ -34,7 +33,7 @@ import importlib
 import re
 import sys
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,17 +142,17 @@ def preimport(imports: Iterable[Import]) -> None:
 
 def reads_registries(items: Sequence[nodes.Item], module: object) -> bool:
     """Whether a file's parametrization may have been read off what other test
-    modules define at import: it parametrizes over classes of other modules
-    (builtins aside), or over an empty set (what fills it may be elsewhere)."""
+    modules define at import: it parametrizes over classes that are or derive from
+    classes of other modules (builtins aside), or over an empty set (what fills it
+    may be elsewhere)."""
     own = getattr(module, "__name__", None)
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None:
-            continue
-        for value in callspec.params.values():
+        for value in _params(item):
             if value is NOTSET:
                 return True
-            if isinstance(value, type) and value.__module__ not in (own, "builtins"):
+            if isinstance(value, type) and any(
+                getattr(cls, "__module__", None) not in (own, "builtins") for cls in value.__mro__
+            ):
                 return True
     return False
 
@@ -180,23 +179,25 @@ def import_test_modules(modules: Iterable[pytest.Module]) -> None:
             continue
 
 
-def forget(node: pytest.Module, items: list[nodes.Item]) -> tuple[pytest.Module | None, list[str]]:
+def forget(
+    node: pytest.Module, items: list[nodes.Item]
+) -> tuple[pytest.Module | None, Callable[[Sequence[nodes.Item]], list[str]]]:
     """A new node for an imported test module, with the module forgotten, so that
-    collecting it imports it again as if for the first time; and the names of the
-    classes the old import defined that are still alive (a registry may still hold
-    them, so they may show up twice). ``items`` (what the node yielded) is emptied:
-    they keep the old module alive. None, and nothing changed, when no new node
-    can be made."""
+    collecting it imports it again as if for the first time. ``items`` (what the
+    node yielded) is emptied: they keep the old module alive. With it comes a check
+    for what the new node yields: the classes of the first import that some
+    parametrization still holds (a registry kept them: they count twice). None,
+    and nothing changed, when no new node can be made."""
     try:
         fresh = type(node).from_parent(node.parent, path=node.path)
     except Exception:
-        return None, []
+        return None, _nothing_stale
     if fresh.nodeid != node.nodeid:
-        return None, []
+        return None, _nothing_stale
     items.clear()
     module = getattr(node, "_obj", None)
     if module is None:
-        return fresh, []
+        return fresh, _nothing_stale
     name = module.__name__
     classes = [
         weakref.ref(value)
@@ -212,7 +213,29 @@ def forget(node: pytest.Module, items: list[nodes.Item]) -> tuple[pytest.Module 
     setattr(node, "_obj", None)  # noqa: B010 - pytest's cache of the module
     del module
     gc.collect()
-    return fresh, sorted(cls.__name__ for ref in classes if (cls := ref()) is not None)
+    alive = [ref for ref in classes if ref() is not None]
+
+    def stale(found: Sequence[nodes.Item]) -> list[str]:
+        old = {id(cls) for ref in alive if (cls := ref()) is not None}
+        return sorted(
+            {
+                value.__name__
+                for item in found
+                for value in _params(item)
+                if isinstance(value, type) and id(value) in old
+            }
+        )
+
+    return fresh, stale
+
+
+def _nothing_stale(found: Sequence[nodes.Item]) -> list[str]:
+    return []
+
+
+def _params(item: nodes.Item) -> Iterable[object]:
+    callspec = getattr(item, "callspec", None)
+    return () if callspec is None else callspec.params.values()
 
 
 def _drop_fixtures(node: nodes.Node) -> None:

@@ -573,7 +573,7 @@ class Worker:
         self._read_spool()  # what imports print is collection output: pytest shows none
         self.post(Importing(self.worker_id, active=False))
         self.flush()
-        fresh, alive = forget(node, self._collected[index])
+        fresh, stale = forget(node, self._collected[index])
         if fresh is None:
             self._notes.append(
                 f"{node.nodeid} parametrizes over what other test modules may define; "
@@ -583,12 +583,12 @@ class Worker:
             return
         self.files[index] = fresh
         self._collected[index] = list(self.session.genitems(fresh))
-        if alive:
+        if twice := stale(self._collected[index]):
             self._notes.append(
                 f"{node.nodeid} was collected again after the test modules before it "
                 f"were imported (it parametrizes over what they define), but "
-                f"{', '.join(alive[:3])} of its first import stayed alive: "
-                "a registry may hold them twice"
+                f"{', '.join(twice[:3])} of its first import stayed in a registry: "
+                "its tests may differ from pytest's"
             )
 
     def _add_to_session(self, found: Sequence[nodes.Item]) -> None:
