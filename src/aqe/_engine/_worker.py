@@ -556,9 +556,10 @@ class Worker:
         """The file may have parametrized over what test modules before it define
         at import, and some of those were not imported here (see ``_preimport.py``)."""
         node = self.files[index]
-        return isinstance(node, pytest.Module) and (
-            bool(not_imported(self.files[:index]))
+        return (
+            isinstance(node, pytest.Module)
             and reads_registries(self._collected[index], getattr(node, "_obj", None))
+            and bool(not_imported(self.files[:index]))  # last: linear in the files
         )
 
     def _collect_again(self, index: int) -> None:
