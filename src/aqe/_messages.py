@@ -141,6 +141,8 @@ class Collected:
     seconds: dict[str, float]
     #: Files whose tests are unittest.TestCase methods (kept whole by ``split=auto``).
     order_bound: tuple[str, ...] = ()
+    #: Lines for the user: a file whose tests may differ from pytest's, and why.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -518,6 +518,8 @@ class Coordinator:
     def _on_collected(self, conn: _Conn, message: Collected) -> None:
         assert self.planner is not None
         hook = self.config.hook
+        for note in message.notes:
+            self._write_error(f"aqe: {note}")
         for data in message.reports:
             report = hook.pytest_report_from_serializable(config=self.config, data=data)
             if report.__dict__.pop(COLLECT_ERROR_REPR, False) and isinstance(report.longrepr, str):

@@ -59,7 +59,15 @@ from ._convert import result_from_reports
 from ._junitxml import install_recorder
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
-from ._preimport import Import, imports_by_file, preimport
+from ._preimport import (
+    Import,
+    forget,
+    import_test_modules,
+    imports_by_file,
+    not_imported,
+    preimport,
+    reads_registries,
+)
 from ._retry import marker_reruns
 
 #: Prefix of the files a worker keeps in the temporary directory; its pid follows.
@@ -195,7 +203,8 @@ class Worker:
         self.config = session.config
         self.worker_id = worker_id
         self.sock = sock
-        self.files = files
+        #: A file collected again gets a new node here (see ``_collect_again``).
+        self.files = list(files)
         self.items = dict(items)
         self.queue: deque[nodes.Item] = deque()
         self.shutdown = False
@@ -220,6 +229,8 @@ class Worker:
         #: Module-level imports of each test file, and how many files' are made.
         self._imports: list[list[Import]] | None = None
         self._imported_upto = 0
+        #: Lines for the user about the files just collected (sent with ``Collected``).
+        self._notes: list[str] = []
         #: ``sys.modules`` as the first test found it (see ``_replaced_modules``).
         self._modules: dict[str, Any] | None = None
 
@@ -502,7 +513,11 @@ class Worker:
                 self.flush()
                 node = self.files[index]
                 started = time.perf_counter()
+                reported = len(self.plugin.collect_reports)
                 self._collected[index] = list(session.genitems(node))
+                if self._reads_registries(index):
+                    del self.plugin.collect_reports[reported:]
+                    self._collect_again(index)
                 found.extend(self._collected[index])
                 seconds[node.nodeid] = time.perf_counter() - started
         if len(indexes) > 1:  # the hook sees the whole batch: one of them did it
@@ -541,9 +556,51 @@ class Worker:
                 deselected=tuple(self.plugin.deselected),
                 seconds=seconds,
                 order_bound=tuple(sorted(order_bound)),
+                notes=tuple(self._notes),
             )
         )
+        self._notes.clear()
         self.flush()
+
+    def _reads_registries(self, index: int) -> bool:
+        """The file may have parametrized over what test modules before it define
+        at import, and some of those were not imported here (see ``_preimport.py``)."""
+        node = self.files[index]
+        return (
+            isinstance(node, pytest.Module)
+            and reads_registries(self._collected[index], getattr(node, "_obj", None))
+            and bool(not_imported(self.files[:index]))  # last: linear in the files
+        )
+
+    def _collect_again(self, index: int) -> None:
+        """Collect a file as pytest's process would: after every test module before
+        it was imported, with its own module imported afresh."""
+        node = self.files[index]
+        assert isinstance(node, pytest.Module)
+        mark(f"collect-again {node.nodeid}")
+        self.post(Importing(self.worker_id, active=True))
+        self.flush()
+        import_test_modules(not_imported(self.files[:index]))
+        self._read_spool()  # what imports print is collection output: pytest shows none
+        self.post(Importing(self.worker_id, active=False))
+        self.flush()
+        fresh, stale = forget(node, self._collected[index])
+        if fresh is None:
+            self._notes.append(
+                f"{node.nodeid} parametrizes over what other test modules may define; "
+                "aqe could not collect it again after importing them, so its tests "
+                "may differ from pytest's"
+            )
+            return
+        self.files[index] = fresh
+        self._collected[index] = list(self.session.genitems(fresh))
+        if twice := stale(self._collected[index]):
+            self._notes.append(
+                f"{node.nodeid} was collected again after the test modules before it "
+                f"were imported (it parametrizes over what they define), but "
+                f"{', '.join(twice[:3])} of its first import stayed in a registry: "
+                "its tests may differ from pytest's"
+            )
 
     def _add_to_session(self, found: Sequence[nodes.Item]) -> None:
         """``session.items`` holds this worker's items, as in a pytest-xdist worker:
