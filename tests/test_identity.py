@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import RunAqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "identity"
+#: The last run's output (``_claims`` returns what the workers claimed).
+_LAST: list[str] = [""]
 
 
 def _claims(tmp_path: Path, run_aqe: RunAqe, *args: str, **env: str) -> dict[str, list[str]]:
@@ -24,6 +26,7 @@ def _claims(tmp_path: Path, run_aqe: RunAqe, *args: str, **env: str) -> dict[str
     assert result.returncode == 0, result.stdout + result.stderr
     assert "20 passed" in result.stdout
     assert "aqe: collected 20 tests, ran 20" in result.stdout
+    _LAST[:] = [result.stdout]
     return {path.name: path.read_text().split() for path in claims.iterdir()}
 
 
@@ -49,6 +52,7 @@ def test_a_plugin_that_decides_per_worker_in_configure_gets_its_decision(
 ) -> None:
     pytest.importorskip("xdist")
     _check(_claims(tmp_path, run_aqe, PER_WORKER_PLUGIN="1"), database=None)
+    assert "plugins give each worker its own database (pytest_configure_node)" in _LAST[0]
 
 
 def test_the_identity_fixtures_exist_without_pytest_xdist(
@@ -61,3 +65,4 @@ def test_a_conftest_that_names_its_resource_after_the_worker_at_import_gets_its_
     tmp_path: Path, run_aqe: RunAqe
 ) -> None:
     _check(_claims(tmp_path, run_aqe, PER_WORKER_ENV="1"), database=None)
+    assert "aqe: conftest asked which xdist worker it runs in" in _LAST[0]

@@ -152,21 +152,21 @@ def _reader() -> str:
     return str(frame.f_globals.get("__name__", "?")) if frame is not None else "?"
 
 
-def needs_own_configure(config: pytest.Config, count: int) -> bool:
-    """Whether the suite's plugins give each worker something of its own in
-    ``workerinput`` (a follower database's name, say): they read it in
+def own_configure_keys(config: pytest.Config, count: int) -> list[str]:
+    """The ``workerinput`` keys the suite's plugins give each worker a value of its
+    own under (a follower database's name, say): they read them in
     ``pytest_configure``, which a forked worker has already run as the
     controller, so such workers must be fresh interpreters. Plugins that only
     copy the controller's state (pytest-randomly's seed) give every worker the
     same values, and forking serves them as it is."""
     if count < 2 or getattr(config.hook, "pytest_configure_node", None) is None:
-        return False
+        return []
     if not config.hook.pytest_configure_node.get_hookimpls():
-        return False
+        return []
     inputs = [configure_node(config, slot).workerinput for slot in range(count)]
     own = ("workerid",)
-    keys = {key for each in inputs for key in each if key not in own}
-    return any(len({repr(each.get(key)) for each in inputs}) > 1 for key in keys)
+    keys = sorted({key for each in inputs for key in each if key not in own})
+    return [key for key in keys if len({repr(each.get(key)) for each in inputs}) > 1]
 
 
 fleet_key = pytest.StashKey[Fleet]()

@@ -138,7 +138,7 @@ class EnginePlugin:
 
         # Never fork a process that runs threads (the fork launcher checks again
         # before every fork and falls back to spawning), nor where a plugin gives
-        # each worker a configuration of its own (see ``needs_own_configure``).
+        # each worker a configuration of its own (see ``own_configure_keys``).
         count = max(1, min(self.settings.workers, len(self.collector.files) + len(session.items)))
         _identity.fleet(session.config).count = count
         readers = self.watch.stop()
@@ -153,7 +153,13 @@ class EnginePlugin:
                     "decide for itself",
                 )
                 return spawner()
-            if _identity.needs_own_configure(session.config, count):
+            if keys := _identity.own_configure_keys(session.config, count):
+                _note(
+                    session.config,
+                    f"aqe: plugins give each worker its own {', '.join(keys[:3])} "
+                    "(pytest_configure_node): workers start as fresh interpreters, "
+                    "each configured with it",
+                )
                 return spawner()
         direct = {item.nodeid: item for item in session.items}
         # A partial, not a closure: one Python frame less under every test.
