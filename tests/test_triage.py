@@ -186,6 +186,22 @@ def test_one_past_run_joins_assertions_on_a_function_and_on_its_caller_in_the_so
     # Without a past run in which they broke together, the source alone joins nothing.
     alone = group_failures(entries, str(tmp_path), [{"t1"}, {"t2"}])
     assert sorted(sorted(g["tests"]) for g in alone) == [["t1"], ["t2"], ["t3"]]
+    # subtotal()'s cause split in two by its past runs: checkout() calls one function,
+    # not two unrelated ones, so it is no reason for doubt.
+    parts = [*entries[:2], _asserted("t4", "subtotal")]
+    joined = group_failures(parts, str(tmp_path), [{"t1", "t2"}, {"t1", "t4"}])
+    assert [sorted(g["tests"]) for g in joined] == [["t1", "t2", "t4"]]
+    # A class calls what its methods call.
+    with (tmp_path / "shop.py").open("a") as stream:
+        stream.write(
+            "\n\nclass Cart:\n    def total(self):\n        return subtotal(self.items)\n\n"
+            "    def __repr__(self):\n        return ', '.join(self.items)\n\n\n"
+            "def join(a, b):\n    return a + b\n"
+        )
+    cart = [entries[1], _asserted("t5", "Cart"), _asserted("t6", "join")]
+    grouped = group_failures(cart, str(tmp_path), [{"t2", "t5", "t6"}])
+    # A method of a string (", ".join) is not the project's join().
+    assert sorted(sorted(g["tests"]) for g in grouped) == [["t2", "t5"], ["t6"]]
 
 
 def test_an_exception_and_an_unrelated_assertion_of_one_past_run_stay_apart() -> None:

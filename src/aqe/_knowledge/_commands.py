@@ -379,12 +379,16 @@ def _link(
                 partners.setdefault(other, set()).add(index)
     # An assertion on checkout() beside exceptions in _price and in _tax could be
     # either bug: a caller of two causes that are not on one path is left alone
-    # (two callers of one cause are fine: its bug shows through both).
+    # (two callers of one cause are fine: its bug shows through both; so are two
+    # parts of one function's cause that _split set apart).
     unsure = {
         member
         for member, found_with in partners.items()
         if any(
-            calls(member, a) and calls(member, b) and not on_one_path(a, b)
+            calls(member, a)
+            and calls(member, b)
+            and blamed[a] != blamed[b]
+            and not on_one_path(a, b)
             for a in found_with
             for b in found_with
             if a < b
