@@ -49,6 +49,7 @@ class DatabasesFollowItems:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Any:
+        __tracebackhide__ = True  # a fixture's error shows the fixture, not this hook
         result = yield
         if fixturedef.argname == _SETUP and fixturedef.func.__module__.startswith("pytest_django"):
             self._fixturedef, self._request = fixturedef, request
@@ -73,7 +74,11 @@ def register(config: pytest.Config) -> None:
     if not pm.hasplugin("django"):
         return
     try:
+        from pytest_django.lazy_django import django_settings_is_configured
+
         rule = _databases_for()
     except ImportError:
         return
+    if not django_settings_is_configured():
+        return  # installed, but this project does not use Django
     pm.register(DatabasesFollowItems(rule), "aqe-django-databases")
