@@ -189,7 +189,7 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path, Pat
     return proc, pids, report
 
 
-def _wait_for(condition: Any, seconds: float = 30.0) -> None:
+def _wait_for(condition: Any, seconds: float = HANG_GUARD) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -480,7 +480,7 @@ def test_ctrl_c_at_start_up_is_one_line_and_exit_2(tmp_path: Path, delay: float)
     proc, pids, _ = _start(tmp_path)
     # Counted from the moment the interpreter catches SIGINT: before that, Ctrl-C
     # kills any Python program (a loaded CI machine once took 0.4 s to get there).
-    _wait_for(lambda: _catches_sigint(proc.pid), seconds=10)
+    _wait_for(lambda: _catches_sigint(proc.pid))
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=HANG_GUARD)
