@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,12 +21,22 @@ def _claims(tmp_path: Path, run_aqe: RunAqe, *args: str, **env: str) -> dict[str
     shutil.copytree(FIXTURE, project)
     claims = tmp_path / "claims"
     claims.mkdir()
+    report = tmp_path / "report.json"
     result = run_aqe(
-        "run", "-w", "2", "--no-history", *args, cwd=project, env={"CLAIMS": str(claims), **env}
+        "run",
+        "-w",
+        "2",
+        "--no-history",
+        "--json",
+        str(report),
+        *args,
+        cwd=project,
+        env={"CLAIMS": str(claims), **env},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "20 passed" in result.stdout
     assert "aqe: collected 20 tests, ran 20" in result.stdout
+    assert json.loads(report.read_text())["collected"] == {"tests": 20, "ran": 20}
     _LAST[:] = [result.stdout]
     return {path.name: path.read_text().split() for path in claims.iterdir()}
 

@@ -144,6 +144,7 @@ def build_json_report(run: RunRecord) -> dict[str, Any]:
         "run": _run_entry(run),
         "summary": summary,
         "outcomes": outcomes,
+        "collected": {"tests": run.collected, "ran": run.ran},
         "tiers": tier_figures(run.results),
         "collection_errors": [
             {"location": location, "traceback": traceback}
