@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunAqe
+from conftest import RunAqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "django_project"
 TESTS = 13

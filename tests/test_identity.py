@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunAqe
+from conftest import RunAqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "identity"
 #: The last run's output (``_claims`` returns what the workers claimed).

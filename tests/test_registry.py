@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import MakeProject, RunAqe
+from conftest import MakeProject, RunAqe
 
 try:
     from parity import run_aqe, run_pytest
