@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import RunAqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "django_project"

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import RunAqe
 
 FIXTURE = Path(__file__).parent / "fixtures" / "identity"
