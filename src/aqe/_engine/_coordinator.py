@@ -48,7 +48,6 @@ from .._messages import (
 from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
 from .._signals import handling, received
 from ._fork import describe_exit
-from ._identity import fleet
 from ._junitxml import Bridge, junit_options
 from ._limits import (
     STACKS_SIGNAL,
@@ -273,11 +272,6 @@ class Coordinator:
         if logxml is not None:
             self.config.pluginmanager.register(Bridge(logxml), "aqe-junit-bridge")
 
-    def _worker_count(self, requested: int) -> int:
-        # Never more workers than there is work for.
-        units = len(self.files) + len(self.direct)
-        return max(1, min(requested, units))
-
     def execute(
         self, launcher: Launcher, cold_launcher: Callable[[], Launcher] | None = None
     ) -> None:
@@ -288,9 +282,8 @@ class Coordinator:
         sweep_worker_files()
         try:
             estimates, collect_est = self.sink.estimates()
-            workers = self._worker_count(self.settings.workers)
+            workers = pool_size(self.settings.workers, len(self.files) + len(self.direct))
             self.run.workers = workers
-            fleet(self.config).count = workers
             if self.view is not None:
                 self.view.started(workers, len(self.files), len(self.direct))
             self.planner = Planner(
@@ -1424,6 +1417,11 @@ class _Deselected:
 
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid
+
+
+def pool_size(requested: int, units: int) -> int:
+    """Workers for a run: as asked, but never more than there is work for."""
+    return max(1, min(requested, units))
 
 
 def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str]:

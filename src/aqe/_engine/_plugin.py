@@ -21,7 +21,7 @@ from _pytest.reports import CollectReport
 from .._model import RunRecord
 from .._trace import mark
 from . import _coverage, _identity, _limits, _order, _retry
-from ._coordinator import Coordinator, Launcher, ProgressView, RunSink
+from ._coordinator import Coordinator, Launcher, ProgressView, RunSink, pool_size
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
 from ._spawn import SpawnLauncher
@@ -139,8 +139,8 @@ class EnginePlugin:
         # Never fork a process that runs threads (the fork launcher checks again
         # before every fork and falls back to spawning), nor where a plugin gives
         # each worker a configuration of its own (see ``own_configure_keys``).
-        count = max(1, min(self.settings.workers, len(self.collector.files) + len(session.items)))
-        _identity.fleet(session.config).count = count
+        count = pool_size(self.settings.workers, len(self.collector.files) + len(session.items))
+        _identity.fleet(session.config).count = count  # before any worker starts
         readers = self.watch.stop()
         if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
             return spawner()
