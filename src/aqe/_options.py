@@ -339,10 +339,6 @@ class Config:
             help="End the run after S seconds, keeping results.",
         ),
     )
-    slow_warning: float | None = field(
-        default=None,
-        metadata=_read(_seconds, "--slow-warning", metavar="S", help="Name tests slower than S."),
-    )
     #: Seconds running tests get after a first SIGINT/SIGTERM.
     shutdown_grace: float = field(default=10.0, metadata=_read(_grace))
     #: auto: fork when safe, else spawn.

@@ -37,7 +37,6 @@ class EngineSettings:
     timeout: float | None = None
     #: Seconds the whole run may take; then it stops, keeping every finished result.
     run_timeout: float | None = None
-    slow_warning: float | None = None
     #: Seconds running tests get to finish after a first SIGINT/SIGTERM.
     shutdown_grace: float = 10.0
     #: Replace a worker after this many tests.
