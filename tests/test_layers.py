@@ -64,7 +64,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("settings", ("aqe._options", "aqe._config")),
     (
         "model",
-        ("aqe", "aqe._model", "aqe._exceptions", "aqe._paths", "aqe._signals", "aqe._trace"),
+        (
+            "aqe",
+            "aqe._model",
+            "aqe._exceptions",
+            "aqe._compat",
+            "aqe._paths",
+            "aqe._signals",
+            "aqe._trace",
+        ),
     ),
 ]
 
