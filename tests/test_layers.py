@@ -189,6 +189,26 @@ def test_no_layer_imports_a_higher_one() -> None:
     assert violations() == []
 
 
+def test_pytest_internals_only_through_compat() -> None:
+    """``aqe._compat`` is the one register of what a pytest release could break."""
+    found = []
+    for path in sorted((SRC / "aqe").rglob("*.py")):
+        if module_name(path) == "aqe._compat":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in _statements(tree.body):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            if any(name == "_pytest" or name.startswith("_pytest.") for name in names):
+                found.append(f"{module_name(path)}:{node.lineno}")
+    assert found == []
+
+
 def test_allowed_violations_still_exist() -> None:
     """An entry fixed by its part must leave the allow-list with it."""
     present = {(importer, target) for importer, _line, target in graph()}
