@@ -804,13 +804,21 @@ def _forget_handled_interrupt() -> None:
     exec("")
 
 
-def _engine_settings(config: Config, **given: Any) -> EngineSettings:
+def _engine_settings(
+    config: Config, status_path: str | None, quarantined: frozenset[str]
+) -> EngineSettings:
     """The engine's settings, each taken from the setting of the same name."""
     from ._engine._limits import EngineSettings
     from ._engine._retry import RetryPolicy
 
-    retry = by_name(RetryPolicy, config, prefix="retry_")
-    return by_name(EngineSettings, config, workers=config.resolved_workers(), retry=retry, **given)
+    return by_name(
+        EngineSettings,
+        config,
+        workers=config.resolved_workers(),
+        retry=by_name(RetryPolicy, config, prefix="retry_"),
+        status_path=status_path,
+        quarantined=quarantined,
+    )
 
 
 #: Commands that pass the arguments after ``--`` to pytest.
