@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,15 +137,20 @@ _STARTERS: list[tuple[Any, str]] = [
 
 @contextlib.contextmanager
 def _no_processes(item: pytest.Item) -> Iterator[None]:
-    """While a test not marked ``e2e`` runs, starting a process fails it: the fast
-    loop (``-m "not e2e"``) stays free of subprocesses and forks."""
+    """While a test not marked ``e2e`` runs, starting a process from its thread fails
+    it: the fast loop (``-m "not e2e"``) stays free of subprocesses and forks."""
     if item.get_closest_marker("e2e") is not None:
         yield
         return
     started: list[str] = []
+    # Only the test's own thread is checked: a thread an earlier (e2e) test left
+    # behind may still start or reap a process, and must neither break nor be blamed.
+    test_thread = threading.get_ident()
 
-    def refuse(name: str) -> Callable[..., Any]:
-        def starter(*_args: Any, **_kwargs: Any) -> Any:
+    def refuse(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def starter(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != test_thread:
+                return original(*args, **kwargs)
             started.append(name)
             pytest.fail(
                 f"{item.nodeid} starts a process ({name}) but is not marked e2e: add "
@@ -158,14 +164,14 @@ def _no_processes(item: pytest.Item) -> Iterator[None]:
     saved = [
         (owner, name, getattr(owner, name)) for owner, name in _STARTERS if hasattr(owner, name)
     ]
-    for owner, name, _original in saved:
-        setattr(owner, name, refuse(f"{getattr(owner, '__name__', owner)}.{name}"))
+    for owner, name, original in saved:
+        setattr(owner, name, refuse(f"{owner.__name__}.{name}", original))
     try:
         yield
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
-    if started:  # also when the test (or a thread) caught the failure
+    if started:  # also when the test caught the failure
         pytest.fail(
             f"{item.nodeid} starts a process ({started[0]}) but is not marked e2e",
             pytrace=False,
