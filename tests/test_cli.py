@@ -594,6 +594,7 @@ def test_a_listing_piped_into_head_ends_quietly(
     assert err == "", err
 
 
+@pytest.mark.e2e
 def test_on_a_terminal_a_live_view_shows_counts_eta_and_what_each_worker_runs(
     make_project: MakeProject,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from aqe import _config
 from aqe._config import ROOT_MARKERS, Config, find_root, load_config
 from aqe._exceptions import ConfigError, UsageError
+from aqe._options import OPTIONS, by_name
 
 
 def project(tmp_path: Path, aqe_table: str | None = None, *, raw: str | None = None) -> Path:
@@ -255,3 +257,57 @@ def test_find_root_falls_back_to_start(tmp_path: Path) -> None:
         if any((parent / marker).is_file() for marker in ROOT_MARKERS):
             pytest.skip(f"{parent} holds a project marker")
     assert find_root(start) == start.resolve()
+
+
+# -- one definition per setting -------------------------------------------------------
+
+
+def test_every_setting_has_one_definition() -> None:
+    """Each Config field carries its parser (and flag); the loader and the CLI read
+    only this table, so no second list of names can fall out of step."""
+    assert list(OPTIONS) == [f.name for f in dataclasses.fields(Config)]
+    flags = [d for option in OPTIONS.values() for d in option.flags]
+    assert len(flags) == len(set(flags))
+    assert OPTIONS["history"].flag_name("history") == "--no-history"
+    assert OPTIONS["history_path"].flag_name("history_path") == "--history"
+    assert OPTIONS["live"].flag_name("live") == "--live"
+    assert OPTIONS["flaky_window"].flag_name("flaky_window") == "--flaky-window"
+
+
+def test_engine_settings_filled_by_name() -> None:
+    from aqe._cli import _engine_settings
+    from aqe._engine._limits import EngineSettings
+    from aqe._engine._retry import RetryPolicy
+
+    config = Config(
+        workers=3,
+        timeout=5.0,
+        split="file",
+        retries=2,
+        retry_budget=0.5,
+        retry_jitter=0.0,
+        isolate_on=frozenset({"crash"}),
+        fail_on_flaky=True,
+    )
+    settings = _engine_settings(config, status_path="s.json", quarantined=frozenset({"a::b"}))
+    assert settings == EngineSettings(
+        workers=3,
+        timeout=5.0,
+        split="file",
+        retry=RetryPolicy(retries=2, budget=0.5, jitter=0.0),
+        isolate_on=frozenset({"crash"}),
+        fail_on_flaky=True,
+        status_path="s.json",
+        quarantined=frozenset({"a::b"}),
+    )
+
+
+def test_a_field_no_setting_fills_is_an_error() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Wants:
+        timeout: float | None
+        no_such_setting: int
+
+    with pytest.raises(TypeError, match="no_such_setting"):
+        by_name(Wants, Config())
+    assert by_name(Wants, Config(timeout=1.0), no_such_setting=3) == Wants(1.0, 3)

@@ -9,18 +9,20 @@ the warm and cold tiers, workers that look like pytest-xdist's, and ``coverage r
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_python
 from coverage import CoverageData
 
 pytest.importorskip("pytest_cov")
+
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
 
 COV_PROJECT = Path(__file__).parent / "fixtures" / "cov_project"
 COV = ("--cov=covpkg", "--cov-branch", "--cov-report=json:cov.json")
@@ -36,16 +38,8 @@ def _project(tmp_path: Path, name: str = "proj") -> Path:
 def _run(
     root: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_", "COV"))}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**clean, "CI": "true", "COV_STATE": str(root / "state"), **(env or {})},
-    )
+    state = {"COV_STATE": str(root / "state"), **(env or {})}
+    return run_python(*args, cwd=root, env=state, drop=("COV",), timeout=180)
 
 
 def _aqe(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import aqe_process
+
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
 
 FILES = {
     "pyproject.toml": '[tool.pytest.ini_options]\npythonpath = ["."]\n',
@@ -77,16 +79,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def _aqe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    env.update(CI="true", DETECT_STATE=str(root.parent / "marks"))
-    return subprocess.run(
-        [sys.executable, "-m", "aqe", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return aqe_process(
+        *args, cwd=root, env={"DETECT_STATE": str(root.parent / "marks")}, timeout=300
     )
 
 

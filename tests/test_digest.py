@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HANG_GUARD
+from conftest import aqe_process
 
 from aqe._reporting.digest import assertion, classify, clean, digest, project_frames, tail
 
@@ -129,19 +126,9 @@ PROJECT = {
 
 
 def _run(root: Path, name: str, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    env["CI"] = "true"
     # --isolate-on off: a crash or hang once is enough here; no warm/cold reruns.
     command = ["run", "--no-history", "--json", name, "-w", "1", "--isolate-on", "off", *args]
-    done = subprocess.run(
-        [sys.executable, "-m", "aqe", *command],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-    )
+    done = aqe_process(*command, cwd=root)
     assert done.returncode == 1, done.stdout + done.stderr
     report: dict[str, Any] = json.loads((root / name).read_text(encoding="utf-8"))
     return report
@@ -182,6 +169,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
 # --- classify -------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -201,6 +189,7 @@ def test_classify_real_failures(sample: Sample, name: str, expected: str) -> Non
     assert classify(sample.test(name)) == expected
 
 
+@pytest.mark.e2e
 def test_classify_collection_errors(sample: Sample) -> None:
     assert classify(sample.collection("tests/test_broken_import.py")) == "import"
     assert classify(sample.collection("tests/test_broken_module.py")) == "collection"
@@ -218,6 +207,7 @@ def test_classify_bare_assert_without_error_type() -> None:
 # --- project_frames -------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_stdlib_frames_hidden_project_frames_kept(sample: Sample) -> None:
     text = project_frames(sample.test("test_json")["traceback"], str(sample.root))
     assert "tests/test_sample.py:" in text
@@ -231,12 +221,14 @@ def test_stdlib_frames_hidden_project_frames_kept(sample: Sample) -> None:
     assert lines[-1].endswith(": JSONDecodeError") and "json/decoder.py:" in lines[-1]
 
 
+@pytest.mark.e2e
 def test_helper_module_frame_kept(sample: Sample) -> None:
     original = sample.test("test_helper")["traceback"]
     # Nothing to hide: every frame is the project's.
     assert project_frames(original, str(sample.root)) == original
 
 
+@pytest.mark.e2e
 def test_native_traceback_drops_pytest_and_pluggy(sample: Sample) -> None:
     original = sample.test("test_chain", native=True)["traceback"]
     assert "_pytest" in original and "pluggy" in original
@@ -251,6 +243,7 @@ def test_native_traceback_drops_pytest_and_pluggy(sample: Sample) -> None:
     assert len(text) < len(original) / 3
 
 
+@pytest.mark.e2e
 def test_chained_pytest_traceback(sample: Sample) -> None:
     text = project_frames(sample.test("test_chain")["traceback"], str(sample.root))
     assert "The above exception was the direct cause" in text
@@ -259,6 +252,7 @@ def test_chained_pytest_traceback(sample: Sample) -> None:
     assert text.splitlines()[-1].startswith("pkg/calc.py:") and "RuntimeError" in text
 
 
+@pytest.mark.e2e
 def test_collection_error_frames(sample: Sample) -> None:
     text = project_frames(
         sample.collection("tests/test_broken_import.py")["traceback"], str(sample.root)
@@ -269,12 +263,14 @@ def test_collection_error_frames(sample: Sample) -> None:
     assert text.splitlines()[-1].startswith("E   ModuleNotFoundError")
 
 
+@pytest.mark.e2e
 def test_timeout_stack_keeps_project_frame(sample: Sample) -> None:
     text = project_frames(sample.test("test_slow")["traceback"], str(sample.root))
     assert "still running after 0.5s" in text
     assert "test_sample.py" in text and "in test_slow" in text
 
 
+@pytest.mark.e2e
 def test_without_root_relative_paths_are_the_project(sample: Sample) -> None:
     text = project_frames(sample.test("test_json")["traceback"], None)
     assert "pkg/calc.py:" in text and "json/__init__.py" not in text
@@ -308,6 +304,7 @@ def test_unrecognised_text_gives_last_40_lines() -> None:
 # --- assertion ------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_assertion_lines(sample: Sample) -> None:
     found = assertion(sample.test("test_add"))
     assert found is not None
@@ -318,6 +315,7 @@ def test_assertion_lines(sample: Sample) -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_assertion_in_helper_module(sample: Sample) -> None:
     found = assertion(sample.test("test_helper"))
     assert found is not None
@@ -327,6 +325,7 @@ def test_assertion_in_helper_module(sample: Sample) -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_assertion_none_for_other_failures(sample: Sample) -> None:
     for name in ("test_json", "test_fixture", "test_crash", "test_slow"):
         assert assertion(sample.test(name)) is None
@@ -372,6 +371,7 @@ def test_tail_keeps_last_lines_and_end() -> None:
 # --- digest ---------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_digest_of_assertion_failure(sample: Sample) -> None:
     entry = sample.test("test_add")
     found = digest(entry, str(sample.root))
@@ -404,6 +404,7 @@ def test_digest_of_assertion_failure(sample: Sample) -> None:
     json.dumps(found)  # ready to send
 
 
+@pytest.mark.e2e
 def test_digest_removes_ansi_and_controls(sample: Sample) -> None:
     entry = sample.test("test_ansi")
     assert "\x1b" in entry["stdout"] and "\x1b" in entry["message"]
@@ -417,6 +418,7 @@ def test_digest_removes_ansi_and_controls(sample: Sample) -> None:
     assert "logged" in found["log_tail"]
 
 
+@pytest.mark.e2e
 def test_digest_caps_lengths(sample: Sample) -> None:
     entry = dict(sample.test("test_ansi"))
     entry["nodeid"] = "tests/test_sample.py::test_ansi[" + "p" * 2000 + "]"
@@ -431,6 +433,7 @@ def test_digest_caps_lengths(sample: Sample) -> None:
     assert found["traceback"].endswith("AssertionError")
 
 
+@pytest.mark.e2e
 def test_digest_of_crash_and_timeout(sample: Sample) -> None:
     crash = digest(sample.test("test_crash"), str(sample.root))
     assert crash["class"] == "crash"
@@ -440,12 +443,14 @@ def test_digest_of_crash_and_timeout(sample: Sample) -> None:
     assert timeout["class"] == "timeout" and "in test_slow" in timeout["traceback"]
 
 
+@pytest.mark.e2e
 def test_digest_of_fixture_error(sample: Sample) -> None:
     found = digest(sample.test("test_fixture"), None)
     assert found["class"] == "fixture" and found["when"] == "setup"
     assert 'raise RuntimeError("fixture exploded")' in found["traceback"]
 
 
+@pytest.mark.e2e
 def test_digest_tolerates_sparse_or_odd_entries(sample: Sample) -> None:
     found = digest({"nodeid": 3, "line": True, "duration": "x", "worker": None}, None)
     assert found["nodeid"] is None and found["location"] is None

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import RunAqe
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FIXTURE = Path(__file__).parent / "fixtures" / "django_project"
 TESTS = 13
 #: The configured databases (settings NAME) of the fixture project.

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FEATURES = Path(__file__).parent / "fixtures" / "features"
 
 

@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 from conftest import HANG_GUARD
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FAULTS = Path(__file__).parent / "fixtures" / "faults"
 
 

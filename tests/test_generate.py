@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HANG_GUARD
+from conftest import HANG_GUARD, aqe_process, clean_env
 
 from aqe._generate._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts
 from aqe._generate._regex import matching_strings
@@ -336,23 +336,11 @@ def _tally(count: int) -> Tally:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    env["CI"] = "true"
-    env.pop("PYTHONHASHSEED", None)
-    env.update(extra)
-    return env
+    return clean_env(extra, drop=("PYTHONHASHSEED",))
 
 
 def _aqe(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aqe", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return aqe_process(*args, cwd=cwd, drop=("PYTHONHASHSEED",), timeout=timeout)
 
 
 def _copy(dest: Path) -> Path:
@@ -433,6 +421,7 @@ def _tests(text: str) -> set[str]:
     }
 
 
+@pytest.mark.e2e
 def test_generated_files_pass_twice_in_fresh_processes(generated: Generated) -> None:
     procs = [
         subprocess.Popen(
@@ -452,6 +441,7 @@ def test_generated_files_pass_twice_in_fresh_processes(generated: Generated) -> 
         assert "passed" in summary and "failed" not in summary and "error" not in summary
 
 
+@pytest.mark.e2e
 def test_project_exception_is_expected_with_its_message(generated: Generated) -> None:
     assert "from shapes.core import" in generated.core
     assert "ShapeError" in generated.core.split("from shapes.core import", 1)[1].split("\n")[0]
@@ -462,11 +452,13 @@ def test_project_exception_is_expected_with_its_message(generated: Generated) ->
     assert [["'triangle'", "3"]] <= _parametrized(generated.core, "test_sides_of_returns")
 
 
+@pytest.mark.e2e
 def test_every_literal_value_is_a_case(generated: Generated) -> None:
     rows = _parametrized(generated.core, "test_corner_style_returns")
     assert ["'modern'", "'rounded'"] in rows and ["'legacy'", "'square'"] in rows
 
 
+@pytest.mark.e2e
 def test_module_constants_are_read_through_functions_never_asserted(generated: Generated) -> None:
     assert "DEFAULTS" not in generated.core
     assert "_SIDES" not in generated.core and "REGISTRY" not in generated.core
@@ -474,6 +466,7 @@ def test_module_constants_are_read_through_functions_never_asserted(generated: G
     assert ["'unit'", "'unit=cm'"] in rows
 
 
+@pytest.mark.e2e
 def test_function_that_changes_module_state_gets_no_tests(generated: Generated) -> None:
     assert "register" not in generated.core
     functions = {f["target"]: f for f in generated.document["functions"]}
@@ -482,6 +475,7 @@ def test_function_that_changes_module_state_gets_no_tests(generated: Generated) 
     assert functions["sides_of"]["skipped"] is None
 
 
+@pytest.mark.e2e
 def test_outputs_that_differ_between_processes_are_not_asserted(generated: Generated) -> None:
     tests = _tests(generated.core)
     # No value is asserted; a property that holds in every process (a length bound) may be.
@@ -494,6 +488,7 @@ def test_outputs_that_differ_between_processes_are_not_asserted(generated: Gener
         assert len(ast.literal_eval(row[-1])) <= 1, row
 
 
+@pytest.mark.e2e
 def test_class_is_built_by_constructor_and_from_string_and_its_methods_run(
     generated: Generated,
 ) -> None:
@@ -517,6 +512,7 @@ def test_class_is_built_by_constructor_and_from_string_and_its_methods_run(
     assert receivers and all(r.startswith("Rect(") for r in receivers)
 
 
+@pytest.mark.e2e
 def test_properties_are_written_only_when_they_hold(generated: Generated) -> None:
     assert "test_old" not in generated.text  # --force replaced the file
     assert "from hypothesis import given, settings" in generated.text
@@ -531,6 +527,7 @@ def test_properties_are_written_only_when_they_hold(generated: Generated) -> Non
     assert "test_add_suffix_returns" in generated.text  # plain cases still written
 
 
+@pytest.mark.e2e
 def test_report_lists_each_function_and_the_module(generated: Generated) -> None:
     lines = generated.report.splitlines()
     assert lines[0].split()[:5] == ["target", "lines", "branches", "calls", "kept"]
@@ -542,6 +539,7 @@ def test_report_lists_each_function_and_the_module(generated: Generated) -> None
     )
 
 
+@pytest.mark.e2e
 def test_json_document_has_the_file_its_tests_and_coverage(generated: Generated) -> None:
     document = generated.document
     assert document["module"] == "shapes.core"
@@ -555,6 +553,7 @@ def test_json_document_has_the_file_its_tests_and_coverage(generated: Generated)
     assert {"target", "calls", "kept", "skipped", "dropped"} <= set(document["functions"][0])
 
 
+@pytest.mark.e2e
 def test_dry_run_prints_the_file_and_writes_nothing(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     args = "generate shapes.core --function corner_style --dry-run --budget 1".split()
@@ -574,6 +573,7 @@ def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -610,6 +610,7 @@ def test_refusals_name_the_culprit_in_one_line(
     assert not (tmp_path / "x.py").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["nope", "Rect.nope"])
 def test_unknown_function_is_a_usage_error_that_names_it(tmp_path: Path, name: str) -> None:
     root = _copy(tmp_path / "project")
@@ -621,6 +622,7 @@ def test_unknown_function_is_a_usage_error_that_names_it(tmp_path: Path, name: s
     assert [p.name for p in (root / "tests").iterdir()] == [".gitkeep"]
 
 
+@pytest.mark.e2e
 def test_a_module_with_nothing_to_test_says_so(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     (root / "src" / "shapes" / "consts.py").write_text("X = 1\n")
@@ -631,6 +633,7 @@ def test_a_module_with_nothing_to_test_says_so(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_module_failing_on_import_is_a_one_line_error(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     done = _aqe("generate", "shapes.broken", "--budget", "1", cwd=root)
@@ -654,6 +657,7 @@ def repeat(text: str, times: int) -> str:
 """
 
 
+@pytest.mark.e2e
 def test_set_order_results_are_never_written_and_huge_results_do_not_stop_the_search(
     tmp_path: Path,
 ) -> None:
@@ -683,6 +687,7 @@ def test_set_order_results_are_never_written_and_huge_results_do_not_stop_the_se
         assert run.returncode == 0, run.stdout[-1500:]
 
 
+@pytest.mark.e2e
 def test_a_length_bound_is_written_only_where_it_holds(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     (root / "src" / "shapes" / "cut.py").write_text(
@@ -702,6 +707,7 @@ def test_a_length_bound_is_written_only_where_it_holds(tmp_path: Path) -> None:
     assert "len(shout(value)) <=" not in text and "len(shorten(value)) >=" not in text
 
 
+@pytest.mark.e2e
 def test_killing_aqe_generate_leaves_no_search_or_pytest_process(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     proc = subprocess.Popen(

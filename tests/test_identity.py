@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import RunAqe
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FIXTURE = Path(__file__).parent / "fixtures" / "identity"
 #: The last run's output (``_claims`` returns what the workers claimed).
 _LAST: list[str] = [""]

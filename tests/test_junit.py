@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_python
 
 FIXTURE = Path(__file__).parent / "fixtures" / "junit_project"
 AQE_PROPERTIES = {"worker", "attempt", "tier", "quarantined"}
@@ -31,17 +31,7 @@ def _project(tmp_path: Path) -> Path:
 
 
 def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=project,
-        env={**env, "CI": "true"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        preexec_fn=lambda: os.umask(UMASK),
-    )
+    return run_python("-m", *args, cwd=project, preexec_fn=lambda: os.umask(UMASK))
 
 
 def _pytest(project: Path, xml: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -94,6 +84,7 @@ def _parse(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     return head, cases
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "option",
     [
@@ -129,6 +120,7 @@ def test_aqe_junit_xml_matches_pytests_own(tmp_path: Path, option: list[str]) ->
     assert report.stat().st_mode & 0o777 == 0o640
 
 
+@pytest.mark.e2e
 def test_pytests_junitxml_under_aqe_agrees_on_quarantine_and_reruns(tmp_path: Path) -> None:
     project = _project(tmp_path)
     quarantine = project / ".aqe" / "quarantine.toml"
@@ -151,6 +143,7 @@ def test_pytests_junitxml_under_aqe_agrees_on_quarantine_and_reruns(tmp_path: Pa
     assert retried[0][0] == "failure"
 
 
+@pytest.mark.e2e
 def test_junit_xml_without_pytests_junitxml_plugin(tmp_path: Path) -> None:
     project = tmp_path / "plain"
     project.mkdir()

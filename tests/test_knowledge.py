@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import aqe_process
 
 from aqe._knowledge._flaky import analyse
 from aqe._model import RunRecord, TestResult
@@ -160,19 +159,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def _aqe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    env.update(CI="true", FLAKY_STATE=str(root.parent / "state"))
-    return subprocess.run(
-        [sys.executable, "-m", "aqe", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return aqe_process(*args, cwd=root, env={"FLAKY_STATE": str(root.parent / "state")}, timeout=60)
 
 
+@pytest.mark.e2e
 def test_aqe_flaky_tells_flaky_from_broken_on_real_runs(project: Path) -> None:
     for _ in range(4):
         _aqe(project, "run", "-w", "1")
@@ -198,6 +188,7 @@ def test_aqe_flaky_tells_flaky_from_broken_on_real_runs(project: Path) -> None:
     assert missing.returncode == 4 and "test_x.py::nope" in missing.stderr
 
 
+@pytest.mark.e2e
 def test_the_reading_commands_take_the_history_a_run_was_given(project: Path) -> None:
     elsewhere = project.parent / "ci-history.db"
     for _ in range(4):  # test_flaky fails in runs 2 and 4
@@ -223,6 +214,7 @@ def test_the_reading_commands_take_the_history_a_run_was_given(project: Path) ->
     )
 
 
+@pytest.mark.e2e
 def test_a_quarantined_failure_is_recorded_shown_apart_and_does_not_fail_the_run(
     project: Path, tmp_path: Path
 ) -> None:
@@ -265,6 +257,7 @@ def test_a_quarantined_failure_is_recorded_shown_apart_and_does_not_fail_the_run
     assert _aqe(project, "quarantine", "remove", "test_x.py::nope").returncode == 4
 
 
+@pytest.mark.e2e
 def test_a_quarantined_test_that_keeps_passing_is_proposed_for_release(project: Path) -> None:
     with (project / "pyproject.toml").open("a") as stream:
         stream.write("[tool.aqe]\nquarantine_release_runs = 2\n")
@@ -275,6 +268,7 @@ def test_a_quarantined_test_that_keeps_passing_is_proposed_for_release(project: 
     assert "passed 2 runs in a row: propose release" in text
 
 
+@pytest.mark.e2e
 def test_auto_quarantine_takes_tests_past_the_bar_and_never_a_broken_one(project: Path) -> None:
     with (project / "pyproject.toml").open("a") as stream:
         stream.write("[tool.aqe]\nquarantine_min_runs = 4\nquarantine_threshold = 0.3\n")
@@ -289,6 +283,7 @@ def test_auto_quarantine_takes_tests_past_the_bar_and_never_a_broken_one(project
     assert tests[0]["by"] == "aqe --auto-quarantine" and "same code" in tests[0]["reason"]
 
 
+@pytest.mark.e2e
 def test_a_broken_quarantine_file_is_one_clear_error(project: Path) -> None:
     (project / ".aqe").mkdir(exist_ok=True)
     (project / ".aqe" / "quarantine.toml").write_text("[[test]]\nreason = 'no id'\n")
@@ -305,6 +300,7 @@ def test_mass_failures_that_persist_on_new_code_are_a_regression_not_an_outage()
     assert set(labels.values()) == {"broken"}
 
 
+@pytest.mark.e2e
 def test_aqe_flaky_on_a_stored_history_scores_an_always_failing_test_one(tmp_path: Path) -> None:
     root = tmp_path / "project"
     root.mkdir()

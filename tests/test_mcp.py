@@ -123,6 +123,7 @@ def test_tools_are_listed_with_bounded_input_and_structured_output_schemas(proje
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_a_run_of_passing_failing_slow_and_crashing_tests_is_reported_in_full(
     project: Path,
 ) -> None:
@@ -191,6 +192,7 @@ def test_a_run_of_passing_failing_slow_and_crashing_tests_is_reported_in_full(
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_cancel_mid_run_kills_every_worker_and_keeps_finished_results(project: Path) -> None:
     async def body(client: Client) -> None:
         started = _ok(
@@ -209,6 +211,7 @@ def test_cancel_mid_run_kills_every_worker_and_keeps_finished_results(project: P
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_a_cancelled_call_cancels_the_run_it_started(project: Path) -> None:
     seen: dict[str, Any] = {}
 
@@ -242,6 +245,7 @@ def test_a_cancelled_call_cancels_the_run_it_started(project: Path) -> None:
         assert not _alive(worker["pid"])
 
 
+@pytest.mark.e2e
 def test_one_run_holds_the_project_and_a_second_is_refused_or_queued(project: Path) -> None:
     async def body(client: Client) -> None:
         first = _ok(await client.call_tool("run_tests", {"marker": "long", "wait_seconds": 0}))
@@ -263,6 +267,7 @@ def test_one_run_holds_the_project_and_a_second_is_refused_or_queued(project: Pa
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_paths_that_leave_the_root_and_option_injection_are_refused(
     project: Path, tmp_path: Path
 ) -> None:
@@ -298,6 +303,7 @@ def test_paths_that_leave_the_root_and_option_injection_are_refused(
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_long_listings_come_in_pages_that_fit_the_budget(project: Path) -> None:
     many = "\n".join(
         f"def test_{'x' * 150}_{i}(): pass" for i in range(400)
@@ -328,6 +334,7 @@ def test_long_listings_come_in_pages_that_fit_the_budget(project: Path) -> None:
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_a_burst_of_200_concurrent_calls_all_succeed(project: Path) -> None:
     async def body(client: Client) -> None:
         _ok(await client.call_tool("run_tests", {"paths": ["tests"], "keyword": "passes"}))
@@ -348,6 +355,7 @@ def test_a_burst_of_200_concurrent_calls_all_succeed(project: Path) -> None:
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_an_idle_session_is_forgotten_with_its_finished_runs(project: Path) -> None:
     async def body(client: Client) -> None:
         info = _ok(await client.call_tool("run_tests", {"keyword": "passes", "wait_seconds": 40}))
@@ -362,6 +370,7 @@ def test_an_idle_session_is_forgotten_with_its_finished_runs(project: Path) -> N
     _with_client(project, body, session_idle=1.0)
 
 
+@pytest.mark.e2e
 def test_session_defaults_apply_to_later_runs(project: Path) -> None:
     async def body(client: Client) -> None:
         _ok(await client.call_tool("set_defaults", {"workers": 1, "timeout_seconds": 0.5}))
@@ -378,6 +387,7 @@ def test_session_defaults_apply_to_later_runs(project: Path) -> None:
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_no_run_outlives_the_server(project: Path) -> None:
     pids: list[int] = []
 
@@ -403,6 +413,7 @@ def test_no_run_outlives_the_server(project: Path) -> None:
     assert os.getpid() not in pids
 
 
+@pytest.mark.e2e
 def test_a_file_that_fails_to_import_is_a_failure_with_its_error(project: Path) -> None:
     (project / "tests" / "test_broken.py").write_text("import no_such_module_here\n")
 
@@ -422,6 +433,7 @@ def test_a_file_that_fails_to_import_is_a_failure_with_its_error(project: Path) 
     _with_client(project, body)
 
 
+@pytest.mark.e2e
 def test_failures_come_grouped_by_cause_and_similar_ones_are_found(project: Path) -> None:
     async def body(client: Client) -> None:
         for _ in range(2):

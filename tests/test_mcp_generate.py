@@ -20,6 +20,9 @@ from mcp.types import CallToolResult
 
 from aqe._mcp._server import build_server
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FIXTURE = Path(__file__).parent / "fixtures" / "mcp_project"
 BUDGET = 8 * 1024
 

@@ -16,6 +16,9 @@ import pytest
 from conftest import HANG_GUARD
 from mcp import Client, StdioServerParameters
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 FIXTURE = Path(__file__).parent / "fixtures" / "mcp_project"
 
 

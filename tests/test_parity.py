@@ -23,6 +23,9 @@ try:
 except ImportError:  # tests/ turned into a package
     from tests.parity import AqeRun, PytestRun, run_aqe, run_pytest
 
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
+
 HERE = Path(__file__).resolve().parent
 PROJECTS = {
     "features": HERE / "fixtures" / "features",

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import MakeProject, RunAqe
 
 try:
     from parity import run_aqe, run_pytest
 except ImportError:  # tests/ turned into a package
     from tests.parity import run_aqe, run_pytest
+
+#: Every test here starts processes (see conftest: the fast loop is -m "not e2e").
+pytestmark = pytest.mark.e2e
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "registry"
 

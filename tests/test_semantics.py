@@ -51,6 +51,7 @@ def _copy(project: str, tmp_path: Path) -> Path:
 # -- -x / --maxfail --------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("option", [["-x"], ["--maxfail", "2"]], ids=["x", "maxfail2"])
 def test_maxfail_stops_where_pytest_stops(workers: int, option: list[str], tmp_path: Path) -> None:
@@ -75,6 +76,7 @@ def test_maxfail_stops_where_pytest_stops(workers: int, option: list[str], tmp_p
 # -- a test raising KeyboardInterrupt ------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_keyboard_interrupt_in_a_test_stops_the_run_like_pytest(
     workers: int, tmp_path: Path
@@ -158,6 +160,7 @@ def test_order_pytest_keeps_pytests_file_order_whatever_the_history_says(
         assert _drain(planner) == [f"{name}.py::t" for name in expected]
 
 
+@pytest.mark.e2e
 def test_order_pytest_from_the_flag_or_the_environment_with_history(tmp_path: Path) -> None:
     project = _copy("order", tmp_path)  # test_b_reads.py needs test_a_sets.py run before it
     history = tmp_path / "history.db"
@@ -175,6 +178,7 @@ def test_order_pytest_from_the_flag_or_the_environment_with_history(tmp_path: Pa
         assert "2 passed" in proc.stdout, proc.stdout
 
 
+@pytest.mark.e2e
 def test_a_bad_order_is_a_one_line_usage_error(tmp_path: Path) -> None:
     project = _copy("order", tmp_path)
     proc = subprocess.run(

@@ -347,6 +347,7 @@ def _write_run(path: str, run_id: str, barrier: Any) -> None:
         store.finish_run(run)
 
 
+@pytest.mark.e2e
 def test_two_processes_write_concurrently(db_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+import pytest
+from conftest import aqe_process
 
 from aqe._knowledge._commands import group_failures
 from aqe._knowledge._triage import blame, frames, normalize, signature
@@ -281,16 +282,7 @@ def _project(tmp_path: Path) -> Path:
 
 
 def _aqe(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "aqe", *args],
-        cwd=root,
-        env={**env, "CI": "true"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return aqe_process(*args, cwd=root, timeout=60)
 
 
 def _break(root: Path, old: str, new: str) -> None:
@@ -304,6 +296,7 @@ def _clusters(root: Path) -> list[list[str]]:
     return sorted(sorted(n.split("::")[1] for n in g["tests"]) for g in report["clusters"])
 
 
+@pytest.mark.e2e
 def test_failures_group_by_cause_and_similar_finds_the_past_failure(tmp_path: Path) -> None:
     root = _project(tmp_path)
     assert _aqe(root, "failures").returncode == 4  # no history yet: one clear line
@@ -329,6 +322,7 @@ def test_failures_group_by_cause_and_similar_finds_the_past_failure(tmp_path: Pa
     assert passed.returncode == 4 and "did not fail" in passed.stderr
 
 
+@pytest.mark.e2e
 def test_two_bugs_of_one_commit_are_two_causes_each_blamed_where_it_raised(
     tmp_path: Path,
 ) -> None:
@@ -352,6 +346,7 @@ def test_two_bugs_of_one_commit_are_two_causes_each_blamed_where_it_raised(
     }
 
 
+@pytest.mark.e2e
 def test_unrelated_breaks_in_separate_runs_stay_apart(tmp_path: Path) -> None:
     root = _project(tmp_path)
     assert _aqe(root, "run", "-w", "1").returncode == 0
@@ -362,6 +357,7 @@ def test_unrelated_breaks_in_separate_runs_stay_apart(tmp_path: Path) -> None:
     assert _clusters(root) == [["test_label"], ["test_total", "test_total_empty"]]
 
 
+@pytest.mark.e2e
 def test_similar_without_an_index_entry_for_other_runs_says_so(tmp_path: Path) -> None:
     root = _project(tmp_path)
     (root / "tests" / "test_shop.py").write_text(
@@ -378,6 +374,7 @@ def test_similar_without_an_index_entry_for_other_runs_says_so(tmp_path: Path) -
     assert "no similar failure in other runs" in text
 
 
+@pytest.mark.e2e
 def test_one_cause_by_fingerprint_splits_where_its_tests_broke_apart_before(
     tmp_path: Path,
 ) -> None:

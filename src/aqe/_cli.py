@@ -25,8 +25,9 @@ import click
 import click.globals
 
 from . import __version__
-from ._config import Config, find_root, load_config
+from ._config import find_root, load_config
 from ._exceptions import AqeError, UsageError
+from ._options import OPTIONS, Config, by_name
 from ._signals import catch, interrupt
 from ._trace import mark
 
@@ -131,59 +132,42 @@ def _selection_options(func: Any) -> Any:
     return func
 
 
+def _setting_options(func: Any) -> Any:
+    """One click option per setting that has a flag, built from its ``Option``; the
+    option's name is the setting's, so what the user typed overrides it by name."""
+    for name, option in reversed(list(OPTIONS.items())):
+        if not option.flags:
+            continue
+        if option.switch is not None:
+            decorator = click.option(
+                *option.flags,
+                name,
+                is_flag=True,
+                flag_value=option.switch,
+                default=None,
+                help=option.help,
+            )
+        elif any("/" in declaration for declaration in option.flags):
+            decorator = click.option(*option.flags, name, default=None, help=option.help)
+        else:
+            decorator = click.option(*option.flags, name, metavar=option.metavar, help=option.help)
+        func = decorator(func)
+    return func
+
+
 @cli.command(context_settings={"ignore_unknown_options": False})
 @_selection_options
-@click.option("-w", "--workers", metavar="N|auto", help="Worker processes (default: CPUs).")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop after the first failure.")
 @click.option("--maxfail", type=click.IntRange(min=1), help="Stop after N failures.")
 @click.option("-s", "no_capture", is_flag=True, help="Show test output as each test finishes.")
 @click.option("-v", "--verbose", count=True, help="One line per test.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
-@click.option("--junit-xml", "junit_xml", metavar="PATH", help="Write a JUnit XML report.")
-@click.option("--json", "json", metavar="PATH", help="Write a JSON report (docs/json-report.md).")
-@click.option("--history", "history_path", metavar="PATH", help="History database file.")
-@click.option("--no-history", is_flag=True, help="Run without reading or writing history.")
-@click.option("--live/--no-live", "live", default=None, help="Live view (default: on a TTY).")
-@click.option("--timeout", metavar="S", help="Stop a test after S seconds (kills its worker).")
-@click.option("--retries", metavar="N", help="Run a failed test up to N more times.")
-@click.option("--retry-on", metavar="REGEX", help="Retry only errors matching REGEX.")
-@click.option("--retry-except", metavar="REGEX", help="Never retry errors matching REGEX.")
-@click.option(
-    "--fail-on-flaky", is_flag=True, default=None, help="Exit 1 if a test passed only on retry."
-)
-@click.option(
-    "--isolate-on",
-    metavar="crash,timeout,memory|off",
-    help="Run a test that crashed, hung or left its worker past --max-worker-memory again "
-    "alone (fresh fork, then fresh interpreter).",
-)
-@click.option("--max-tests-per-worker", metavar="N", help="Replace a worker after N tests.")
-@click.option(
-    "--max-worker-memory", metavar="MB", help="Replace a worker whose RSS passes MB after a test."
-)
-@click.option("--run-timeout", metavar="S", help="End the run after S seconds, keeping results.")
-@click.option(
-    "--split",
-    metavar="auto|file|test",
-    help="May a file's tests be cut between workers (default auto: not unittest files).",
-)
-@click.option(
-    "--order",
-    metavar="duration|pytest",
-    help="Order of the files on each worker (default duration: longest first once the "
-    "history knows them; pytest: always pytest's).",
-)
+@_setting_options
 @click.option(
     "--status",
     "status_path",
     metavar="PATH",
     help="Keep a live JSON snapshot of the run in PATH (for aqe mcp and other tools).",
-)
-@click.option(
-    "--auto-quarantine",
-    is_flag=True,
-    default=None,
-    help="After the run, quarantine tests the history shows flaky (see aqe flaky).",
 )
 @click.option(
     "--repeat-new",
@@ -200,30 +184,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
     root = _root_for(paths)
-    flags = _given(
-        ctx,
-        [
-            "workers",
-            "junit_xml",
-            "json",
-            "history_path",
-            "live",
-            "split",
-            "order",
-            "timeout",
-            "run_timeout",
-            "max_tests_per_worker",
-            "max_worker_memory",
-            "retries",
-            "retry_on",
-            "retry_except",
-            "fail_on_flaky",
-            "isolate_on",
-            "auto_quarantine",
-        ],
-    )
-    if params["no_history"]:
-        flags["history"] = False
+    flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
     config = load_config(root, flags)
     selection = _selection(
         ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
@@ -237,10 +198,8 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         verbosity=params["verbose"] - params["quiet"],
         capture=not params["no_capture"],
         live=_use_live(config),
-        engine=dataclasses.replace(
-            _engine_settings(config),
-            status_path=status_path,
-            quarantined=_quarantined(root, config),
+        engine=_engine_settings(
+            config, status_path=status_path, quarantined=_quarantined(root, config)
         ),
     )
     known: set[str] | None = None
@@ -845,32 +804,20 @@ def _forget_handled_interrupt() -> None:
     exec("")
 
 
-def _engine_settings(config: Config) -> EngineSettings:
+def _engine_settings(
+    config: Config, status_path: str | None, quarantined: frozenset[str]
+) -> EngineSettings:
+    """The engine's settings, each taken from the setting of the same name."""
     from ._engine._limits import EngineSettings
     from ._engine._retry import RetryPolicy
 
-    return EngineSettings(
+    return by_name(
+        EngineSettings,
+        config,
         workers=config.resolved_workers(),
-        start_method=config.start_method,
-        split=config.split,
-        order=config.order,
-        timeout=config.timeout,
-        run_timeout=config.run_timeout,
-        shutdown_grace=config.shutdown_grace,
-        max_tests_per_worker=config.max_tests_per_worker,
-        max_worker_memory=config.max_worker_memory,
-        retry=RetryPolicy(
-            retries=config.retries,
-            retry_on=config.retry_on,
-            retry_except=config.retry_except,
-            budget=config.retry_budget,
-            delay=config.retry_delay,
-            backoff=config.retry_backoff,
-            max_delay=config.retry_max_delay,
-            jitter=config.retry_jitter,
-        ),
-        fail_on_flaky=config.fail_on_flaky,
-        isolate_on=config.isolate_on,
+        retry=by_name(RetryPolicy, config, prefix="retry_"),
+        status_path=status_path,
+        quarantined=quarantined,
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._model import TestResult
 
 if TYPE_CHECKING:
-    from _pytest.reports import TestReport
+    from ._compat import TestReport
 
 # -- coordinator -> worker ---------------------------------------------------------
 

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ._adapters import Adapter, RunOptions, Selection
-from ._config import Config
 from ._engine._bytecode import cache_in
 from ._engine._plan import Estimate
 from ._exceptions import StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
+from ._options import Config
 from ._paths import optional_aqe_directory
 from ._signals import handling, received
 from ._store import HistoryStore

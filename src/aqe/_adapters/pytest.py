@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from _pytest.reports import CollectReport
 
+from .._compat import CollectReport
 from .._engine._coordinator import RunSink
 from .._exceptions import UsageError
 from .._model import RunRecord
@@ -155,7 +155,7 @@ def option_names() -> frozenset[str]:
     """Every option pytest and its installed plugins define (a conftest's are not
     known here). For a hint when one is given to aqe before ``--``: it imports every
     plugin, so only on that error path."""
-    from _pytest.config import get_config
+    from .._compat import get_config
 
     quiet = io.StringIO()
     with (

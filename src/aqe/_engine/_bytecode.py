@@ -49,7 +49,7 @@ _MARK = b"aqe-sha256:"
 def _install() -> None:
     """Wrap pytest's rewriting import hook once: the cache is used for the test
     module's own code only (see the module docstring)."""
-    from _pytest.assertion import rewrite
+    from .._compat import assertion_rewrite as rewrite
 
     hook = rewrite.AssertionRewritingHook
     if getattr(hook.exec_module, "_aqe_cache", False):

@@ -11,8 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from _pytest.reports import TestReport
-
+from .._compat import TestReport
 from .._model import Outcome, TestResult, cap_text
 from ._junitxml import ATTRIBUTES, SUITE_PROPERTIES
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pytest
-from _pytest import nodes
-from _pytest.reports import CollectErrorRepr, CollectReport
 
 from .. import _transport
+from .._compat import CollectErrorRepr, CollectReport, nodes
 from .._messages import (
     Collected,
     CollectStarted,
@@ -265,7 +264,7 @@ class Coordinator:
     def _junit_setup(self) -> None:
         """aqe's JUnit XML takes the run's ``junit_*`` options; pytest's own
         ``--junitxml``, if on, gets what workers recorded (see ``_junitxml``)."""
-        from _pytest.junitxml import xml_key
+        from .._compat import xml_key
 
         self.run.junit = junit_options(self.config)
         logxml = self.config.stash.get(xml_key, None)
@@ -889,7 +888,7 @@ class Coordinator:
         )
 
     def _record_skip(self, nodeid: str, reason: str) -> None:
-        from _pytest.reports import TestReport
+        from .._compat import TestReport
 
         file = nodeid.split("::", 1)[0]
         location = (file, None, nodeid.split("::", 1)[-1])
@@ -1096,7 +1095,7 @@ class Coordinator:
         return True
 
     def _record_collection_error(self, nodeid: str, text: str) -> None:
-        from _pytest.reports import CollectReport
+        from .._compat import CollectReport
 
         report = CollectReport(nodeid, "failed", text, [])
         self.config.hook.pytest_collectreport(report=report)
@@ -1130,7 +1129,7 @@ class Coordinator:
         """Record a test that has no reports of its own (its worker died, or it
         never ran); pytest's hooks see a failed call, the history ``outcome``.
         ``output``: the last lines it wrote to stdout and stderr, if known."""
-        from _pytest.reports import TestReport
+        from .._compat import TestReport
 
         file = nodeid.split("::", 1)[0]
         text = f"{message}\n\n{detail}" if detail else message

@@ -18,8 +18,8 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from _pytest.reports import TestReport
 
+from .._compat import TestReport
 from .._model import JunitOptions
 
 __all__ = ["ATTRIBUTES", "SUITE_PROPERTIES", "Bridge", "install_recorder", "junit_options"]
@@ -92,7 +92,7 @@ class Recorder:
 
 def install_recorder(config: pytest.Config) -> None:
     """In a worker: make the recorder what pytest's junitxml fixtures find."""
-    from _pytest.junitxml import xml_key
+    from .._compat import xml_key
 
     logxml = config.stash.get(xml_key, None)
     recorder = Recorder(str(getattr(logxml, "family", "xunit1")))

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _pytest import nodes
 
+from .._compat import nodes
 from ._retry import RetryPolicy
 
 #: Asks a worker to write all its threads' stacks (faulthandler.register).

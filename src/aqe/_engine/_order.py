@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-from _pytest import nodes
-from _pytest.unittest import TestCaseFunction
+
+from .._compat import TestCaseFunction, nodes
 
 
 def register_marker(config: pytest.Config) -> None:

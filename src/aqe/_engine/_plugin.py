@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _pytest import nodes
-from _pytest.reports import CollectReport
 
+from .._compat import CollectReport, nodes
 from .._model import RunRecord
 from .._trace import mark
 from . import _coverage, _identity, _limits, _order, _retry

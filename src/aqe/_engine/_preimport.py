@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest import nodes
-from _pytest.compat import NOTSET
+
+from .._compat import NOTSET, nodes
 
 _FROM = re.compile(r"from\s+([A-Za-z_][\w.]*)\s+import\s+(.*)")
 _IMPORT = re.compile(r"import\s+(.*)")

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from _pytest import nodes
+
+from .._compat import nodes
 
 #: Errors worth waiting for before the retry: the resource may come back.
 TRANSIENT = re.compile(

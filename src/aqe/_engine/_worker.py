@@ -28,11 +28,9 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import pytest
-from _pytest import nodes
-from _pytest.reports import CollectReport, TestReport
-from _pytest.warnings import catch_warnings_for_item
 
 from .. import _transport
+from .._compat import CollectReport, TestReport, catch_warnings_for_item, nodes
 from .._messages import (
     Collect,
     Collected,
@@ -97,7 +95,7 @@ class _NullTerminal:
     """Stands in for the terminal reporter inside a worker: output goes nowhere."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from _pytest._io import TerminalWriter
+        from .._compat import TerminalWriter
 
         self.config = config
         self._tw = TerminalWriter(open(os.devnull, "w"))
@@ -154,7 +152,7 @@ COLLECT_ERROR_REPR = "aqe_collect_error_repr"
 
 
 def _kept_repr(report: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from _pytest.reports import CollectErrorRepr
+    from .._compat import CollectErrorRepr
 
     if isinstance(report.longrepr, CollectErrorRepr):
         data[COLLECT_ERROR_REPR] = True
@@ -266,7 +264,7 @@ class Worker:
         if reporter is not None:
             pm.unregister(reporter)
             pm.register(_NullTerminal(self.config), "terminalreporter")
-        from _pytest.junitxml import xml_key
+        from .._compat import xml_key
 
         xml = self.config.stash.get(xml_key, None)
         if xml is not None:
@@ -274,7 +272,7 @@ class Worker:
         install_recorder(self.config)  # record_xml_attribute & co. reach the reports
         logging_plugin = pm.get_plugin("logging-plugin")
         if logging_plugin is not None and hasattr(logging_plugin, "log_cli_handler"):
-            from _pytest.logging import _LiveLoggingNullHandler
+            from .._compat import LiveLoggingNullHandler as _LiveLoggingNullHandler
 
             logging_plugin.log_cli_handler = _LiveLoggingNullHandler()
         pm.register(self.plugin, "aqe-worker")
@@ -324,7 +322,7 @@ class Worker:
     @contextlib.contextmanager
     def _named_capture_files(self) -> Iterator[None]:
         """Let pytest's fd capture write to named files (see ``_output_file``)."""
-        import _pytest.capture as capture
+        from .._compat import capture
 
         unnamed = getattr(capture, "TemporaryFile", None)
         if unnamed is None:  # another pytest: its capture keeps unnamed files
@@ -757,7 +755,7 @@ def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[An
     terminal asks for its status, counting failures in this process: decide it here,
     where they were counted, so the coordinator and the history see the same."""
     try:
-        from _pytest.subtests import SubtestReport, failed_subtests_key
+        from .._compat import SubtestReport, failed_subtests_key
     except ImportError:  # pytest < 9: no built-in subtests
         return
     counts: Any = config.stash.get(failed_subtests_key, None)

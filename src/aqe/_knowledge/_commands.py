@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._config import Config
 from .._exceptions import UsageError
 from .._model import FAILING_OUTCOMES, TestResult
+from .._options import Config
 from .._store import HistoryStore
 from . import _quarantine
 from ._flaky import MAX_WINDOW, Verdict, analyse

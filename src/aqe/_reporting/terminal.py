@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import pytest
-from _pytest.reports import CollectReport, TestReport
-from _pytest.terminal import TerminalReporter
 
+from .._compat import CollectReport, TerminalReporter, TestReport
 from .._engine._coordinator import Progress
 from .._model import TestResult
 
