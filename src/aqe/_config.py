@@ -65,6 +65,8 @@ class Config:
     quarantine_release_runs: int = 10  # passes in a row that propose a release
     flaky_window: int = 50  # recent runs that flakiness is judged on
     pytest_args: tuple[str, ...] = field(default_factory=tuple)
+    adapter: str | None = None  # the aqe.adapters entry point to run with; None: detect
+    reports: tuple[str, ...] = field(default_factory=tuple)  # more reporters: "name[=PATH]"
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -260,6 +262,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "quarantine_release_runs": _count_positive,
     "flaky_window": _window,
     "pytest_args": _args,
+    "adapter": _text,
+    "reports": _args,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}
 
