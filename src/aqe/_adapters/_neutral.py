@@ -9,6 +9,7 @@ typically a child process, and a thread per worker slot waits on it cheaply.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import queue
@@ -97,6 +98,7 @@ class _Loop:
         self.spent = 0
         self.failures = 0
         self.stopping = False
+        self.waiting: collections.deque[CollectedTest] = collections.deque()
 
     def _attempt(self, test: CollectedTest, attempt: int) -> TestResult:
         slot = self.slots.get()
@@ -124,17 +126,16 @@ class _Loop:
         interrupted = False
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aqe-test")
         running: dict[Future[TestResult], CollectedTest] = {}
+        self.waiting.extend(self.tests)
         try:
-            for test in self.tests:
-                self._submit(pool, running, test)
+            self._fill(pool, running)
             while running:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 done, _ = wait(running, timeout=left, return_when=FIRST_COMPLETED)
                 if not done:  # the run's time limit: keep what finished
-                    for future in running:
-                        future.cancel()
                     break
-                self._settle(pool, running, done)
+                self._settle(running, done)
+                self._fill(pool, running)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -144,6 +145,13 @@ class _Loop:
             RunSummary(workers=self.workers, collected=len(self.tests), ran=len(self.final))
         )
         return exit_code(final, self.request.fail_on_flaky, interrupted)
+
+    def _fill(
+        self, pool: ThreadPoolExecutor, running: dict[Future[TestResult], CollectedTest]
+    ) -> None:
+        """Hand out tests while a worker slot is free: a test starts when it is given."""
+        while self.waiting and len(running) < self.workers and not self.stopping:
+            self._submit(pool, running, self.waiting.popleft())
 
     def _submit(
         self,
@@ -157,10 +165,7 @@ class _Loop:
         running[pool.submit(self._attempt, test, attempt)] = test
 
     def _settle(
-        self,
-        pool: ThreadPoolExecutor,
-        running: dict[Future[TestResult], CollectedTest],
-        done: set[Future[TestResult]],
+        self, running: dict[Future[TestResult], CollectedTest], done: set[Future[TestResult]]
     ) -> None:
         finished: list[TestFinished] = []
         again: list[CollectedTest] = []
@@ -187,11 +192,7 @@ class _Loop:
         if limit is not None and self.failures >= limit:
             # -x/--maxfail: tests not started are dropped; running ones are reported.
             self.stopping = True
-            for future in [f for f in running if f.cancel()]:
-                del running[future]
-            return
-        for test in again:
-            self._submit(pool, running, test)
+        self.waiting.extendleft(reversed(again))  # a retry goes first: its file is warm
 
 
 def run_tests(
