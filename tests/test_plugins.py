@@ -164,3 +164,14 @@ def test_a_bad_reporter_is_one_line_and_the_other_reports_are_written(
         "aqe: error: reporter 'boom' failed: KeyError: 'no template'"
     )
     assert json.loads((project / "out.json").read_text())["tests"]
+
+
+def test_the_fixture_package_declares_the_entry_point_the_tests_register() -> None:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    declared = tomllib.loads((FIXTURE / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared == {"aqe.adapters": {"shell": "aqe_shell:ShellAdapter"}}

@@ -343,3 +343,11 @@ def test_the_terminal_summary_reads_like_pytests_closing_lines() -> None:
         result("c", "flaky", attempt=2),
     ]
     assert summary_lines(run) == ["FAILED b - expected 3", "1 failed, 1 passed, 1 flaky in 1.50s"]
+
+
+def test_the_public_module_exports_what_it_lists() -> None:
+    import aqe.plugins
+
+    assert sorted(aqe.plugins.__all__) == sorted(set(aqe.plugins.__all__))
+    missing = [name for name in aqe.plugins.__all__ if not hasattr(aqe.plugins, name)]
+    assert missing == []
