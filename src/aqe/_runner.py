@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from . import _registry
 from ._adapters import Adapter, RunOptions, Selection
@@ -227,7 +228,8 @@ def auto_quarantine(config: Config, root: Path) -> None:
         sys.stdout.flush()
 
 
-Chosen = list[tuple[Reporter, "Path | None"]]
+#: The reporters a run writes, each with its destination.
+Chosen: TypeAlias = list[tuple[Reporter, Path | None]]
 
 
 def chosen_reporters(config: Config, root: Path, adapter: Adapter) -> Chosen:
