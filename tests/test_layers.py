@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("agent server", ("aqe._mcp",)),
     ("generation", ("aqe._generate",)),
     ("run control", ("aqe._runner", "aqe._git")),
-    ("adapters", ("aqe._adapters",)),
+    ("adapters", ("aqe._adapters", "aqe.plugins")),
     (
         "coordination",
         (
@@ -72,6 +72,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aqe._paths",
             "aqe._signals",
             "aqe._trace",
+            "aqe._registry",
         ),
     ),
 ]
@@ -85,7 +86,6 @@ ALLOWED: set[tuple[str, str]] = {
     # The live view takes the coordinator's Progress (the coordinator's split moves it).
     ("aqe._reporting.terminal", "aqe._engine._coordinator"),
     # Run control reaches into the engine (the run-control part goes through the adapter).
-    ("aqe._runner", "aqe._engine._plan"),
     ("aqe._runner", "aqe._engine._bytecode"),
 }
 

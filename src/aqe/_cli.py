@@ -34,7 +34,7 @@ from ._trace import mark
 if TYPE_CHECKING:
     from ._adapters import CollectedTest, Selection
     from ._engine._limits import EngineSettings
-    from ._store import HistoryStore
+    from ._store import Store as HistoryStore  # any registered store (the protocol)
 
 _EXTRA_KEY = "aqe_extra_args"
 _PENDING_KEY = "aqe_pending_run"
@@ -218,7 +218,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         return code
 
     ctx.meta[_PENDING_KEY] = _PendingRun(
-        (pick_adapter(root), config, selection, options, run_id), finish
+        (pick_adapter(root, config.adapter), config, selection, options, run_id), finish
     )
 
 
@@ -246,7 +246,8 @@ def _collect(
     from ._adapters import RunOptions, pick_adapter
 
     selection = _selection(ctx, params, config)
-    return pick_adapter(root).collect(selection, RunOptions(root=root, workers=1))
+    adapter = pick_adapter(root, config.adapter)
+    return adapter.collect(RunOptions(root=root, workers=1).request(selection))
 
 
 @cli.command(name="list")

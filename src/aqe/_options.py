@@ -382,6 +382,10 @@ class Config:
     #: Recent runs that flakiness is judged on.
     flaky_window: int = field(default=50, metadata=_read(_window))
     pytest_args: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
+    #: the aqe.adapters entry point to run with; None: detect
+    adapter: str | None = field(default=None, metadata=_read(_text))
+    #: more reporters: "name[=PATH]"
+    reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1

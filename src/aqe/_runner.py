@@ -11,38 +11,89 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
+from . import _registry
 from ._adapters import Adapter, RunOptions, Selection
 from ._engine._bytecode import cache_in
-from ._engine._plan import Estimate
-from ._exceptions import StoreError, UsageError
+from ._exceptions import AqeError, PluginError, StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._options import Config
 from ._paths import optional_aqe_directory
 from ._signals import handling, received
-from ._store import HistoryStore
+from ._store import DurationEstimate, Store, open_history
+from ._store._select import scheme_of
 from ._trace import mark
+from .plugins import (
+    REPORTERS,
+    CollectionFailed,
+    Event,
+    FilesCollected,
+    LiveReporter,
+    Reporter,
+    RunRequest,
+    RunSummary,
+    TestFinished,
+)
 
 
-class RunController:
-    """The coordinator's sink: history in, estimates out."""
+class RunRecorder:
+    """The adapter's :class:`~aqe.plugins.RunEvents`: history in, the run's events out
+    to the record, the store (a batch per ``emit``) and the live reporters."""
 
-    def __init__(self, store: HistoryStore | None, run: RunRecord) -> None:
+    def __init__(
+        self, store: Store | None, run: RunRecord, live: Sequence[LiveReporter] = ()
+    ) -> None:
         self.store = store
         self.run = run
+        self.live = list(live)
+        self.failed: PluginError | None = None
         self._known: frozenset[str] | None = None
 
-    def estimates(self) -> tuple[Mapping[str, Estimate], Mapping[str, float]]:
-        if self.store is None:
-            return {}, {}
-        durations = self.store.estimates()
-        return (
-            {nodeid: Estimate(setup=d.setup, total=d.total) for nodeid, d in durations.items()},
-            self.store.collect_estimates(),
-        )
+    def estimates(self) -> Mapping[str, DurationEstimate]:
+        return {} if self.store is None else self.store.estimates()
+
+    def file_estimates(self) -> Mapping[str, float]:
+        return {} if self.store is None else self.store.collect_estimates()
+
+    def emit(self, *events: Event) -> None:
+        results: list[TestResult] = []
+        collect_times: dict[str, float] = {}
+        for event in events:
+            if isinstance(event, TestFinished):
+                self.run.results.append(event.result)
+                results.append(event.result)
+            elif isinstance(event, FilesCollected):
+                collect_times.update(event.seconds)
+            elif isinstance(event, CollectionFailed):
+                self.run.collection_errors.append((event.location, event.text))
+            elif isinstance(event, RunSummary):
+                self._summarize(event)
+        self.record(results, collect_times)
+        for event in events:
+            self._tell_live(event)
+
+    def _summarize(self, summary: RunSummary) -> None:
+        run = self.run
+        if summary.workers is not None:
+            run.workers = summary.workers
+        run.collected, run.ran = summary.collected, summary.ran
+        run.tail_idle = dict(summary.tail_idle)
+        if summary.junit is not None:
+            run.junit = summary.junit
+
+    def _tell_live(self, event: Event) -> None:
+        for reporter in list(self.live):
+            try:
+                reporter.event(event)
+            except Exception as exc:  # reported once the run is over, not mid-loop
+                self.live.remove(reporter)
+                self.failed = self.failed or PluginError(
+                    f"reporter {reporter.name!r} failed on an event: {type(exc).__name__}: {exc}"
+                )
 
     def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None:
         if self.store is None:
@@ -75,10 +126,13 @@ def history_path(config: Config, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def open_store(config: Config, root: Path) -> HistoryStore | None:
+def open_store(config: Config, root: Path) -> Store | None:
+    """The configured history: a path (SQLite), or a URL whose scheme names a store."""
     if not config.history:
         return None
-    return HistoryStore(history_path(config, root))
+    if scheme_of(config.history_path) is not None:
+        return open_history(config.history_path)
+    return open_history(history_path(config, root))
 
 
 def execute_run(
@@ -96,16 +150,19 @@ def execute_run(
         root=str(root),
         workers=options.workers,
     )
+    reporters = chosen_reporters(config, root, adapter)  # a broken one fails before the run
     run.git_commit, run.git_dirty = git_state(root)
     run.code_id = code_identity(root, run.git_commit, run.git_dirty)
     store = open_store(config, root)
+    live = [reporter for reporter, _ in reporters if isinstance(reporter, LiveReporter)]
+    recorder = RunRecorder(store, run, live)
     code = 3
     try:
         if store is not None:
             store.begin_run(run)
         cache = optional_aqe_directory(root, "pycache") if config.bytecode_cache else None
         with cache_in(cache):
-            code = adapter.run(selection, options, run, RunController(store, run))
+            code = _run_adapter(adapter, options.request(selection, run.run_id), recorder)
         if received() and code != 2:
             # Interrupted during start-up and the exception lost on the way: pytest
             # may have reported it as something else (a plugin that failed to load).
@@ -122,22 +179,40 @@ def execute_run(
         # A signal now must not cut a report or the history's last write in half.
         with handling(signal.SIG_IGN):
             try:
-                _write_reports(config, root, run)
+                _write_reports(reporters, run)
             finally:
                 if store is not None:
                     with contextlib.suppress(StoreError):
                         store.finish_run(run)
                     store.close()
+    if recorder.failed is not None:
+        raise recorder.failed
     if config.auto_quarantine and config.history and code in (0, 1):
         auto_quarantine(config, root)
     return code
+
+
+def _run_adapter(adapter: Adapter, request: RunRequest, recorder: RunRecorder) -> int:
+    """The adapter's run; a third-party adapter's exception is one line naming it."""
+    if adapter.name == "pytest":
+        return adapter.run(request, recorder)
+    try:
+        return int(adapter.run(request, recorder))
+    except (AqeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"adapter {adapter.name!r} failed during the run: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def auto_quarantine(config: Config, root: Path) -> None:
     """Quarantine the tests the history shows flaky past the configured bar."""
     from ._knowledge import _commands, _quarantine
 
-    with HistoryStore(history_path(config, root)) as store:
+    store = open_store(config, root)
+    assert store is not None  # auto-quarantine needs the history
+    with store:
         verdicts, _ = _commands.verdicts(store, config.flaky_window)
     listed = {entry.id for entry in _quarantine.load(root)}
     chosen = _commands.auto_candidates(verdicts, config, listed)
@@ -153,20 +228,61 @@ def auto_quarantine(config: Config, root: Path) -> None:
         sys.stdout.flush()
 
 
-def _write_reports(config: Config, root: Path, run: RunRecord) -> None:
-    """Each report asked for; a writer's module is imported only then."""
+#: The reporters a run writes, each with its destination.
+Chosen: TypeAlias = list[tuple[Reporter, Path | None]]
+
+
+def chosen_reporters(config: Config, root: Path, adapter: Adapter) -> Chosen:
+    """Each report asked for, by reporter name: ``--junit-xml``, ``--json``, then
+    ``[tool.aqe] reports`` (``"name"`` or ``"name=PATH"``); the terminal summary
+    when the adapter prints none of its own. A reporter's module is imported only then."""
+    asked: list[tuple[str, str | None]] = []
     if config.junit_xml is not None:
-        from ._reporting.junit import write_junit_xml
-
-        _write_report(Path(config.junit_xml), lambda path: write_junit_xml(run, path))
+        asked.append(("junit", config.junit_xml))
     if config.json is not None:
-        from ._reporting.json_report import write_json_report
+        asked.append(("json", config.json))
+    for spec in config.reports:
+        name, _, given = spec.partition("=")
+        asked.append((name.strip(), given.strip() or None))
+    if not getattr(adapter, "prints_summary", False):
+        asked.append(("terminal", None))
+    chosen: Chosen = []
+    for name, destination in asked:
+        reporter = load_reporter(name)
+        path = None if destination is None else Path(destination)
+        chosen.append((reporter, path))
+    return chosen
 
-        _write_report(Path(config.json), lambda path: write_json_report(run, path))
 
-
-def _write_report(path: Path, write: Callable[[Path], None]) -> None:
+def load_reporter(name: str) -> Reporter:
+    entry = _registry.find(REPORTERS, name)
+    factory = _registry.load(entry)
     try:
-        write(path)
-    except OSError as exc:
-        raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None
+        reporter = factory() if callable(factory) else factory
+    except Exception as exc:
+        raise PluginError(
+            f"{_registry.describe(entry)} failed to start: {type(exc).__name__}: {exc}"
+        ) from None
+    _registry.check(entry, reporter, ("write",))
+    if not isinstance(getattr(reporter, "name", None), str):
+        raise PluginError(f"{_registry.describe(entry)} lacks a name")
+    assert isinstance(reporter, Reporter)
+    return reporter
+
+
+def _write_reports(reporters: Chosen, run: RunRecord) -> None:
+    """Every chosen report; a failing one does not stop the others."""
+    failed: AqeError | None = None
+    for reporter, path in reporters:
+        try:
+            reporter.write(run, path)
+        except OSError as exc:
+            failed = failed or UsageError(f"cannot write report {path}: {exc.strerror or exc}")
+        except AqeError as exc:
+            failed = failed or exc
+        except Exception as exc:
+            failed = failed or PluginError(
+                f"reporter {reporter.name!r} failed: {type(exc).__name__}: {exc}"
+            )
+    if failed is not None:
+        raise failed

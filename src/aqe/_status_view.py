@@ -16,7 +16,7 @@ from typing import Any
 
 from ._engine._status import rss_mb
 from ._model import tier_figures
-from ._store import HistoryStore
+from ._store import Store as HistoryStore  # any registered store (the protocol)
 
 
 def _alive(pid: int) -> bool:

@@ -1,97 +1,133 @@
-"""Adapters: the seam between aqe's engine and a test framework.
+"""Adapters: the seam between aqe and a test framework.
 
-An adapter detects whether a project uses its framework, lists the project's
-tests, and runs them while feeding results to aqe's run record and store. Adapters
-register under the ``aqe.adapters`` entry-point group, so another framework plugs
-in without touching the engine; pytest's adapter is the first and the default.
+The protocol and its types are public, in :mod:`aqe.plugins`; this package loads
+adapters from the ``aqe.adapters`` entry-point group and picks the project's:
+the one ``[tool.aqe] adapter`` names, else the first other adapter whose ``detect``
+claims the project, else pytest's (which also runs unittest suites).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
-from .._engine._coordinator import RunSink
-from .._engine._limits import EngineSettings
+from .. import _registry
 from .._exceptions import PluginError
-from .._model import RunRecord
+from ..plugins import ADAPTERS, Adapter, CollectedTest, RetryRules, RunRequest, Selection
 
-ENTRY_POINT_GROUP = "aqe.adapters"
+if TYPE_CHECKING:
+    from .._engine._limits import EngineSettings
 
+__all__ = [
+    "Adapter",
+    "CollectedTest",
+    "RunOptions",
+    "Selection",
+    "load_adapter",
+    "load_adapters",
+    "pick_adapter",
+    "selection_args",
+]
 
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """What to run, in framework-neutral terms."""
-
-    paths: tuple[str, ...] = ()
-    keyword: str | None = None
-    marker: str | None = None
-    deselect: tuple[str, ...] = ()
-    last_failed: bool = False
-    failed_first: bool = False
-    exitfirst: bool = False
-    maxfail: int | None = None
-    extra_args: tuple[str, ...] = ()
+_METHODS = ("detect", "collect", "run")
 
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
+    """What the command line asks of a run; :meth:`request` makes the adapter's view."""
+
     root: Path
     workers: int
     verbosity: int = 0
     capture: bool = True
     live: bool = False
-    #: The engine's knobs (scheduling, limits, retries, tiers); defaults when None.
+    #: The pytest engine's knobs; they reach the pytest adapter as its own options.
     engine: EngineSettings | None = None
 
+    def request(self, selection: Selection, run_id: str = "") -> RunRequest:
+        engine = self.engine
+        if engine is None:
+            return RunRequest(
+                root=self.root, selection=selection, workers=self.workers,
+                verbosity=self.verbosity, capture=self.capture, live=self.live, run_id=run_id,
+            )  # fmt: skip
+        policy = engine.retry
+        return RunRequest(
+            root=self.root,
+            selection=selection,
+            workers=self.workers,
+            verbosity=self.verbosity,
+            capture=self.capture,
+            live=self.live,
+            timeout=engine.timeout,
+            run_timeout=engine.run_timeout,
+            retry=RetryRules(policy.retries, policy.retry_on, policy.retry_except, policy.budget),
+            fail_on_flaky=engine.fail_on_flaky,
+            quarantined=engine.quarantined,
+            run_id=run_id,
+            status_path=engine.status_path,
+            adapter_options=engine,
+        )
 
-@dataclass(frozen=True, slots=True)
-class CollectedTest:
-    nodeid: str
-    file: str
-    line: int | None
+
+def selection_args(selection: Selection) -> list[str]:
+    """The selection as command-line flags, spelled so that pytest and ``aqe run``
+    both take them (``--maxfail=N``); the one place this translation is written."""
+    args: list[str] = []
+    if selection.keyword:
+        args += ["-k", selection.keyword]
+    if selection.marker:
+        args += ["-m", selection.marker]
+    for nodeid in selection.deselect:
+        args += ["--deselect", nodeid]
+    if selection.last_failed:
+        args.append("--lf")
+    if selection.failed_first:
+        args.append("--ff")
+    if selection.exitfirst:
+        args.append("-x")
+    if selection.maxfail is not None:
+        args.append(f"--maxfail={selection.maxfail}")
+    return args
 
 
-@runtime_checkable
-class Adapter(Protocol):
-    name: str
-
-    def detect(self, root: Path) -> bool:
-        """Whether this framework's tests live in ``root``."""
-
-    def collect(self, selection: Selection, options: RunOptions) -> list[CollectedTest]:
-        """The selected tests, in the framework's own order; raises UsageError."""
-
-    def run(self, selection: Selection, options: RunOptions, run: RunRecord, sink: RunSink) -> int:
-        """Run the selection on ``options.workers`` workers; returns the exit code."""
+def load_adapter(entry: EntryPoint) -> Adapter:
+    factory = _registry.load(entry)
+    try:
+        adapter = factory() if callable(factory) else factory
+    except Exception as exc:
+        raise PluginError(
+            f"{_registry.describe(entry)} failed to start: {type(exc).__name__}: {exc}"
+        ) from None
+    _registry.check(entry, adapter, _METHODS)
+    if not isinstance(getattr(adapter, "name", None), str):
+        raise PluginError(f"{_registry.describe(entry)} lacks a name")
+    assert isinstance(adapter, Adapter)
+    return adapter
 
 
 def load_adapters() -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            adapter = entry.load()()
-        except Exception as exc:
-            raise PluginError(f"adapter entry point {entry.name!r} failed to load: {exc}") from None
-        if not isinstance(adapter, Adapter):
-            raise PluginError(f"adapter entry point {entry.name!r} lacks detect/collect/run")
-        adapters[entry.name] = adapter
-    if "pytest" not in adapters:  # running from a source tree without metadata
-        from .pytest import PytestAdapter
-
-        adapters["pytest"] = PytestAdapter()
-    return adapters
+    return {name: load_adapter(entry) for name, entry in _registry.installed(ADAPTERS).items()}
 
 
 def pick_adapter(root: Path, name: str | None = None) -> Adapter:
-    adapters = load_adapters()
+    """The named adapter, else the first (by name) other than pytest that claims
+    ``root``, else pytest: its detection is real, but it stays the default."""
     if name is not None:
-        if name not in adapters:
-            raise PluginError(f"no adapter named {name!r} (installed: {', '.join(adapters)})")
-        return adapters[name]
-    for adapter_name, adapter in adapters.items():
-        if adapter_name != "pytest" and adapter.detect(root):
-            return adapter
+        return load_adapter(_registry.find(ADAPTERS, name))
+    adapters = load_adapters()
+    for adapter_name in sorted(adapters):
+        if adapter_name != "pytest" and _detects(adapters[adapter_name], adapter_name, root):
+            return adapters[adapter_name]
     return adapters["pytest"]
+
+
+def _detects(adapter: Adapter, name: str, root: Path) -> bool:
+    try:
+        return bool(adapter.detect(root))
+    except Exception as exc:
+        raise PluginError(
+            f"adapter {name!r} failed to detect the project: {type(exc).__name__}: {exc}"
+        ) from None

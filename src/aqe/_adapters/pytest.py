@@ -17,46 +17,46 @@ import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .._compat import CollectReport
-from .._engine._coordinator import RunSink
 from .._exceptions import UsageError
-from .._model import RunRecord
+from .._model import RunRecord, TestResult
 from .._trace import mark
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-from . import CollectedTest, RunOptions, Selection
+from ..plugins import (
+    CollectedTest,
+    CollectionFailed,
+    FilesCollected,
+    RunEvents,
+    RunRequest,
+    RunSummary,
+    TestFinished,
+)
+from . import selection_args
+
+if TYPE_CHECKING:
+    from .._engine._limits import EngineSettings
+    from .._engine._plan import Estimate
 
 
-def pytest_args(selection: Selection, options: RunOptions) -> list[str]:
-    args: list[str] = []
-    if selection.keyword:
-        args += ["-k", selection.keyword]
-    if selection.marker:
-        args += ["-m", selection.marker]
-    for nodeid in selection.deselect:
-        args += ["--deselect", nodeid]
-    if selection.last_failed:
-        args.append("--lf")
-    if selection.failed_first:
-        args.append("--ff")
-    if selection.exitfirst:
-        args.append("-x")
-    if selection.maxfail is not None:
-        args.append(f"--maxfail={selection.maxfail}")
-    if not options.capture:
+def pytest_args(request: RunRequest) -> list[str]:
+    selection = request.selection
+    args = selection_args(selection)
+    if not request.capture:
         args.append("-s")
-    if options.verbosity > 0:
-        args.append("-" + "v" * options.verbosity)
-    elif options.verbosity < 0:
-        args.append("-" + "q" * -options.verbosity)
+    if request.verbosity > 0:
+        args.append("-" + "v" * request.verbosity)
+    elif request.verbosity < 0:
+        args.append("-" + "q" * -request.verbosity)
     extra = list(selection.extra_args)
-    if xdist_loads(extra, options.root):
+    if xdist_loads(extra, request.root):
         # aqe distributes; pytest-xdist must not. Last, so it wins over a -n given.
         extra.append("-n0")
     return args + extra + list(selection.paths)
@@ -183,7 +183,7 @@ def option_names() -> frozenset[str]:
 class _ReporterInstaller:
     """Swaps in aqe's terminal reporter once pytest has made its own."""
 
-    def __init__(self, options: RunOptions, workers: int) -> None:
+    def __init__(self, options: RunRequest, workers: int) -> None:
         self.options = options
         self.workers = workers
         self.reporter: object | None = None
@@ -226,15 +226,76 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
+#: Files that say a project's tests are pytest's (or unittest's, which pytest runs too);
+#: pyproject.toml, tox.ini and setup.cfg count only with a pytest section.
+_MARKERS = ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "conftest.py")
+_SECTIONED = ("pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def detects(root: Path) -> bool:
+    """Whether ``root`` looks like a pytest project: a pytest config file at or above
+    it (as pytest looks), a conftest.py, or test files where pytest would find them."""
+    for base in (root, *root.parents):
+        if any((base / name).is_file() for name in _MARKERS):
+            return True
+        if any((base / name).is_file() and _addopts_in(base / name) is not None
+               for name in _SECTIONED):  # fmt: skip
+            return True
+    if any(root.glob("test_*.py")) or any(root.glob("*_test.py")):
+        return True
+    tests = root / "tests"
+    return tests.is_dir() and any(tests.rglob("test_*.py"))
+
+
+class _Events:
+    """The engine's ``RunSink``, translated: history estimates in, aqe's events out."""
+
+    def __init__(self, events: RunEvents) -> None:
+        self.events = events
+        self.emitted = 0
+
+    def estimates(self) -> tuple[Mapping[str, Estimate], Mapping[str, float]]:
+        from .._engine._plan import Estimate
+
+        durations = self.events.estimates()
+        return (
+            {nodeid: Estimate(setup=d.setup, total=d.total) for nodeid, d in durations.items()},
+            self.events.file_estimates(),
+        )
+
+    def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None:
+        self.emitted += len(results)
+        batch: list[TestFinished | FilesCollected] = [TestFinished(r) for r in results]
+        if collect_times:
+            batch.append(FilesCollected(dict(collect_times)))
+        self.events.emit(*batch)
+
+    def finish(self, run: RunRecord) -> None:
+        """What the coordinator wrote on its record and did not hand over as results."""
+        self.events.emit(
+            *(TestFinished(r) for r in run.results[self.emitted :]),
+            *(CollectionFailed(location, text) for location, text in run.collection_errors),
+            RunSummary(
+                workers=run.workers,
+                collected=run.collected,
+                ran=run.ran,
+                tail_idle=dict(run.tail_idle),
+                junit=run.junit,
+            ),
+        )
+
+
 class PytestAdapter:
     name = "pytest"
+    #: pytest prints its own summary (aqe's terminal reporter inside pytest).
+    prints_summary = True
 
     def detect(self, root: Path) -> bool:
-        return True  # pytest also runs unittest suites, so it is always able
+        return detects(root)
 
-    def collect(self, selection: Selection, options: RunOptions) -> list[CollectedTest]:
+    def collect(self, request: RunRequest) -> list[CollectedTest]:
         recorder = _CollectRecorder()
-        args = [*pytest_args(selection, options), "--collect-only", "-p", "no:terminal"]
+        args = [*pytest_args(request), "--collect-only", "-p", "no:terminal"]
         output, errors = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(errors):
             code = pytest.main(args, plugins=[recorder])
@@ -245,24 +306,59 @@ class PytestAdapter:
             sys.stderr.write("\n".join(recorder.errors) + "\n")
         return recorder.items
 
-    def run(self, selection: Selection, options: RunOptions, run: RunRecord, sink: RunSink) -> int:
-        from .._engine._limits import EngineSettings
+    def run(self, request: RunRequest, events: RunEvents) -> int:
+        import time
+
         from .._engine._plugin import EnginePlugin
 
-        installer = _ReporterInstaller(options, options.workers)
-        settings = options.engine or EngineSettings(workers=options.workers)
-        engine = EnginePlugin(run, sink, settings)
-        args = pytest_args(selection, options)
-        xdist = xdist_loads(selection.extra_args, options.root)
+        installer = _ReporterInstaller(request, request.workers)
+        # The engine fills a record of its own; what it learns reaches aqe as events.
+        run = RunRecord(
+            run_id=request.run_id, start=time.time(), command=[], root=str(request.root),
+            workers=request.workers,
+        )  # fmt: skip
+        sink = _Events(events)
+        engine = EnginePlugin(run, sink, engine_settings(request))
+        selection = request.selection
+        args = pytest_args(request)
+        xdist = xdist_loads(selection.extra_args, request.root)
         for given in xdist_workers(selection.extra_args) if xdist else ():
             sys.stderr.write(
                 f"aqe: {given} is pytest-xdist's worker count; aqe runs the tests on its own "
                 "workers (-w/--workers), so it is ignored\n"
             )
         mark("pytest-main")
-        code = pytest.main(args, plugins=[installer, engine])
+        try:
+            code = pytest.main(args, plugins=[installer, engine])
+        finally:
+            sink.finish(run)
         mark("pytest-main-end")
         return int(code)
+
+
+def engine_settings(request: RunRequest) -> EngineSettings:
+    """The engine's settings: the adapter's own options when the CLI gave them,
+    else the request's neutral knobs over the engine's defaults."""
+    from .._engine._limits import EngineSettings
+    from .._engine._retry import RetryPolicy
+
+    if isinstance(request.adapter_options, EngineSettings):
+        return request.adapter_options
+    rules = request.retry
+    return EngineSettings(
+        workers=request.workers,
+        timeout=request.timeout,
+        run_timeout=request.run_timeout,
+        retry=RetryPolicy(
+            retries=rules.retries,
+            retry_on=rules.retry_on,
+            retry_except=rules.retry_except,
+            budget=rules.budget,
+        ),
+        fail_on_flaky=request.fail_on_flaky,
+        status_path=request.status_path,
+        quarantined=request.quarantined,
+    )
 
 
 def _usage_message(text: str) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import UsageError
 from .._model import FAILING_OUTCOMES, TestResult
 from .._options import Config
-from .._store import HistoryStore
+from .._store import Store as HistoryStore  # any registered store (the protocol)
 from . import _quarantine
 from ._flaky import MAX_WINDOW, Verdict, analyse
 

@@ -31,6 +31,7 @@ from typing import Any, Literal, cast
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from .._adapters import Selection, selection_args
 from .._engine._status import rss_mb as rss_mb
 
 RunState = Literal["queued", "running", "finished", "cancelled", "failed"]
@@ -72,18 +73,16 @@ class RunRequest:
             argv += ["--retries", str(self.retries)]
         if self.timeout is not None:
             argv += ["--timeout", f"{self.timeout:g}"]
-        if self.keyword is not None:
-            argv += ["-k", self.keyword]
-        if self.marker is not None:
-            argv += ["-m", self.marker]
-        if self.last_failed:
-            argv.append("--lf")
-        if self.failed_first:
-            argv.append("--ff")
-        if self.exitfirst:
-            argv.append("-x")
-        if self.maxfail is not None:
-            argv += ["--maxfail", str(self.maxfail)]
+        argv += selection_args(
+            Selection(
+                keyword=self.keyword,
+                marker=self.marker,
+                last_failed=self.last_failed,
+                failed_first=self.failed_first,
+                exitfirst=self.exitfirst,
+                maxfail=self.maxfail,
+            )
+        )
         return argv + list(self.paths) + list(self.node_ids)
 
     def describe(self) -> dict[str, Any]:

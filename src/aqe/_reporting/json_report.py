@@ -159,3 +159,14 @@ def write_json_report(run: RunRecord, path: Path) -> None:
     text = json.dumps(build_json_report(run), ensure_ascii=False, indent=2) + "\n"
     # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
     atomic_write_bytes(path, text.encode("utf-8", errors="replace"), what="JSON report")
+
+
+class JsonReporter:
+    """``--json PATH``, as the ``json`` reporter (``aqe.reporters``)."""
+
+    name = "json"
+
+    def write(self, run: RunRecord, destination: Path | None) -> None:
+        if destination is None:
+            raise ValueError("the json reporter needs a file to write")
+        write_json_report(run, destination)

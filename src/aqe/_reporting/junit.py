@@ -298,3 +298,14 @@ def write_junit_xml(run: RunRecord, path: Path, suite_name: str | None = None) -
     ET.indent(root)
     data = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
     atomic_write_bytes(path, data, what="JUnit XML report")
+
+
+class JunitReporter:
+    """``--junit-xml PATH``, as the ``junit`` reporter (``aqe.reporters``)."""
+
+    name = "junit"
+
+    def write(self, run: RunRecord, destination: Path | None) -> None:
+        if destination is None:
+            raise ValueError("the junit reporter needs a file to write")
+        write_junit_xml(run, destination)

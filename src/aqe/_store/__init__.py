@@ -1,15 +1,26 @@
 """The run history: an embedded SQLite database under ``<project>/.aqe/``.
 
 Kept behind this package so the engine and reports depend on a small API
-(:class:`HistoryStore` and its value types) rather than on SQL.
+(the :class:`Store` protocol and its value types) rather than on SQL;
+:class:`HistoryStore` is the SQLite store that satisfies it.
 """
 
 from __future__ import annotations
 
+from aqe._store._protocol import Store as Store
+from aqe._store._select import open_history as open_history
 from aqe._store._sqlite import DurationEstimate as DurationEstimate
 from aqe._store._sqlite import HistoryRow as HistoryRow
 from aqe._store._sqlite import HistoryStore as HistoryStore
 from aqe._store._sqlite import RunRow as RunRow
 from aqe._store._sqlite import SimilarRow as SimilarRow
 
-__all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow", "SimilarRow"]
+__all__ = [
+    "DurationEstimate",
+    "HistoryRow",
+    "HistoryStore",
+    "RunRow",
+    "SimilarRow",
+    "Store",
+    "open_history",
+]
