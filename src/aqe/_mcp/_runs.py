@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,9 @@ from typing import Any, Literal, cast
 from mcp.server.mcpserver.exceptions import ToolError
 
 from .._engine._status import rss_mb as rss_mb
+from .._procs import group_alive as group_alive
+from .._procs import kill_run, stop_run
+from .._procs import running as running
 
 RunState = Literal["queued", "running", "finished", "cancelled", "failed"]
 
@@ -320,68 +322,13 @@ def _progress_of(handle: RunHandle) -> tuple[int, int | str]:
 
 
 def _stop(handle: RunHandle, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(2):
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.3)
-            break
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=CANCEL_GRACE)
-    _kill_run(handle)
+    stop_run(process, handle.directory / "status.json", CANCEL_GRACE)
 
 
 def _kill_run(handle: RunHandle) -> None:
-    """SIGKILL every process of a run and wait (briefly) until none runs.
-
-    The child's own process group holds it and its forked workers' helpers; the
-    workers have a group of their own, and isolated workers a session of their
-    own, so each worker the last snapshot names is killed with its group too.
-    """
+    """SIGKILL every process of a run (see ``_procs.kill_run``)."""
     assert handle.process is not None
-    leader = handle.process.pid
-    pids = [leader]
-    for worker in (handle.status() or {}).get("workers", ()):
-        pid = int(worker.get("pid", 0))
-        if pid > 0 and _session_of(pid) in (leader, pid):
-            pids.append(pid)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2.0
-    while any(running(pid) for pid in pids[1:]) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _session_of(pid: int) -> int | None:
-    """Session id of ``pid`` (from /proc), so a recycled pid is never killed."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
-            return int(stream.read().rsplit(")", 1)[1].split()[3])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists (zombies included)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    kill_run(handle.process.pid, handle.directory / "status.json")
 
 
 def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
