@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from .. import __version__
 from .._config import load_config
 from .._exceptions import AqeError
+from .._knowledge._reports import Cause
 from .._reporting.digest import classify, clean, digest
 from . import _schemas as s
 from ._budget import DEFAULT_BUDGET, page, size, start_of
@@ -270,7 +271,7 @@ def _summary(info: s.RunInfo) -> str:
     return text
 
 
-def _groups(root: Path, run_id: str, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _groups(root: Path, run_id: str, failures: list[dict[str, Any]]) -> list[Cause]:
     """Failures grouped by cause (aqe failures), linked by the project's history."""
     from .._knowledge import _commands
 
@@ -461,7 +462,7 @@ def build_server(
         attempts = Counter(t["nodeid"] for t in report.get("tests", ()))
         failures = list(iter_failures(report))
         groups = _groups(fleet.root, handle.run_id, failures)
-        cause_of = {nodeid: g for g in groups for nodeid in g["tests"]}
+        cause_of = {nodeid: g for g in groups for nodeid in g.tests}
         items = [
             s.FailureItem(
                 nodeid=clean(f["nodeid"], 1000),
@@ -472,17 +473,17 @@ def build_server(
                 location=f"{f['file']}:{f['line']}" if f.get("line") else f.get("file"),
                 attempts=max(1, attempts[f["nodeid"]]),
                 quarantined=bool(f.get("quarantined")),
-                cause_key=cause_of[f["nodeid"]]["key"],
+                cause_key=cause_of[f["nodeid"]].key,
             ).model_dump(mode="json")
             for f in failures
         ]
         top = [
             s.Cause(
-                key=g["key"],
-                cause=clean(g["cause"], 200),
-                count=g["count"],
-                example=clean(g["tests"][0], LINE),
-                also=[clean(c, 200) for c in g.get("also", [])][:5],
+                key=g.key,
+                cause=clean(g.cause, 200),
+                count=g.count,
+                example=clean(g.tests[0], LINE),
+                also=[clean(c, 200) for c in g.also][:5],
             )
             for g in groups[:10]
         ]
@@ -567,21 +568,21 @@ def build_server(
                 raise ToolError(str(exc)) from None
         rows = [
             s.SimilarItem(
-                run_id=row["run_id"],
-                nodeid=clean(row["nodeid"], 1000),
-                cause=clean(row["cause"], 200),
-                same_cause=row["same_cause"],
-                score=row["score"],
-                started=row["start"],
-                git_commit=row["git_commit"],
+                run_id=row.run_id,
+                nodeid=clean(row.nodeid, 1000),
+                cause=clean(row.cause, 200),
+                same_cause=row.same_cause,
+                score=row.score,
+                started=row.start,
+                git_commit=row.git_commit,
             ).model_dump(mode="json")
-            for row in report["similar"]
+            for row in report.similar
         ]
         kept, _ = page(rows, 0, limit, fleet.budget, 600)
         result = s.SimilarList(
             run_id=handle.run_id,
             nodeid=clean(node_id, 1000),
-            cause=clean(report["cause"], 200),
+            cause=clean(report.cause, 200),
             similar=[s.SimilarItem(**r) for r in kept],
         )
         same = sum(r["same_cause"] for r in kept)
