@@ -31,7 +31,7 @@ from . import _schemas as s
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from ._server import Fleet
+    from ._fleet import Fleet
 
 #: Longest generation budget: the call must end before hosts give up (about 60 s).
 MAX_BUDGET = 25.0

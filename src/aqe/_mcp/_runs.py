@@ -26,10 +26,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from .._engine._status import Snapshot, read_snapshot
 from .._engine._status import rss_mb as rss_mb
 from .._procs import group_alive as group_alive
 from .._procs import kill_run, stop_run
@@ -129,14 +130,9 @@ class RunHandle:
     def finished(self) -> bool:
         return self.state in ("finished", "cancelled", "failed")
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self) -> Snapshot | None:
         """The child's latest snapshot, or None before its first one."""
-        try:
-            with open(self.directory / "status.json", encoding="utf-8") as stream:
-                value: object = json.load(stream)
-        except (OSError, ValueError):
-            return None
-        return cast("dict[str, Any]", value) if isinstance(value, dict) else None
+        return read_snapshot(self.directory / "status.json")
 
     def report(self) -> dict[str, Any] | None:
         """The finished run's JSON report, read once and kept without passing tests' output."""
@@ -317,8 +313,8 @@ class RunManager:
 
 
 def _progress_of(handle: RunHandle) -> tuple[int, int | str]:
-    status = handle.status() or {}
-    return int(status.get("done", 0)), status.get("known", "?")
+    status = handle.status()
+    return (0, "?") if status is None else (status.done, status.known)
 
 
 def _stop(handle: RunHandle, process: subprocess.Popen[bytes]) -> None:
