@@ -195,3 +195,26 @@ def test_the_server_registers_every_area(fleet: Fleet) -> None:
             "flaky_tests", "fleet_status", "generate_tests", "get_generated_text",
         ]
     )  # fmt: skip
+
+
+def test_a_file_that_failed_to_collect_is_a_failure_and_passing_output_is_dropped(
+    fleet: Fleet,
+) -> None:
+    broken = "tests/test_broken.py"
+    text = "ImportError while importing test module\nE   ModuleNotFoundError: No module named 'x'"
+    handle = _finished(fleet, [_result("tests/test_shop.py::test_ok", "passed", stdout="noise")])
+    run = RunRecord("r5", 1.0, ["aqe"], str(fleet.root), 1, end=2.0, exit_code=2)
+    run.results.extend([_result("tests/test_shop.py::test_ok", "passed", stdout="noise")])
+    run.collection_errors.append((broken, text))
+    write_json_report(run, handle.directory / "report.json")
+    report = handle.report()
+    assert report is not None and report.tests[0]["stdout"] == ""
+    result, _ = list_failures(fleet, handle)
+    (failure,) = result.failures
+    assert (failure.nodeid, failure.failure_class, failure.error_type) == (
+        broken,
+        "import",
+        "ModuleNotFoundError",
+    )
+    detail, _ = get_failure(fleet, handle, broken)
+    assert detail.when == "collect" and detail.untrusted.message == "No module named 'x'"

@@ -30,7 +30,7 @@ from .._exceptions import AqeError
 from .._reporting.digest import clean
 from ._budget import size
 from ._guard import Guard
-from ._runs import CANCEL_GRACE, RunHandle, RunManager
+from ._runs import CANCEL_GRACE, RunHandle, RunManager, RunReport
 from ._sessions import Session, Sessions
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class Fleet:
         return self.runs.get(run_id)
 
 
-def finished_report(handle: RunHandle) -> dict[str, Any]:
+def finished_report(handle: RunHandle) -> RunReport:
     """A finished run's JSON report (the JSON boundary: ``docs/json-report.md``)."""
     if not handle.finished:
         raise ToolError(

@@ -124,7 +124,7 @@ class RunHandle:
     cancel_requested: bool = False
     #: Why the run could not start, when ``state == "failed"``.
     error: str = ""
-    _report: dict[str, Any] | None = None
+    _report: RunReport | None = None
 
     @property
     def finished(self) -> bool:
@@ -134,20 +134,19 @@ class RunHandle:
         """The child's latest snapshot, or None before its first one."""
         return read_snapshot(self.directory / "status.json")
 
-    def report(self) -> dict[str, Any] | None:
+    def report(self) -> RunReport | None:
         """The finished run's JSON report, read once and kept without passing tests' output."""
         if self._report is not None or not self.finished:
             return self._report
         try:
             with open(self.directory / "report.json", encoding="utf-8") as stream:
-                report: dict[str, Any] = json.load(stream)
+                data: object = json.load(stream)
         except (OSError, ValueError):
             return None
-        for entry in report.get("tests", ()):
-            if entry.get("outcome") in ("passed", "skipped", "xfailed", "xpassed"):
-                entry["stdout"] = entry["stderr"] = entry["log"] = ""
-        self._report = report
-        return report
+        if not isinstance(data, dict):
+            return None
+        self._report = RunReport.from_json(data)
+        return self._report
 
     def output_tail(self, limit: int = 4000) -> str:
         """The end of the run's terminal output (raw: callers clean it)."""
@@ -327,23 +326,73 @@ def _kill_run(handle: RunHandle) -> None:
     kill_run(handle.process.pid, handle.directory / "status.json")
 
 
-def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Files that failed to collect, then the final attempt of each test whose final
-    outcome is a failure, in report order; all shaped like ``tests[]`` entries."""
-    for error in report.get("collection_errors", ()):
-        yield collection_entry(error)
-    last: dict[str, dict[str, Any]] = {}
-    for entry in report.get("tests", ()):
-        last[entry["nodeid"]] = entry
-    for entry in last.values():
-        if entry.get("outcome") in ("failed", "error", "crashed", "timeout"):
-            yield entry
+#: Final outcomes that fail a run.
+FAILING = ("failed", "error", "crashed", "timeout")
+#: A ``tests[]`` entry of the JSON report: the child's output, untrusted, read
+#: defensively where it is used (``digest``, ``_triage``).
+Entry = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A finished run's JSON report (``docs/json-report.md``) as the tools read it."""
+
+    #: The project root the run ran in.
+    root: str | None
+    #: Tests per final outcome, and how many tests had one.
+    outcomes: dict[str, int]
+    total: int | None
+    #: Every attempt (a retried test has several).
+    attempts: int | None
+    tiers: dict[str, Any] | None
+    tests: tuple[Entry, ...]
+    collection_errors: tuple[Entry, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunReport:
+        """Read the report; passing tests' captured output is dropped (never asked for)."""
+        tests = tuple(t for t in data.get("tests", ()) if isinstance(t, dict))
+        for entry in tests:
+            if entry.get("outcome") in ("passed", "skipped", "xfailed", "xpassed"):
+                entry["stdout"] = entry["stderr"] = entry["log"] = ""
+        final = dict(data.get("outcomes", {}))
+        total = final.pop("total", None)
+        attempts = data.get("summary", {}).get("total")
+        return cls(
+            root=data.get("run", {}).get("root"),
+            outcomes={k: int(v) for k, v in final.items() if v},
+            total=None if total is None else int(total),
+            attempts=None if attempts is None else int(attempts),
+            tiers=data.get("tiers"),
+            tests=tests,
+            collection_errors=tuple(
+                e for e in data.get("collection_errors", ()) if isinstance(e, dict)
+            ),
+        )
+
+    def entries_of(self, nodeid: str) -> list[Entry]:
+        """Every attempt of ``nodeid``; or, for a file that failed to collect, its error."""
+        return [t for t in self.tests if t["nodeid"] == nodeid] or [
+            collection_entry(e) for e in self.collection_errors if e.get("location") == nodeid
+        ]
+
+    def failures(self) -> Iterator[Entry]:
+        """Files that failed to collect, then the final attempt of each test whose final
+        outcome is a failure, in report order; all shaped like ``tests[]`` entries."""
+        for error in self.collection_errors:
+            yield collection_entry(error)
+        last: dict[str, Entry] = {}
+        for entry in self.tests:
+            last[entry["nodeid"]] = entry
+        for entry in last.values():
+            if entry.get("outcome") in FAILING:
+                yield entry
 
 
 _RAISED = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 
 
-def collection_entry(error: dict[str, Any]) -> dict[str, Any]:
+def collection_entry(error: Entry) -> Entry:
     """A ``collection_errors[]`` entry as a ``tests[]`` one: outcome ``error`` at ``collect``,
     with the exception the last ``E`` line of pytest's text names."""
     location = str(error.get("location", ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,7 +20,7 @@ from .._reporting.digest import classify, clean, digest
 from . import _schemas as s
 from ._budget import page, size, start_of
 from ._fleet import LINE, READ_ONLY, Fleet, finished_report, history_store
-from ._runs import RunHandle, collection_entry, iter_failures
+from ._runs import Entry, RunHandle
 from ._tools_runs import Cursor, RunId
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ def list_failures(
     fleet: Fleet, handle: RunHandle, cursor: str | None = None, limit: int = 20
 ) -> tuple[s.FailureList, str]:
     report = finished_report(handle)
-    attempts = Counter(t["nodeid"] for t in report.get("tests", ()))
-    failures = list(iter_failures(report))
+    attempts = Counter(t["nodeid"] for t in report.tests)
+    failures = list(report.failures())
     groups = causes(fleet.root, handle.run_id, failures)
     cause_of = {nodeid: g for g in groups for nodeid in g.tests}
     items = [
@@ -78,14 +78,10 @@ def list_failures(
 
 def get_failure(fleet: Fleet, handle: RunHandle, node_id: str) -> tuple[s.FailureDetail, str]:
     report = finished_report(handle)
-    entries = [t for t in report.get("tests", ()) if t["nodeid"] == node_id] or [
-        collection_entry(e)
-        for e in report.get("collection_errors", ())
-        if e.get("location") == node_id
-    ]
+    entries = report.entries_of(node_id)
     if not entries:
         raise ToolError(f"run {handle.run_id} has no test {clean(node_id, LINE)!r}")
-    d = digest(entries[-1], report.get("run", {}).get("root"), output_lines=15, limit=3000)
+    d = digest(entries[-1], report.root, output_lines=15, limit=3000)
     result = s.FailureDetail(
         run_id=handle.run_id,
         nodeid=d.nodeid or clean(node_id, 1000),
@@ -151,7 +147,7 @@ def similar_failures(
     return result, f"{len(kept)} similar past failures, {same} with the same cause"
 
 
-def causes(root: Path, run_id: str, failures: list[dict[str, Any]]) -> list[Cause]:
+def causes(root: Path, run_id: str, failures: list[Entry]) -> list[Cause]:
     """Failures grouped by cause (aqe failures), linked by the project's history."""
     from .._knowledge import _commands
 

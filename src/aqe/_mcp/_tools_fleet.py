@@ -44,7 +44,7 @@ def fleet_status(fleet: Fleet) -> tuple[s.FleetStatus, str]:
     for handle in reversed(runs):
         report = handle.report() if handle.state == "finished" else None
         if report is not None:
-            tiers = report.get("tiers")
+            tiers = report.tiers
             break
     briefs = []
     for handle in runs[-20:]:

@@ -8,6 +8,7 @@ one-line summary; :func:`register` only publishes them as MCP tools.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
@@ -19,7 +20,7 @@ from .._reporting.digest import clean
 from . import _schemas as s
 from ._budget import page, size, start_of
 from ._fleet import LINE, MAX_WAIT, READ_ONLY, Fleet, Progress
-from ._runs import RunHandle, RunRequest, iter_failures
+from ._runs import RunHandle, RunRequest
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -105,15 +106,8 @@ async def run_tests(
     """Submit ``request`` (its selection already checked) and wait for its end."""
     await fleet.check_ids(request.node_ids)
     defaults = session.defaults
-    request = RunRequest(
-        paths=request.paths,
-        node_ids=request.node_ids,
-        keyword=request.keyword,
-        marker=request.marker,
-        last_failed=request.last_failed,
-        failed_first=request.failed_first,
-        exitfirst=request.exitfirst,
-        maxfail=request.maxfail,
+    request = replace(
+        request,
         workers=request.workers if request.workers is not None else defaults.workers,
         retries=request.retries if request.retries is not None else defaults.retries,
         timeout=request.timeout if request.timeout is not None else defaults.timeout,
@@ -184,20 +178,19 @@ def run_info(fleet: Fleet, handle: RunHandle) -> s.RunInfo:
     attempts = status.attempts if status is not None else 0
     known: int | None = status.known if status is not None else None
     if report is not None:
-        final = dict(report.get("outcomes", {}))
-        done = known = int(final.pop("total", done))
-        attempts = int(report.get("summary", {}).get("total", attempts))
-        outcomes = {k: int(v) for k, v in final.items() if v}
+        done = known = report.total if report.total is not None else done
+        attempts = report.attempts if report.attempts is not None else attempts
+        outcomes = dict(report.outcomes)
         failures = [
             s.BriefFailure(
                 nodeid=clean(entry["nodeid"], LINE),
                 outcome=entry["outcome"],
                 message=clean((entry.get("message") or "").split("\n", 1)[0], LINE),
             )
-            for _, entry in zip(range(5), iter_failures(report), strict=False)
+            for _, entry in zip(range(5), report.failures(), strict=False)
         ]
         collection_errors = [
-            clean(str(e.get("location", "")), LINE) for e in report.get("collection_errors", ())
+            clean(str(e.get("location", "")), LINE) for e in report.collection_errors
         ][:10]
     end = handle.ended or time.time()
     queued = fleet.runs.queued()
