@@ -7,6 +7,7 @@ child writes (a JSON report from ``build_json_report``, a snapshot from
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
@@ -218,3 +219,29 @@ def test_a_file_that_failed_to_collect_is_a_failure_and_passing_output_is_droppe
     )
     detail, _ = get_failure(fleet, handle, broken)
     assert detail.when == "collect" and detail.untrusted.message == "No module named 'x'"
+
+
+def test_a_generated_file_reads_back_in_pages(fleet: Fleet) -> None:
+    from aqe._mcp._generate import Generated, _results, get_generated_text
+
+    found = Generated(
+        module="shop", written=False, out=str(fleet.root / "tests" / "test_gen.py"),
+        out_relative="tests/test_gen.py", tests=40, properties=3, line_percent=90.0,
+        branch_percent=80.0, dropped=(("test_x", "failed under seed 2"),),
+        text="".join(f"def test_{i}():\n    assert {i} == {i}\n\n" for i in range(2000)),
+    )  # fmt: skip
+    (_results(fleet.root) / "0123456789ab.json").write_text(json.dumps(found.to_json()))
+    text, offset, pages = "", 0, 0
+    while True:
+        page, summary_line = get_generated_text(fleet, "0123456789ab", offset)
+        assert len(page.model_dump_json()) < fleet.budget and summary_line.startswith("characters")
+        assert (page.tests, page.dropped_total, page.out) == (40, 1, "tests/test_gen.py")
+        text, pages = text + page.text, pages + 1
+        if page.next_offset is None:
+            break
+        offset = page.next_offset
+    assert text == found.text and pages > 1
+    with pytest.raises(ToolError, match="expired or unknown"):
+        get_generated_text(fleet, "ba9876543210")
+    with pytest.raises(ToolError, match="is not one this server returned"):
+        get_generated_text(fleet, "../../etc/pa")
