@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,22 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 Progress = Callable[[int, "int | None", str], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class CollectedTest:
+    """One test ``aqe list --json`` collected, with its median duration from history."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    file: str
+    line: int | None
+    estimate: float | None
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> CollectedTest:
+        return cls(entry["nodeid"], entry["file"], entry.get("line"), entry.get("estimate"))
+
+
 class Fleet:
     """What the tools share: the fixed root, its runs, sessions and limits."""
 
@@ -76,7 +93,7 @@ class Fleet:
 
     # -- collection --------------------------------------------------------------------
 
-    async def collect(self, args: list[str]) -> tuple[list[dict[str, Any]], str]:
+    async def collect(self, args: list[str]) -> tuple[list[CollectedTest], str]:
         """``aqe list --json`` in a child: the server never imports the project."""
         command = [sys.executable, "-m", "aqe", "list", "--json", *args]
         try:
@@ -91,7 +108,7 @@ class Fleet:
             last = [line for line in errors.splitlines() if line.strip()][-1:] or ["no message"]
             raise ToolError(f"collection failed (exit {done.returncode}): {clean(last[0], LINE)}")
         try:
-            tests: list[dict[str, Any]] = json.loads(done.stdout)["tests"]
+            tests = [CollectedTest.from_json(t) for t in json.loads(done.stdout)["tests"]]
         except (ValueError, KeyError, TypeError):
             raise ToolError("collection printed no test list (see the server's log)") from None
         errors = "\n".join(
@@ -106,7 +123,7 @@ class Fleet:
         missing = [n for n in nodeids if n not in self._ids]
         if missing and time.monotonic() - self._ids_at > 1.0:
             tests, _ = await self.collect([])
-            self._ids = frozenset(t["nodeid"] for t in tests)
+            self._ids = frozenset(t.nodeid for t in tests)
             self._ids_at = time.monotonic()
             missing = [n for n in nodeids if n not in self._ids]
         if missing:

@@ -89,7 +89,7 @@ class RunRequest:
             argv += ["--maxfail", str(self.maxfail)]
         return argv + list(self.paths) + list(self.node_ids)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             key: value
             for key, value in (

@@ -68,10 +68,10 @@ async def list_tests(
     tests, errors = await fleet.collect(args)
     entries = [
         s.TestEntry(
-            nodeid=clean(t["nodeid"], 1000),
-            file=clean(t["file"], 1000),
-            line=t.get("line"),
-            last_seconds_median=t.get("estimate"),
+            nodeid=clean(t.nodeid, 1000),
+            file=clean(t.file, 1000),
+            line=t.line,
+            last_seconds_median=t.estimate,
         ).model_dump(mode="json")
         for t in tests
     ]
