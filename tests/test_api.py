@@ -185,8 +185,9 @@ def test_aqe_that_cannot_run_is_an_error_and_no_history_is_empty(
     make_project: MakeProject,
 ) -> None:
     root = make_project({"tests/test_a.py": "def test_a():\n    pass\n"})
+    (root / "old.json").write_text('{"run": {"run_id": "earlier", "exit_code": 0}}')
     with pytest.raises(aqe.AqeError, match="does not exist") as caught:
-        aqe.run(["tests/missing.py"], cwd=root)
+        aqe.run(["tests/missing.py"], cwd=root, json_report="old.json")
     assert caught.value.exit_code == 4
     assert aqe.history(cwd=root) == [] and aqe.flaky_tests(cwd=root) == []
     assert aqe.test_history("tests/test_a.py::test_a", cwd=root) == []

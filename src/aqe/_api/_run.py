@@ -76,6 +76,7 @@ def run(
         argv += [*aqe_args, *(os.fspath(p) for p in paths)]
         if pytest_args:
             argv += ["--", *pytest_args]
+        report.unlink(missing_ok=True)  # a report left by an earlier run is not this one's
         code, output = _run_child(argv, where, status, Path(scratch) / "output.log", env)
         try:
             with open(report, encoding="utf-8") as stream:
