@@ -1,7 +1,9 @@
-"""What ``aqe flaky`` and ``aqe quarantine`` print, as text or JSON.
+"""What ``aqe flaky``, ``aqe quarantine`` and ``aqe failures`` know, as typed results,
+and the text they print.
 
-Kept apart from the CLI's argument parsing so the MCP server and tests can call
-the same functions and get the same data.
+Kept apart from the CLI's argument parsing so the MCP server, the Python API and
+tests call the same functions and get the same data; each result's ``to_json`` is
+its ``--json`` document.
 """
 
 from __future__ import annotations
@@ -17,12 +19,6 @@ from .._model import FAILING_OUTCOMES, TestResult
 from .._store import HistoryStore
 from . import _quarantine
 from ._flaky import MAX_WINDOW, FlakyVerdict, analyse, iso
-from ._reports import (
-    FAILURES_SCHEMA as FAILURES_SCHEMA,
-)
-from ._reports import (
-    SIMILAR_SCHEMA as SIMILAR_SCHEMA,
-)
 from ._reports import (
     Cause,
     FailureCauses,
