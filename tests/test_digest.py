@@ -374,7 +374,7 @@ def test_tail_keeps_last_lines_and_end() -> None:
 @pytest.mark.e2e
 def test_digest_of_assertion_failure(sample: Sample) -> None:
     entry = sample.test("test_add")
-    found = digest(entry, str(sample.root))
+    found = digest(entry, str(sample.root)).to_json()
     assert list(found) == [
         "nodeid",
         "outcome",
@@ -408,7 +408,7 @@ def test_digest_of_assertion_failure(sample: Sample) -> None:
 def test_digest_removes_ansi_and_controls(sample: Sample) -> None:
     entry = sample.test("test_ansi")
     assert "\x1b" in entry["stdout"] and "\x1b" in entry["message"]
-    found = digest(entry, str(sample.root), output_lines=5)
+    found = digest(entry, str(sample.root), output_lines=5).to_json()
     for key in ("message", "assertion", "traceback", "stdout_tail", "stderr_tail", "log_tail"):
         value = found[key]
         assert not any(c in value for c in "\x1b\x07\r\x00"), key
@@ -423,7 +423,7 @@ def test_digest_caps_lengths(sample: Sample) -> None:
     entry = dict(sample.test("test_ansi"))
     entry["nodeid"] = "tests/test_sample.py::test_ansi[" + "p" * 2000 + "]"
     entry["message"] = "m" * 5000
-    found = digest(entry, str(sample.root), output_lines=1000, limit=200)
+    found = digest(entry, str(sample.root), output_lines=1000, limit=200).to_json()
     assert len(found["nodeid"]) <= 500 and found["nodeid"].endswith("]")
     assert len(found["message"]) <= 500 and "characters cut" in found["message"]
     for key in ("traceback", "stdout_tail"):
@@ -435,27 +435,27 @@ def test_digest_caps_lengths(sample: Sample) -> None:
 
 @pytest.mark.e2e
 def test_digest_of_crash_and_timeout(sample: Sample) -> None:
-    crash = digest(sample.test("test_crash"), str(sample.root))
+    crash = digest(sample.test("test_crash"), str(sample.root)).to_json()
     assert crash["class"] == "crash"
     assert "exited with code 3" in crash["traceback"]
     assert crash["assertion"] is None
-    timeout = digest(sample.test("test_slow"), str(sample.root))
+    timeout = digest(sample.test("test_slow"), str(sample.root)).to_json()
     assert timeout["class"] == "timeout" and "in test_slow" in timeout["traceback"]
 
 
 @pytest.mark.e2e
 def test_digest_of_fixture_error(sample: Sample) -> None:
-    found = digest(sample.test("test_fixture"), None)
+    found = digest(sample.test("test_fixture"), None).to_json()
     assert found["class"] == "fixture" and found["when"] == "setup"
     assert 'raise RuntimeError("fixture exploded")' in found["traceback"]
 
 
 @pytest.mark.e2e
 def test_digest_tolerates_sparse_or_odd_entries(sample: Sample) -> None:
-    found = digest({"nodeid": 3, "line": True, "duration": "x", "worker": None}, None)
+    found = digest({"nodeid": 3, "line": True, "duration": "x", "worker": None}, None).to_json()
     assert found["nodeid"] is None and found["location"] is None
     assert found["duration"] is None and found["traceback"] is None
     assert found["stdout_tail"] == "" and found["class"] == "error"
-    collected = digest(sample.collection("tests/test_broken_import.py"), str(sample.root))
+    collected = digest(sample.collection("tests/test_broken_import.py"), str(sample.root)).to_json()
     assert collected["nodeid"] == "tests/test_broken_import.py"
     assert collected["class"] == "import"

@@ -25,6 +25,7 @@ ARCHITECTURE = SRC.parent / "docs" / "ARCHITECTURE.md"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry", ("aqe.__main__", "aqe._entry")),
     ("CLI", ("aqe._cli", "aqe._status_view")),
+    ("Python API", ("aqe", "aqe._api")),
     ("agent server", ("aqe._mcp",)),
     ("generation", ("aqe._generate",)),
     ("run control", ("aqe._runner", "aqe._git")),
@@ -65,7 +66,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "model",
         (
-            "aqe",
             "aqe._model",
             "aqe._exceptions",
             "aqe._compat",
@@ -73,6 +73,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aqe._signals",
             "aqe._trace",
             "aqe._registry",
+            "aqe._procs",
+            "aqe._version",
         ),
     ),
 ]

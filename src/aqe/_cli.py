@@ -566,13 +566,13 @@ def flaky(
     if test_id is not None:
         verdict = _commands.find(verdicts, test_id)
         if as_json:
-            click.echo(json.dumps(_commands.verdict_json(verdict, timeline=True), indent=2))
+            click.echo(json.dumps(verdict.to_json(timeline=True), indent=2))
         else:
             click.echo("\n".join(_commands.timeline_lines(verdict)))
         return
     report = _commands.flaky_report(verdicts, runs, show_all)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo("\n".join(_commands.flaky_lines(report)))
 
@@ -601,7 +601,7 @@ def failures(
             _commands.past_transitions(store, run, config.flaky_window),
         )
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo("\n".join(_commands.cluster_lines(report)))
 
@@ -630,7 +630,7 @@ def failures_similar(
     with store:
         report = _commands.similar(store, test_id, run_id, limit, root)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo("\n".join(_commands.similar_lines(report)))
 

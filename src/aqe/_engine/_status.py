@@ -11,9 +11,9 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
 
 from .._model import FAILING_OUTCOMES, TestResult
 
@@ -35,12 +35,140 @@ class WorkerState:
     #: Seconds it has spent on what it does now.
     busy_for: float
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "slot": self.slot,
+            "pid": self.pid,
+            "tier": self.tier,
+            "test": self.test,
+            "busy_for": round(self.busy_for, 2),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FailureBrief:
+    """A test whose final outcome is a failure, as a snapshot lists it."""
+
+    nodeid: str
+    outcome: str
+    #: First line of its message, capped.
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"nodeid": self.nodeid, "outcome": self.outcome, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One status snapshot: the file's whole content, written and read as one."""
+
+    run_id: str
+    pid: int
+    #: running, stopping or finished.
+    state: str
+    #: Epoch seconds it was written.
+    updated: float
+    #: Tests with a final outcome, and attempts, so far.
+    done: int
+    attempts: int
+    #: Tests known so far.
+    known: int
+    collecting: bool
+    eta_seconds: float | None
+    #: Attempts per outcome, and tests per final outcome.
+    counts: Mapping[str, int] = field(default_factory=dict)
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    workers: tuple[WorkerState, ...] = ()
+    failures: tuple[FailureBrief, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": STATUS_VERSION,
+            "run_id": self.run_id,
+            "pid": self.pid,
+            "state": self.state,
+            "updated": self.updated,
+            "done": self.done,
+            "attempts": self.attempts,
+            "known": self.known,
+            "collecting": self.collecting,
+            "eta_seconds": self.eta_seconds,
+            "counts": dict(self.counts),
+            "outcomes": dict(self.outcomes),
+            "workers": [w.to_json() for w in self.workers],
+            "failures": [f.to_json() for f in self.failures],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Snapshot:
+        """Read a snapshot another process wrote; missing or odd fields read as empty."""
+        eta = data.get("eta_seconds")
+        return cls(
+            run_id=str(data.get("run_id", "")),
+            pid=_int(data.get("pid")),
+            state=str(data.get("state", "")),
+            updated=float(cast("float", data.get("updated") or 0.0)),
+            done=_int(data.get("done")),
+            attempts=_int(data.get("attempts")),
+            known=_int(data.get("known")),
+            collecting=bool(data.get("collecting")),
+            eta_seconds=None if eta is None else float(cast("float", eta)),
+            counts=_counts(data.get("counts")),
+            outcomes=_counts(data.get("outcomes")),
+            workers=tuple(
+                WorkerState(
+                    slot=_int(w.get("slot")),
+                    pid=_int(w.get("pid")),
+                    tier=str(w.get("tier", "")),
+                    test=str(w.get("test") or ""),
+                    busy_for=float(cast("float", w.get("busy_for") or 0.0)),
+                )
+                for w in _dicts(data.get("workers"))
+            ),
+            failures=tuple(
+                FailureBrief(
+                    nodeid=str(f.get("nodeid", "")),
+                    outcome=str(f.get("outcome", "")),
+                    message=str(f.get("message") or ""),
+                )
+                for f in _dicts(data.get("failures"))
+            ),
+        )
+
+
+def read_snapshot(path: str | os.PathLike[str]) -> Snapshot | None:
+    """The snapshot at ``path``, or None before the first one (or if unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            value: object = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return (
+        Snapshot.from_json(cast("Mapping[str, object]", value)) if isinstance(value, dict) else None
+    )
+
+
+def _int(value: object) -> int:
+    try:
+        return int(cast("int", value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _counts(value: object) -> dict[str, int]:
+    items = cast("Mapping[object, object]", value).items() if isinstance(value, Mapping) else ()
+    return {str(k): _int(v) for k, v in items}
+
+
+def _dicts(value: object) -> list[Mapping[str, object]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
 
 def first_failures(
     results: Iterable[TestResult], final: dict[str, str], limit: int = FIRST_FAILURES
-) -> list[dict[str, Any]]:
+) -> list[FailureBrief]:
     """The first tests whose final outcome (no attempt left) is a failure, once each."""
-    found: list[dict[str, Any]] = []
+    found: list[FailureBrief] = []
     listed: set[str] = set()
     for result in results:
         if result.nodeid in listed or result.outcome not in FAILING_OUTCOMES:
@@ -50,11 +178,7 @@ def first_failures(
         listed.add(result.nodeid)
         message = (result.message or "").splitlines()[:1]
         found.append(
-            {
-                "nodeid": result.nodeid,
-                "outcome": result.outcome,
-                "message": message[0][:300] if message else "",
-            }
+            FailureBrief(result.nodeid, result.outcome, message[0][:300] if message else "")
         )
         if len(found) == limit:
             break
@@ -84,38 +208,28 @@ class StatusFile:
         counts: dict[str, int],
         outcomes: dict[str, int],
         workers: Iterable[WorkerState],
-        failures: list[dict[str, Any]],
+        failures: Iterable[FailureBrief],
     ) -> None:
         self._last = time.monotonic()
-        snapshot = {
-            "version": STATUS_VERSION,
-            "run_id": self.run_id,
-            "pid": os.getpid(),
-            "state": state,
-            "updated": time.time(),
-            "done": done,
-            "attempts": attempts,
-            "known": known,
-            "collecting": collecting,
-            "eta_seconds": None if eta is None else round(eta, 2),
-            "counts": counts,
-            "outcomes": outcomes,
-            "workers": [
-                {
-                    "slot": w.slot,
-                    "pid": w.pid,
-                    "tier": w.tier,
-                    "test": w.test,
-                    "busy_for": round(w.busy_for, 2),
-                }
-                for w in workers
-            ],
-            "failures": failures,
-        }
+        snapshot = Snapshot(
+            run_id=self.run_id,
+            pid=os.getpid(),
+            state=state,
+            updated=time.time(),
+            done=done,
+            attempts=attempts,
+            known=known,
+            collecting=collecting,
+            eta_seconds=None if eta is None else round(eta, 2),
+            counts=counts,
+            outcomes=outcomes,
+            workers=tuple(workers),
+            failures=tuple(failures),
+        )
         temporary = f"{self.path}.{os.getpid()}.tmp"
         try:
             with open(temporary, "w", encoding="utf-8") as stream:
-                json.dump(snapshot, stream)
+                json.dump(snapshot.to_json(), stream)
             os.replace(temporary, self.path)
         except OSError:
             # A status file is a courtesy to onlookers: never let it fail the run.

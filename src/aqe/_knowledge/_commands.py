@@ -1,104 +1,97 @@
-"""What ``aqe flaky`` and ``aqe quarantine`` print, as text or JSON.
+"""What ``aqe flaky``, ``aqe quarantine`` and ``aqe failures`` know, as typed results,
+and the text they print.
 
-Kept apart from the CLI's argument parsing so the MCP server and tests can call
-the same functions and get the same data.
+Kept apart from the CLI's argument parsing so the MCP server, the Python API and
+tests call the same functions and get the same data; each result's ``to_json`` is
+its ``--json`` document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._exceptions import UsageError
 from .._model import FAILING_OUTCOMES, TestResult
 from .._options import Config
 from .._store import Store as HistoryStore  # any registered store (the protocol)
 from . import _quarantine
-from ._flaky import MAX_WINDOW, Verdict, analyse
+from ._flaky import MAX_WINDOW, FlakyVerdict, analyse, iso
+from ._reports import (
+    Cause,
+    FailureCauses,
+    FailureExample,
+    SimilarFailure,
+    SimilarFailures,
+)
 
 if TYPE_CHECKING:
     from ._triage import Signature
+
+#: A failed attempt as the JSON report's ``tests[]`` holds it (or a stored result's
+#: ``to_dict()``): the JSON boundary the grouping reads.
+Entry = Mapping[str, object]
 
 #: ``aqe flaky --json`` and ``aqe quarantine list --json`` schema versions.
 FLAKY_SCHEMA = ("aqe-flaky", 1)
 QUARANTINE_SCHEMA = ("aqe-quarantine", 1)
 
 
-def verdicts(store: HistoryStore, window: int) -> tuple[list[Verdict], int]:
+def verdicts(store: HistoryStore, window: int) -> tuple[list[FlakyVerdict], int]:
     """Every test's verdict over the last ``window`` finished runs, and how many runs."""
     runs, attempts = store.attempts_by_run(min(window, MAX_WINDOW))
     return analyse(runs, attempts), len(runs)
 
 
-def verdict_json(verdict: Verdict, timeline: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "nodeid": verdict.nodeid,
-        "label": verdict.label,
-        "score": verdict.score,
-        "runs": verdict.runs,
-        "passed": verdict.passed,
-        "failed": verdict.failed,
-        "retried": verdict.retried,
-        "same_code_mixed": verdict.same_code_mixed,
-        "flip_rate": verdict.flip_rate,
-        "entropy": verdict.entropy,
-        "broken_since": verdict.broken_since,
-        "last_outcome": verdict.last_outcome,
-    }
-    if timeline:
-        data["timeline"] = [
-            {
-                "run_id": m.run_id,
-                "start": _iso(m.start),
-                "git_commit": m.commit,
-                "outcome": m.outcome,
-                "failed_attempts": m.failed_attempts,
-                "passed_attempts": m.passed_attempts,
-            }
-            for m in verdict.timeline
-        ]
-    return data
+@dataclass(frozen=True, slots=True)
+class FlakyReport:
+    """What ``aqe flaky`` shows: the flaky and broken verdicts (all with ``--all``)."""
+
+    window_runs: int
+    tests: tuple[FlakyVerdict, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema": FLAKY_SCHEMA[0],
+            "version": FLAKY_SCHEMA[1],
+            "window_runs": self.window_runs,
+            "tests": [v.to_json() for v in self.tests],
+        }
 
 
-def flaky_report(verdicts_: list[Verdict], runs: int, show_all: bool) -> dict[str, Any]:
-    shown = [v for v in verdicts_ if show_all or v.label in ("flaky", "broken")]
-    return {
-        "schema": FLAKY_SCHEMA[0],
-        "version": FLAKY_SCHEMA[1],
-        "window_runs": runs,
-        "tests": [verdict_json(v) for v in shown],
-    }
+def flaky_report(verdicts_: list[FlakyVerdict], runs: int, show_all: bool) -> FlakyReport:
+    shown = tuple(v for v in verdicts_ if show_all or v.label in ("flaky", "broken"))
+    return FlakyReport(window_runs=runs, tests=shown)
 
 
-def flaky_lines(report: dict[str, Any]) -> list[str]:
-    tests = report["tests"]
+def flaky_lines(report: FlakyReport) -> list[str]:
+    tests = report.tests
     if not tests:
-        return [f"no flaky or broken tests in the last {report['window_runs']} runs"]
+        return [f"no flaky or broken tests in the last {report.window_runs} runs"]
     lines = [
         f"{'label':8} {'score':>5} {'runs':>4} {'pass':>4} {'fail':>4} {'retry':>5} "
         f"{'flips':>5}  test"
     ]
     for t in tests:
-        since = f"  (since {str(t['broken_since'])[:12]})" if t["broken_since"] else ""
-        if t["label"] == "broken" and not t["broken_since"]:
+        since = f"  (since {str(t.broken_since)[:12]})" if t.broken_since else ""
+        if t.label == "broken" and not t.broken_since:
             since = "  (failed in every run)"
         lines.append(
-            f"{t['label']:8} {t['score']:5.2f} {t['runs']:4d} {t['passed']:4d} {t['failed']:4d} "
-            f"{t['retried']:5d} {t['flip_rate']:5.2f}  {t['nodeid']}{since}"
+            f"{t.label:8} {t.score:5.2f} {t.runs:4d} {t.passed:4d} {t.failed:4d} "
+            f"{t.retried:5d} {t.flip_rate:5.2f}  {t.nodeid}{since}"
         )
-    counts = {label: sum(t["label"] == label for t in tests) for label in ("flaky", "broken")}
+    counts = {label: sum(t.label == label for t in tests) for label in ("flaky", "broken")}
     lines.append(
         f"{counts['flaky']} flaky, {counts['broken']} broken in the last "
-        f"{report['window_runs']} runs (score: chance of failing on the current code, "
+        f"{report.window_runs} runs (score: chance of failing on the current code, "
         "see aqe flaky --help)"
     )
     return lines
 
 
-def timeline_lines(verdict: Verdict) -> list[str]:
+def timeline_lines(verdict: FlakyVerdict) -> list[str]:
     lines = [
         f"{verdict.nodeid}: {verdict.label}, score {verdict.score:.2f}, {verdict.runs} runs, "
         f"{verdict.failed} failed, {verdict.retried} passed on a retry"
@@ -106,7 +99,7 @@ def timeline_lines(verdict: Verdict) -> list[str]:
     for m in verdict.timeline:
         commit = (m.commit or "-")[:8]
         attempts = f"  ({m.failed_attempts} failed attempts)" if m.failed_attempts else ""
-        lines.append(f"  {_iso(m.start)}  {m.run_id}  {commit:8}  {m.outcome}{attempts}")
+        lines.append(f"  {iso(m.start)}  {m.run_id}  {commit:8}  {m.outcome}{attempts}")
     return lines
 
 
@@ -149,7 +142,7 @@ def quarantine_status(root: Path, store: HistoryStore | None, config: Config) ->
     ]
 
 
-def quarantine_json(listed: list[Listed], path: Path) -> dict[str, Any]:
+def quarantine_json(listed: list[Listed], path: Path) -> dict[str, object]:
     return {
         "schema": QUARANTINE_SCHEMA[0],
         "version": QUARANTINE_SCHEMA[1],
@@ -186,7 +179,9 @@ def quarantine_lines(listed: list[Listed], path: Path, release_runs: int) -> lis
     return lines
 
 
-def auto_candidates(verdicts_: list[Verdict], config: Config, listed: set[str]) -> list[Verdict]:
+def auto_candidates(
+    verdicts_: list[FlakyVerdict], config: Config, listed: set[str]
+) -> list[FlakyVerdict]:
     """Flaky tests that pass the configured bar and are not quarantined yet."""
     return [
         v
@@ -198,7 +193,7 @@ def auto_candidates(verdicts_: list[Verdict], config: Config, listed: set[str]) 
     ]
 
 
-def reason_for(verdict: Verdict) -> str:
+def reason_for(verdict: FlakyVerdict) -> str:
     evidence = []
     if verdict.same_code_mixed:
         evidence.append(f"passed and failed on the same code ({verdict.same_code_mixed} versions)")
@@ -209,21 +204,14 @@ def reason_for(verdict: Verdict) -> str:
     )
 
 
-def find(verdicts_: list[Verdict], nodeid: str) -> Verdict:
+def find(verdicts_: list[FlakyVerdict], nodeid: str) -> FlakyVerdict:
     for verdict in verdicts_:
         if verdict.nodeid == nodeid:
             return verdict
     raise UsageError(f"test {nodeid!r} has no pass or failure in the history's recent runs")
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
-
-
 # -- failure clusters and similar failures -------------------------------------------------
-
-FAILURES_SCHEMA = ("aqe-failures", 1)
-SIMILAR_SCHEMA = ("aqe-similar-failures", 1)
 
 
 def pick_run(store: HistoryStore, run_id: str | None) -> str:
@@ -300,31 +288,62 @@ def _origins(transitions: list[set[str]]) -> dict[str, int]:
     return {nodeid: index for nodeid, (_, index) in best.items() if nodeid not in tied}
 
 
-def _split(groups: list[dict[str, Any]], origin: dict[str, int]) -> list[dict[str, Any]]:
+@dataclass(slots=True)
+class _Group:
+    """A cause group while it is built, split and merged (``Cause`` once settled)."""
+
+    key: str
+    cause: str
+    example: FailureExample
+    count: int = 0
+    error_types: list[str] = field(default_factory=list)
+    tests: list[str] = field(default_factory=list)
+    also: list[str] = field(default_factory=list)
+
+    def settled(self) -> Cause:
+        return Cause(
+            key=self.key,
+            cause=self.cause,
+            count=self.count,
+            error_types=tuple(self.error_types),
+            tests=tuple(self.tests),
+            example=self.example,
+            also=tuple(self.also),
+        )
+
+
+def _split(groups: list[_Group], origin: dict[str, int]) -> list[_Group]:
     """Split a cause group whose tests all started failing before, but in different
     past runs: one symptom (an assertion on the same function) with two bugs behind
     it, each seen alone. Only a group covered entirely by tests with a known origin is
     split; anything less is no evidence and the group stays."""
-    result: list[dict[str, Any]] = []
+    result: list[_Group] = []
     for group in groups:
-        runs = [origin.get(n) for n in group["tests"]]
+        runs = [origin.get(n) for n in group.tests]
         if None in runs or len(set(runs)) < 2:
             result.append(group)
             continue
         for part, run in enumerate(sorted(set(runs), key=runs.index)):
-            tests = [n for n, r in zip(group["tests"], runs, strict=True) if r == run]
+            tests = [n for n, r in zip(group.tests, runs, strict=True) if r == run]
             result.append(
-                {**group, "key": f"{group['key']}-{part + 1}", "count": len(tests), "tests": tests}
+                replace(
+                    group,
+                    key=f"{group.key}-{part + 1}",
+                    count=len(tests),
+                    tests=tests,
+                    error_types=list(group.error_types),
+                    also=list(group.also),
+                )
             )
     return result
 
 
 def _link(
-    groups: list[dict[str, Any]],
+    groups: list[_Group],
     transitions: list[set[str]],
     found: Mapping[str, Signature],
     root: str | None,
-) -> list[dict[str, Any]]:
+) -> list[_Group]:
     """Merge cause groups whose tests started failing together in at least
     MIN_SHARED_RUNS past runs (broken together, fixed, and broken together again), or
     in one when they are on one call path: one blames a function the other's failures
@@ -343,11 +362,11 @@ def _link(
         return i
 
     runs_of = [
-        {run for run, members in enumerate(transitions) if not members.isdisjoint(group["tests"])}
+        {run for run, members in enumerate(transitions) if not members.isdisjoint(group.tests)}
         for group in groups
     ]
-    blamed = [found[group["tests"][0]].function for group in groups]
-    paths = [frozenset().union(*(found[n].path for n in group["tests"])) for group in groups]
+    blamed = [found[group.tests[0]].function for group in groups]
+    paths = [frozenset().union(*(found[n].path for n in group.tests)) for group in groups]
 
     from ._calls import project_calls, reaches
 
@@ -397,19 +416,21 @@ def _link(
     for member, found_with in partners.items():
         for other in found_with - unsure if member not in unsure else ():
             parent[find(member)] = find(other)
-    merged: dict[int, dict[str, Any]] = {}
-    for i, group in sorted(enumerate(groups), key=lambda item: -item[1]["count"]):
+    merged: dict[int, _Group] = {}
+    for i, group in sorted(enumerate(groups), key=lambda item: -item[1].count):
         top = find(i)
         if top not in merged:
-            merged[top] = {**group, "tests": list(group["tests"]), "also": []}
+            merged[top] = replace(
+                group, tests=list(group.tests), error_types=list(group.error_types), also=[]
+            )
             continue
         target = merged[top]
-        target["count"] += group["count"]
-        target["tests"] += group["tests"]
-        target["also"].append(group["cause"])
-        for kind in group["error_types"]:
-            if kind not in target["error_types"]:
-                target["error_types"].append(kind)
+        target.count += group.count
+        target.tests += group.tests
+        target.also.append(group.cause)
+        for kind in group.error_types:
+            if kind not in target.error_types:
+                target.error_types.append(kind)
     return list(merged.values())
 
 
@@ -418,95 +439,86 @@ def clusters(
     results: list[TestResult],
     root: str | None,
     transitions: list[set[str]] | None = None,
-) -> dict[str, Any]:
+) -> FailureCauses:
     """The run's failures grouped by cause, largest group first; groups whose tests
     started failing together in several past runs (``transitions``) are one cause."""
     failures = final_failures(results)
-    return {
-        "schema": FAILURES_SCHEMA[0],
-        "version": FAILURES_SCHEMA[1],
-        "run_id": run_id,
-        "failures": len(failures),
-        "clusters": group_failures([r.to_dict() for r in failures], root, transitions),
-    }
+    return FailureCauses(
+        run_id=run_id,
+        failures=len(failures),
+        causes=tuple(group_failures([r.to_dict() for r in failures], root, transitions)),
+    )
 
 
 def group_failures(
-    entries: list[dict[str, Any]], root: str | None, transitions: list[set[str]] | None = None
-) -> list[dict[str, Any]]:
+    entries: Sequence[Entry], root: str | None, transitions: list[set[str]] | None = None
+) -> list[Cause]:
     """Failed attempts (``tests[]`` entries or stored results) grouped by cause."""
     from .._reporting.digest import clean, project_frames
     from ._triage import project_names, signature
 
-    def example(entry: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "nodeid": entry["nodeid"],
-            "message": clean(str(entry.get("message") or "").split("\n", 1)[0], 300),
-            "traceback": clean(project_frames(entry.get("traceback") or "", root), 2000),
-        }
+    def example(entry: Entry) -> FailureExample:
+        return FailureExample(
+            nodeid=str(entry["nodeid"]),
+            message=clean(str(entry.get("message") or "").split("\n", 1)[0], 300),
+            traceback=clean(project_frames(str(entry.get("traceback") or ""), root), 2000),
+        )
 
-    groups: dict[str, dict[str, Any]] = {}
-    entry_of: dict[str, dict[str, Any]] = {}
+    groups: dict[str, _Group] = {}
+    entry_of: dict[str, Entry] = {}
     found_of: dict[str, Signature] = {}
     known = project_names(Path(root)) if root and entries else frozenset()
     for entry in entries:
+        nodeid = str(entry["nodeid"])
         found = signature(entry, known)
-        entry_of.setdefault(entry["nodeid"], entry)
-        found_of.setdefault(entry["nodeid"], found)
+        entry_of.setdefault(nodeid, entry)
+        found_of.setdefault(nodeid, found)
         if found.key not in groups:
-            groups[found.key] = {
-                "key": found.key,
-                "cause": found.cause,
-                "count": 0,
-                "error_types": [],
-                "tests": [],
-                "example": example(entry),
-            }
+            groups[found.key] = _Group(key=found.key, cause=found.cause, example=example(entry))
         group = groups[found.key]
-        group["count"] += 1
-        group["tests"].append(entry["nodeid"])
+        group.count += 1
+        group.tests.append(nodeid)
         kind = entry.get("error_type")
-        if kind and kind not in group["error_types"]:
-            group["error_types"].append(kind)
+        if kind and kind not in group.error_types:
+            group.error_types.append(str(kind))
     origin = _origins(transitions or [])
     split = _split(list(groups.values()), origin)
     for group in split:
-        if group["example"]["nodeid"] in group["tests"]:
+        if group.example.nodeid in group.tests:
             continue
         # A part of a split group: its own failures' example and error types.
-        group["example"] = example(entry_of[group["tests"][0]])
-        kinds = (entry_of[n].get("error_type") for n in group["tests"])
-        group["error_types"] = list(dict.fromkeys(k for k in kinds if k))
+        group.example = example(entry_of[group.tests[0]])
+        kinds = (entry_of[n].get("error_type") for n in group.tests)
+        group.error_types = list(dict.fromkeys(str(k) for k in kinds if k))
     linked = _link(split, transitions or [], found_of, root)
-    return sorted(linked, key=lambda g: (-g["count"], g["cause"]))
+    return [g.settled() for g in sorted(linked, key=lambda g: (-g.count, g.cause))]
 
 
-def cluster_lines(report: dict[str, Any], show_tests: int = 5) -> list[str]:
-    if not report["clusters"]:
-        return [f"run {report['run_id']}: no failures"]
+def cluster_lines(report: FailureCauses, show_tests: int = 5) -> list[str]:
+    if not report.causes:
+        return [f"run {report.run_id}: no failures"]
     lines = [
-        f"run {report['run_id']}: {report['failures']} failures in "
-        f"{len(report['clusters'])} causes, largest first"
+        f"run {report.run_id}: {report.failures} failures in "
+        f"{len(report.causes)} causes, largest first"
     ]
-    for group in report["clusters"]:
-        kinds = ", ".join(group["error_types"]) or "-"
+    for group in report.causes:
+        kinds = ", ".join(group.error_types) or "-"
         lines.append("")
-        lines.append(f"{group['count']:4d}  {group['cause']}  [{kinds}]  ({group['key']})")
-        if group.get("also"):
-            lines.append(f"      with {', '.join(group['also'])}: they broke together before")
-        for nodeid in group["tests"][:show_tests]:
+        lines.append(f"{group.count:4d}  {group.cause}  [{kinds}]  ({group.key})")
+        if group.also:
+            lines.append(f"      with {', '.join(group.also)}: they broke together before")
+        for nodeid in group.tests[:show_tests]:
             lines.append(f"      {nodeid}")
-        if group["count"] > show_tests:
-            lines.append(f"      ... and {group['count'] - show_tests} more")
-        example = group["example"]
-        if example["message"]:
-            lines.append(f"      e.g. {example['message']}")
+        if group.count > show_tests:
+            lines.append(f"      ... and {group.count - show_tests} more")
+        if group.example.message:
+            lines.append(f"      e.g. {group.example.message}")
     return lines
 
 
 def similar(
     store: HistoryStore, nodeid: str, run_id: str | None, limit: int, root: Path | None = None
-) -> dict[str, Any]:
+) -> SimilarFailures:
     """The nearest past failures (other runs) of ``nodeid``'s failure in ``run_id``."""
     from ._triage import project_names, signature
 
@@ -519,37 +531,35 @@ def similar(
     if not store.has_failure_index():
         raise UsageError("this SQLite has no FTS5: similar-failure search is unavailable")
     rows = store.similar_failures(found.text.split(), exclude_run=run, limit=limit)
-    return {
-        "schema": SIMILAR_SCHEMA[0],
-        "version": SIMILAR_SCHEMA[1],
-        "run_id": run,
-        "nodeid": nodeid,
-        "cause": found.cause,
-        "similar": [
-            {
-                "run_id": row.run_id,
-                "nodeid": row.nodeid,
-                "attempt": row.attempt,
-                "cause": row.cause,
-                "same_cause": row.cause_key == found.key,
-                "score": row.score,
-                "start": None if row.start is None else _iso(row.start),
-                "git_commit": row.git_commit,
-            }
+    return SimilarFailures(
+        run_id=run,
+        nodeid=nodeid,
+        cause=found.cause,
+        similar=tuple(
+            SimilarFailure(
+                run_id=row.run_id,
+                nodeid=row.nodeid,
+                attempt=row.attempt,
+                cause=row.cause,
+                same_cause=row.cause_key == found.key,
+                score=row.score,
+                start=None if row.start is None else iso(row.start),
+                git_commit=row.git_commit,
+            )
             for row in rows
-        ],
-    }
+        ),
+    )
 
 
-def similar_lines(report: dict[str, Any]) -> list[str]:
-    lines = [f"{report['nodeid']} in run {report['run_id']}: {report['cause']}"]
-    if not report["similar"]:
+def similar_lines(report: SimilarFailures) -> list[str]:
+    lines = [f"{report.nodeid} in run {report.run_id}: {report.cause}"]
+    if not report.similar:
         lines.append("no similar failure in other runs")
-    for row in report["similar"]:
-        same = "same cause" if row["same_cause"] else row["cause"]
-        commit = (row["git_commit"] or "-")[:8]
+    for row in report.similar:
+        same = "same cause" if row.same_cause else row.cause
+        commit = (row.git_commit or "-")[:8]
         lines.append(
-            f"  {row['score']:7.2f}  {row['start'] or '-'}  {commit:8}  {row['run_id']}  "
-            f"{row['nodeid']}  ({same})"
+            f"  {row.score:7.2f}  {row.start or '-'}  {commit:8}  {row.run_id}  "
+            f"{row.nodeid}  ({same})"
         )
     return lines

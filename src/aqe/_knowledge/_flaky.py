@@ -20,10 +20,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal
 
-from .._store import RunRow
+if TYPE_CHECKING:
+    from .._store import RunRow
 
 Label = Literal["flaky", "broken", "stable"]
 
@@ -49,8 +51,10 @@ class Moment:
     passed_attempts: int
 
 
-@dataclass(slots=True)
-class Verdict:
+@dataclass(frozen=True, slots=True)
+class FlakyVerdict:
+    """One test's verdict over the history's recent runs (``aqe flaky``)."""
+
     nodeid: str
     label: Label
     #: Chance that a run of the current code fails it: 1 when broken; when flaky the
@@ -72,7 +76,43 @@ class Verdict:
     #: row; None when it failed on every run of the window (it never passed there).
     broken_since: str | None
     last_outcome: str
-    timeline: list[Moment] = field(default_factory=list)
+    #: Its runs in the window, oldest first.
+    timeline: tuple[Moment, ...] = ()
+
+    def to_json(self, timeline: bool = False) -> dict[str, object]:
+        """The ``tests[]`` entry of ``aqe flaky --json`` (with ``timeline``: one test's)."""
+        data: dict[str, object] = {
+            "nodeid": self.nodeid,
+            "label": self.label,
+            "score": self.score,
+            "runs": self.runs,
+            "passed": self.passed,
+            "failed": self.failed,
+            "retried": self.retried,
+            "same_code_mixed": self.same_code_mixed,
+            "flip_rate": self.flip_rate,
+            "entropy": self.entropy,
+            "broken_since": self.broken_since,
+            "last_outcome": self.last_outcome,
+        }
+        if timeline:
+            data["timeline"] = [
+                {
+                    "run_id": m.run_id,
+                    "start": iso(m.start),
+                    "git_commit": m.commit,
+                    "outcome": m.outcome,
+                    "failed_attempts": m.failed_attempts,
+                    "passed_attempts": m.passed_attempts,
+                }
+                for m in self.timeline
+            ]
+        return data
+
+
+def iso(epoch: float) -> str:
+    """``epoch`` as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def code_of(run: RunRow) -> str:
@@ -109,7 +149,7 @@ def outages(runs: Sequence[RunRow], attempts: Mapping[str, Mapping[str, list[str
 
 def analyse(
     runs: Sequence[RunRow], attempts: Mapping[str, Mapping[str, list[str]]]
-) -> list[Verdict]:
+) -> list[FlakyVerdict]:
     """A verdict for every test seen in ``runs`` (oldest first), worst first."""
     skip = outages(runs, attempts)
     kept = [run for run in runs if run.run_id not in skip]
@@ -123,7 +163,9 @@ def analyse(
     return verdicts
 
 
-def judge(nodeid: str, runs: Sequence[RunRow], per_run: Mapping[str, list[str]]) -> Verdict | None:
+def judge(
+    nodeid: str, runs: Sequence[RunRow], per_run: Mapping[str, list[str]]
+) -> FlakyVerdict | None:
     """One test's verdict from its attempts in ``runs`` (outages already left out)."""
     timeline: list[tuple[Moment, str]] = []
     for run in runs:
@@ -178,7 +220,7 @@ def judge(nodeid: str, runs: Sequence[RunRow], per_run: Mapping[str, list[str]])
             first, code = timeline[last_pass + 1]
             broken_since = first.commit or code
     score = {"flaky": failed_attempts / max(1, all_attempts), "broken": 1.0, "stable": 0.0}
-    return Verdict(
+    return FlakyVerdict(
         nodeid=nodeid,
         label=label,
         score=round(score[label], 4),
@@ -191,5 +233,5 @@ def judge(nodeid: str, runs: Sequence[RunRow], per_run: Mapping[str, list[str]])
         entropy=round(entropy, 4),
         broken_since=broken_since,
         last_outcome=timeline[-1][0].outcome,
-        timeline=[m for m, _ in timeline],
+        timeline=tuple(m for m, _ in timeline),
     )

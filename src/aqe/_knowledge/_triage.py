@@ -29,7 +29,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._reporting.digest import CARETS, SEPARATOR
 
@@ -224,7 +223,7 @@ def normalize(message: str) -> str:
     return " ".join(text.split())
 
 
-def signature(entry: Mapping[str, Any], known: frozenset[str] = frozenset()) -> Signature:
+def signature(entry: Mapping[str, object], known: frozenset[str] = frozenset()) -> Signature:
     """The cause of one failed attempt (a ``tests[]`` entry of the JSON report, or the
     same fields of a stored result)."""
     traceback = str(entry.get("traceback") or "")

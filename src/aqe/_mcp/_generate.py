@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,7 +32,7 @@ from . import _schemas as s
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from ._server import Fleet
+    from ._fleet import Fleet
 
 #: Longest generation budget: the call must end before hosts give up (about 60 s).
 MAX_BUDGET = 25.0
@@ -94,25 +95,71 @@ async def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int, str,
     return code, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
 
 
-def _page(result_id: str, data: dict[str, Any], offset: int, budget: int) -> s.GeneratedTests:
-    text = data["text"]
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """What ``aqe generate --json`` reported, read once (and kept for paging)."""
+
+    module: str
+    written: bool
+    #: The file (absolute), and relative to the project root.
+    out: str
+    out_relative: str
+    tests: int
+    properties: int
+    line_percent: float | None
+    branch_percent: float | None
+    #: (test, why) of each test that was dropped.
+    dropped: tuple[tuple[str, str], ...]
+    text: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], root: Path) -> Generated:
+        coverage = data.get("coverage") or {}
+        out = str(data["out"])
+        relative = data.get("out_relative") or str(Path(out).resolve().relative_to(root))
+        return cls(
+            module=data["module"],
+            written=data["written"],
+            out=out,
+            out_relative=relative,
+            tests=data["tests"],
+            properties=data["properties"],
+            line_percent=coverage.get("line_percent"),
+            branch_percent=coverage.get("branch_percent"),
+            dropped=tuple((str(d["test"]), str(d["why"])) for d in data["dropped"]),
+            text=data["text"],
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The shape ``from_json`` reads (``aqe generate --json``'s, plus ``out_relative``)."""
+        return {
+            "module": self.module,
+            "written": self.written,
+            "out": self.out,
+            "out_relative": self.out_relative,
+            "tests": self.tests,
+            "properties": self.properties,
+            "coverage": {"line_percent": self.line_percent, "branch_percent": self.branch_percent},
+            "dropped": [{"test": test, "why": why} for test, why in self.dropped],
+            "text": self.text,
+        }
+
+
+def _page(result_id: str, found: Generated, offset: int, budget: int) -> s.GeneratedTests:
+    text = found.text
     if offset > len(text):
         raise ToolError(f"text_offset {offset} is past the end ({len(text)} characters)")
-    coverage = data.get("coverage") or {}
-    dropped = [
-        s.DroppedTest(test=clean(d["test"], 200), why=d["why"]) for d in data["dropped"][:10]
-    ]
     answer = s.GeneratedTests(
         result_id=result_id,
-        module=data["module"],
-        written=data["written"],
-        out=data["out_relative"],
-        tests=data["tests"],
-        properties=data["properties"],
-        line_percent=coverage.get("line_percent"),
-        branch_percent=coverage.get("branch_percent"),
-        dropped=dropped,
-        dropped_total=len(data["dropped"]),
+        module=found.module,
+        written=found.written,
+        out=found.out_relative,
+        tests=found.tests,
+        properties=found.properties,
+        line_percent=found.line_percent,
+        branch_percent=found.branch_percent,
+        dropped=[s.DroppedTest(test=clean(t, 200), why=why) for t, why in found.dropped[:10]],
+        dropped_total=len(found.dropped),
         text="",
         text_offset=offset,
         text_total=len(text),
@@ -129,9 +176,76 @@ def _page(result_id: str, data: dict[str, Any], offset: int, budget: int) -> s.G
     return answer
 
 
+async def generate_tests(
+    fleet: Fleet,
+    module: str,
+    function: str | None = None,
+    write: bool = False,
+    out: str | None = None,
+    overwrite: bool = False,
+    budget_seconds: float = 15.0,
+) -> tuple[s.GeneratedTests, str]:
+    command = [sys.executable, "-m", "aqe", "generate", _module_argument(fleet, module)]
+    command += ["--json", "--budget", str(budget_seconds)]
+    if function is not None:
+        if not all(part.isidentifier() for part in function.split(".")):
+            raise ToolError(f"function {function[:80]!r} is not a name or Class.method")
+        command += ["--function", function]
+    if write:
+        if out is not None:
+            command += ["--out", _out_argument(fleet, out)]
+        if overwrite:
+            command.append("--force")
+    else:
+        command.append("--dry-run")
+        if out is not None:
+            command += ["--out", _out_argument(fleet, out)]
+    limit = budget_seconds * 2 + 20
+    try:
+        code, stdout, stderr = await _run(command, fleet.root, limit)
+    except TimeoutError:
+        raise ToolError(f"aqe generate ran past {limit:.0f} s and was stopped") from None
+    if code != 0:
+        line = next(
+            (ln for ln in reversed(stderr.splitlines()) if ln.startswith("aqe: error:")),
+            f"aqe generate exited {code}",
+        )
+        raise ToolError(clean(line.removeprefix("aqe: error: "), 400))
+    data = json.loads(stdout)
+    if write and not str(data["out"]).startswith(str((fleet.root / "tests").resolve())):
+        raise ToolError("aqe generate wrote outside tests/: refusing to report it as done")
+    found = Generated.from_json(data, fleet.root)
+    result_id = uuid.uuid4().hex[:12]
+    (_results(fleet.root) / f"{result_id}.json").write_text(json.dumps(found.to_json()))
+    answer = _page(result_id, found, 0, fleet.budget)
+    cov = f", {answer.branch_percent:.0f}% branches" if answer.branch_percent is not None else ""
+    verb = "wrote" if answer.written else "generated (dry run)"
+    text = f"{verb} {answer.tests} tests for {answer.module}{cov}, {answer.dropped_total} dropped"
+    return answer, text
+
+
+def get_generated_text(
+    fleet: Fleet, result_id: str, text_offset: int = 0
+) -> tuple[s.GeneratedTests, str]:
+    if any(ch not in _ID for ch in result_id):
+        raise ToolError(f"result_id {result_id!r} is not one this server returned")
+    path = _results(fleet.root) / f"{result_id}.json"
+    if not path.exists():
+        raise ToolError(f"no generate_tests result {result_id!r} (expired or unknown)")
+    found = Generated.from_json(json.loads(path.read_text()), fleet.root)
+    answer = _page(result_id, found, text_offset, fleet.budget)
+    text = f"characters {text_offset}-{text_offset + len(answer.text)} of {answer.text_total}"
+    return answer, text
+
+
 def register(server: MCPServer, fleet: Fleet) -> None:
-    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
-    async def generate_tests(
+    """Publish the generation tools on ``server`` (under the plain functions' names)."""
+
+    @server.tool(
+        name="generate_tests",
+        annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False),
+    )
+    async def generate_tests_tool(
         module: Annotated[
             str, Field(max_length=300, description="Dotted module name or a .py path.")
         ],
@@ -150,61 +264,18 @@ def register(server: MCPServer, fleet: Fleet) -> None:
         """Write pytest unit tests for a module of this project; keep only tests that pass
         in fresh processes under four hash seeds. Returns the file's text (paged), coverage
         and what was dropped."""
-        command = [sys.executable, "-m", "aqe", "generate", _module_argument(fleet, module)]
-        command += ["--json", "--budget", str(budget_seconds)]
-        if function is not None:
-            if not all(part.isidentifier() for part in function.split(".")):
-                raise ToolError(f"function {function[:80]!r} is not a name or Class.method")
-            command += ["--function", function]
-        if write:
-            if out is not None:
-                command += ["--out", _out_argument(fleet, out)]
-            if overwrite:
-                command.append("--force")
-        else:
-            command.append("--dry-run")
-            if out is not None:
-                command += ["--out", _out_argument(fleet, out)]
-        limit = budget_seconds * 2 + 20
-        try:
-            code, stdout, stderr = await _run(command, fleet.root, limit)
-        except TimeoutError:
-            raise ToolError(f"aqe generate ran past {limit:.0f} s and was stopped") from None
-        if code != 0:
-            line = next(
-                (ln for ln in reversed(stderr.splitlines()) if ln.startswith("aqe: error:")),
-                f"aqe generate exited {code}",
-            )
-            raise ToolError(clean(line.removeprefix("aqe: error: "), 400))
-        data = json.loads(stdout)
-        if write and not data["out"].startswith(str((fleet.root / "tests").resolve())):
-            raise ToolError("aqe generate wrote outside tests/: refusing to report it as done")
-        data["out_relative"] = str(Path(data["out"]).resolve().relative_to(fleet.root))
-        result_id = uuid.uuid4().hex[:12]
-        (_results(fleet.root) / f"{result_id}.json").write_text(json.dumps(data))
-        answer = _page(result_id, data, 0, fleet.budget)
-        cov = (
-            f", {answer.branch_percent:.0f}% branches" if answer.branch_percent is not None else ""
+        answer = await generate_tests(
+            fleet, module, function, write, out, overwrite, budget_seconds
         )
-        verb = "wrote" if answer.written else "generated (dry run)"
-        return fleet.answer(
-            answer,
-            f"{verb} {answer.tests} tests for {answer.module}{cov}, {answer.dropped_total} dropped",
-        )
+        return fleet.answer(*answer)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    async def get_generated_text(
+    @server.tool(
+        name="get_generated_text",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
+    )
+    async def get_generated_text_tool(
         result_id: Annotated[str, Field(min_length=12, max_length=12)],
         text_offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0,
     ) -> Annotated[CallToolResult, s.GeneratedTests]:
         """The next page of a generate_tests result's file text."""
-        if any(ch not in _ID for ch in result_id):
-            raise ToolError(f"result_id {result_id!r} is not one this server returned")
-        path = _results(fleet.root) / f"{result_id}.json"
-        if not path.exists():
-            raise ToolError(f"no generate_tests result {result_id!r} (expired or unknown)")
-        answer = _page(result_id, json.loads(path.read_text()), text_offset, fleet.budget)
-        return fleet.answer(
-            answer,
-            f"characters {text_offset}-{text_offset + len(answer.text)} of {answer.text_total}",
-        )
+        return fleet.answer(*get_generated_text(fleet, result_id, text_offset))

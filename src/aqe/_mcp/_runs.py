@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -27,12 +26,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 
 from .._adapters import Selection, selection_args
+from .._engine._status import Snapshot, read_snapshot
 from .._engine._status import rss_mb as rss_mb
+from .._procs import group_alive as group_alive
+from .._procs import kill_run, stop_run
+from .._procs import running as running
 
 RunState = Literal["queued", "running", "finished", "cancelled", "failed"]
 
@@ -85,7 +88,7 @@ class RunRequest:
         )
         return argv + list(self.paths) + list(self.node_ids)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             key: value
             for key, value in (
@@ -120,35 +123,29 @@ class RunHandle:
     cancel_requested: bool = False
     #: Why the run could not start, when ``state == "failed"``.
     error: str = ""
-    _report: dict[str, Any] | None = None
+    _report: RunReport | None = None
 
     @property
     def finished(self) -> bool:
         return self.state in ("finished", "cancelled", "failed")
 
-    def status(self) -> dict[str, Any] | None:
+    def status(self) -> Snapshot | None:
         """The child's latest snapshot, or None before its first one."""
-        try:
-            with open(self.directory / "status.json", encoding="utf-8") as stream:
-                value: object = json.load(stream)
-        except (OSError, ValueError):
-            return None
-        return cast("dict[str, Any]", value) if isinstance(value, dict) else None
+        return read_snapshot(self.directory / "status.json")
 
-    def report(self) -> dict[str, Any] | None:
+    def report(self) -> RunReport | None:
         """The finished run's JSON report, read once and kept without passing tests' output."""
         if self._report is not None or not self.finished:
             return self._report
         try:
             with open(self.directory / "report.json", encoding="utf-8") as stream:
-                report: dict[str, Any] = json.load(stream)
+                data: object = json.load(stream)
         except (OSError, ValueError):
             return None
-        for entry in report.get("tests", ()):
-            if entry.get("outcome") in ("passed", "skipped", "xfailed", "xpassed"):
-                entry["stdout"] = entry["stderr"] = entry["log"] = ""
-        self._report = report
-        return report
+        if not isinstance(data, dict):
+            return None
+        self._report = RunReport.from_json(data)
+        return self._report
 
     def output_tail(self, limit: int = 4000) -> str:
         """The end of the run's terminal output (raw: callers clean it)."""
@@ -314,92 +311,87 @@ class RunManager:
 
 
 def _progress_of(handle: RunHandle) -> tuple[int, int | str]:
-    status = handle.status() or {}
-    return int(status.get("done", 0)), status.get("known", "?")
+    status = handle.status()
+    return (0, "?") if status is None else (status.done, status.known)
 
 
 def _stop(handle: RunHandle, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(2):
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=0.3)
-            break
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=CANCEL_GRACE)
-    _kill_run(handle)
+    stop_run(process, handle.directory / "status.json", CANCEL_GRACE)
 
 
 def _kill_run(handle: RunHandle) -> None:
-    """SIGKILL every process of a run and wait (briefly) until none runs.
-
-    The child's own process group holds it and its forked workers' helpers; the
-    workers have a group of their own, and isolated workers a session of their
-    own, so each worker the last snapshot names is killed with its group too.
-    """
+    """SIGKILL every process of a run (see ``_procs.kill_run``)."""
     assert handle.process is not None
-    leader = handle.process.pid
-    pids = [leader]
-    for worker in (handle.status() or {}).get("workers", ()):
-        pid = int(worker.get("pid", 0))
-        if pid > 0 and _session_of(pid) in (leader, pid):
-            pids.append(pid)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 2.0
-    while any(running(pid) for pid in pids[1:]) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    kill_run(handle.process.pid, handle.directory / "status.json")
 
 
-def _session_of(pid: int) -> int | None:
-    """Session id of ``pid`` (from /proc), so a recycled pid is never killed."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
-            return int(stream.read().rsplit(")", 1)[1].split()[3])
-    except (OSError, ValueError, IndexError):
-        return None
+#: Final outcomes that fail a run.
+FAILING = ("failed", "error", "crashed", "timeout")
+#: A ``tests[]`` entry of the JSON report: the child's output, untrusted, read
+#: defensively where it is used (``digest``, ``_triage``).
+Entry = dict[str, Any]
 
 
-def running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """A finished run's JSON report (``docs/json-report.md``) as the tools read it."""
 
+    #: The project root the run ran in.
+    root: str | None
+    #: Tests per final outcome, and how many tests had one.
+    outcomes: dict[str, int]
+    total: int | None
+    #: Every attempt (a retried test has several).
+    attempts: int | None
+    tiers: dict[str, Any] | None
+    tests: tuple[Entry, ...]
+    collection_errors: tuple[Entry, ...]
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still exists (zombies included)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunReport:
+        """Read the report; passing tests' captured output is dropped (never asked for)."""
+        tests = tuple(t for t in data.get("tests", ()) if isinstance(t, dict))
+        for entry in tests:
+            if entry.get("outcome") in ("passed", "skipped", "xfailed", "xpassed"):
+                entry["stdout"] = entry["stderr"] = entry["log"] = ""
+        final = dict(data.get("outcomes", {}))
+        total = final.pop("total", None)
+        attempts = data.get("summary", {}).get("total")
+        return cls(
+            root=data.get("run", {}).get("root"),
+            outcomes={k: int(v) for k, v in final.items() if v},
+            total=None if total is None else int(total),
+            attempts=None if attempts is None else int(attempts),
+            tiers=data.get("tiers"),
+            tests=tests,
+            collection_errors=tuple(
+                e for e in data.get("collection_errors", ()) if isinstance(e, dict)
+            ),
+        )
 
+    def entries_of(self, nodeid: str) -> list[Entry]:
+        """Every attempt of ``nodeid``; or, for a file that failed to collect, its error."""
+        return [t for t in self.tests if t["nodeid"] == nodeid] or [
+            collection_entry(e) for e in self.collection_errors if e.get("location") == nodeid
+        ]
 
-def iter_failures(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Files that failed to collect, then the final attempt of each test whose final
-    outcome is a failure, in report order; all shaped like ``tests[]`` entries."""
-    for error in report.get("collection_errors", ()):
-        yield collection_entry(error)
-    last: dict[str, dict[str, Any]] = {}
-    for entry in report.get("tests", ()):
-        last[entry["nodeid"]] = entry
-    for entry in last.values():
-        if entry.get("outcome") in ("failed", "error", "crashed", "timeout"):
-            yield entry
+    def failures(self) -> Iterator[Entry]:
+        """Files that failed to collect, then the final attempt of each test whose final
+        outcome is a failure, in report order; all shaped like ``tests[]`` entries."""
+        for error in self.collection_errors:
+            yield collection_entry(error)
+        last: dict[str, Entry] = {}
+        for entry in self.tests:
+            last[entry["nodeid"]] = entry
+        for entry in last.values():
+            if entry.get("outcome") in FAILING:
+                yield entry
 
 
 _RAISED = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 
 
-def collection_entry(error: dict[str, Any]) -> dict[str, Any]:
+def collection_entry(error: Entry) -> Entry:
     """A ``collection_errors[]`` entry as a ``tests[]`` one: outcome ``error`` at ``collect``,
     with the exception the last ``E`` line of pytest's text names."""
     location = str(error.get("location", ""))

@@ -20,11 +20,12 @@ import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = [
     "CARETS",
     "SEPARATOR",
+    "Digest",
     "FailureClass",
     "assertion",
     "classify",
@@ -128,7 +129,7 @@ def tail(text: str, lines: int, limit: int) -> str:
     return _cap(kept, limit, keep="tail")
 
 
-def classify(entry: Mapping[str, Any]) -> FailureClass:
+def classify(entry: Mapping[str, object]) -> FailureClass:
     """Sort a failure into the kind of fix it needs.
 
     A hang or a dead worker says more than the exception; then collection and
@@ -213,7 +214,7 @@ def project_frames(traceback: str, root: str | None) -> str:
     return "\n".join(_join(out))
 
 
-def assertion(entry: Mapping[str, Any]) -> str | None:
+def assertion(entry: Mapping[str, object]) -> str | None:
     """The failing assertion: its ``>`` source line(s) and pytest's ``E`` explanation.
 
     That pair usually says all an agent needs (``assert 4 == 5``); ``None`` when the
@@ -244,19 +245,62 @@ def assertion(entry: Mapping[str, Any]) -> str | None:
     return _cap("\n".join(found), _ASSERTION_LIMIT, keep="both")
 
 
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One failed test, cleaned and capped for an agent (see :func:`digest`)."""
+
+    nodeid: str | None
+    outcome: str | None
+    failure_class: FailureClass
+    when: str | None
+    error_type: str | None
+    message: str | None
+    assertion: str | None
+    traceback: str | None
+    stdout_tail: str
+    stderr_tail: str
+    log_tail: str
+    duration: float | int | None
+    attempt: int | None
+    tier: str | None
+    worker: int | None
+    #: The test's definition as ``file:line``; None when aqe did not learn it.
+    location: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "class": self.failure_class,
+            "when": self.when,
+            "error_type": self.error_type,
+            "message": self.message,
+            "assertion": self.assertion,
+            "traceback": self.traceback,
+            "stdout_tail": self.stdout_tail,
+            "stderr_tail": self.stderr_tail,
+            "log_tail": self.log_tail,
+            "duration": self.duration,
+            "attempt": self.attempt,
+            "tier": self.tier,
+            "worker": self.worker,
+            "location": self.location,
+        }
+
+
 def digest(
-    entry: Mapping[str, Any],
+    entry: Mapping[str, object],
     root: str | None,
     *,
     output_lines: int = 20,
     limit: int = 4000,
-) -> dict[str, Any]:
+) -> Digest:
     """What an agent needs to start fixing one failed test, every string cleaned and capped.
 
+    ``entry`` is a ``tests[]`` (or ``collection_errors[]``) entry of the JSON report.
     ``traceback`` holds only the project's frames (see :func:`project_frames`) and
     at most ``limit`` characters; captured output keeps its last ``output_lines``
-    lines, each stream at most ``limit`` characters. ``location`` is the test's
-    definition as ``file:line``, ``None`` when aqe did not learn it.
+    lines, each stream at most ``limit`` characters.
     """
     traceback = _str(entry.get("traceback"))
     trimmed = None
@@ -266,24 +310,24 @@ def digest(
     file = _str(entry.get("file"))
     line = _int(entry.get("line"))
     location = clean(f"{file}:{line}", _NODEID_LIMIT) if file and line is not None else None
-    return {
-        "nodeid": _clean_or_none(nodeid, _NODEID_LIMIT),
-        "outcome": _clean_or_none(_str(entry.get("outcome")), _NAME_LIMIT),
-        "class": classify(entry),
-        "when": _clean_or_none(_str(entry.get("when")), _NAME_LIMIT),
-        "error_type": _clean_or_none(_str(entry.get("error_type")), _NAME_LIMIT),
-        "message": _clean_or_none(_str(entry.get("message")), _MESSAGE_LIMIT),
-        "assertion": assertion(entry),
-        "traceback": trimmed,
-        "stdout_tail": tail(_str(entry.get("stdout")) or "", output_lines, limit),
-        "stderr_tail": tail(_str(entry.get("stderr")) or "", output_lines, limit),
-        "log_tail": tail(_str(entry.get("log")) or "", output_lines, limit),
-        "duration": _number(entry.get("duration")),
-        "attempt": _int(entry.get("attempt")),
-        "tier": _clean_or_none(_str(entry.get("tier")), _NAME_LIMIT),
-        "worker": _int(entry.get("worker")),
-        "location": location,
-    }
+    return Digest(
+        nodeid=_clean_or_none(nodeid, _NODEID_LIMIT),
+        outcome=_clean_or_none(_str(entry.get("outcome")), _NAME_LIMIT),
+        failure_class=classify(entry),
+        when=_clean_or_none(_str(entry.get("when")), _NAME_LIMIT),
+        error_type=_clean_or_none(_str(entry.get("error_type")), _NAME_LIMIT),
+        message=_clean_or_none(_str(entry.get("message")), _MESSAGE_LIMIT),
+        assertion=assertion(entry),
+        traceback=trimmed,
+        stdout_tail=tail(_str(entry.get("stdout")) or "", output_lines, limit),
+        stderr_tail=tail(_str(entry.get("stderr")) or "", output_lines, limit),
+        log_tail=tail(_str(entry.get("log")) or "", output_lines, limit),
+        duration=_number(entry.get("duration")),
+        attempt=_int(entry.get("attempt")),
+        tier=_clean_or_none(_str(entry.get("tier")), _NAME_LIMIT),
+        worker=_int(entry.get("worker")),
+        location=location,
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -335,7 +379,7 @@ def _short_type(value: object) -> str | None:
     return text.rsplit(".", 1)[-1] if text else None
 
 
-def _import_failure(entry: Mapping[str, Any], error_type: str | None) -> bool:
+def _import_failure(entry: Mapping[str, object], error_type: str | None) -> bool:
     if error_type in _IMPORT_ERRORS:
         return True
     text = (_str(entry.get("traceback")) or "") + "\n" + (_str(entry.get("message")) or "")
