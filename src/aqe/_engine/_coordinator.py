@@ -40,13 +40,24 @@ from .._messages import (
     Stop,
     TestFinished,
     TestInterrupted,
+    ToCoordinator,
     ToWorker,
     WarningRecorded,
     WorkerFailed,
     WorkerReady,
+    assert_never,
 )
-from .._model import FAILING_OUTCOMES, Outcome, RunRecord, TestResult, cap_text, tier_figures
+from .._model import (
+    FAILING_OUTCOMES,
+    Outcome,
+    Progress,
+    RunRecord,
+    TestResult,
+    cap_text,
+    tier_figures,
+)
 from .._signals import handling, received
+from ._backend import Launcher
 from ._fork import describe_exit
 from ._junitxml import Bridge, junit_options
 from ._limits import (
@@ -82,20 +93,6 @@ _STACKS_WAIT = 0.5
 _MAX_BARREN_DEATHS = 3
 
 
-class Launcher(Protocol):
-    """Starts workers: forked from the coordinator, or as fresh interpreters."""
-
-    def spawn(self, worker_id: int) -> tuple[int, socket.socket]: ...
-
-    def reap(self, pid: int, grace: float = 0.5) -> int | None: ...
-
-    def poll(self, pid: int) -> int | None:
-        """The worker's wait status if it has exited, else None; never blocks."""
-        ...
-
-    def stop(self) -> None: ...
-
-
 class RunSink(Protocol):
     """Where the coordinator sends what it learns; the CLI's run controller."""
 
@@ -116,16 +113,6 @@ class ProgressView(Protocol):
     def started(self, workers: int, files: int, direct: int) -> None: ...
 
     def collected(self, nodeids: Sequence[str]) -> None: ...
-
-
-@dataclass(slots=True)
-class Progress:
-    done: int
-    known: int
-    collecting: bool
-    eta: float | None
-    running: dict[int, str]
-    counts: dict[str, int]
 
 
 @dataclass(slots=True)
@@ -297,7 +284,8 @@ class Coordinator:
                 order=self.settings.order,
                 order_bound=order_bound_files(self.direct.values()),
             )
-            self.planner.keep_for_retries = self.settings.retry.retries > 0 or bool(self.reruns)
+            if self.settings.retry.retries > 0 or self.reruns:
+                self.planner.expect_retries()
             # SIGINT/SIGTERM only set a flag: the loop stops the run gracefully.
             with handling(self._on_signal):
                 # One that came during start-up and whose KeyboardInterrupt was lost
@@ -404,7 +392,7 @@ class Coordinator:
             if not conn.closed:
                 self._on_eof(conn)
 
-    def _dispatch(self, conn: _Conn, message: Any) -> None:
+    def _dispatch(self, conn: _Conn, message: ToCoordinator) -> None:
         if conn.cancelled:
             return
         match message:
@@ -471,7 +459,7 @@ class Coordinator:
                     self.run.collection_errors.append((f"aqe worker {conn.worker}", text))
                     self._write_error(f"aqe: worker {conn.worker} failed internally:\n{text}")
             case _:
-                raise TypeError(f"unexpected message {message!r}")
+                assert_never(message)
 
     def _send(self, worker: int, messages: Sequence[ToWorker]) -> None:
         conn = self.conns[worker]
@@ -500,8 +488,8 @@ class Coordinator:
         assert self.planner is not None
         now = time.monotonic()
         for worker, conn in self.conns.items():
-            if not conn.closed and worker < len(self.planner.workers):
-                self.planner.workers[worker].head_elapsed = now - conn.busy_since
+            if not conn.closed:
+                self.planner.set_elapsed(worker, now - conn.busy_since)
         for worker, conn in self.conns.items():
             if not conn.closed:
                 self._feed(worker)
@@ -539,7 +527,8 @@ class Coordinator:
                 self.timeouts[item.nodeid] = item.timeout
             if item.reruns is not None:
                 self.reruns[item.nodeid] = item.reruns
-                self.planner.keep_for_retries |= item.reruns > 0
+                if item.reruns > 0:
+                    self.planner.expect_retries()
         # A file collected again by a worker that stole some of its tests brings
         # ids the coordinator already knows: count each id once.
         fresh = set(nodeids) - self._seen
@@ -554,7 +543,7 @@ class Coordinator:
             if item.nodeid not in self.final and item.nodeid not in self._seen_after:
                 self._seen_after.add(item.nodeid)
                 self.waiting[item.nodeid] = item.after
-        self.planner.holding = bool(self.waiting)
+        self.planner.hold(bool(self.waiting))
         missing = self.planner.on_collected(
             conn.worker, message.files, nodeids, message.order_bound, groups, held
         )
@@ -857,7 +846,7 @@ class Coordinator:
             elif all(o is not None for _, o in states):
                 del self.waiting[nodeid]
                 self.planner.retry_later(nodeid, -1, 0.0)  # due now, on any worker
-        self.planner.holding = bool(self.waiting)
+        self.planner.hold(bool(self.waiting))
 
     def _settle_waiting(self) -> None:
         """Nothing else can run: what still waits depends on tests that never ran,
@@ -879,14 +868,11 @@ class Coordinator:
             )
             del self.waiting[nodeid]
             self._record_skip(nodeid, reason)
-        self.planner.holding = False
+        self.planner.hold(False)
 
     def _idle(self) -> bool:
         assert self.planner is not None
-        return not self.planner.delayed and all(
-            not (p.outstanding or p.ready or p.files_todo or p.collecting or p.stolen)
-            for p in self.planner.workers
-        )
+        return self.planner.idle()
 
     def _record_skip(self, nodeid: str, reason: str) -> None:
         from _pytest.reports import TestReport
@@ -1084,7 +1070,7 @@ class Coordinator:
         files = conn.collecting
         conn.collecting = ()
         if len(files) > 1:
-            self.planner.isolate.update(files)  # collected one at a time from now on
+            self.planner.collect_alone(files)  # collected one at a time from now on
             return False
         index = files[0]
         self.planner.drop_file(index)
@@ -1320,9 +1306,7 @@ class Coordinator:
 
     def _drop_pending(self) -> None:
         assert self.planner is not None
-        for plan in self.planner.workers:
-            plan.ready.clear()
-            plan.files_todo.clear()
+        self.planner.drop_pending()
 
     # -- helpers ---------------------------------------------------------------
 

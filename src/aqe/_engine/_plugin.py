@@ -21,7 +21,8 @@ from _pytest.reports import CollectReport
 from .._model import RunRecord
 from .._trace import mark
 from . import _coverage, _identity, _limits, _order, _retry
-from ._coordinator import Coordinator, Launcher, ProgressView, RunSink, pool_size
+from ._backend import Launcher
+from ._coordinator import Coordinator, ProgressView, RunSink, pool_size
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
 from ._spawn import SpawnLauncher

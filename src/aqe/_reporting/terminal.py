@@ -19,8 +19,7 @@ import pytest
 from _pytest.reports import CollectReport, TestReport
 from _pytest.terminal import TerminalReporter
 
-from .._engine._coordinator import Progress
-from .._model import TestResult
+from .._model import Progress, TestResult
 
 
 def _silence(stream: IO[str]) -> None:
