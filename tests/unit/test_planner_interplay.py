@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aqe._engine._plan import Planner
-from aqe._messages import Collect, RunTests, Shutdown
+from aqe._messages import Collect, RunTests, Shutdown, ToWorker
 
 
 def _planner(files: int = 2, workers: int = 2) -> Planner:
@@ -31,7 +33,7 @@ def _collect(
     return ids
 
 
-def _sent(messages: list[object]) -> list[str]:
+def _sent(messages: Sequence[ToWorker]) -> list[str]:
     return [n for m in messages if isinstance(m, RunTests) for n in m.nodeids]
 
 
