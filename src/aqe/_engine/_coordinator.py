@@ -50,7 +50,7 @@ from .._messages import (
     WorkerReady,
     assert_never,
 )
-from .._model import Outcome, Progress, RunRecord, TestResult, cap_text
+from .._model import RunRecord, TestResult
 from .._signals import handling, received
 from .._verdicts import (
     ISOLATE_REASONS,
@@ -72,29 +72,24 @@ from .._verdicts import (
 )
 from . import _summary
 from ._backend import ExecutionBackend
+from ._blame import BatchCrash, Crash, FileCrash, blame, collect_skipped, not_found, skipped
+from ._deadlines import Deadlines
 from ._deps import DependencyGate
 from ._fork import describe_exit
-from ._limits import (
-    STACKS_SIGNAL,
-    EngineSettings,
-    marker_timeout,
-    pytest_timeout_active,
-    trim_stacks,
-)
+from ._limits import EngineSettings, marker_timeout, pytest_timeout_active
 from ._order import order_bound_files
 from ._plan import Planner
-from ._pool import WorkerConn, WorkerPool, kill, stacks_written, take_outputs, take_stacks
+from ._pool import WorkerConn, WorkerPool, kill, take_outputs, take_stacks
 from ._recorder import ProgressView as ProgressView
-from ._recorder import Recorder
+from ._recorder import Recorder, snapshot
 from ._recorder import RunSink as RunSink
 from ._replay import Replay, mark
 from ._retry import Retries, marker_reruns
-from ._status import StatusFile, WorkerState
+from ._status import StatusFile
+from ._stops import Stops
 from ._worker import sweep_worker_files
 
 _TICK = 0.1
-#: How long a worker gets to write its stacks before it is killed anyway.
-_STACKS_WAIT = 0.5
 #: Replacements forked for a slot whose workers keep dying before doing anything.
 _MAX_BARREN_DEATHS = 3
 
@@ -116,28 +111,17 @@ class Coordinator:
         self.view = view
         self.files = list(files)
         self.direct = {item.nodeid: item for item in direct_items}
-        #: Per-test limits from ``timeout`` markers (0.0: explicitly none), and
-        #: retry counts from ``flaky(reruns=N)`` markers.
-        self.timeouts: dict[str, float] = {}
+        grace = 1.0 if pytest_timeout_active(session.config) else 0.0
+        self.deadlines = Deadlines(settings.timeout, grace)
+        #: Per-test retry counts from ``flaky(reruns=N)`` markers.
         self.reruns: dict[str, int] = {}
         for item in direct_items:
             if (limit := marker_timeout(item)) is not None:
-                self.timeouts[item.nodeid] = limit
+                self.deadlines.own[item.nodeid] = limit
             if (reruns := marker_reruns(item)) is not None:
                 self.reruns[item.nodeid] = reruns
-        self._marker_grace = 1.0 if pytest_timeout_active(session.config) else 0.0
-        #: Why the run stopped early (pytest's "Interrupted: ..."), if it did.
-        self.interrupted = ""
-        self.stopping = False
-        #: -x/--maxfail: failures that stop the run (0: none do), and pytest's
-        #: "stopping after N failures" as it was at the Nth.
+        #: -x/--maxfail: failures that stop the run (0: none do).
         self._maxfail: int = session.config.getoption("maxfail", 0) or 0
-        self._stopped_at = ""
-        #: Signals received during the loop (SIGINT/SIGTERM), in order; how many had
-        #: come when the graceful stop began (a later one kills).
-        self._signals: list[int] = []
-        self._signals_at_stop = 0
-        self._grace_until: float | None = None
         self.retries = Retries(settings.retry)
         self.attempts = Attempts(settings.quarantined)
         self.hedges = Hedges()
@@ -156,6 +140,7 @@ class Coordinator:
         self._last_feed = 0.0
         self.gate = DependencyGate()
         self.replay = Replay(session)
+        self.stops = Stops(self.replay, settings.shutdown_grace)
         status = StatusFile(settings.status_path, run.run_id) if settings.status_path else None
         self.recorder = Recorder(run, sink, view, status)
         self._planner: Planner | None = None
@@ -178,6 +163,15 @@ class Coordinator:
         return self.recorder.counts
 
     @property
+    def stopping(self) -> bool:
+        return self.stops.stopping
+
+    @property
+    def interrupted(self) -> str:
+        """Why the run stopped early (pytest's "Interrupted: ..."), if it did."""
+        return self.stops.interrupted
+
+    @property
     def usage_error(self) -> str:
         """A mistake in the suite found while running (a dependency cycle): exit 4."""
         return self.gate.usage_error
@@ -196,17 +190,17 @@ class Coordinator:
         try:
             workers = self._plan()
             # SIGINT/SIGTERM only set a flag: the loop stops the run gracefully.
-            with handling(self._on_signal):
+            with handling(self.stops.on_signal):
                 # One that came during start-up and whose KeyboardInterrupt was lost
                 # on the way (see ``interrupt``) stops the run as if it came now.
-                self._signals.extend(received())
+                self.stops.signals.extend(received())
                 try:
                     for worker_id in range(workers):
                         self.pool.spawn(worker_id)
                     self._loop()
                     self._record_unfinished()
-                    if self._stopped_at:
-                        self.replay.stopped_at(self._stopped_at)
+                    if self.stops.stopped_at:
+                        self.replay.stopped_at(self.stops.stopped_at)
                 finally:
                     # Under the same handlers: a late signal must not cut this write.
                     self.recorder.flush(force=True)
@@ -254,7 +248,7 @@ class Coordinator:
             self._refresh_view()
             self.recorder.frame()
             now = time.monotonic()
-            self._on_signals(now)
+            self.stops.tick(now, self.pool, self.planner)
             self._enforce_limits(now)
             if self.gate.waiting and not self.stopping and self.planner.idle():
                 self._settle_waiting()
@@ -323,11 +317,11 @@ class Coordinator:
             case TestInterrupted(nodeid=nodeid, where=where):
                 conn.killed = True  # it leaves: the tests queued behind it are not to blame
                 self.planner.on_finished(conn.worker, nodeid)
-                if self._grace_until is None:  # the first interrupt is the run's reason
+                if not self.stops.graceful:  # the first interrupt is the run's reason
                     # (pytest's banner shows a crash location when its text names
                     # KeyboardInterrupt: this one would be aqe's own line)
                     why = f"{nodeid} raised KeyboardInterrupt"
-                    self._stop_gracefully(f"{nodeid} at {where}", why)
+                    self.stops.gracefully(f"{nodeid} at {where}", why, self.pool, self.planner)
             case NothingReported(nodeid=nodeid):
                 conn.busy()
                 self.planner.on_finished(conn.worker, nodeid)
@@ -390,7 +384,7 @@ class Coordinator:
         held = set()
         for item in message.items:
             if item.timeout is not None:
-                self.timeouts[item.nodeid] = item.timeout
+                self.deadlines.own[item.nodeid] = item.timeout
             if item.reruns is not None:
                 self.reruns[item.nodeid] = item.reruns
                 if item.reruns > 0:
@@ -428,7 +422,7 @@ class Coordinator:
             breaches.append((conn.tier, memory))
             if NEXT_TIER.get(conn.tier) is None:
                 # Past the limit alone on every tier: that is the test's verdict.
-                self._record_crash(
+                crash = Crash(
                     nodeid,
                     memory_verdict(limit, breaches),
                     conn.worker,
@@ -438,8 +432,8 @@ class Coordinator:
                     tier=conn.tier,
                     output=(result.stdout, result.stderr),
                     retry=False,
-                    raw_output=message.raw_output,
                 )
+                self._record_crash(crash, message.raw_output)
                 self._after_finish(conn, nodeid, result.stop, result.duration, held)
                 return
         note = memory_note(memory, limit) if memory is not None else None
@@ -469,17 +463,7 @@ class Coordinator:
         self._feed(conn.worker)
 
     def _stop_if_failed(self) -> None:
-        """-x/--maxfail: pytest's session counted the replayed failures and set
-        ``shouldfail`` at the Nth. Stop scheduling and have every worker drop the
-        tests it holds queued; tests already running finish and are reported."""
-        if self.stopping or (reason := self.replay.stop_reason()) is None:
-            return
-        self._stopped_at = reason
-        self.stopping = True
-        self.planner.drop_pending()
-        for conn in self.pool.live():
-            conn.killed = True  # its queue is dropped on purpose, not lost to a crash
-            self.pool.send(conn.worker, [Stop()])
+        self.stops.if_failed(self.pool, self.planner)
 
     # -- verdicts --------------------------------------------------------------
 
@@ -572,21 +556,7 @@ class Coordinator:
 
     def _record_skip(self, nodeid: str, reason: str) -> None:
         self.replay.skip(nodeid, reason)
-        now = time.time()
-        result = TestResult(
-            nodeid=nodeid,
-            file=nodeid.split("::", 1)[0],
-            line=None,
-            outcome="skipped",
-            phases={},
-            worker=-1,
-            when="setup",
-            error_type="Skipped",
-            message=reason,
-            start=now,
-            stop=now,
-        )
-        self.recorder.record(result)
+        self.recorder.record(skipped(nodeid, reason))
         self._finished(nodeid, "skipped")
 
     def record_collect_reports(self, reports: Sequence[CollectReport]) -> None:
@@ -599,87 +569,24 @@ class Coordinator:
                 self._record_collect_skip(-1, report)
 
     def _record_collect_skip(self, worker: int, report: CollectReport) -> None:
-        """A module or conftest skipped while collecting (``allow_module_level``,
-        ``importorskip``): pytest's summary counts it as skipped, so its result does."""
         self.replay.collect_skips.add(report.nodeid)
-        longrepr = report.longrepr
-        reason = str(longrepr[2]) if isinstance(longrepr, (tuple, list)) else str(longrepr)
-        text = str(tuple(longrepr)) if isinstance(longrepr, (tuple, list)) else str(longrepr)
-        now = time.time()
-        result = TestResult(
-            nodeid=report.nodeid,
-            file=report.nodeid.split("::", 1)[0],
-            line=None,
-            outcome="skipped",
-            phases={},
-            worker=worker,
-            when="collect",
-            message=reason,
-            traceback=text,  # what pytest's junitxml writes for it
-            start=now,
-            stop=now,
-        )
-        self.recorder.record(result)
+        self.recorder.record(collect_skipped(worker, report))
         self.gate.end(report.nodeid, "skipped")  # (not a known test: pytest collected none)
 
-    def _record_crash(
-        self,
-        nodeid: str,
-        message: str,
-        worker: int,
-        outcome: Outcome = "failed",
-        *,
-        error_type: str = "WorkerCrashed",
-        detail: str = "",
-        seconds: float = 0.0,
-        retry: bool = True,
-        tier: str = "hot",
-        output: tuple[str, str] = ("", ""),
-        raw_output: str = "",
-    ) -> None:
+    def _record_crash(self, crash: Crash, raw_output: str = "") -> None:
         """Record a test that has no reports of its own (its worker died, or it
-        never ran); pytest's hooks see a failed call, the history ``outcome``.
-        ``output``: the last lines it wrote to stdout and stderr, if known."""
-        text = f"{message}\n\n{detail}" if detail else message
-        for name, lines in zip(("stdout", "stderr"), output, strict=True):
-            if lines:
-                text += f"\n\nLast lines of its {name}:\n{lines}"
-        now = time.time()
-        result = TestResult(
-            nodeid=nodeid,
-            file=nodeid.split("::", 1)[0],
-            line=None,
-            outcome=outcome,
-            phases={"call": seconds} if seconds else {},
-            worker=worker,
-            when="call",
-            error_type=error_type,
-            message=message,
-            traceback=cap_text(text),
-            stdout=output[0],
-            stderr=output[1],
-            start=now - seconds,
-            stop=now,
-            tier=tier,
-        )
-        result = self.attempts.number(result, tier=tier)
-        verdict = self._settle(result, worker, ISOLATE_REASONS.get(outcome, ""), retry)
-        self.replay.no_report(nodeid, text, seconds, outcome, verdict)
+        never ran); pytest's hooks see a failed call, the history its outcome."""
+        result = self.attempts.number(crash.result(), tier=crash.tier)
+        reason = ISOLATE_REASONS.get(crash.outcome, "")
+        verdict = self._settle(result, crash.worker, reason, crash.retry)
+        self.replay.no_report(crash.nodeid, crash.text(), crash.seconds, crash.outcome, verdict)
         if isinstance(verdict, Final):
-            self._finished(nodeid, outcome)
+            self._finished(crash.nodeid, crash.outcome)
         self.recorder.record(result, raw_output)
         self._stop_if_failed()
 
     def _not_found(self, worker: int, nodeid: str) -> None:
-        self._record_crash(
-            nodeid,
-            f"not run: worker {worker} collected {nodeid.split('::', 1)[0]} to run it and "
-            "did not find it there (the file collects differently from one time to the next)",
-            worker,
-            "error",
-            error_type="NotCollected",
-            retry=False,
-        )
+        self._record_crash(not_found(worker, nodeid))
 
     def _record_unfinished(self) -> None:
         """Work no worker could do (every one that tried died) is never dropped silently."""
@@ -689,7 +596,9 @@ class Coordinator:
         for path in files:
             self._record_collection_error(path, "not collected: no worker was left to collect it")
         for nodeid in nodeids:
-            self._record_crash(nodeid, "not run: no worker was left to run it", -1, retry=False)
+            self._record_crash(
+                Crash(nodeid, "not run: no worker was left to run it", -1, retry=False)
+            )
 
     def _record_collection_error(self, nodeid: str, text: str) -> None:
         self.replay.collection_error(nodeid, text)
@@ -727,159 +636,36 @@ class Coordinator:
             self._feed(alive[0])
 
     def _blame(self, conn: WorkerConn, how: str, stacks: str, output: tuple[str, str]) -> bool:
-        """Record what a dead worker's death is to blame on: its timed-out test, the
-        file it collected, or the test it ran. Returns whether something was."""
-        worker, running = conn.worker, self.planner.running(conn.worker)
-        if conn.timed_out is not None:
-            nodeid, limit, ran = conn.timed_out
-            # If the test finished just before the kill, the one after it is innocent:
-            # it goes back to the queue with the rest.
-            if running != nodeid:
+        """Record what a dead worker is to blame on; returns whether something was
+        (the run made progress)."""
+        match blame(conn, self.planner.running(conn.worker), how, stacks, output):
+            case Crash() as crash:
+                self.planner.on_finished(conn.worker, crash.nodeid)
+                self._record_crash(crash)
+                return True
+            case FileCrash(index=index, text=text):
+                conn.collecting = ()
+                self.planner.drop_file(index)
+                self._record_collection_error(self.files[index].nodeid, text)
+                return True
+            case BatchCrash(files=files):
+                conn.collecting = ()
+                self.planner.collect_alone(files)  # one at a time from now on
                 return False
-            self.planner.on_finished(worker, nodeid)
-            self._record_timeout(conn, nodeid, limit, ran, stacks, output)
-            return True
-        if conn.killed or conn.importing:
-            return False  # stopped or retired on purpose, or in another file's import
-        if conn.collecting:
-            return self._collection_crash(conn, how)
-        if running is None:
-            return False
-        self.planner.on_finished(worker, running)
-        text = f"worker {worker} (pid {conn.pid}) {how} while running this test"
-        if conn.failure:  # e.g. the test raised KeyboardInterrupt or SystemExit past pytest
-            text += ": " + conn.failure.strip().splitlines()[-1]
-        self._record_crash(
-            running,
-            text,
-            worker,
-            "crashed",
-            tier=conn.tier,
-            detail=conn.failure,
-            seconds=max(0.0, time.monotonic() - conn.busy_since),
-            output=output,
-        )
-        return True
-
-    def _collection_crash(self, conn: WorkerConn, how: str) -> bool:
-        """A worker died collecting a batch: one file is to blame, or one of several.
-        Returns whether a file was blamed (so the run made progress)."""
-        files = conn.collecting
-        conn.collecting = ()
-        if len(files) > 1:
-            self.planner.collect_alone(files)
-            return False
-        index = files[0]
-        self.planner.drop_file(index)
-        text = f"worker {conn.worker} (pid {conn.pid}) {how} while collecting this file"
-        if conn.failure:
-            text += f":\n{conn.failure}"
-        self._record_collection_error(self.files[index].nodeid, text)
-        return True
-
-    def _record_timeout(
-        self,
-        conn: WorkerConn,
-        nodeid: str,
-        limit: float,
-        ran: float,
-        stacks: str,
-        output: tuple[str, str] = ("", ""),
-    ) -> None:
-        message = (
-            f"Timeout: still running after {limit:g}s; aqe killed worker {conn.worker} "
-            f"(pid {conn.pid})"
-        )
-        detail = ""
-        if stacks:
-            detail = f"Stacks of the worker's threads when it was stopped:\n{trim_stacks(stacks)}"
-        self._record_crash(
-            nodeid,
-            message,
-            conn.worker,
-            "timeout",
-            tier=conn.tier,
-            error_type="Timeout",
-            detail=detail,
-            seconds=ran,
-            output=output,
-        )
+            case None:
+                return False
+            case other:
+                assert_never(other)
 
     # -- limits ----------------------------------------------------------------
-
-    def _limit(self, nodeid: str) -> float | None:
-        own = self.timeouts.get(nodeid)
-        if own is not None:
-            return own + self._marker_grace if own > 0 else None
-        return self.settings.timeout
 
     def _enforce_limits(self, now: float) -> None:
         """Stop tests that ran past their limit, and the run past its own."""
         run_limit = self.settings.run_timeout
         if run_limit is not None and not self.interrupted and now - self._started > run_limit:
-            self._stop_run(f"run timeout of {run_limit:g}s reached")
+            self.stops.at_once(f"run timeout of {run_limit:g}s reached", self.pool, self.planner)
         for conn in self.pool.live():
-            if conn.kill_at is not None:
-                if now >= conn.kill_at or stacks_written(conn.stacks):
-                    conn.kill_at = None
-                    kill(conn.pid, signal.SIGKILL)
-                continue
-            nodeid = self.planner.running(conn.worker)
-            if conn.collecting or nodeid is None or conn.timed_out is not None:
-                continue
-            limit = self._limit(nodeid)
-            ran = now - conn.busy_since
-            if limit is None or ran <= limit:
-                continue
-            conn.timed_out = (nodeid, limit, ran)
-            # Stacks first (faulthandler answers from C, even with the GIL held),
-            # then the kill; a replacement worker takes the rest of the queue.
-            kill(conn.pid, STACKS_SIGNAL)
-            conn.kill_at = now + _STACKS_WAIT
-
-    # -- interruption --------------------------------------------------------------
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        self._signals.append(signum)
-
-    def _on_signals(self, now: float) -> None:
-        """First signal: stop scheduling, let running tests finish within the grace
-        period. A second one, or the end of the grace period: kill every worker."""
-        if self._signals and self._grace_until is None:
-            name = signal.Signals(self._signals[0]).name
-            self._stop_gracefully(f"{name} received", f"{name} received", again=True)
-        elif self._grace_until is not None and (
-            len(self._signals) > self._signals_at_stop or now >= self._grace_until
-        ):
-            self.pool.kill_all()
-
-    def _stop_gracefully(self, reason: str, why: str, again: bool = False) -> None:
-        """Interrupt the run as pytest would (exit 2): stop scheduling; running tests
-        get ``shutdown_grace`` seconds to finish, a signal meanwhile kills them."""
-        self.interrupted = reason
-        self.stopping = True
-        self.planner.drop_pending()
-        grace = self.settings.shutdown_grace
-        self._grace_until = time.monotonic() + grace
-        self._signals_at_stop = len(self._signals)
-        running = 0
-        for conn in self.pool.live():
-            conn.killed = True
-            running += self.planner.running(conn.worker) is not None
-            self.pool.send(conn.worker, [Stop()])
-        self.replay.note(
-            f"aqe: {why}: stopping; waiting up to {grace:g}s for {running} running tests"
-            + (" (again to stop at once)" if again else "")
-        )
-
-    def _stop_run(self, reason: str) -> None:
-        """End the run now: stop scheduling, kill every worker, keep what finished."""
-        self.interrupted = reason
-        self.stopping = True
-        self.planner.drop_pending()
-        running = sum(self.planner.queued(conn.worker) for conn in self.pool.live())
-        self.pool.kill_all()
-        self.replay.note(f"aqe: {reason}; stopped {running} queued or running tests")
+            self.deadlines.check(conn, self.planner.running(conn.worker), now)
 
     # -- what the user sees ----------------------------------------------------------
 
@@ -887,35 +673,12 @@ class Coordinator:
         if self._planner is None or self._pool is None:
             return
         state = "stopping" if self.stopping else "running"
-        self.recorder.refresh(self._snapshot, self.gate.final, state, last=final)
-
-    def _snapshot(self) -> tuple[Progress, list[WorkerState]]:
-        now = time.monotonic()
-        live = self.pool.live()
-        tests = {conn.worker: self.planner.running(conn.worker) for conn in live}
-        running = {worker: test for worker, test in sorted(tests.items()) if test is not None}
-        remaining = self.planner.remaining_est()
-        collecting = self.planner.collecting_anywhere()
-        done = len(self.run.results)
-        progress = Progress(
-            done=done,
-            known=max(self.known, done),
-            collecting=collecting,
-            eta=None if collecting or remaining is None else remaining / (len(live) or 1),
-            running=running,
-            counts=dict(self.recorder.counts),
+        self.recorder.refresh(
+            lambda: snapshot(self.run, self.known, self.recorder.counts, self.pool, self.planner),
+            self.gate.final,
+            state,
+            last=final,
         )
-        workers = [
-            WorkerState(
-                slot=conn.worker,
-                pid=conn.pid,
-                tier=conn.tier,
-                test=running.get(conn.worker, ""),
-                busy_for=now - conn.busy_since,
-            )
-            for conn in live
-        ]
-        return progress, workers
 
     def _closing_lines(self) -> None:
         results = self.run.results

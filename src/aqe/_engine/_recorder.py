@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from .._model import FAILING_OUTCOMES, Progress, RunRecord, TestResult
-from ._plan import Estimate
+from ._plan import Estimate, Planner
+from ._pool import WorkerPool
 from ._status import StatusFile, WorkerState, first_failures
 
 #: Seconds between two frames of the live view.
@@ -125,3 +126,35 @@ class Recorder:
     def frame(self) -> None:
         if self.view is not None:
             self.view.flush()
+
+
+def snapshot(
+    run: RunRecord, known: int, counts: Mapping[str, int], pool: WorkerPool, planner: Planner
+) -> tuple[Progress, list[WorkerState]]:
+    """The run as the live view draws it, and each live worker for the status file."""
+    now = time.monotonic()
+    live = pool.live()
+    tests = {conn.worker: planner.running(conn.worker) for conn in live}
+    running = {worker: test for worker, test in sorted(tests.items()) if test is not None}
+    remaining = planner.remaining_est()
+    collecting = planner.collecting_anywhere()
+    done = len(run.results)
+    progress = Progress(
+        done=done,
+        known=max(known, done),
+        collecting=collecting,
+        eta=None if collecting or remaining is None else remaining / (len(live) or 1),
+        running=running,
+        counts=dict(counts),
+    )
+    workers = [
+        WorkerState(
+            slot=conn.worker,
+            pid=conn.pid,
+            tier=conn.tier,
+            test=running.get(conn.worker, ""),
+            busy_for=now - conn.busy_since,
+        )
+        for conn in live
+    ]
+    return progress, workers
