@@ -52,24 +52,7 @@ from .._messages import (
 )
 from .._model import RunRecord, TestResult
 from .._signals import handling, received
-from .._verdicts import (
-    ISOLATE_REASONS,
-    NEXT_TIER,
-    Attempt,
-    Attempts,
-    Final,
-    Hedges,
-    Isolate,
-    Retry,
-    Situation,
-    Verdict,
-    decide,
-    failing,
-    final,
-    memory_note,
-    memory_verdict,
-    passed,
-)
+from .._verdicts import ISOLATE_REASONS, Final, Verdict
 from . import _summary
 from ._backend import ExecutionBackend
 from ._blame import BatchCrash, Crash, FileCrash, blame, collect_skipped, not_found, skipped
@@ -84,7 +67,8 @@ from ._recorder import ProgressView as ProgressView
 from ._recorder import Recorder, snapshot
 from ._recorder import RunSink as RunSink
 from ._replay import Replay, mark
-from ._retry import Retries, marker_reruns
+from ._retry import marker_reruns
+from ._settler import Settler
 from ._status import StatusFile
 from ._stops import Stops
 from ._worker import sweep_worker_files
@@ -122,16 +106,13 @@ class Coordinator:
                 self.reruns[item.nodeid] = reruns
         #: -x/--maxfail: failures that stop the run (0: none do).
         self._maxfail: int = session.config.getoption("maxfail", 0) or 0
-        self.retries = Retries(settings.retry)
-        self.attempts = Attempts(settings.quarantined)
-        self.hedges = Hedges()
-        #: Per test isolated for memory: (tier, resident MB after it) of each attempt
-        #: that left its worker past --max-worker-memory.
-        self.memory_breaches: dict[str, list[tuple[str, float]]] = {}
-        #: Tests that failed on a shared worker and passed alone: (node id, tier).
-        self.isolation_passes: list[tuple[str, str]] = []
-        #: Quarantined tests whose final attempt failed (they do not fail the run).
-        self.quarantined_failures: list[str] = []
+        self.settler = Settler(
+            settings,
+            self.reruns,
+            spawn_alone=self._spawn_alone,
+            cancel=self._cancel,
+            retry_later=lambda nodeid, worker, due: self.planner.retry_later(nodeid, worker, due),
+        )
         #: Workers replaced after reaching --max-tests-per-worker/--max-worker-memory.
         self.recycled = 0
         self.known = len(self.direct)
@@ -204,12 +185,8 @@ class Coordinator:
                 finally:
                     # Under the same handlers: a late signal must not cut this write.
                     self.recorder.flush(force=True)
-            if self.retries.refused_by_budget:
-                self.replay.note(
-                    f"aqe: retry budget spent: {self.retries.spent} retries "
-                    f"({self.settings.retry.budget:.0%} of {self.known} tests); "
-                    f"{self.retries.refused_by_budget} more failures were not retried"
-                )
+            if note := self.settler.budget_note(self.known):
+                self.replay.note(note)
         finally:
             self.recorder.flush(force=True)
             self.pool.stop()
@@ -411,39 +388,17 @@ class Coordinator:
         self._feed_all()
 
     def _on_finished(self, conn: WorkerConn, message: TestFinished) -> None:
-        nodeid, result = message.nodeid, message.result
+        nodeid = message.nodeid
         reports = self.replay.reports(message)
         # The worker waits for this failure to be counted (see ``_after_finish``).
         held = bool(self._maxfail) and any(report.failed for report in reports)
         memory = message.memory_mb if "memory" in self.settings.isolate_on else None
-        limit = self.settings.max_worker_memory or 0.0
-        if memory is not None:
-            breaches = self.memory_breaches.setdefault(nodeid, [])
-            breaches.append((conn.tier, memory))
-            if NEXT_TIER.get(conn.tier) is None:
-                # Past the limit alone on every tier: that is the test's verdict.
-                crash = Crash(
-                    nodeid,
-                    memory_verdict(limit, breaches),
-                    conn.worker,
-                    "crashed",
-                    error_type="MemoryLimit",
-                    seconds=result.duration,
-                    tier=conn.tier,
-                    output=(result.stdout, result.stderr),
-                    retry=False,
-                )
-                self._record_crash(crash, message.raw_output)
-                self._after_finish(conn, nodeid, result.stop, result.duration, held)
-                return
-        note = memory_note(memory, limit) if memory is not None else None
-        if note is not None and failing(result.outcome):
-            note = None  # its own failure says more
-        result = self.attempts.number(
-            result, tier=conn.tier, error_type="MemoryLimit" if note else None, message=note
-        )
-        if result.outcome == "flaky" and conn.tier != "hot":
-            self.isolation_passes.append((nodeid, conn.tier))
+        result = self.settler.attempt(message.result, conn.worker, conn.tier, memory)
+        if isinstance(result, Crash):  # past the memory limit alone on every tier
+            self._record_crash(result, message.raw_output)
+            stop, seconds = message.result.stop, message.result.duration
+            self._after_finish(conn, nodeid, stop, seconds, held)
+            return
         verdict = self._settle(result, conn.worker, "memory" if memory is not None else "")
         mark(reports, verdict)
         self.replay.test(nodeid, message.location, reports)
@@ -470,38 +425,9 @@ class Coordinator:
     def _settle(
         self, result: TestResult, worker: int, isolate_reason: str, may_repeat: bool = True
     ) -> Verdict:
-        """The one path every ended attempt takes: ``_verdicts.decide``, carried out
-        (a hedged twin stopped, workers started alone, a retry scheduled)."""
-        nodeid = result.nodeid
-        twins = False
-        if may_repeat:
-            twins, needless = self.hedges.ended(nodeid, worker, passed(result.outcome))
-            for slot in needless:
-                self._cancel(slot)
-        attempt = Attempt(
-            result.outcome, result.tier, result.quarantined, isolate_reason, may_repeat
+        return self.settler.settle(
+            result, worker, isolate_reason, may_repeat, stopping=self.stopping, known=self.known
         )
-        situation = Situation(self.settings.isolate_on, self.stopping, nodeid in self.hedges, twins)
-        verdict = decide(attempt, situation)
-        if isinstance(verdict, Isolate):
-            slots = [self._spawn_alone(nodeid, tier) for tier in verdict.tiers]
-            self.hedges.start(nodeid, slots)
-        elif isinstance(verdict, Retry) and not self._retry(result, worker):
-            verdict = final(attempt)
-        if isinstance(verdict, Final) and verdict.quarantined:
-            self.quarantined_failures.append(nodeid)
-        return verdict
-
-    def _retry(self, result: TestResult, worker: int) -> bool:
-        """Schedule another attempt of a failed one, if the retry policy allows it."""
-        error = f"{result.error_type or ''}: {result.message or ''}"
-        delay = self.retries.next_delay(
-            result.attempt, self.reruns.get(result.nodeid), error, self.known
-        )
-        if delay is None:
-            return False
-        self.planner.retry_later(result.nodeid, worker, time.monotonic() + delay)
-        return True
 
     def _spawn_alone(self, nodeid: str, tier: str) -> int:
         """A worker on ``tier`` for ``nodeid`` alone: a fresh fork (warm) or a fresh
@@ -576,7 +502,7 @@ class Coordinator:
     def _record_crash(self, crash: Crash, raw_output: str = "") -> None:
         """Record a test that has no reports of its own (its worker died, or it
         never ran); pytest's hooks see a failed call, the history its outcome."""
-        result = self.attempts.number(crash.result(), tier=crash.tier)
+        result = self.settler.attempts.number(crash.result(), tier=crash.tier)
         reason = ISOLATE_REASONS.get(crash.outcome, "")
         verdict = self._settle(result, crash.worker, reason, crash.retry)
         self.replay.no_report(crash.nodeid, crash.text(), crash.seconds, crash.outcome, verdict)
@@ -682,8 +608,9 @@ class Coordinator:
 
     def _closing_lines(self) -> None:
         results = self.run.results
-        lines = _summary.isolation(results, self.isolation_passes, self.memory_breaches)
-        lines += _summary.quarantine(self.quarantined_failures)
+        settler = self.settler
+        lines = _summary.isolation(results, settler.isolation_passes, settler.memory_breaches)
+        lines += _summary.quarantine(settler.quarantined_failures)
         ids = self._seen | set(self.direct)
         self.run.collected = len(ids)
         self.run.ran = len(ids & _summary.ran_ids(results))
