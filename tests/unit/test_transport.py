@@ -65,3 +65,24 @@ def test_send_writes_one_frame_on_a_socket() -> None:
         while chunk := right.recv(4096):
             data += chunk
     assert _transport.FrameReader().feed(data) == [Collect((7,))]
+
+
+def test_the_unions_list_every_message_each_side_sends() -> None:
+    """``_dispatch`` and the worker's ``_handle`` match these unions exhaustively
+    (mypy checks that); a message class left out of both would go unchecked."""
+    import dataclasses
+    import typing
+
+    from aqe import _messages
+
+    classes = {
+        cls
+        for cls in vars(_messages).values()
+        if isinstance(cls, type)
+        and dataclasses.is_dataclass(cls)
+        and cls.__module__ == _messages.__name__
+    }
+    to_worker = set(typing.get_args(_messages.ToWorker))
+    to_coordinator = set(typing.get_args(_messages.ToCoordinator))
+    assert not to_worker & to_coordinator
+    assert classes - to_worker - to_coordinator == {_messages.CollectedItem}  # (part of Collected)
