@@ -7,8 +7,11 @@ exhaustively in ``_dispatch``) and hands each event to a collaborator with one j
 - ``_pool.WorkerPool``: the worker processes (from an ``_backend.ExecutionBackend``),
   their sockets, and what a dead one left behind;
 - ``_plan.Planner``: which tests and files go to which worker, and when;
-- ``_verdicts``: what becomes of an ended attempt (final, retry, run alone on the
-  next tier, hedged, flaky, quarantined), as pure decisions;
+- ``_settler.Settler``: what becomes of an ended attempt (final, retry, run alone on
+  the next tier, hedged, flaky, quarantined), decided by the pure ``_verdicts`` and
+  carried out;
+- ``_blame``: what a dead worker's death is blamed on; ``_deadlines``: time limits;
+  ``_stops``: signals, ``-x``/``--maxfail``, the run's own time limit;
 - ``_deps.DependencyGate``: tests held until the tests they depend on end;
 - ``_replay.Replay``: the replay into pytest's hooks (the only code here that calls
   them), so ``--junitxml``, the terminal summary and reporting plugins see every
@@ -17,7 +20,8 @@ exhaustively in ``_dispatch``) and hands each event to a collaborator with one j
   the status file.
 
 What stays here is the loop, the dispatch, and the wiring between them: every
-attempt is settled through one path (``_settle``), and recorded through one.
+attempt is settled through one path (``_settle``), and recorded through one
+(``Recorder.record``).
 """
 
 from __future__ import annotations
