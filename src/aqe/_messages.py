@@ -11,7 +11,7 @@ No ``__slots__``: a slotted dataclass unpickles through a Python-level
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._model import TestResult
 
@@ -213,13 +213,22 @@ class WorkerFailed:
     traceback: str
 
 
+#: Everything a worker sends; the coordinator's ``_dispatch`` matches it exhaustively.
 ToCoordinator = (
     WorkerReady
+    | Retiring
     | CollectStarted
+    | Importing
     | Collected
     | TestFinished
+    | NotFound
     | NothingReported
     | TestInterrupted
     | WarningRecorded
     | WorkerFailed
 )
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """``typing.assert_never`` (3.11+): mypy fails where a message kind is unhandled."""
+    raise TypeError(f"unexpected message {value!r}")

@@ -187,3 +187,16 @@ class RunRecord:
         for result in self.final().values():
             counts[result.outcome] += 1
         return counts
+
+
+@dataclass(slots=True)
+class Progress:
+    """A run's live state as the live view draws it (the coordinator makes one per tick)."""
+
+    done: int
+    known: int
+    collecting: bool
+    eta: float | None
+    #: Worker slot -> node id of the test it runs now.
+    running: dict[int, str]
+    counts: dict[str, int]

@@ -15,13 +15,13 @@ from typing import Any
 _HEADER = struct.Struct(">I")
 
 
-def encode(message: Any) -> bytes:
+def encode(message: object) -> bytes:
     """One frame; raises what pickle raises for an object it cannot pickle."""
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(payload)) + payload
 
 
-def send(sock: socket.socket, message: Any) -> None:
+def send(sock: socket.socket, message: object) -> None:
     """Send one message; blocks until written (workers use blocking sockets)."""
     sock.sendall(encode(message))
 
@@ -33,6 +33,8 @@ class FrameReader:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> list[Any]:
+        """Every message that arrived whole, in order. Typed by the reader (the peer is
+        an aqe process of the same version: ``ToCoordinator`` or ``ToWorker``)."""
         self._buffer += data
         messages: list[Any] = []
         offset = 0

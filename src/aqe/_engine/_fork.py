@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from .._signals import die_with_parent, ignored_at_start
 
 if TYPE_CHECKING:
-    from ._coordinator import Launcher
+    from ._backend import Launcher
 
 #: Runs in the forked worker with (worker id, its socket); returns the exit code.
 WorkerEntry = Callable[[int, socket.socket], int]

@@ -445,6 +445,62 @@ class Planner:
             self._give(plan, [unit])
         return free
 
+    # -- the coordinator's questions and commands --------------------------------
+
+    def running(self, worker: int) -> str | None:
+        """The test at the head of the worker's queue: the one it runs now."""
+        outstanding = self.workers[worker].outstanding
+        return outstanding[0][0] if outstanding else None
+
+    def queued(self, worker: int) -> int:
+        """Tests sent to the worker and not yet finished."""
+        return len(self.workers[worker].outstanding)
+
+    def done_with(self, worker: int) -> bool:
+        """The worker was told to shut down and has finished what it was sent."""
+        plan = self.workers[worker]
+        return plan.shut_down and not plan.outstanding
+
+    def set_elapsed(self, worker: int, seconds: float) -> None:
+        """How long the worker's running test has run (it weighs in stealing)."""
+        if worker < len(self.workers):
+            self.workers[worker].head_elapsed = seconds
+
+    def hold(self, waiting: bool) -> None:
+        """Tests wait for others (dependencies): keep idle workers for them."""
+        self.holding = waiting
+
+    def expect_retries(self) -> None:
+        """Failures may be retried: keep idle workers while others still run."""
+        self.keep_for_retries = True
+
+    def collect_alone(self, files: Iterable[int]) -> None:
+        """Collect these files one at a time from now on (a batch killed its worker)."""
+        self.isolate.update(files)
+
+    def drop_pending(self) -> None:
+        """The run stops: forget every test and file not yet sent to a worker."""
+        for plan in self.workers:
+            plan.ready.clear()
+            plan.files_todo.clear()
+
+    def retries_waiting(self) -> bool:
+        return bool(self.delayed)
+
+    def retry_due(self, now: float) -> bool:
+        return bool(self.delayed) and self.delayed[0][0] <= now
+
+    def idle(self) -> bool:
+        """Nothing is queued, running, collecting or due anywhere."""
+        return not self.delayed and all(
+            not (p.outstanding or p.ready or p.files_todo or p.collecting or p.stolen)
+            for p in self.workers
+        )
+
+    def collecting_anywhere(self) -> bool:
+        """Some file is being collected or still waits to be."""
+        return self.is_collecting() or any(plan.files_todo for plan in self.workers)
+
     # -- isolation ---------------------------------------------------------------
 
     def isolate_test(self, nodeid: str) -> int:

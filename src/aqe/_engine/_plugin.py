@@ -20,9 +20,11 @@ from .._compat import CollectReport, nodes
 from .._model import RunRecord
 from .._trace import mark
 from . import _coverage, _identity, _limits, _order, _retry
-from ._coordinator import Coordinator, Launcher, ProgressView, RunSink, pool_size
+from ._backend import Launcher
+from ._coordinator import Coordinator, pool_size
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
+from ._recorder import ProgressView, RunSink
 from ._spawn import SpawnLauncher
 from ._worker import run_worker
 

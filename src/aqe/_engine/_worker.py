@@ -47,9 +47,12 @@ from .._messages import (
     Stop,
     TestFinished,
     TestInterrupted,
+    ToCoordinator,
+    ToWorker,
     WarningRecorded,
     WorkerFailed,
     WorkerReady,
+    assert_never,
 )
 from .._trace import mark
 from . import _bytecode, _coverage, _django, _identity
@@ -234,7 +237,7 @@ class Worker:
 
     # -- plumbing --------------------------------------------------------------
 
-    def post(self, message: Any) -> None:
+    def post(self, message: ToCoordinator) -> None:
         self._outbox.append(_transport.encode(message))
 
     def flush(self) -> None:
@@ -366,7 +369,7 @@ class Worker:
                 return
             timeout = (wait if wait is not None else None) if block else 0.0
 
-    def _handle(self, message: Any) -> None:
+    def _handle(self, message: ToWorker) -> None:
         if self.stopped and isinstance(message, (Collect, RunTests)):
             return  # sent before the coordinator knew this worker is leaving
         match message:
@@ -387,7 +390,7 @@ class Worker:
             case Proceed():
                 self._held = False
             case _:
-                raise TypeError(f"unexpected message {message!r}")
+                assert_never(message)
 
     # -- work ------------------------------------------------------------------
 

@@ -18,8 +18,7 @@ from typing import IO, Any
 import pytest
 
 from .._compat import CollectReport, TerminalReporter, TestReport
-from .._engine._coordinator import Progress
-from .._model import TestResult
+from .._model import Progress, TestResult
 
 
 def _silence(stream: IO[str]) -> None:
