@@ -18,6 +18,7 @@ from typing import Protocol, TypeAlias, runtime_checkable
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, JunitOptions, Outcome, RunRecord, TestResult
 from aqe._store import DurationEstimate, HistoryRow, RunRow, SimilarRow
 from aqe._store import Store as HistoryStore
+from aqe._verdicts import RetryPolicy
 
 __all__ = [
     "ADAPTERS",
@@ -91,15 +92,10 @@ class CollectedTest:
     line: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class RetryRules:
-    """When a failed test runs again (``--retries``, ``--retry-on``, ``--retry-except``)."""
-
-    retries: int = 0
-    retry_on: str | None = None
-    retry_except: str | None = None
-    #: Share of the run's tests that may be retried at all (at least one retry).
-    budget: float = 0.05
+#: When a failed test runs again (``--retries``, ``--retry-on``, ``--retry-except``,
+#: the run's budget, backoff for transient errors): the same rules the pytest engine
+#: applies, decided by the same code (``aqe._verdicts``).
+RetryRules = RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from aqe._adapters import RunOptions, load_adapter, pick_adapter, selection_args
-from aqe._adapters._neutral import Verdict, attempt_verdict, exit_code, retries_allowed
+from aqe._adapters._neutral import exit_code, next_attempt
 from aqe._adapters.pytest import PytestAdapter, detects, pytest_args
 from aqe._config import Config
 from aqe._exceptions import PluginError
@@ -23,6 +23,7 @@ from aqe._mcp._runs import RunRequest as McpRunRequest
 from aqe._reporting.summary import TerminalSummary, summary_lines
 from aqe._runner import RunRecorder, chosen_reporters, load_reporter
 from aqe._store import HistoryStore, Store, open_history
+from aqe._verdicts import Attempts, Retries
 from aqe.plugins import (
     Adapter,
     CollectedTest,
@@ -55,26 +56,29 @@ def result(nodeid: str, outcome: Any = "passed", attempt: int = 1, **more: Any) 
 
 
 def test_a_pass_after_a_failed_attempt_is_flaky() -> None:
-    rules = RetryRules(retries=1)
-    assert attempt_verdict(result("t", "passed", 2), True, rules, 1, 10) == Verdict("flaky", False)
-    assert attempt_verdict(result("t", "passed"), False, rules, 0, 10) == Verdict("passed", False)
+    numbering = Attempts()
+    assert numbering.number(result("t", "failed")).outcome == "failed"
+    again = numbering.number(result("t", "passed"))
+    assert (again.outcome, again.attempt) == ("flaky", 2)
+    assert numbering.number(result("u", "passed")).outcome == "passed"
 
 
 def test_a_failure_runs_again_while_its_retries_and_the_budget_last() -> None:
-    rules = RetryRules(retries=2, budget=0.1)
+    retries = Retries(RetryRules(retries=2, budget=0.1))
     failed = result("t", "failed", 1, error_type="AssertionError", message="boom")
-    assert attempt_verdict(failed, False, rules, 0, 10).retry
-    assert not attempt_verdict(result("t", "failed", 3), True, rules, 0, 10).retry  # 2 retries
-    assert not attempt_verdict(failed, False, rules, 1, 10).retry  # budget: 1 of 10 tests
-    assert retries_allowed(rules, 10) == 1
-    assert retries_allowed(RetryRules(budget=0.0), 10) == 1  # at least one
+    assert next_attempt(failed, retries, 10, stopping=False) == 0.0  # no backoff: not transient
+    assert next_attempt(result("t", "failed", 3), retries, 10, stopping=False) is None  # 2 retries
+    assert next_attempt(failed, retries, 10, stopping=False) is None  # budget: 1 of 10 tests
+    assert next_attempt(result("t", "passed"), Retries(RetryRules(2)), 10, False) is None
+    assert next_attempt(failed, Retries(RetryRules(2)), 10, stopping=True) is None
 
 
 def test_the_error_filters_choose_what_is_retried() -> None:
-    failed = result("t", "failed", error_type="ConnectionError", message="refused")
-    assert not attempt_verdict(failed, False, RetryRules(1, retry_on="Timeout"), 0, 9).retry
-    assert attempt_verdict(failed, False, RetryRules(1, retry_on="Connection"), 0, 9).retry
-    assert not attempt_verdict(failed, False, RetryRules(1, retry_except="refused"), 0, 9).retry
+    failed = result("t", "failed", error_type="OSError", message="connection refused")
+    assert next_attempt(failed, Retries(RetryRules(1, retry_on="Timeout")), 9, False) is None
+    assert next_attempt(failed, Retries(RetryRules(1, retry_except="refused")), 9, False) is None
+    delay = next_attempt(failed, Retries(RetryRules(1, retry_on="connection")), 9, False)
+    assert delay is not None and delay > 0  # "connection refused" waits (backoff)
 
 
 def test_exit_codes_are_pytests() -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .. import _registry
 from .._exceptions import PluginError
-from ..plugins import ADAPTERS, Adapter, CollectedTest, RetryRules, RunRequest, Selection
+from ..plugins import ADAPTERS, Adapter, CollectedTest, RunRequest, Selection
 
 if TYPE_CHECKING:
     from .._engine._limits import EngineSettings
@@ -53,7 +53,6 @@ class RunOptions:
                 root=self.root, selection=selection, workers=self.workers,
                 verbosity=self.verbosity, capture=self.capture, live=self.live, run_id=run_id,
             )  # fmt: skip
-        policy = engine.retry
         return RunRequest(
             root=self.root,
             selection=selection,
@@ -63,7 +62,7 @@ class RunOptions:
             live=self.live,
             timeout=engine.timeout,
             run_timeout=engine.run_timeout,
-            retry=RetryRules(policy.retries, policy.retry_on, policy.retry_except, policy.budget),
+            retry=engine.retry,
             fail_on_flaky=engine.fail_on_flaky,
             quarantined=engine.quarantined,
             run_id=run_id,

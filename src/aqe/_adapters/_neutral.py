@@ -1,9 +1,9 @@
 """aqe's run loop for adapters that run one test at a time (``aqe.plugins.run_tests``).
 
 Retries, flaky and quarantine verdicts and the exit code are aqe's, not the
-adapter's, so every framework gets the same ones. The decision is one pure
-function, :func:`attempt_verdict`; it stands in for the shared attempt verdicts
-(``_verdicts.py``) until those exist. Tests run on threads: an adapter's test is
+adapter's, so every framework gets the same ones: the pytest engine's own pure
+decisions (``aqe._verdicts``: ``decide``, ``Attempts``, ``Retries``), without the
+tiers (an adapter's test is already a process of its own). Tests run on threads: an adapter's test is
 typically a child process, and a thread per worker slot waits on it cheaply.
 """
 
@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import math
 import queue
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
-from .._model import FAILING_OUTCOMES, Outcome, TestResult
+from .._model import FAILING_OUTCOMES, TestResult
+from .._verdicts import Attempt, Attempts, Retries, Retry, Situation, decide
 from ..plugins import (
     CollectedTest,
     CollectionFinished,
-    RetryRules,
     RunEvents,
     RunRequest,
     RunSummary,
@@ -32,34 +29,15 @@ from ..plugins import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What one attempt means: the outcome to record, and whether the test runs again."""
-
-    outcome: Outcome
-    retry: bool
-
-
-def retries_allowed(rules: RetryRules, tests: int) -> int:
-    """The run's retry budget: a share of its tests, at least one."""
-    return max(1, math.ceil(rules.budget * tests))
-
-
-def attempt_verdict(
-    result: TestResult, failed_before: bool, rules: RetryRules, spent: int, tests: int
-) -> Verdict:
-    """A pass after a failed attempt is ``flaky``; a failure runs again while the
-    test's retries (``--retries``), the error filters and the run's budget allow."""
-    if result.outcome == "passed" and failed_before:
-        return Verdict("flaky", retry=False)
-    if result.outcome not in FAILING_OUTCOMES or result.attempt > rules.retries:
-        return Verdict(result.outcome, retry=False)
+def next_attempt(result: TestResult, retries: Retries, tests: int, stopping: bool) -> float | None:
+    """Seconds to wait before the test runs again, or None when this attempt is its
+    last: the pytest engine's decision (``decide``) and retry rules (``Retries``:
+    ``--retries``, the error filters, the run's budget, backoff for transient errors)."""
+    facts = Attempt(result.outcome, quarantined=result.quarantined)
+    if not isinstance(decide(facts, Situation(isolate_on=(), stopping=stopping)), Retry):
+        return None
     error = f"{result.error_type or ''}: {result.message or ''}"
-    if rules.retry_on is not None and not re.search(rules.retry_on, error):
-        return Verdict(result.outcome, retry=False)
-    if rules.retry_except is not None and re.search(rules.retry_except, error):
-        return Verdict(result.outcome, retry=False)
-    return Verdict(result.outcome, retry=spent < retries_allowed(rules, tests))
+    return retries.next_delay(result.attempt, None, error, tests)
 
 
 def exit_code(final: Sequence[TestResult], fail_on_flaky: bool, interrupted: bool) -> int:
@@ -92,7 +70,10 @@ class _Loop:
         for slot in range(self.workers):
             self.slots.put(slot)
         self.attempts: dict[str, int] = {}
-        self.failed: set[str] = set()
+        #: Numbers each ended attempt, marks quarantine and a pass after a failure flaky.
+        self.numbering = Attempts(request.quarantined)
+        self.retries = Retries(request.retry)
+        self.delays: dict[str, float] = {}
         self.final: dict[str, TestResult] = {}
         self.order = {test.nodeid: position for position, test in enumerate(tests)}
         self.spent = 0
@@ -100,18 +81,15 @@ class _Loop:
         self.stopping = False
         self.waiting: collections.deque[CollectedTest] = collections.deque()
 
-    def _attempt(self, test: CollectedTest, attempt: int) -> TestResult:
+    def _attempt(self, test: CollectedTest, delay: float) -> TestResult:
+        if delay > 0:
+            time.sleep(delay)  # a transient error's backoff before the retry
         slot = self.slots.get()
         try:
             result = self.run_one(test)
         finally:
             self.slots.put(slot)
-        return dataclasses.replace(
-            result,
-            attempt=attempt,
-            worker=slot,
-            quarantined=test.nodeid in self.request.quarantined,
-        )
+        return dataclasses.replace(result, worker=slot)
 
     def _stop_after(self) -> int | None:
         selection = self.request.selection
@@ -162,7 +140,8 @@ class _Loop:
         attempt = self.attempts.get(test.nodeid, 0) + 1
         self.attempts[test.nodeid] = attempt
         self.events.emit(TestStarted(test.nodeid, attempt))
-        running[pool.submit(self._attempt, test, attempt)] = test
+        delay = self.delays.pop(test.nodeid, 0.0)
+        running[pool.submit(self._attempt, test, delay)] = test
 
     def _settle(
         self, running: dict[Future[TestResult], CollectedTest], done: set[Future[TestResult]]
@@ -172,16 +151,11 @@ class _Loop:
         for future in sorted(done, key=lambda f: self.order[running[f].nodeid]):
             test = running.pop(future)
             result = future.result()  # an adapter's exception ends the run (a plugin error)
-            verdict = attempt_verdict(
-                result, test.nodeid in self.failed, self.request.retry, self.spent,
-                len(self.tests),
-            )  # fmt: skip
-            if result.outcome in FAILING_OUTCOMES:
-                self.failed.add(test.nodeid)
-            result = dataclasses.replace(result, outcome=verdict.outcome)
+            result = self.numbering.number(result)
             finished.append(TestFinished(result))
-            if verdict.retry and not self.stopping:
-                self.spent += 1
+            delay = next_attempt(result, self.retries, len(self.tests), self.stopping)
+            if delay is not None:
+                self.delays[test.nodeid] = delay
                 again.append(test)
                 continue
             self.final[test.nodeid] = result

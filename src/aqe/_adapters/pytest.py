@@ -340,21 +340,14 @@ def engine_settings(request: RunRequest) -> EngineSettings:
     """The engine's settings: the adapter's own options when the CLI gave them,
     else the request's neutral knobs over the engine's defaults."""
     from .._engine._limits import EngineSettings
-    from .._engine._retry import RetryPolicy
 
     if isinstance(request.adapter_options, EngineSettings):
         return request.adapter_options
-    rules = request.retry
     return EngineSettings(
         workers=request.workers,
         timeout=request.timeout,
         run_timeout=request.run_timeout,
-        retry=RetryPolicy(
-            retries=rules.retries,
-            retry_on=rules.retry_on,
-            retry_except=rules.retry_except,
-            budget=rules.budget,
-        ),
+        retry=request.retry,
         fail_on_flaky=request.fail_on_flaky,
         status_path=request.status_path,
         quarantined=request.quarantined,
