@@ -94,11 +94,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: adapter seam takes, and the status file ``aqe status`` and ``aqe mcp`` read.
 ENGINE_PUBLISHED = ("aqe._engine._limits", "aqe._engine._retry", "aqe._engine._status")
 
-#: Known violations that issue 16's other parts remove; the lead empties this at merge.
-ALLOWED: set[tuple[str, str]] = {
-    # Run control reaches into the engine (the run-control part goes through the adapter).
-    ("aqe._runner", "aqe._engine._bytecode"),
-}
+#: Known violations, each with a comment saying why and when it goes (none now).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

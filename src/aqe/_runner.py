@@ -17,12 +17,10 @@ from typing import TypeAlias
 
 from . import _registry
 from ._adapters import Adapter, RunOptions, Selection
-from ._engine._bytecode import cache_in
 from ._exceptions import AqeError, PluginError, StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._options import Config
-from ._paths import optional_aqe_directory
 from ._signals import handling, received
 from ._store import DurationEstimate, Store, open_history
 from ._store._select import scheme_of
@@ -160,9 +158,7 @@ def execute_run(
     try:
         if store is not None:
             store.begin_run(run)
-        cache = optional_aqe_directory(root, "pycache") if config.bytecode_cache else None
-        with cache_in(cache):
-            code = _run_adapter(adapter, options.request(selection, run.run_id), recorder)
+        code = _run_adapter(adapter, options.request(selection, run.run_id), recorder)
         if received() and code != 2:
             # Interrupted during start-up and the exception lost on the way: pytest
             # may have reported it as something else (a plugin that failed to load).

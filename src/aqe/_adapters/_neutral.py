@@ -3,8 +3,8 @@
 Retries, flaky and quarantine verdicts and the exit code are aqe's, not the
 adapter's, so every framework gets the same ones: the pytest engine's own pure
 decisions (``aqe._verdicts``: ``decide``, ``Attempts``, ``Retries``), without the
-tiers (an adapter's test is already a process of its own). Tests run on threads: an adapter's test is
-typically a child process, and a thread per worker slot waits on it cheaply.
+tiers (an adapter's test is already a process of its own). Tests run on threads:
+an adapter's test is typically a child process, and a thread per slot waits on it.
 """
 
 from __future__ import annotations

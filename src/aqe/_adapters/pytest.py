@@ -309,7 +309,9 @@ class PytestAdapter:
     def run(self, request: RunRequest, events: RunEvents) -> int:
         import time
 
+        from .._engine._bytecode import cache_in
         from .._engine._plugin import EnginePlugin
+        from .._paths import optional_aqe_directory
 
         installer = _ReporterInstaller(request, request.workers)
         # The engine fills a record of its own; what it learns reaches aqe as events.
@@ -318,7 +320,8 @@ class PytestAdapter:
             workers=request.workers,
         )  # fmt: skip
         sink = _Events(events)
-        engine = EnginePlugin(run, sink, engine_settings(request))
+        settings = engine_settings(request)
+        engine = EnginePlugin(run, sink, settings)
         selection = request.selection
         args = pytest_args(request)
         xdist = xdist_loads(selection.extra_args, request.root)
@@ -328,8 +331,11 @@ class PytestAdapter:
                 "workers (-w/--workers), so it is ignored\n"
             )
         mark("pytest-main")
+        root = request.root
+        cache = optional_aqe_directory(root, "pycache") if settings.bytecode_cache else None
         try:
-            code = pytest.main(args, plugins=[installer, engine])
+            with cache_in(cache):
+                code = pytest.main(args, plugins=[installer, engine])
         finally:
             sink.finish(run)
         mark("pytest-main-end")

@@ -52,6 +52,8 @@ class EngineSettings:
     status_path: str | None = None
     #: Node ids in the project's quarantine: their failures do not fail the run.
     quarantined: frozenset[str] = frozenset()
+    #: Keep compiled test modules in ``.aqe/pycache``, keyed by content.
+    bytecode_cache: bool = True
 
 
 def resident_mb() -> float:
