@@ -105,6 +105,9 @@ class OutcomeRecorder:
         self.path = path
         self.reports: dict[str, dict[str, Any]] = {}
         self.collection_errors: list[str] = []
+        #: Modules skipped as a whole (``pytest.importorskip`` at import): pytest counts
+        #: them as skipped, and aqe records them as a result under the module's id.
+        self.collection_skips: list[str] = []
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.reports.setdefault(report.nodeid, {})[report.when] = report
@@ -112,10 +115,14 @@ class OutcomeRecorder:
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
             self.collection_errors.append(report.nodeid)
+        elif report.skipped:
+            self.collection_skips.append(report.nodeid)
 
     def pytest_sessionfinish(self) -> None:
+        tests = {nodeid: outcome_of(reports) for nodeid, reports in self.reports.items()}
+        tests.update((nodeid, "skipped") for nodeid in self.collection_skips if nodeid not in tests)
         data = {
-            "tests": {nodeid: outcome_of(reports) for nodeid, reports in self.reports.items()},
+            "tests": tests,
             "collection_errors": self.collection_errors,
         }
         Path(self.path).write_text(json.dumps(data, indent=1), encoding="utf-8")
