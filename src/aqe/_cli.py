@@ -399,8 +399,9 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     metavar="S",
     callback=_budget,
     show_default=True,
-    help="Seconds aimed at: about half searches, the rest checks properties and runs the "
-    "file (two pytest runs a round: a few seconds however small the budget).",
+    help="Seconds aimed at: about half searches (its CPU time: the same tests on a busy "
+    "machine), the rest checks properties and runs the file (two pytest runs a round: a "
+    "few seconds however small the budget).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")

@@ -24,7 +24,7 @@ from typing import Any
 from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
 from ._model import Case, FunctionReport, Property, from_json, to_json
-from ._process import child_env, start
+from ._process import WALL_FACTOR, child_env, start
 from ._render import render
 from ._verify import (
     MIN_SEEDS,
@@ -179,7 +179,8 @@ def _explore(
     command = [sys.executable, "-m", "aqe._generate._explore", str(request_file), str(out_file)]
     proc = start(command, scratch, child_env("0", paths), stderr=subprocess.PIPE)
     try:
-        _, stderr = proc.communicate(timeout=budget * 2 + 30)
+        # The child ends itself past its budget (CPU, or WALL_FACTOR x in wall time).
+        _, stderr = proc.communicate(timeout=budget * WALL_FACTOR + 60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, 9)
         _, stderr = proc.communicate()

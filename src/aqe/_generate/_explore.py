@@ -31,9 +31,14 @@ from typing import Any, TextIO
 from ._arcs import Arc, ArcTracer, FileMap
 from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
 from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
+from ._process import WALL_FACTOR
 from ._values import stable_message, stdlib_namespace, to_source
 
 CALL_SECONDS = 1.0
+#: The search's budget is its own CPU time, not the wall clock: the same seed and
+#: budget find the same tests on a busy machine as on an idle one (a wall-clock
+#: budget found fewer under load, so output depended on what else ran).
+clock = time.process_time
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
@@ -118,7 +123,7 @@ class Explorer:
     def __init__(self, module: types.ModuleType, out: TextIO, budget: float, seed: int) -> None:
         self.module = module
         self.out = out
-        self.deadline = time.monotonic() + budget
+        self.deadline = clock() + budget
         #: Properties get a third of the search's time on top of it.
         self.property_deadline = self.deadline + budget / 3
         self.rng = random.Random(seed)
@@ -429,7 +434,7 @@ class Explorer:
         patience: int = PLATEAU_CALLS,
     ) -> FunctionReport:
         report = FunctionReport(target=target.name)
-        stop = min(self.deadline, time.monotonic() + seconds)
+        stop = min(self.deadline, clock() + seconds)
         kept: list[Case] = []
         seen_behaviours = self.behaviours.setdefault(target.name, set())
         stale = 0
@@ -442,7 +447,7 @@ class Explorer:
         if receivers is not None:
             receivers = list(dict.fromkeys([*(r for r, _ in seeds if r), *receivers]))
         for args in itertools.chain(seeds, self._inputs(domains, required, receivers)):
-            if time.monotonic() > stop or stale > patience or len(kept) >= MAX_KEPT:
+            if clock() > stop or stale > patience or len(kept) >= MAX_KEPT:
                 break
             receiver, rest = args
             case = self.call_case(target, rest, receiver)
@@ -611,7 +616,7 @@ class Explorer:
         self._pass(later, "receiver")
         # Time left: more passes over what still misses branches, each more patient.
         rounds = 0
-        while time.monotonic() < self.deadline - 0.05 and rounds < 6:
+        while clock() < self.deadline - 0.05 and rounds < 6:
             leftovers = [
                 t
                 for t in first + later
@@ -656,7 +661,7 @@ class Explorer:
 
     def _pass(self, targets: list[Target], mode: str | None, patience: int = PLATEAU_CALLS) -> None:
         for index, target in enumerate(targets):
-            remaining = self.deadline - time.monotonic()
+            remaining = self.deadline - clock()
             if remaining <= 0:
                 break
             share = remaining / max(1, len(targets) - index)
@@ -820,13 +825,28 @@ def _quiet() -> Iterator[None]:
         os.dup2(saved[1], 2)
 
 
+def _limit_cpu(seconds: int) -> None:
+    """End the search (exit 3, what it found is kept) past ``seconds`` of CPU."""
+    try:
+        import resource
+
+        used = int(clock()) + 1
+        signal.signal(signal.SIGXCPU, lambda signum, frame: os._exit(3))
+        resource.setrlimit(resource.RLIMIT_CPU, (used + seconds, used + seconds + 5))
+    except (ImportError, OSError, ValueError):
+        pass  # no such limit here: the wall-clock watchdog still ends it
+
+
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
     signal.signal(signal.SIGALRM, _alarm)
     sys.setrecursionlimit(3000)
-    # A call stuck in C code never sees the alarm: end the whole search past its time.
-    watchdog = threading.Timer(float(request["budget"]) * 2 + 15, os._exit, args=(3,))
+    # A call stuck in C code never sees the alarm: end the whole search past its
+    # time, in CPU (a busy loop) or, much later, in wall time (a blocked call).
+    budget = float(request["budget"])
+    _limit_cpu(int(budget * 2 + 15))
+    watchdog = threading.Timer(budget * WALL_FACTOR + 30, os._exit, args=(3,))
     watchdog.daemon = True
     watchdog.start()
     with open(argv[1], "w", encoding="utf-8") as out:

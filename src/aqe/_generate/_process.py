@@ -16,6 +16,10 @@ from .._signals import die_with_parent
 _SOURCE = str(Path(__file__).resolve().parents[2])
 
 
+#: A search past this many times its budget in wall time is ended (a call blocked
+#: outside Python, using no CPU); busy loops are ended by its CPU limit first.
+WALL_FACTOR = 8
+
 def child_env(seed: str, paths: list[str] | None = None) -> dict[str, str]:
     env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTEST_ADDOPTS", None)

@@ -200,7 +200,11 @@ async def generate_tests(
         command.append("--dry-run")
         if out is not None:
             command += ["--out", _out_argument(fleet, out)]
-    limit = budget_seconds * 2 + 20
+    from .._generate._process import WALL_FACTOR  # the package loads only when used
+
+    # The search counts CPU time and ends itself at WALL_FACTOR x its budget in wall
+    # time; this is the last resort past that and the two verification runs.
+    limit = budget_seconds * WALL_FACTOR + 60
     try:
         code, stdout, stderr = await _run(command, fleet.root, limit)
     except TimeoutError:
