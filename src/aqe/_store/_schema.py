@@ -60,7 +60,7 @@ REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
 }
 
 
-def store_error(path: Path, problem: str, remedy: str) -> StoreError:
+def store_error(path: Path | str, problem: str, remedy: str) -> StoreError:
     """Build the one-line error: ``history database <path> <problem>; <remedy>``."""
     text = f"history database {path} {problem}; {remedy}"
     return StoreError(" ".join(text.split()))

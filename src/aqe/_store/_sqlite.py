@@ -29,7 +29,9 @@ from typing import cast
 
 from aqe._model import OUTCOMES, RunRecord, TestResult
 from aqe._paths import write_ignore
+from aqe._store._dump import FAILURE_COLUMNS, Row, RunDump
 from aqe._store._schema import open_database, store_error, translate_error
+from aqe._store._tables import SQLITE, columns_by_table
 
 __all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow", "SimilarRow"]
 
@@ -312,6 +314,53 @@ class HistoryStore:
                 values,
             )
 
+    # -- moving a history (aqe history export/import) ------------------------------
+
+    def export_runs(self) -> Iterator[RunDump]:
+        """Every run, oldest first, with what was recorded under its id."""
+        with self._guard("listing runs to export") as conn:
+            run_ids = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY start, rowid")]
+        for run_id in run_ids:
+            with self._guard("exporting a run") as conn:
+                yield self._dump(conn, run_id)
+
+    def _dump(self, conn: sqlite3.Connection, run_id: str) -> RunDump:
+        def rows(table: str, columns: Sequence[str], where: str = "run_id = ?") -> list[Row]:
+            names = ", ".join(SQLITE.quote(c) for c in columns)
+            found = conn.execute(
+                f"SELECT {names} FROM {table} WHERE {where} ORDER BY rowid", (run_id,)
+            )
+            return [dict(zip(columns, row, strict=True)) for row in found]
+
+        tables = columns_by_table()
+        failures = rows("failure_text", FAILURE_COLUMNS) if self._indexed(conn) else []
+        return RunDump(
+            run=rows("runs", tables["runs"])[0],
+            results=rows("results", tables["results"]),
+            collect_times=rows("collect_times", tables["collect_times"]),
+            failures=failures,
+        )
+
+    def import_run(self, dump: RunDump) -> bool:
+        """Add ``dump`` in one transaction unless its run id is already here (then
+        nothing changes and False is returned): importing twice adds nothing twice."""
+        with self._write("importing a run") as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (dump.run_id,)).fetchone():
+                return False
+            _insert_rows(conn, "runs", [dump.run])
+            _insert_rows(conn, "results", dump.results)
+            _insert_rows(conn, "collect_times", dump.collect_times)
+            if dump.failures and self._indexed(conn):
+                _insert_rows(
+                    conn, "failure_text", [{**f, "run_id": dump.run_id} for f in dump.failures]
+                )
+        return True
+
+    @staticmethod
+    def _indexed(conn: sqlite3.Connection) -> bool:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'failure_vocab'")
+        return found.fetchone() is not None
+
     # -- reading ---------------------------------------------------------------------
 
     def estimates(
@@ -385,7 +434,7 @@ class HistoryStore:
                 f"SELECT {_RESULT_COLUMNS} FROM results WHERE run_id = ? ORDER BY rowid",
                 (run_id,),
             ).fetchall()
-        return [self._result(row) for row in rows]
+        return [result_from_row(row, self.path) for row in rows]
 
     def test_history(
         self, nodeid: str, limit: int = 20, offset: int = 0
@@ -448,37 +497,6 @@ class HistoryStore:
                 for run_id, nodeid, outcome in conn.execute(query, [r.run_id for r in runs]):
                     attempts[nodeid].setdefault(run_id, []).append(outcome)
         return runs, dict(attempts)
-
-    def _result(self, row: tuple[object, ...]) -> TestResult:
-        (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
-        error_type, message, traceback, _size, start, stop, tier, quarantined = row[12:]
-        if outcome not in OUTCOMES:
-            raise store_error(
-                self.path,
-                f"holds an unknown outcome {outcome!r} for {nodeid}",
-                "move it aside or run with --no-history",
-            )
-        return TestResult(
-            nodeid=str(nodeid),
-            file=str(file),
-            line=cast("int | None", line),
-            outcome=outcome,
-            phases={
-                name: float(cast(float, value))
-                for name, value in zip(_PHASES, phase_values, strict=True)
-                if value is not None
-            },
-            worker=cast(int, worker),
-            attempt=cast(int, attempt),
-            when=cast("str | None", when),
-            error_type=cast("str | None", error_type),
-            message=cast("str | None", message),
-            traceback=cast("str | None", traceback),
-            start=cast(float, start),
-            stop=cast(float, stop),
-            tier=str(tier or "hot"),
-            quarantined=bool(quarantined),
-        )
 
 
 #: Count columns of ``runs``, in the order the SQL above lists them.
@@ -556,4 +574,49 @@ def _run_row(row: tuple[object, ...]) -> RunRow:
         command=[str(part) for part in json.loads(cast(str, command))],
         root=str(root),
         code_id=cast("str | None", code_id),
+    )
+
+
+def result_from_row(row: Sequence[object], location: Path | str) -> TestResult:
+    """A ``results`` row (``_RESULT_COLUMNS`` order) as a TestResult; ``location``
+    names the database in the error about an unknown outcome."""
+    (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
+    error_type, message, traceback, _size, start, stop, tier, quarantined = row[12:]
+    if outcome not in OUTCOMES:
+        raise store_error(
+            location,
+            f"holds an unknown outcome {outcome!r} for {nodeid}",
+            "move it aside or run with --no-history",
+        )
+    return TestResult(
+        nodeid=str(nodeid),
+        file=str(file),
+        line=cast("int | None", line),
+        outcome=outcome,
+        phases={
+            name: float(cast(float, value))
+            for name, value in zip(_PHASES, phase_values, strict=True)
+            if value is not None
+        },
+        worker=cast(int, worker),
+        attempt=cast(int, attempt),
+        when=cast("str | None", when),
+        error_type=cast("str | None", error_type),
+        message=cast("str | None", message),
+        traceback=cast("str | None", traceback),
+        start=cast(float, start),
+        stop=cast(float, stop),
+        tier=str(tier or "hot"),
+        quarantined=bool(quarantined),
+    )
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[Row]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(SQLITE.quote(c) for c in columns)
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(
+        f"INSERT INTO {table} ({names}) VALUES ({marks})", [[r[c] for c in columns] for r in rows]
     )

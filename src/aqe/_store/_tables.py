@@ -174,7 +174,9 @@ def render(step: tuple[Operation, ...], dialect: Dialect) -> tuple[str, ...]:
     return tuple(statements)
 
 
-def columns_by_table(steps: tuple[tuple[Operation, ...], ...] = STEPS) -> dict[str, tuple[str, ...]]:
+def columns_by_table(
+    steps: tuple[tuple[Operation, ...], ...] = STEPS,
+) -> dict[str, tuple[str, ...]]:
     """Every table's columns after all ``steps``, in order of creation."""
     tables: dict[str, list[str]] = {}
     for step in steps:
