@@ -24,7 +24,7 @@ from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._options import Config
 from ._paths import optional_aqe_directory
 from ._signals import handling, received
-from ._store import DurationEstimate, Store, open_history
+from ._store import DurationEstimate, Store, masked, open_existing, open_history
 from ._store._select import scheme_of
 from ._trace import mark
 from .plugins import (
@@ -124,6 +124,24 @@ class RunRecorder:
 def history_path(config: Config, root: Path) -> Path:
     path = Path(config.history_path)
     return path if path.is_absolute() else root / path
+
+
+def history_location(config: Config, root: Path) -> str:
+    """How messages name the configured history: its path, or its URL with the
+    password masked."""
+    if scheme_of(config.history_path) is not None:
+        return masked(config.history_path)
+    return str(history_path(config, root))
+
+
+def open_existing_store(config: Config, root: Path) -> Store | None:
+    """The configured history if it exists, for read-only commands (which never
+    create one): None when history is off or its file is missing; a URL is opened."""
+    if not config.history:
+        return None
+    if scheme_of(config.history_path) is not None:
+        return open_existing(config.history_path)
+    return open_existing(history_path(config, root))
 
 
 def open_store(config: Config, root: Path) -> Store | None:
