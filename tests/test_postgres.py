@@ -8,6 +8,7 @@ agrees on both; bad URLs, passwords and schemas give one line, masked, exit 3 or
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -39,19 +40,25 @@ PROJECT = {
         def test_fails():
             raise ValueError("the widget_factory returned None for order 42")
     """,
-    "tests/test_block.py": """
+    "tests/conftest.py": """
         import os
         import pathlib
         import time
 
-        def test_block():
-            # Only when PG_MARK names a file: say "running", then wait to be interrupted.
+        finished = 0
+
+        def pytest_runtest_logfinish(nodeid, location):
+            # With PG_MARK set: after the 6th test, say so and wait for the release
+            # file the test writes once it has sent SIGINT to this run.
+            global finished
+            finished += 1
             mark = os.environ.get("PG_MARK")
-            if mark:
+            if mark and finished == 6:
                 pathlib.Path(mark).touch()
+                release = pathlib.Path(mark + ".release")
                 deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    time.sleep(0.05)
+                while not release.exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
     """,
 }
 
@@ -62,11 +69,13 @@ def pg() -> Iterator[Cluster]:
         yield made
 
 
+_numbers = itertools.count()
+
+
 @pytest.fixture
-def database(pg: Cluster, request: pytest.FixtureRequest) -> str:
+def database(pg: Cluster) -> str:
     """A fresh database for this test; its URL (with the password)."""
-    name = "h_" + request.node.name.lower().replace("[", "_").strip("]")[:40]
-    return pg.create_database(name)
+    return pg.create_database(f"history_{next(_numbers)}")
 
 
 @pytest.fixture
@@ -184,7 +193,7 @@ def test_four_writers_at_once_some_interrupted_lose_nothing(
     database: str, project: Path, tmp_path: Path
 ) -> None:
     reports: list[Path] = []
-    for round_ in range(3):
+    for round_ in range(2):
         procs: list[tuple[subprocess.Popen[str], Path | None]] = []
         for i in range(4):
             report = tmp_path / f"r{round_}-{i}.json"
@@ -205,7 +214,8 @@ def test_four_writers_at_once_some_interrupted_lose_nothing(
                 while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
                     time.sleep(0.02)
                 assert mark.exists(), proc.communicate()
-                proc.send_signal(signal.SIGINT)  # deterministic: the blocker is running
+                proc.send_signal(signal.SIGINT)  # deterministic: six tests have finished
+                Path(f"{mark}.release").touch()
             for proc, mark in procs:
                 _out, err = proc.communicate(timeout=HANG_GUARD)
                 assert proc.returncode == (2 if mark else 1), err
@@ -221,7 +231,7 @@ def test_four_writers_at_once_some_interrupted_lose_nothing(
             " GROUP BY run_id, nodeid, attempt HAVING count(*) > 1) AS d"
         ).fetchone()
         assert duplicates == (0,)
-        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (12,)
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (8,)
         for path in reports:
             report = _report(path)
             run = report["run"]
@@ -236,6 +246,7 @@ def test_four_writers_at_once_some_interrupted_lose_nothing(
                 ).fetchall()
             )
             assert stored == [tuple(row) for row in expected]
+            assert len(stored) >= 6  # an interrupted run too: six finished before SIGINT
             row = conn.execute(
                 'SELECT "end" IS NOT NULL, exit_code, passed, failed FROM runs WHERE run_id = %s',
                 (run["run_id"],),
