@@ -159,8 +159,10 @@ def test_the_postgres_store_answers_as_sqlite_does(database: str, tmp_path: Path
 
 def test_commands_work_on_a_postgres_history(database: str, project: Path) -> None:
     history = ("--history", database)
-    first = aqe_process("run", "-w", "2", *history, cwd=project)
+    report = project / "report.json"
+    first = aqe_process("run", "-w", "2", *history, "--json", str(report), cwd=project)
     assert first.returncode == 1, first.stderr
+    assert PASSWORD not in report.read_text() and ":***@" in report.read_text()
     second = aqe_process("run", "-w", "1", cwd=project, env={"AQE_HISTORY_PATH": database})
     assert second.returncode == 1, second.stderr
     assert not (project / ".aqe" / "history.db").exists()
@@ -182,6 +184,9 @@ def test_commands_work_on_a_postgres_history(database: str, project: Path) -> No
     assert "ValueError" in outputs[3]  # failures: the cause
     assert "test_fails  (same cause)" in outputs[4]  # similar: the other run's failure
     assert all(PASSWORD not in text for text in outputs)
+    with psycopg.connect(database) as conn:
+        commands = [row[0] for row in conn.execute("SELECT command FROM runs")]
+    assert len(commands) == 2 and all(PASSWORD not in command for command in commands)
 
 
 def _report(path: Path) -> dict[str, object]:

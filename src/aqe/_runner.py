@@ -126,6 +126,14 @@ def history_path(config: Config, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def masked_argument(argument: str) -> str:
+    """A command-line argument with any URL's password hidden (``--history=URL`` too)."""
+    if argument.startswith("-") and "=" in argument:
+        flag, _, value = argument.partition("=")
+        return f"{flag}={masked(value)}"
+    return masked(argument)
+
+
 def history_location(config: Config, root: Path) -> str:
     """How messages name the configured history: its path, or its URL with the
     password masked."""
@@ -164,7 +172,7 @@ def execute_run(
     run = RunRecord(
         run_id=run_id or uuid.uuid4().hex[:12],
         start=time.time(),
-        command=["aqe", *sys.argv[1:]],
+        command=["aqe", *map(masked_argument, sys.argv[1:])],  # no password in history or reports
         root=str(root),
         workers=options.workers,
     )

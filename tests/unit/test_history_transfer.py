@@ -11,6 +11,7 @@ import pytest
 
 from aqe._exceptions import UsageError
 from aqe._model import RunRecord, TestResult
+from aqe._runner import masked_argument
 from aqe._store import HistoryStore, _schema, _tables, masked, open_existing
 from aqe._store._dump import read_dumps, write_dumps
 
@@ -80,3 +81,7 @@ def test_passwords_are_masked_and_missing_files_are_not_created(tmp_path: Path) 
     assert masked("postgresql://db/aqe") == "postgresql://db/aqe"
     assert masked(tmp_path / "h.db") == str(tmp_path / "h.db")
     assert open_existing(tmp_path / "h.db") is None and not (tmp_path / "h.db").exists()
+    # The command a run records (history, reports) never holds the password either.
+    assert [masked_argument(a) for a in ("--history=postgresql://me:pw@db/h", "-k", "x")] == [
+        "--history=postgresql://me:***@db/h", "-k", "x"
+    ]  # fmt: skip
