@@ -22,6 +22,7 @@ import pytest
 from conftest import HANG_GUARD, aqe_process, clean_env
 from pg_cluster import PASSWORD, Cluster, cluster
 
+import aqe
 from aqe._model import RunRecord, TestResult
 from aqe._store import HistoryStore, open_history
 from aqe._store._postgres import PostgresStore
@@ -184,6 +185,10 @@ def test_commands_work_on_a_postgres_history(database: str, project: Path) -> No
     assert "ValueError" in outputs[3]  # failures: the cause
     assert "test_fails  (same cause)" in outputs[4]  # similar: the other run's failure
     assert all(PASSWORD not in text for text in outputs)
+    # The Python API and the MCP tools open the same history (aqe._api, _mcp._fleet).
+    assert len(aqe.history(cwd=project, history_path=database)) == 2
+    causes = aqe.failure_causes(cwd=project, history_path=database).causes
+    assert [c.tests for c in causes] == [("tests/test_many.py::test_fails",)]
     with psycopg.connect(database) as conn:
         commands = [row[0] for row in conn.execute("SELECT command FROM runs")]
     assert len(commands) == 2 and all(PASSWORD not in command for command in commands)
