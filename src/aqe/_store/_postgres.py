@@ -423,8 +423,9 @@ class PostgresStore:
                 "SELECT f.run_id, f.nodeid, f.attempt, f.cause, f.label,"
                 " ts_rank(f.tsv, q.query) AS score, u.start, u.git_commit"
                 " FROM failure_text AS f"
-                " CROSS JOIN (SELECT to_tsquery('simple', string_agg(quote_literal(t), ' | '))"
-                "  AS query FROM unnest(%s::text[]) AS t) AS q"
+                # Each term quoted by plainto_tsquery itself, joined with OR.
+                " CROSS JOIN (SELECT string_agg(plainto_tsquery('simple', t)::text, ' | ')"
+                "  ::tsquery AS query FROM unnest(%s::text[]) AS t) AS q"
                 " LEFT JOIN runs AS u ON u.run_id = f.run_id"
                 " WHERE f.tsv @@ q.query AND f.run_id IS DISTINCT FROM %s"
                 " ORDER BY score DESC, f.seq LIMIT %s",
