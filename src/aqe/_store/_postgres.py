@@ -45,6 +45,8 @@ from aqe._store._sqlite import (
     _median,
     _result_row,
     _run_row,
+    estimates_from,
+    history_rows,
     result_from_row,
 )
 from aqe._store._tables import POSTGRES, STEPS, columns_by_table, render
@@ -299,17 +301,7 @@ class PostgresStore:
                 [*params, max(window, 1)],
             ):
                 samples[nodeid].append((setup or 0.0, call or 0.0, teardown or 0.0, duration))
-        return {
-            nodeid: DurationEstimate(
-                nodeid=nodeid,
-                setup=_median([row[0] for row in rows]),
-                call=_median([row[1] for row in rows]),
-                teardown=_median([row[2] for row in rows]),
-                total=_median([row[3] for row in rows]),
-                samples=len(rows),
-            )
-            for nodeid, rows in samples.items()
-        }
+        return estimates_from(samples)
 
     def collect_estimates(self, window: int = 5) -> dict[str, float]:
         query = (
@@ -355,23 +347,7 @@ class PostgresStore:
                 "  WHERE x.nodeid = r.nodeid AND x.run_id = r.run_id)",
                 (nodeid,),
             ).fetchall()
-        counts: dict[str, int] = {}
-        for (outcome,) in finals:
-            counts[outcome] = counts.get(outcome, 0) + 1
-        entries = [
-            HistoryRow(
-                run_id=str(run_id),
-                start=float(start),
-                git_commit=commit,
-                outcome=str(outcome),
-                attempt=int(attempt),
-                duration=float(duration),
-                tier=str(tier or "hot"),
-                message=message,
-            )
-            for run_id, start, commit, outcome, attempt, duration, tier, message in rows
-        ]
-        return entries, len(finals), counts
+        return history_rows(rows, finals)
 
     def known_nodeids(self) -> set[str]:
         with self._guard("listing known tests") as conn:

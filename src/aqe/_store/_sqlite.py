@@ -393,17 +393,7 @@ class HistoryStore:
             for nodeid, setup, call, teardown, duration in conn.execute(query, params):
                 if wanted is None or nodeid in wanted:
                     samples[nodeid].append((setup or 0.0, call or 0.0, teardown or 0.0, duration))
-        return {
-            nodeid: DurationEstimate(
-                nodeid=nodeid,
-                setup=_median([row[0] for row in rows]),
-                call=_median([row[1] for row in rows]),
-                teardown=_median([row[2] for row in rows]),
-                total=_median([row[3] for row in rows]),
-                samples=len(rows),
-            )
-            for nodeid, rows in samples.items()
-        }
+        return estimates_from(samples)
 
     def collect_estimates(self, window: int = 5) -> dict[str, float]:
         """Median seconds to collect each file, over its last ``window`` collections."""
@@ -454,23 +444,7 @@ class HistoryStore:
                 "  WHERE x.nodeid = r.nodeid AND x.run_id = r.run_id)",
                 (nodeid,),
             ).fetchall()
-        counts: dict[str, int] = {}
-        for (outcome,) in finals:
-            counts[outcome] = counts.get(outcome, 0) + 1
-        entries = [
-            HistoryRow(
-                run_id=str(run_id),
-                start=float(start),
-                git_commit=commit,
-                outcome=str(outcome),
-                attempt=int(attempt),
-                duration=float(duration),
-                tier=str(tier or "hot"),
-                message=message,
-            )
-            for run_id, start, commit, outcome, attempt, duration, tier, message in rows
-        ]
-        return entries, len(finals), counts
+        return history_rows(rows, finals)
 
     def known_nodeids(self) -> set[str]:
         """Every node id the history has a result for."""
@@ -620,3 +594,43 @@ def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[Row]) -> N
     conn.executemany(
         f"INSERT INTO {table} ({names}) VALUES ({marks})", [[r[c] for c in columns] for r in rows]
     )
+
+
+def estimates_from(
+    samples: Mapping[str, list[tuple[float, float, float, float]]],
+) -> dict[str, DurationEstimate]:
+    """Median (setup, call, teardown, total) of each test's samples."""
+    return {
+        nodeid: DurationEstimate(
+            nodeid=nodeid,
+            setup=_median([row[0] for row in rows]),
+            call=_median([row[1] for row in rows]),
+            teardown=_median([row[2] for row in rows]),
+            total=_median([row[3] for row in rows]),
+            samples=len(rows),
+        )
+        for nodeid, rows in samples.items()
+    }
+
+
+def history_rows(
+    rows: Sequence[Sequence[object]], finals: Sequence[Sequence[object]]
+) -> tuple[list[HistoryRow], int, dict[str, int]]:
+    """``test_history``'s answer from its two queries' rows (attempts; final outcomes)."""
+    counts: dict[str, int] = {}
+    for (outcome,) in finals:
+        counts[str(outcome)] = counts.get(str(outcome), 0) + 1
+    entries = [
+        HistoryRow(
+            run_id=str(run_id),
+            start=float(cast(float, start)),
+            git_commit=cast("str | None", commit),
+            outcome=str(outcome),
+            attempt=int(cast(int, attempt)),
+            duration=float(cast(float, duration)),
+            tier=str(tier or "hot"),
+            message=cast("str | None", message),
+        )
+        for run_id, start, commit, outcome, attempt, duration, tier, message in rows
+    ]
+    return entries, len(finals), counts
