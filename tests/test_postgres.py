@@ -331,3 +331,17 @@ def test_a_bad_database_is_one_masked_line(
         assert words in lines[0] and ":***@" in lines[0]
         assert PASSWORD not in done.stderr + done.stdout
         assert took < HANG_GUARD  # a guard only; connect_timeout is what bounds it
+
+
+def test_credentials_from_pgpassword_or_a_pgpass_file(
+    pg: Cluster, database: str, project: Path, tmp_path: Path
+) -> None:
+    bare = database.replace(f":{PASSWORD}@", "@")  # postgresql://aqe@127.0.0.1:PORT/db
+    PostgresStore(database).close()
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:{pg.port}:*:aqe:{PASSWORD}\n")
+    pgpass.chmod(0o600)
+    for env in ({"PGPASSWORD": PASSWORD}, {"PGPASSFILE": str(pgpass)}):
+        done = aqe_process("history", "--history", bare, cwd=project, env=env)
+        assert done.returncode == 0, done.stderr
+        assert "no runs recorded yet in postgresql://aqe@127.0.0.1" in done.stdout
