@@ -76,6 +76,19 @@ class Cluster:
         )  # fmt: skip
         return done.stdout.strip()
 
+    def start(self) -> None:
+        self.as_owner(
+            binary("pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "server.log"),
+            "-w", "-t", "60", "-o", f"-k {self.root} -p {self.port} -c listen_addresses=127.0.0.1",
+            "start",
+        )  # fmt: skip
+
+    def stop(self, check: bool = True) -> None:
+        self.as_owner(
+            binary("pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop",
+            check=check,
+        )  # fmt: skip
+
     def url(self, database: str, password: str = PASSWORD, user: str = "aqe") -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
@@ -103,17 +116,11 @@ def cluster() -> Iterator[Cluster]:
         )  # fmt: skip
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(_CONF)
-        made.as_owner(
-            binary("pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-            "-o", f"-k {root} -p {made.port} -c listen_addresses=127.0.0.1", "start",
-        )  # fmt: skip
+        made.start()
         started = True
         made.sql(f"CREATE ROLE aqe LOGIN PASSWORD '{PASSWORD}'")
         yield made
     finally:
         if started:
-            made.as_owner(
-                binary("pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop",
-                check=False,
-            )  # fmt: skip
+            made.stop(check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -345,3 +345,36 @@ def test_credentials_from_pgpassword_or_a_pgpass_file(
         done = aqe_process("history", "--history", bare, cwd=project, env=env)
         assert done.returncode == 0, done.stderr
         assert "no runs recorded yet in postgresql://aqe@127.0.0.1" in done.stdout
+
+
+def test_a_server_lost_mid_run_is_one_line_and_the_reports_stand(
+    pg: Cluster, database: str, project: Path, tmp_path: Path
+) -> None:
+    mark, report = tmp_path / "started", tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqe", "run", "-w", "1", "--json", str(report)],
+        cwd=project, env=clean_env({"AQE_HISTORY_PATH": database, "PG_MARK": str(mark)}),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert mark.exists(), proc.communicate()
+        pg.stop()  # six tests finished: the server goes away under the run
+        Path(f"{mark}.release").touch()
+        _out, err = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        pg.start()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err and PASSWORD not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("aqe: error: history database postgresql://aqe:***@127.0.0.1")
+    ), err
+    tests = _report(report)["tests"]
+    assert isinstance(tests, list) and len(tests) == 13  # the JSON report has every test

@@ -50,7 +50,7 @@ class RunRecorder:
         self.store = store
         self.run = run
         self.live = list(live)
-        self.failed: PluginError | None = None
+        self.failed: AqeError | None = None
         self._known: frozenset[str] | None = None
 
     def estimates(self) -> Mapping[str, DurationEstimate]:
@@ -98,11 +98,17 @@ class RunRecorder:
     def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None:
         if self.store is None:
             return
-        if results:
-            self.store.add_results(self.run.run_id, results)
-            self.store.add_failure_texts(self.run.run_id, self._failure_texts(results))
-        if collect_times:
-            self.store.add_collect_times(self.run.run_id, collect_times)
+        try:
+            if results:
+                self.store.add_results(self.run.run_id, results)
+                self.store.add_failure_texts(self.run.run_id, self._failure_texts(results))
+            if collect_times:
+                self.store.add_collect_times(self.run.run_id, collect_times)
+        except StoreError as exc:
+            # The history went away mid-run (a server lost, a disk full): the run and
+            # its reports go on; the error is one line once it is over, never a traceback.
+            self.store = None
+            self.failed = self.failed or exc
 
     def _failure_texts(self, results: Sequence[TestResult]) -> list[tuple[str, int, str, str, str]]:
         """(node id, attempt, cause key, cause, text) of each failing result, for the
