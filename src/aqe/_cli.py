@@ -256,7 +256,7 @@ def _collect(
 @click.pass_context
 def list_tests(ctx: click.Context, /, **params: Any) -> None:
     """List the collected test ids with their estimated durations."""
-    from ._runner import history_path, open_store
+    from ._runner import open_existing_store
 
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
@@ -265,7 +265,7 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
     with _outside_click():
         tests = _collect(ctx, params, config, root)
     # A read-only command: never create a history database just to list tests.
-    store = open_store(config, root) if history_path(config, root).exists() else None
+    store = open_existing_store(config, root)
     estimates = store.estimates() if store is not None else {}
     if store is not None:
         store.close()
@@ -298,7 +298,7 @@ _read_history = click.option(
     "--history",
     "history_path",
     metavar="PATH",
-    help="History database to read (default: the project's, .aqe/history.db).",
+    help="History to read: a file or postgresql:// URL (default: .aqe/history.db).",
 )
 
 
@@ -306,26 +306,32 @@ def _history_flags(history_path: str | None) -> dict[str, Any]:
     return {"history_path": history_path} if history_path else {}
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("-n", "--limit", default=20, type=click.IntRange(min=1), help="How many runs.")
 @_read_history
-def history(limit: int, history_path: str | None) -> None:
-    """Recent runs, newest first, one line each."""
+@click.pass_context
+def history(ctx: click.Context, limit: int, history_path: str | None) -> None:
+    """Recent runs, newest first, one line each (or export / import a history)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["aqe.history_path"] = history_path
+        return
+    from ._runner import history_location, open_existing_store
     from ._runner import history_path as resolved
-    from ._runner import open_store
+    from ._store._select import scheme_of
 
     root = find_root(Path.cwd())
     config = load_config(root, _history_flags(history_path))
-    if not resolved(config, root).exists():
-        click.echo(f"no history yet at {resolved(config, root)}")
+    location = history_location(config, root)
+    if scheme_of(config.history_path) is None and not resolved(config, root).exists():
+        click.echo(f"no history yet at {location}")
         return
-    store = open_store(config, root)
+    store = open_existing_store(config, root)
     if store is None:
         raise UsageError("history is disabled ('history = false' in config)")
     with store:
         rows = store.recent_runs(limit)
     if not rows:
-        click.echo(f"no runs recorded yet in {resolved(config, root)}")
+        click.echo(f"no runs recorded yet in {location}")
     for row in rows:
         when = datetime.fromtimestamp(row.start).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{row.end - row.start:7.2f}s" if row.end else "  (unfinished)"
@@ -335,6 +341,50 @@ def history(limit: int, history_path: str | None) -> None:
             f"{row.run_id}  {when}  {took}  exit {row.exit_code}  {commit:9}  "
             f"w{row.workers}  {counts}"
         )
+
+
+@history.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_read_history
+@click.pass_context
+def history_export(ctx: click.Context, file: Path, history_path: str | None) -> None:
+    """Write every run of the history to FILE: JSON lines, gzipped if FILE ends in .gz
+    (docs/history.md). Import it into any history, SQLite or PostgreSQL."""
+    from ._store._dump import write_dumps
+
+    _root, _config, store = _project_history(history_path or ctx.meta.get("aqe.history_path"))
+    with store:
+        count = write_dumps(file, store.export_runs())
+    click.echo(f"exported {count} runs to {file}")
+
+
+@history.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_read_history
+@click.pass_context
+def history_import(ctx: click.Context, files: tuple[Path, ...], history_path: str | None) -> None:
+    """Add the runs of exported FILES to the history (made if need be); a run it
+    already holds is skipped, so importing a file twice adds nothing twice."""
+    from ._runner import history_location, open_store
+    from ._store._dump import read_dumps
+
+    root = find_root(Path.cwd())
+    config = load_config(root, _history_flags(history_path or ctx.meta.get("aqe.history_path")))
+    store = open_store(config, root)
+    if store is None:
+        raise UsageError("history is disabled ('history = false' in config)")
+    added = skipped = 0
+    with store:
+        for file in files:
+            for dump in read_dumps(file):
+                if store.import_run(dump):
+                    added += 1
+                else:
+                    skipped += 1
+    click.echo(
+        f"imported {added} runs into {history_location(config, root)}"
+        f" ({skipped} already there, skipped)"
+    )
 
 
 @cli.command()
@@ -516,23 +566,21 @@ def _quarantined(root: Path, config: Config) -> frozenset[str]:
 
 def _project_history(history_path: str | None = None) -> tuple[Path, Config, HistoryStore]:
     """The current project, its config and its history store, which must exist."""
-    from ._runner import history_path as resolved
+    from ._runner import history_location
 
     root = find_root(Path.cwd())
     config = load_config(root, _history_flags(history_path))
     store = _history_store(root, config)
     if store is None:
-        raise UsageError(f"no history yet at {resolved(config, root)}: run aqe run first")
+        raise UsageError(f"no history yet at {history_location(config, root)}: run aqe run first")
     return root, config, store
 
 
 def _history_store(root: Path, config: Config) -> HistoryStore | None:
     """The project's history store if it exists (read-only commands never create one)."""
-    from ._runner import history_path, open_store
+    from ._runner import open_existing_store
 
-    if not history_path(config, root).exists():
-        return None
-    return open_store(config, root)
+    return open_existing_store(config, root)
 
 
 @cli.command()

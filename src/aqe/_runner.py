@@ -22,7 +22,7 @@ from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
 from ._options import Config
 from ._signals import handling, received
-from ._store import DurationEstimate, Store, open_history
+from ._store import DurationEstimate, Store, masked, open_existing, open_history
 from ._store._select import scheme_of
 from ._trace import mark
 from .plugins import (
@@ -48,7 +48,7 @@ class RunRecorder:
         self.store = store
         self.run = run
         self.live = list(live)
-        self.failed: PluginError | None = None
+        self.failed: AqeError | None = None
         self._known: frozenset[str] | None = None
 
     def estimates(self) -> Mapping[str, DurationEstimate]:
@@ -96,11 +96,17 @@ class RunRecorder:
     def record(self, results: Sequence[TestResult], collect_times: Mapping[str, float]) -> None:
         if self.store is None:
             return
-        if results:
-            self.store.add_results(self.run.run_id, results)
-            self.store.add_failure_texts(self.run.run_id, self._failure_texts(results))
-        if collect_times:
-            self.store.add_collect_times(self.run.run_id, collect_times)
+        try:
+            if results:
+                self.store.add_results(self.run.run_id, results)
+                self.store.add_failure_texts(self.run.run_id, self._failure_texts(results))
+            if collect_times:
+                self.store.add_collect_times(self.run.run_id, collect_times)
+        except StoreError as exc:
+            # The history went away mid-run (a server lost, a disk full): the run and
+            # its reports go on; the error is one line once it is over, never a traceback.
+            self.store = None
+            self.failed = self.failed or exc
 
     def _failure_texts(self, results: Sequence[TestResult]) -> list[tuple[str, int, str, str, str]]:
         """(node id, attempt, cause key, cause, text) of each failing result, for the
@@ -124,6 +130,32 @@ def history_path(config: Config, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def masked_argument(argument: str) -> str:
+    """A command-line argument with any URL's password hidden (``--history=URL`` too)."""
+    if argument.startswith("-") and "=" in argument:
+        flag, _, value = argument.partition("=")
+        return f"{flag}={masked(value)}"
+    return masked(argument)
+
+
+def history_location(config: Config, root: Path) -> str:
+    """How messages name the configured history: its path, or its URL with the
+    password masked."""
+    if scheme_of(config.history_path) is not None:
+        return masked(config.history_path)
+    return str(history_path(config, root))
+
+
+def open_existing_store(config: Config, root: Path) -> Store | None:
+    """The configured history if it exists, for read-only commands (which never
+    create one): None when history is off or its file is missing; a URL is opened."""
+    if not config.history:
+        return None
+    if scheme_of(config.history_path) is not None:
+        return open_existing(config.history_path)
+    return open_existing(history_path(config, root))
+
+
 def open_store(config: Config, root: Path) -> Store | None:
     """The configured history: a path (SQLite), or a URL whose scheme names a store."""
     if not config.history:
@@ -144,7 +176,7 @@ def execute_run(
     run = RunRecord(
         run_id=run_id or uuid.uuid4().hex[:12],
         start=time.time(),
-        command=["aqe", *sys.argv[1:]],
+        command=["aqe", *map(masked_argument, sys.argv[1:])],  # no password in history or reports
         root=str(root),
         workers=options.workers,
     )

@@ -122,13 +122,12 @@ def _opened(
     """The project root, its history store (None when it has none yet), and its
     configured flaky window."""
     from .._config import find_root, load_config
-    from .._runner import history_path as resolved
-    from .._runner import open_store
+    from .._runner import open_existing_store
 
     root = find_root(Path(cwd) if cwd is not None else Path.cwd())
     flags = {} if history_path is None else {"history_path": os.fspath(history_path)}
     config = load_config(root, flags)
-    store = open_store(config, root) if resolved(config, root).exists() else None
+    store = open_existing_store(config, root)
     try:
         yield root, store, config.flaky_window
     finally:

@@ -194,11 +194,11 @@ def finished_report(handle: RunHandle) -> RunReport:
 @contextlib.contextmanager
 def history_store(root: Path) -> Iterator[HistoryStore | None]:
     """The project's history store if it exists (never created just to be read)."""
-    from .._runner import history_path, open_store
+    from .._runner import open_existing_store
 
     try:
         config = load_config(root, {})
-        store = open_store(config, root) if history_path(config, root).exists() else None
+        store = open_existing_store(config, root)
     except AqeError as exc:
         raise ToolError(str(exc)) from None
     try:

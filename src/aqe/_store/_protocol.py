@@ -2,16 +2,19 @@
 
 SQLite (``_sqlite.HistoryStore``) is the one built in; another database plugs in
 under the ``aqe.stores`` entry-point group, found by its URL's scheme
-(``postgresql://...``). Public as :class:`aqe.plugins.HistoryStore`.
+(``postgresql://...``; ``_postgres.PostgresStore`` is aqe's own). A store is made with
+the URL (or path) given; ``_select.open_existing`` is how read-only commands open a
+history without creating one. Public as :class:`aqe.plugins.HistoryStore`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from aqe._model import RunRecord, TestResult
+from aqe._store._dump import RunDump
 from aqe._store._sqlite import DurationEstimate, HistoryRow, RunRow, SimilarRow
 
 
@@ -71,3 +74,10 @@ class Store(Protocol):
     def similar_failures(
         self, words: Sequence[str], exclude_run: str | None, limit: int
     ) -> list[SimilarRow]: ...
+
+    # moving a history between stores (aqe history export/import)
+    def export_runs(self) -> Iterator[RunDump]:
+        """Every run, oldest first, with its results, collection times and failures."""
+
+    def import_run(self, dump: RunDump) -> bool:
+        """Add one run in one transaction; False (and no change) if its id is present."""

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aqe._exceptions import StoreError
+from aqe._store import _tables
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -45,96 +46,21 @@ BUSY_TIMEOUT_S = 30.0
 #: What the user can always do when the store is unusable.
 _ESCAPE = "run with --no-history"
 
-_V1: tuple[str, ...] = (
-    """
-    CREATE TABLE runs (
-        run_id     TEXT PRIMARY KEY,
-        start      REAL NOT NULL,
-        "end"      REAL,
-        git_commit TEXT,
-        git_dirty  INTEGER,
-        command    TEXT NOT NULL,
-        root       TEXT NOT NULL,
-        workers    INTEGER NOT NULL,
-        exit_code  INTEGER,
-        passed     INTEGER,
-        failed     INTEGER,
-        skipped    INTEGER,
-        xfailed    INTEGER,
-        xpassed    INTEGER,
-        error      INTEGER,
-        tail_idle  REAL
-    )
-    """,
-    """
-    CREATE TABLE results (
-        run_id      TEXT NOT NULL,
-        nodeid      TEXT NOT NULL,
-        file        TEXT NOT NULL,
-        line        INTEGER,
-        outcome     TEXT NOT NULL,
-        attempt     INTEGER NOT NULL,
-        worker      INTEGER NOT NULL,
-        when_       TEXT,
-        setup       REAL,
-        call        REAL,
-        teardown    REAL,
-        duration    REAL NOT NULL,
-        error_type  TEXT,
-        message     TEXT,
-        traceback   TEXT,
-        output_size INTEGER NOT NULL,
-        start       REAL NOT NULL,
-        stop        REAL NOT NULL
-    )
-    """,
-    "CREATE INDEX results_nodeid ON results (nodeid)",
-    "CREATE INDEX results_run_id ON results (run_id)",
-    """
-    CREATE TABLE collect_times (
-        run_id  TEXT NOT NULL,
-        file    TEXT NOT NULL,
-        seconds REAL NOT NULL
-    )
-    """,
-    "CREATE INDEX collect_times_file ON collect_times (file)",
+#: ``MIGRATIONS[i]`` holds the statements that take version ``i`` to ``i + 1``, rendered
+#: from the one schema definition (``_tables.STEPS``) that PostgreSQL renders too.
+MIGRATIONS: tuple[tuple[str, ...], ...] = tuple(
+    _tables.render(step, _tables.SQLITE) for step in _tables.STEPS
 )
-
-#: ``MIGRATIONS[i]`` holds the statements that take version ``i`` to ``i + 1``.
-#: Append new steps; never edit a released one.
-_V2: tuple[str, ...] = (
-    # Outcomes added with worker timeouts and crash attribution.
-    "ALTER TABLE runs ADD COLUMN crashed INTEGER",
-    "ALTER TABLE runs ADD COLUMN timeout INTEGER",
-    "ALTER TABLE runs ADD COLUMN flaky INTEGER",
-    "ALTER TABLE results ADD COLUMN tier TEXT",
-)
-
-_V3: tuple[str, ...] = (
-    # What code a run ran (flakiness needs "same code"), and quarantined results.
-    "ALTER TABLE runs ADD COLUMN code_id TEXT",
-    "ALTER TABLE results ADD COLUMN quarantined INTEGER",
-)
-
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Columns the code reads and writes; a database lacking any of them is not ours.
 REQUIRED_COLUMNS: dict[str, frozenset[str]] = {
-    "runs": frozenset(
-        "run_id start end git_commit git_dirty command root workers exit_code passed failed"
-        " skipped xfailed xpassed error crashed timeout flaky tail_idle code_id".split()
-    ),
-    "results": frozenset(
-        "run_id nodeid file line outcome attempt worker when_ setup call teardown duration"
-        " error_type message traceback output_size start stop tier quarantined".split()
-    ),
-    "collect_times": frozenset({"run_id", "file", "seconds"}),
+    table: frozenset(columns) for table, columns in _tables.columns_by_table().items()
 }
 
 
-def store_error(path: Path, problem: str, remedy: str) -> StoreError:
+def store_error(path: Path | str, problem: str, remedy: str) -> StoreError:
     """Build the one-line error: ``history database <path> <problem>; <remedy>``."""
     text = f"history database {path} {problem}; {remedy}"
     return StoreError(" ".join(text.split()))

@@ -29,7 +29,9 @@ from typing import cast
 
 from aqe._model import OUTCOMES, RunRecord, TestResult
 from aqe._paths import write_ignore
+from aqe._store._dump import FAILURE_COLUMNS, Row, RunDump
 from aqe._store._schema import open_database, store_error, translate_error
+from aqe._store._tables import SQLITE, columns_by_table
 
 __all__ = ["DurationEstimate", "HistoryRow", "HistoryStore", "RunRow", "SimilarRow"]
 
@@ -312,6 +314,53 @@ class HistoryStore:
                 values,
             )
 
+    # -- moving a history (aqe history export/import) ------------------------------
+
+    def export_runs(self) -> Iterator[RunDump]:
+        """Every run, oldest first, with what was recorded under its id."""
+        with self._guard("listing runs to export") as conn:
+            run_ids = [r[0] for r in conn.execute("SELECT run_id FROM runs ORDER BY start, rowid")]
+        for run_id in run_ids:
+            with self._guard("exporting a run") as conn:
+                yield self._dump(conn, run_id)
+
+    def _dump(self, conn: sqlite3.Connection, run_id: str) -> RunDump:
+        def rows(table: str, columns: Sequence[str], where: str = "run_id = ?") -> list[Row]:
+            names = ", ".join(SQLITE.quote(c) for c in columns)
+            found = conn.execute(
+                f"SELECT {names} FROM {table} WHERE {where} ORDER BY rowid", (run_id,)
+            )
+            return [dict(zip(columns, row, strict=True)) for row in found]
+
+        tables = columns_by_table()
+        failures = rows("failure_text", FAILURE_COLUMNS) if self._indexed(conn) else []
+        return RunDump(
+            run=rows("runs", tables["runs"])[0],
+            results=rows("results", tables["results"]),
+            collect_times=rows("collect_times", tables["collect_times"]),
+            failures=failures,
+        )
+
+    def import_run(self, dump: RunDump) -> bool:
+        """Add ``dump`` in one transaction unless its run id is already here (then
+        nothing changes and False is returned): importing twice adds nothing twice."""
+        with self._write("importing a run") as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (dump.run_id,)).fetchone():
+                return False
+            _insert_rows(conn, "runs", [dump.run])
+            _insert_rows(conn, "results", dump.results)
+            _insert_rows(conn, "collect_times", dump.collect_times)
+            if dump.failures and self._indexed(conn):
+                _insert_rows(
+                    conn, "failure_text", [{**f, "run_id": dump.run_id} for f in dump.failures]
+                )
+        return True
+
+    @staticmethod
+    def _indexed(conn: sqlite3.Connection) -> bool:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'failure_vocab'")
+        return found.fetchone() is not None
+
     # -- reading ---------------------------------------------------------------------
 
     def estimates(
@@ -344,17 +393,7 @@ class HistoryStore:
             for nodeid, setup, call, teardown, duration in conn.execute(query, params):
                 if wanted is None or nodeid in wanted:
                     samples[nodeid].append((setup or 0.0, call or 0.0, teardown or 0.0, duration))
-        return {
-            nodeid: DurationEstimate(
-                nodeid=nodeid,
-                setup=_median([row[0] for row in rows]),
-                call=_median([row[1] for row in rows]),
-                teardown=_median([row[2] for row in rows]),
-                total=_median([row[3] for row in rows]),
-                samples=len(rows),
-            )
-            for nodeid, rows in samples.items()
-        }
+        return estimates_from(samples)
 
     def collect_estimates(self, window: int = 5) -> dict[str, float]:
         """Median seconds to collect each file, over its last ``window`` collections."""
@@ -385,7 +424,7 @@ class HistoryStore:
                 f"SELECT {_RESULT_COLUMNS} FROM results WHERE run_id = ? ORDER BY rowid",
                 (run_id,),
             ).fetchall()
-        return [self._result(row) for row in rows]
+        return [result_from_row(row, self.path) for row in rows]
 
     def test_history(
         self, nodeid: str, limit: int = 20, offset: int = 0
@@ -405,23 +444,7 @@ class HistoryStore:
                 "  WHERE x.nodeid = r.nodeid AND x.run_id = r.run_id)",
                 (nodeid,),
             ).fetchall()
-        counts: dict[str, int] = {}
-        for (outcome,) in finals:
-            counts[outcome] = counts.get(outcome, 0) + 1
-        entries = [
-            HistoryRow(
-                run_id=str(run_id),
-                start=float(start),
-                git_commit=commit,
-                outcome=str(outcome),
-                attempt=int(attempt),
-                duration=float(duration),
-                tier=str(tier or "hot"),
-                message=message,
-            )
-            for run_id, start, commit, outcome, attempt, duration, tier, message in rows
-        ]
-        return entries, len(finals), counts
+        return history_rows(rows, finals)
 
     def known_nodeids(self) -> set[str]:
         """Every node id the history has a result for."""
@@ -448,37 +471,6 @@ class HistoryStore:
                 for run_id, nodeid, outcome in conn.execute(query, [r.run_id for r in runs]):
                     attempts[nodeid].setdefault(run_id, []).append(outcome)
         return runs, dict(attempts)
-
-    def _result(self, row: tuple[object, ...]) -> TestResult:
-        (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
-        error_type, message, traceback, _size, start, stop, tier, quarantined = row[12:]
-        if outcome not in OUTCOMES:
-            raise store_error(
-                self.path,
-                f"holds an unknown outcome {outcome!r} for {nodeid}",
-                "move it aside or run with --no-history",
-            )
-        return TestResult(
-            nodeid=str(nodeid),
-            file=str(file),
-            line=cast("int | None", line),
-            outcome=outcome,
-            phases={
-                name: float(cast(float, value))
-                for name, value in zip(_PHASES, phase_values, strict=True)
-                if value is not None
-            },
-            worker=cast(int, worker),
-            attempt=cast(int, attempt),
-            when=cast("str | None", when),
-            error_type=cast("str | None", error_type),
-            message=cast("str | None", message),
-            traceback=cast("str | None", traceback),
-            start=cast(float, start),
-            stop=cast(float, stop),
-            tier=str(tier or "hot"),
-            quarantined=bool(quarantined),
-        )
 
 
 #: Count columns of ``runs``, in the order the SQL above lists them.
@@ -557,3 +549,88 @@ def _run_row(row: tuple[object, ...]) -> RunRow:
         root=str(root),
         code_id=cast("str | None", code_id),
     )
+
+
+def result_from_row(row: Sequence[object], location: Path | str) -> TestResult:
+    """A ``results`` row (``_RESULT_COLUMNS`` order) as a TestResult; ``location``
+    names the database in the error about an unknown outcome."""
+    (_, nodeid, file, line, outcome, attempt, worker, when, *phase_values) = row[:11]
+    error_type, message, traceback, _size, start, stop, tier, quarantined = row[12:]
+    if outcome not in OUTCOMES:
+        raise store_error(
+            location,
+            f"holds an unknown outcome {outcome!r} for {nodeid}",
+            "move it aside or run with --no-history",
+        )
+    return TestResult(
+        nodeid=str(nodeid),
+        file=str(file),
+        line=cast("int | None", line),
+        outcome=outcome,
+        phases={
+            name: float(cast(float, value))
+            for name, value in zip(_PHASES, phase_values, strict=True)
+            if value is not None
+        },
+        worker=cast(int, worker),
+        attempt=cast(int, attempt),
+        when=cast("str | None", when),
+        error_type=cast("str | None", error_type),
+        message=cast("str | None", message),
+        traceback=cast("str | None", traceback),
+        start=cast(float, start),
+        stop=cast(float, stop),
+        tier=str(tier or "hot"),
+        quarantined=bool(quarantined),
+    )
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[Row]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(SQLITE.quote(c) for c in columns)
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(
+        f"INSERT INTO {table} ({names}) VALUES ({marks})", [[r[c] for c in columns] for r in rows]
+    )
+
+
+def estimates_from(
+    samples: Mapping[str, list[tuple[float, float, float, float]]],
+) -> dict[str, DurationEstimate]:
+    """Median (setup, call, teardown, total) of each test's samples."""
+    return {
+        nodeid: DurationEstimate(
+            nodeid=nodeid,
+            setup=_median([row[0] for row in rows]),
+            call=_median([row[1] for row in rows]),
+            teardown=_median([row[2] for row in rows]),
+            total=_median([row[3] for row in rows]),
+            samples=len(rows),
+        )
+        for nodeid, rows in samples.items()
+    }
+
+
+def history_rows(
+    rows: Sequence[Sequence[object]], finals: Sequence[Sequence[object]]
+) -> tuple[list[HistoryRow], int, dict[str, int]]:
+    """``test_history``'s answer from its two queries' rows (attempts; final outcomes)."""
+    counts: dict[str, int] = {}
+    for (outcome,) in finals:
+        counts[str(outcome)] = counts.get(str(outcome), 0) + 1
+    entries = [
+        HistoryRow(
+            run_id=str(run_id),
+            start=float(cast(float, start)),
+            git_commit=cast("str | None", commit),
+            outcome=str(outcome),
+            attempt=int(cast(int, attempt)),
+            duration=float(cast(float, duration)),
+            tier=str(tier or "hot"),
+            message=cast("str | None", message),
+        )
+        for run_id, start, commit, outcome, attempt, duration, tier, message in rows
+    ]
+    return entries, len(finals), counts
