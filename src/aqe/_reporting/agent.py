@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aqe._model import FAILING_OUTCOMES, RunRecord, TestResult
 from aqe._reporting.digest import clean, digest
+from aqe._reporting.github import failing_line
 from aqe._reporting.summary import summary_lines
 
 __all__ = ["AgentReporter", "agent_lines"]
@@ -30,7 +31,8 @@ OUTPUT_LINES = 5
 
 def _detailed(result: TestResult, root: str) -> list[str]:
     found = digest(result.to_dict(), root, output_lines=OUTPUT_LINES, limit=FRAMES_LIMIT)
-    where = f" ({found.location})" if found.location else ""
+    line = failing_line(result)  # where it failed, else where the test starts
+    where = f" ({clean(result.file, 500)}:{line})" if line is not None else ""
     lines = [f"{result.outcome.upper()} {found.nodeid}{where}"]
     if found.assertion:
         lines += ["  " + line for line in found.assertion.splitlines()]
