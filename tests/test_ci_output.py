@@ -239,3 +239,53 @@ def test_on_github_actions_failures_are_annotated(
     assert "test session starts" in done.stdout  # pytest's output stays
     text = target.read_text(encoding="utf-8")
     assert "| 1 | 1 |" in text and "`test_shop.py::test_total` at `test_shop.py:10`" in text
+
+
+# -- pytest's per-file progress lines in CI logs -------------------------------------
+
+
+def test_a_file_is_complete_when_all_its_collected_tests_are_done() -> None:
+    from aqe._reporting.terminal import _FileLines
+
+    lines = _FileLines()
+    tests = {"a.py": {"a.py::t1", "a.py::t2"}, "b.py": {"b.py::t3"}}
+    for nodeid in ("a.py::t1", "a.py::t2", "b.py::t3"):
+        lines.collected(nodeid)
+    lines.hold("a.py::t1", ".", {})
+    assert lines.done("a.py::t1", tests.__getitem__) is None
+    lines.hold("b.py::t3", "F", {"red": True})
+    assert lines.done("b.py::t3", tests.__getitem__) == "b.py"
+    assert lines.take("b.py") == [("F", {"red": True})]
+    lines.hold("a.py::t2", "R", {})
+    assert lines.done("a.py::t2", tests.__getitem__) == "a.py"
+    assert [letter for letter, _ in lines.take("a.py")] == [".", "R"]
+    # The retry of a test whose file already had its line: a line of its own.
+    lines.hold("a.py::t2", ".", {})
+    assert lines.done("a.py::t2", tests.__getitem__) == "a.py"
+    assert (lines.known, lines.finished, lines.waiting()) == (3, 3, ["a.py"])
+    # A file nobody collected (no count to reach) waits for the end of the run.
+    lines.hold("c.py::t4", ".", {})
+    assert lines.done("c.py::t4", lambda file: set()) is None
+    assert lines.waiting() == ["a.py", "c.py"]
+
+
+@pytest.mark.e2e
+def test_ci_logs_show_a_line_per_file(make_project: MakeProject, run_aqe: RunAqe) -> None:
+    root = make_project(
+        {
+            "tests/test_a.py": "def test_1(): pass\ndef test_2(): assert 0\n",
+            "tests/test_b.py": "".join(f"def test_{n}(): pass\n" for n in range(100)),
+        }
+    )
+    done = run_aqe("run", "-w", "2", "--no-history", cwd=root)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    a = next(line for line in lines if line.startswith("tests/test_a.py "))
+    assert re.fullmatch(r"tests/test_a\.py (\.F|F\.) +\[ *\d+%\]", a) and len(a) == 79
+    b = [line for line in lines if line.startswith("tests/test_b.py ")]
+    assert len(b) == 1 and re.fullmatch(r"tests/test_b\.py \.+ \[ *\d+%\]", b[0])
+    wrapped = lines[lines.index(b[0]) + 1]  # 100 letters: wrapped at the edge, as pytest does
+    assert re.fullmatch(r"\.+ +\[ *\d+%\]", wrapped)
+    letters = b[0].removeprefix("tests/test_b.py ") + wrapped
+    assert letters.count(".") == 100
+    assert lines[-1].startswith("=") and "1 failed, 101 passed" in lines[-1]
