@@ -309,16 +309,25 @@ def _hand_history(reporters: Chosen, store: Store | None, run: RunRecord) -> Non
 
 
 def history_trend(store: Store, until: float | None = None, window: int = 30) -> list[TrendPoint]:
-    """The last ``window`` finished runs (started by ``until``), oldest first, as trend points."""
-    from ._reporting.html import trend_point
+    """The last ``window`` finished runs (started by ``until``), oldest first, from the
+    final counts each run's row keeps (cheap at any suite size)."""
+    from ._reporting.html import TrendPoint
 
-    runs, attempts = store.attempts_by_run(window if until is None else window * 4)
-    finals: dict[str, list[str]] = {r.run_id: [] for r in runs}
-    for by_run in attempts.values():
-        for run_id, outcomes in by_run.items():
-            finals[run_id].append(outcomes[-1])
-    chosen = [r for r in runs if until is None or r.start <= until][-window:]
-    return [trend_point(r.run_id, r.start, finals[r.run_id]) for r in chosen]
+    rows = [
+        row
+        for row in store.recent_runs(window if until is None else window * 4)
+        if row.end is not None and (until is None or row.start <= until)
+    ][:window]
+    return [
+        TrendPoint(
+            row.run_id,
+            row.start,
+            sum(row.counts.values()),
+            sum(n for name, n in row.counts.items() if name in FAILING_OUTCOMES),
+            row.counts.get("flaky", 0),
+        )
+        for row in reversed(rows)
+    ]
 
 
 def load_reporter(name: str) -> Reporter:
