@@ -32,6 +32,19 @@ MakeProject = Callable[..., Path]
 #: busy shared 2-core machine took over 30 s, so no test may rely on a run being fast.
 HANG_GUARD = 120.0
 
+#: Variables that change what aqe prints: an AI coding agent's (the agent reporter) and
+#: GitHub Actions' (annotations, job summary). Tests pin the plain output, so neither
+#: the tests nor the aqe runs they start see them; tests of those outputs set them.
+OUTPUT_VARIABLES = (
+    "CLAUDECODE",
+    "CODEX_THREAD_ID",
+    "AI_AGENT",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+)
+for _name in OUTPUT_VARIABLES:
+    os.environ.pop(_name, None)
+
 #: Fixtures that start the real aqe: a test using one is end to end.
 E2E_FIXTURES = frozenset({"run_aqe", "start_aqe"})
 

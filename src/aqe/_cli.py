@@ -684,6 +684,28 @@ def failures_similar(
         click.echo("\n".join(_commands.similar_lines(report)))
 
 
+@cli.group()
+def report() -> None:
+    """Reports of a recorded run, from the history."""
+
+
+@report.command(name="html")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--run", "run_id", metavar="ID", help="Run to show (default: the latest).")
+@_read_history
+def report_html(path: str, run_id: str | None, history_path: str | None) -> None:
+    """Write a run's self-contained HTML report to PATH."""
+    from ._reporting.html import write_html
+    from ._runner import history_trend, stored_run
+
+    _root, _config, store = _project_history(history_path)
+    with store:
+        run = stored_run(store, run_id)
+        trend = history_trend(store, until=run.start)
+    write_html(run, Path(path), trend, from_history=True)
+    click.echo(f"aqe: wrote {path} ({len(run.final())} tests of run {run.run_id})")
+
+
 @cli.command(name="detect-flaky")
 @_selection_options
 @click.option("--runs", default=10, type=click.IntRange(1, 1000), show_default=True)

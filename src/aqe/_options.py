@@ -237,6 +237,20 @@ class Config:
             _text, "--json", metavar="PATH", help="Write a JSON report (docs/json-report.md)."
         ),
     )
+    html: str | None = field(
+        default=None,
+        metadata=_read(_text, "--html", metavar="PATH", help="Write a self-contained HTML report."),
+    )
+    reporter: str | None = field(  # None: pytest's output, or ``agent`` under an AI agent
+        default=None,
+        metadata=_read(
+            _text,
+            "--reporter",
+            metavar="NAME",
+            help="Console output: pytest (pytest's own), agent (failures only; the default "
+            "under an AI coding agent), github, or another registered reporter.",
+        ),
+    )
     history_path: str = field(
         default=".aqe/history.db",
         metadata=_read(_text, "--history", metavar="PATH", help="History database file."),

@@ -21,6 +21,9 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "junit": "aqe._reporting.junit:JunitReporter",
         "json": "aqe._reporting.json_report:JsonReporter",
         "terminal": "aqe._reporting.summary:TerminalSummary",
+        "html": "aqe._reporting.html:HtmlReporter",
+        "github": "aqe._reporting.github:GithubReporter",
+        "agent": "aqe._reporting.agent:AgentReporter",
     },
     "aqe.stores": {"sqlite": "aqe._store._sqlite:HistoryStore"},
 }

@@ -7,13 +7,15 @@ interrupted run still leaves its JUnit XML, JSON and history behind.
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from . import _registry
 from ._adapters import Adapter, RunOptions, Selection
@@ -36,6 +38,9 @@ from .plugins import (
     RunSummary,
     TestFinished,
 )
+
+if TYPE_CHECKING:
+    from ._reporting.html import TrendPoint
 
 
 class RunRecorder:
@@ -190,7 +195,11 @@ def execute_run(
     try:
         if store is not None:
             store.begin_run(run)
-        code = _run_adapter(adapter, options.request(selection, run.run_id), recorder)
+        with _terminal_replaced(reporters) as held:
+            code = _run_adapter(adapter, options.request(selection, run.run_id), recorder)
+        if code in (3, 4) and held is not None:
+            # The replacing reporter prints results; an error the run printed must show.
+            sys.stderr.write("".join(held.getvalue().splitlines(keepends=True)[-40:]))
         if received() and code != 2:
             # Interrupted during start-up and the exception lost on the way: pytest
             # may have reported it as something else (a plugin that failed to load).
@@ -207,6 +216,7 @@ def execute_run(
         # A signal now must not cut a report or the history's last write in half.
         with handling(signal.SIG_IGN):
             try:
+                _hand_history(reporters, store, run)
                 _write_reports(reporters, run)
             finally:
                 if store is not None:
@@ -259,6 +269,18 @@ def auto_quarantine(config: Config, root: Path) -> None:
 #: The reporters a run writes, each with its destination.
 Chosen: TypeAlias = list[tuple[Reporter, Path | None]]
 
+#: Set by AI coding agents in the commands they run (Claude Code, Codex, others).
+AGENT_VARIABLES = ("CLAUDECODE", "CODEX_THREAD_ID", "AI_AGENT")
+
+
+def console_reporter(config: Config, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The reporter that writes to the console besides pytest's terminal: ``--reporter``,
+    else ``agent`` under an AI coding agent; None (or ``pytest``): pytest's output alone."""
+    name = config.reporter
+    if name is None and any(environ.get(variable) for variable in AGENT_VARIABLES):
+        name = "agent"
+    return None if name in (None, "pytest") else name
+
 
 def chosen_reporters(config: Config, root: Path, adapter: Adapter) -> Chosen:
     """Each report asked for, by reporter name: ``--junit-xml``, ``--json``, then
@@ -269,17 +291,72 @@ def chosen_reporters(config: Config, root: Path, adapter: Adapter) -> Chosen:
         asked.append(("junit", config.junit_xml))
     if config.json is not None:
         asked.append(("json", config.json))
+    if config.html is not None:
+        asked.append(("html", config.html))
     for spec in config.reports:
         name, _, given = spec.partition("=")
         asked.append((name.strip(), given.strip() or None))
-    if not getattr(adapter, "prints_summary", False):
-        asked.append(("terminal", None))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        asked.append(("github", None))  # annotations and the job summary
+    console = console_reporter(config)
+    if console is not None:
+        asked.append((console, None))
     chosen: Chosen = []
-    for name, destination in asked:
+    for name, destination in dict.fromkeys(asked):  # each once, in order
         reporter = load_reporter(name)
         path = None if destination is None else Path(destination)
         chosen.append((reporter, path))
+    replaced = any(getattr(reporter, "replaces_terminal", False) for reporter, _ in chosen)
+    if not replaced and not getattr(adapter, "prints_summary", False):
+        chosen.append((load_reporter("terminal"), None))
     return chosen
+
+
+@contextlib.contextmanager
+def _terminal_replaced(reporters: Chosen) -> Iterator[io.StringIO | None]:
+    """Hold what the run prints when a chosen reporter replaces the terminal (the
+    ``agent`` reporter prints the failures instead); otherwise change nothing."""
+    if not any(getattr(reporter, "replaces_terminal", False) for reporter, _ in reporters):
+        yield None
+        return
+    held = io.StringIO()
+    with contextlib.redirect_stdout(held):
+        yield held
+
+
+def _hand_history(reporters: Chosen, store: Store | None, run: RunRecord) -> None:
+    """The HTML report's flaky trend: each recent run's final outcomes, from the history."""
+    from ._reporting.html import HtmlReporter
+
+    wanting = [reporter for reporter, _ in reporters if isinstance(reporter, HtmlReporter)]
+    if store is None or not wanting:
+        return
+    with contextlib.suppress(StoreError):
+        points = tuple(history_trend(store))
+        for reporter in wanting:
+            reporter.trend = points
+
+
+def history_trend(store: Store, until: float | None = None, window: int = 30) -> list[TrendPoint]:
+    """The last ``window`` finished runs (started by ``until``), oldest first, from the
+    final counts each run's row keeps (cheap at any suite size)."""
+    from ._reporting.html import TrendPoint
+
+    rows = [
+        row
+        for row in store.recent_runs(window if until is None else window * 4)
+        if row.end is not None and (until is None or row.start <= until)
+    ][:window]
+    return [
+        TrendPoint(
+            row.run_id,
+            row.start,
+            sum(row.counts.values()),
+            sum(n for name, n in row.counts.items() if name in FAILING_OUTCOMES),
+            row.counts.get("flaky", 0),
+        )
+        for row in reversed(rows)
+    ]
 
 
 def load_reporter(name: str) -> Reporter:
@@ -314,3 +391,29 @@ def _write_reports(reporters: Chosen, run: RunRecord) -> None:
             )
     if failed is not None:
         raise failed
+
+
+def stored_run(store: Store, run_id: str | None) -> RunRecord:
+    """A run as the history keeps it (no captured output, no per-worker idle time):
+    ``run_id``, or the latest."""
+    rows = store.recent_runs(500)
+    row = next((r for r in rows if run_id in (None, r.run_id)), None)
+    if row is None:
+        raise UsageError(
+            f"no run {run_id!r} in the history (aqe history lists them)"
+            if run_id
+            else "no runs in the history yet: run aqe run first"
+        )
+    return RunRecord(
+        run_id=row.run_id,
+        start=row.start,
+        command=list(row.command),
+        root=row.root,
+        workers=row.workers,
+        end=row.end,
+        git_commit=row.git_commit,
+        git_dirty=row.git_dirty,
+        code_id=row.code_id,
+        exit_code=row.exit_code,
+        results=store.results_for_run(row.run_id),
+    )

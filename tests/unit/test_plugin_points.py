@@ -292,8 +292,8 @@ def test_reports_are_chosen_by_name(tmp_path: Path) -> None:
         name = "quiet"
 
     assert [r.name for r, _ in chosen_reporters(Config(), tmp_path, Quiet())] == ["terminal"]  # type: ignore[arg-type]
-    with pytest.raises(PluginError, match="no reporter named 'html'"):
-        chosen_reporters(Config(reports=("html=r.html",)), tmp_path, PytestAdapter())
+    with pytest.raises(PluginError, match="no reporter named 'pdf'"):
+        chosen_reporters(Config(reports=("pdf=r.pdf",)), tmp_path, PytestAdapter())
 
 
 # -- the recorder: events into the record and the history ---------------------------

@@ -5,14 +5,17 @@ pytest-sugar does), so every summary section users know -- failures with
 tracebacks, warnings, ``-r`` short summary, ``--durations`` -- stays pytest's own,
 and plugins that write through the terminal reporter keep working. Only the
 per-test progress changes: on a TTY a live panel (counts, ETA from history, what
-each worker runs), elsewhere plain lines that read well in CI logs.
+each worker runs), elsewhere pytest's lines (``tests/x.py ..F.  [ 12%]``), each
+written once all of its file's tests are done: workers finish tests in any order,
+so a file's letters are held until then, and a CI log still shows where a failure
+was without waiting for the summary.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import pytest
@@ -81,6 +84,9 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         #: Each node's children in pytest's collection order: the coordinator's
         #: collection down to files, then what workers collected in each file.
         self._children: dict[str, dict[str, None]] = {}  # ordered sets
+        self._lines = _FileLines()
+        #: Tests the coordinator knows of (its last progress snapshot).
+        self._known = 0
         if live:
             from rich.console import Console
             from rich.live import Live
@@ -128,6 +134,7 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         children = self._children
         for nodeid in nodeids:  # a test already known keeps its place
             children.setdefault(nodeid.split("::", 1)[0], {})[nodeid] = None
+            self._lines.collected(nodeid)
 
     def _add_children(self, parent: str, children: list[str]) -> None:
         known = self._children.setdefault(parent, {})
@@ -187,12 +194,19 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         special = getattr(report, "aqe_outcome", None)
         if special in _SPECIAL and report.outcome == "failed":
             letter, word = _SPECIAL[special]
+        per_file = self._per_file()
         if not letter and not word:
+            if per_file:
+                self._file_done(report)
             return
         if isinstance(word, tuple):
             word, markup = word
         else:
             markup = _markup(report)
+        if per_file:
+            self._lines.hold(report.nodeid, letter, markup)
+            self._file_done(report)
+            return
         worker = getattr(report, "aqe_worker", None)
         if self._live is not None:
             if report.failed:
@@ -208,6 +222,53 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             self._letters += 1
             if self._letters % 80 == 0:
                 self._tw.line()
+
+    def _per_file(self) -> bool:
+        """pytest's per-file lines: plain output, default verbosity, its progress style."""
+        return self._live is None and self.verbosity == 0 and self._show_progress_info == "progress"
+
+    def _file_done(self, report: TestReport) -> None:
+        """A test whose teardown (or aqe's crash/timeout verdict) came in is done; a
+        file whose collected tests are all done gets its line."""
+        if report.when == "teardown" or getattr(report, "aqe_outcome", None) in _SPECIAL:
+            file = self._lines.done(report.nodeid, self._leaves)
+            if file is not None:
+                self._write_file_line(file)
+
+    def _leaves(self, file: str) -> set[str]:
+        """Every test under ``file`` in the collection tree (the coordinator's own
+        collection reports and what workers collected)."""
+        found: set[str] = set()
+        stack = list(self._children.get(file, {}))
+        while stack:
+            nodeid = stack.pop()
+            children = self._children.get(nodeid)
+            if children:
+                stack += children
+            else:
+                found.add(nodeid)
+        return found
+
+    def _write_file_line(self, file: str) -> None:
+        """``path letters`` and the share of tests done, as pytest writes them,
+        wrapped with the share at the edge as pytest wraps a long file."""
+        letters = self._lines.take(file)
+        if not letters:
+            return
+        tw = self._tw
+        tw.write(os.path.relpath(self.config.rootpath / file, self.startpath) + " ")
+        # Of the tests collected so far (workers collect files as they go); the
+        # coordinator's count when it collected them all itself (node ids, --lf).
+        total = max(self._lines.known or self._known, self._lines.finished, 1)
+        message = f" [{min(self._lines.finished * 100 // total, 100):3d}%]"
+        color, _ = self._get_main_color()
+        for letter, markup in letters:
+            tw.write(letter, **markup)
+            if tw.width_of_current_line + len(message) + 1 >= self._screen_width:
+                tw.write(message + "\n", **{color: True})
+        if tw.width_of_current_line:
+            tw.write(message.rjust(tw.fullwidth - tw.width_of_current_line - 1), **{color: True})
+            tw.line()
 
     def test_output(self, result: TestResult, text: str) -> None:
         """Print output a test wrote outside capture (``-s``) as one block."""
@@ -233,6 +294,7 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         self.write_line(text)
 
     def progress(self, snapshot: Progress) -> None:
+        self._known = snapshot.known
         if self._live is None:
             return
         from rich.table import Table
@@ -251,7 +313,10 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
         if self._live is not None:
             self._live.stop()
             self._live = None
-        elif self._letters % 80:
+            return
+        for file in self._lines.waiting():  # tests that never finished, retries
+            self._write_file_line(file)
+        if self._letters % 80:
             self._tw.line()
 
     # -- closing line --------------------------------------------------------------
@@ -284,6 +349,55 @@ class AqeTerminalReporter(TerminalReporter):  # type: ignore[misc]
             self.write_sep("=", msg, fullwidth=fullwidth, **{color: True})
         else:
             self.write_line(msg)
+
+
+class _FileLines:
+    """Progress letters held per file, and which files have all their tests done."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, list[tuple[str, dict[str, bool]]]] = {}
+        self._collected: set[str] = set()
+        self._done: set[str] = set()
+        self._done_in: dict[str, int] = {}
+        #: Tests a file was last seen to have (recounted when its done tests reach it).
+        self._size: dict[str, int] = {}
+        self._complete: set[str] = set()
+
+    @property
+    def known(self) -> int:
+        return len(self._collected)
+
+    @property
+    def finished(self) -> int:
+        return len(self._done)
+
+    def collected(self, nodeid: str) -> None:
+        self._collected.add(nodeid)
+
+    def hold(self, nodeid: str, letter: str, markup: dict[str, bool]) -> None:
+        self._held.setdefault(nodeid.split("::", 1)[0], []).append((letter, markup))
+
+    def done(self, nodeid: str, tests_of: Callable[[str], set[str]]) -> str | None:
+        """Count ``nodeid`` done; its file if that completes the file's tests."""
+        file = nodeid.split("::", 1)[0]
+        if nodeid in self._done:  # a retry: a line of its own once its file had one
+            return file if file in self._complete else None
+        self._done.add(nodeid)
+        self._collected.add(nodeid)
+        count = self._done_in[file] = self._done_in.get(file, 0) + 1
+        if count < self._size.get(file, 0):
+            return None
+        size = self._size[file] = len(tests_of(file))
+        if 0 < size <= count:
+            self._complete.add(file)
+            return file
+        return None
+
+    def take(self, file: str) -> list[tuple[str, dict[str, bool]]]:
+        return self._held.pop(file, [])
+
+    def waiting(self) -> list[str]:
+        return list(self._held)
 
 
 #: Outcomes aqe records for tests without reports of their own: (letter, word).
