@@ -119,6 +119,39 @@ def test_a_keyboard_interrupt_in_a_test_stops_the_run_like_pytest(
     assert "exit 2" in listed.stdout and f"{len(outcomes)} passed" in listed.stdout, listed.stdout
 
 
+# -- a test calling pytest.exit() ------------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pytest_exit_in_a_test_ends_the_run_with_its_code_like_pytest(
+    workers: int, tmp_path: Path
+) -> None:
+    project = _copy("exit", tmp_path)
+    exiter = "test_b_exit.py::test_calls_pytest_exit"
+    expected = _pytest_run("exit")
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "aqe", "run", "-w", str(workers), "--no-history"]
+    command += ["--json", str(report), "--", *NO_CACHE]
+    proc = subprocess.run(
+        command, cwd=project, capture_output=True, text=True, timeout=120, env=_env()
+    )
+    output = proc.stdout + proc.stderr
+    assert expected.exit_code == proc.returncode == 3, output  # pytest.exit's returncode
+    banner = "_pytest.outcomes.Exit: enough of this suite"
+    assert banner in expected.output and banner in output, output
+    assert f"aqe: {exiter} called pytest.exit(): stopping" in output, output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    outcomes = {test["nodeid"]: test["outcome"] for test in data["tests"]}
+    assert exiter not in outcomes, output  # no report for the call, as in pytest
+    assert {test["tier"] for test in data["tests"]} == {"hot"}, output  # not a crash
+    assert set(outcomes.values()) == {"passed"}, output
+    assert "test_b_exit.py::test_never_reached" not in outcomes, output
+    if workers == 1:
+        assert outcomes == {n: o for n, o in expected.outcomes.items() if n != exiter}, output
+    assert data["run"]["exit_code"] == 3, output
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
     env.update(CI="true", PYTHONDONTWRITEBYTECODE="1")

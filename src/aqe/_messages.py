@@ -174,8 +174,9 @@ class NothingReported:
 
 @dataclass(frozen=True)
 class TestInterrupted:
-    """The test raised ``KeyboardInterrupt``, which ends a pytest session: the worker
-    ran nothing after it and leaves; the coordinator stops the run."""
+    """The test raised ``KeyboardInterrupt`` or called ``pytest.exit()``, either of
+    which ends a pytest session: the worker ran nothing after it and leaves; the
+    coordinator stops the run."""
 
     __test__ = False
 
@@ -183,6 +184,9 @@ class TestInterrupted:
     nodeid: str
     #: Where it was raised, as pytest shows it ("test_x.py:9").
     where: str
+    #: ``pytest.exit(reason, returncode)``'s arguments; None for a KeyboardInterrupt.
+    exit_reason: str | None = None
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,17 @@ class Coordinator:
     def stopping(self) -> bool:
         return self.stops.stopping
 
+    def _interrupted_by(self, message: TestInterrupted) -> None:
+        nodeid, where = message.nodeid, message.where
+        if message.exit_reason is not None:  # pytest.exit(): the run ends as it asks
+            self.stops.exit_request = (message.exit_reason, message.exit_code)
+            why = f"{nodeid} called pytest.exit()"
+        else:
+            # (pytest's banner shows a crash location when its text names
+            # KeyboardInterrupt: this one would be aqe's own line)
+            why = f"{nodeid} raised KeyboardInterrupt"
+        self.stops.gracefully(f"{nodeid} at {where}", why, self.pool, self.planner)
+
     @property
     def interrupted(self) -> str:
         """Why the run stopped early (pytest's "Interrupted: ..."), if it did."""
@@ -294,14 +305,11 @@ class Coordinator:
                     self.planner.on_finished(conn.worker, nodeid)
                     self._not_found(conn.worker, nodeid)
                 self._feed(conn.worker)
-            case TestInterrupted(nodeid=nodeid, where=where):
+            case TestInterrupted(nodeid=nodeid):
                 conn.killed = True  # it leaves: the tests queued behind it are not to blame
                 self.planner.on_finished(conn.worker, nodeid)
                 if not self.stops.graceful:  # the first interrupt is the run's reason
-                    # (pytest's banner shows a crash location when its text names
-                    # KeyboardInterrupt: this one would be aqe's own line)
-                    why = f"{nodeid} raised KeyboardInterrupt"
-                    self.stops.gracefully(f"{nodeid} at {where}", why, self.pool, self.planner)
+                    self._interrupted_by(message)
             case NothingReported(nodeid=nodeid):
                 conn.busy()
                 self.planner.on_finished(conn.worker, nodeid)

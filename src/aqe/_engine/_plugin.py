@@ -206,6 +206,9 @@ class EnginePlugin:
             session.testsfailed += 1  # exit 1: a test passed only on a retry
         if coordinator.usage_error:
             raise pytest.UsageError(coordinator.usage_error)
+        if coordinator.stops.exit_request is not None:
+            # As in pytest's own session: its banner, its return code (2 if None).
+            raise pytest.exit.Exception(*coordinator.stops.exit_request)
         if coordinator.interrupted:
             raise session.Interrupted(coordinator.interrupted)
         return True

@@ -27,6 +27,8 @@ class Stops:
         self.stopping = False
         #: Why the run stopped early (pytest's "Interrupted: ..."), if it did.
         self.interrupted = ""
+        #: A test's ``pytest.exit(reason, returncode)``: the session ends with it.
+        self.exit_request: tuple[str, int | None] | None = None
         #: pytest's "stopping after N failures" as it was at the Nth (-x/--maxfail).
         self.stopped_at = ""
         #: Signals received during the loop (SIGINT/SIGTERM), in order, and how many

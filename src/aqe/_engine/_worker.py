@@ -620,11 +620,17 @@ class Worker:
         start = time.time()
         try:
             item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        except KeyboardInterrupt as error:
+        except (KeyboardInterrupt, pytest.exit.Exception) as error:
             # pytest ends its session here: run nothing more, let the coordinator
             # stop the run (fixtures are torn down on the way out, as by pytest).
             frame = traceback.extract_tb(error.__traceback__)[-1]
-            self.post(TestInterrupted(self.worker_id, item.nodeid, f"{frame[0]}:{frame[1]}"))
+            where = f"{frame[0]}:{frame[1]}"
+            interrupted = TestInterrupted(self.worker_id, item.nodeid, where)
+            if isinstance(error, pytest.exit.Exception):
+                interrupted = TestInterrupted(
+                    self.worker_id, item.nodeid, where, error.msg, error.returncode
+                )
+            self.post(interrupted)
             self.queue.clear()
             self.shutdown = self.stopped = True
             return
