@@ -1,0 +1,309 @@
+"""An aqe adapter for Vitest, installed and found like any third-party plugin.
+
+Vitest already runs files in parallel; what aqe adds is balance by measured
+duration, retries that keep every attempt, flaky verdicts and quarantine from
+history, and never hanging on a stuck Node process. A run has two steps:
+
+1. the selected files, longest first by the history, are dealt in batches to
+   ``request.workers`` threads, each running one ``vitest run`` per batch (a fresh
+   process group, killed whole past its deadline); every test with a result keeps
+   it as its first attempt;
+2. aqe's shared loop (``aqe.plugins.run_tests``) records those attempts and
+   decides retries, flaky and quarantine verdicts and the exit code; a retry, or
+   a test whose batch crashed or hung, runs alone in its own ``vitest run -t``.
+
+Vitest keeps what it does well: isolation of each file, its pool of forks, its
+own per-test timeout (``--testTimeout``, set from aqe's ``--timeout``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aqe.plugins import (
+    FAILING_OUTCOMES,
+    CollectedTest,
+    CollectionFailed,
+    DurationEstimate,
+    Event,
+    RunEvents,
+    RunRequest,
+    TestFinished,
+    TestResult,
+    run_tests,
+)
+
+from ._report import Case, FileError, has_result, lost, to_result
+from ._vitest import CONFIGS, Batch, Vitest
+
+__all__ = ["VitestAdapter"]
+
+#: Seconds a ``vitest run`` may take to start, on top of its tests' time limits
+#: (``AQE_VITEST_STARTUP`` overrides it).
+STARTUP = float(os.environ.get("AQE_VITEST_STARTUP", "20"))
+#: Batches per worker when the history knows nothing yet (more: finer balance,
+#: more Node start-ups).
+BATCHES_PER_WORKER = 4
+LAST_FAILED = Path("node_modules") / ".cache" / "aqe-vitest" / "last-failed.json"
+
+
+class VitestAdapter:
+    name = "vitest"
+
+    def detect(self, root: Path) -> bool:
+        """A ``vitest`` dependency in ``package.json``, or a ``vitest.config.*``."""
+        if any((root / config).is_file() for config in CONFIGS if config.startswith("vitest")):
+            return True
+        try:
+            package = json.loads((root / "package.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if not isinstance(package, dict):
+            return False
+        return any(
+            isinstance(package.get(key), dict) and "vitest" in package[key]
+            for key in ("dependencies", "devDependencies", "peerDependencies")
+        )
+
+    def collect(self, request: RunRequest) -> list[CollectedTest]:
+        return select(request, Vitest(request.root).list_tests(filters(request), None))
+
+    def run(self, request: RunRequest, events: RunEvents) -> int:
+        vitest = Vitest(request.root)
+        listed = select(request, vitest.list_tests(filters(request), None))
+        pattern = names_pattern(listed) if narrowed(request) else None
+        first = FirstAttempts(vitest, request, pattern)
+        first.run(listed, events.estimates())
+        if first.errors:
+            events.emit(*(CollectionFailed(e.file, e.text) for e in first.errors.values()))
+        tests = first.tests(listed, include_skipped=pattern is None)
+        recorder = Recorder(events)
+        code = run_tests(request, recorder, tests, first.run_one)
+        save_last_failed(request.root, recorder.failed)
+        return code
+
+
+def filters(request: RunRequest) -> list[str]:
+    """The selection's paths, as Vitest's file filters relative to the project."""
+    out: list[str] = []
+    for raw in request.selection.paths:
+        path = Path(raw.split("::", 1)[0]).resolve()
+        if path == request.root.resolve():
+            continue
+        try:
+            out.append(path.relative_to(request.root.resolve()).as_posix())
+        except ValueError:
+            out.append(raw)
+    return out
+
+
+def narrowed(request: RunRequest) -> bool:
+    selection = request.selection
+    return bool(selection.keyword or selection.deselect or selection.last_failed)
+
+
+def select(request: RunRequest, tests: list[CollectedTest]) -> list[CollectedTest]:
+    """``-k`` (case-insensitive substrings of the id, ``and``/``or``/``not`` as
+    pytest's), ``--deselect`` (an id or its prefix) and ``--lf``."""
+    selection = request.selection
+    if selection.keyword:
+        tests = [t for t in tests if keyword_matches(selection.keyword, t.nodeid)]
+    if selection.deselect:
+        tests = [t for t in tests if not t.nodeid.startswith(tuple(selection.deselect))]
+    if selection.last_failed:
+        failed = load_last_failed(request.root)
+        chosen = [t for t in tests if t.nodeid in failed]
+        tests = chosen or tests  # as pytest: no known failures, run everything
+    return tests
+
+
+def keyword_matches(expression: str, nodeid: str) -> bool:
+    """pytest's ``-k`` grammar over one id: words are case-insensitive substrings."""
+    tokens = re.findall(r"\(|\)|[^\s()]+", expression)
+    words = [t for t in tokens if t not in ("(", ")", "and", "or", "not")]
+    text = nodeid.lower()
+    python = " ".join(
+        t if t in ("(", ")", "and", "or", "not") else repr(t.lower() in text) for t in tokens
+    )
+    try:
+        return bool(eval(python, {"__builtins__": {}}, {}))  # only True/False/and/or/not
+    except SyntaxError:
+        return all(word.lower() in text for word in words)
+
+
+def names_pattern(tests: Iterable[CollectedTest]) -> str:
+    """A ``-t`` regular expression matching exactly these tests' names."""
+    names = sorted({exact_name(test) for test in tests})
+    return "^(?:" + "|".join(names) + ")$"
+
+
+def exact_name(test: CollectedTest) -> str:
+    """Vitest matches ``-t`` against the name path joined by spaces."""
+    path = test.nodeid.split(" > ")[1:]
+    return _js_escape(" ".join(path))
+
+
+def _js_escape(text: str) -> str:
+    return re.sub(r"[\\^$.*+?()[\]{}|/]", lambda m: "\\" + m.group(0), text)
+
+
+class FirstAttempts:
+    """Step 1: every selected file's tests in batches; their results, by id."""
+
+    def __init__(self, vitest: Vitest, request: RunRequest, pattern: str | None) -> None:
+        self.vitest = vitest
+        self.request = request
+        self.pattern = pattern
+        self.results: dict[str, TestResult] = {}
+        self.cases: dict[str, Case] = {}
+        self.errors: dict[str, FileError] = {}
+        self.lock = threading.Lock()
+        self.failures = 0
+
+    def run(
+        self, listed: Sequence[CollectedTest], estimates: Mapping[str, DurationEstimate]
+    ) -> None:
+        batches = plan(listed, estimates, self.request.workers)
+        workers = max(1, min(self.request.workers, len(batches)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="aqe-vitest") as pool:
+            for _ in pool.map(self._batch, batches):
+                pass
+
+    def _stopping(self) -> bool:
+        selection = self.request.selection
+        limit = 1 if selection.exitfirst else selection.maxfail
+        return limit is not None and self.failures >= limit
+
+    def _batch(self, batch: tuple[list[str], int]) -> None:
+        files, count = batch
+        if self._stopping():
+            return
+        timeout = self.request.timeout
+        deadline = None if timeout is None else STARTUP + timeout * max(1, count)
+        done = self.vitest.run(
+            files, self.pattern, timeout, deadline, self.request.selection.extra_args
+        )
+        self._keep(done)
+
+    def _keep(self, done: Batch) -> None:
+        with self.lock:
+            for error in done.errors:
+                self.errors.setdefault(error.file, error)
+            for case in done.cases:
+                self.cases.setdefault(case.nodeid, case)
+                if not has_result(case):
+                    continue  # its process died first: it runs alone in step 2
+                out, err = done.console.get(case.nodeid, ("", ""))
+                result = to_result(case, done.start, done.stop, out, err)
+                self.results[case.nodeid] = result
+                if result.outcome in FAILING_OUTCOMES:
+                    self.failures += 1
+
+    def tests(self, listed: Sequence[CollectedTest], include_skipped: bool) -> list[CollectedTest]:
+        """The listed tests, with the skipped and todo ones Vitest's list leaves out."""
+        files = {test.file for test in listed}
+        known = {test.nodeid for test in listed}
+        extra = [
+            CollectedTest(case.nodeid, case.file, case.line)
+            for case in self.cases.values()
+            if include_skipped and case.nodeid not in known and case.file in files
+        ]
+        order = {file: n for n, file in enumerate(dict.fromkeys(t.file for t in listed))}
+        everything = [*listed, *extra]
+        everything.sort(key=lambda t: (order[t.file], t.line or 0))
+        if self._stopping():  # -x/--maxfail: tests that never ran are dropped
+            everything = [t for t in everything if t.nodeid in self.results]
+        return everything
+
+    def run_one(self, test: CollectedTest) -> TestResult:
+        """Step 2: the batch's result first; a retry or a lost test runs alone."""
+        with self.lock:
+            result = self.results.pop(test.nodeid, None)
+        return result if result is not None else self.alone(test)
+
+    def alone(self, test: CollectedTest) -> TestResult:
+        timeout = self.request.timeout
+        deadline = None if timeout is None else STARTUP + timeout
+        done = self.vitest.run(
+            [test.file], "^" + exact_name(test) + "$", timeout, deadline,
+            self.request.selection.extra_args,
+        )  # fmt: skip
+        case = done.by_id.get(test.nodeid)
+        if case is not None and has_result(case):
+            out, err = done.console.get(case.nodeid, ("", ""))
+            return to_result(case, done.start, done.stop, out, err, tier="cold")
+        if done.killed:
+            cause = f"still running after {deadline:g} s: its Node process was killed"
+            return lost(test, "timeout", cause, done.start, done.stop, done.output)
+        cause = "its Node process ended before the test reported a result (killed or crashed)"
+        return lost(test, "crashed", cause, done.start, done.stop, done.output)
+
+
+def plan(
+    listed: Sequence[CollectedTest], estimates: Mapping[str, DurationEstimate], workers: int
+) -> list[tuple[list[str], int]]:
+    """Batches of files, longest first by the history (unknown files first of all:
+    they may be long), each with its number of tests."""
+    seconds: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for test in listed:
+        estimate = estimates.get(test.nodeid)
+        seconds[test.file] = seconds.get(test.file, 0.0) + (
+            estimate.total if estimate is not None else math.inf
+        )
+        counts[test.file] = counts.get(test.file, 0) + 1
+    files = sorted(seconds, key=lambda f: -seconds[f])
+    size = max(1, math.ceil(len(files) / (max(1, workers) * BATCHES_PER_WORKER)))
+    return [
+        (files[i : i + size], sum(counts[f] for f in files[i : i + size]))
+        for i in range(0, len(files), size)
+    ]
+
+
+class Recorder:
+    """The run's events, passed on; remembers each test's last outcome for ``--lf``."""
+
+    def __init__(self, events: RunEvents) -> None:
+        self.events = events
+        self.failed: dict[str, bool] = {}
+
+    def emit(self, *events: Event) -> None:
+        for event in events:
+            if isinstance(event, TestFinished):
+                result = event.result
+                self.failed[result.nodeid] = result.outcome in FAILING_OUTCOMES
+        self.events.emit(*events)
+
+    def estimates(self) -> Mapping[str, DurationEstimate]:
+        return self.events.estimates()
+
+    def file_estimates(self) -> Mapping[str, float]:
+        return self.events.file_estimates()
+
+
+def load_last_failed(root: Path) -> set[str]:
+    try:
+        data = json.loads((root / LAST_FAILED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(nodeid) for nodeid in data} if isinstance(data, list) else set()
+
+
+def save_last_failed(root: Path, outcomes: Mapping[str, bool]) -> None:
+    """Like pytest's cache: failures stay known until the test passes."""
+    known = load_last_failed(root)
+    known |= {nodeid for nodeid, failed in outcomes.items() if failed}
+    known -= {nodeid for nodeid, failed in outcomes.items() if not failed}
+    path = root / LAST_FAILED
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sorted(known), indent=1) + "\n", encoding="utf-8")
+    except OSError:
+        pass  # a read-only checkout: --lf then runs everything

@@ -1,0 +1,158 @@
+"""Running Vitest itself: the project's own install, one process per batch of files.
+
+Each batch is a fresh ``vitest run`` in its own process group, so a hung or crashed
+Node process is killed whole (Vitest's forks with it) and replaced by the next
+batch's. Results come from Vitest's JSON reporter and aqe's console reporter
+(``console-reporter.mjs``), both written to files, never from the screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aqe.plugins import CollectedTest, UsageError
+
+from ._report import Case, FileError, console_lines, parse_list, parse_run
+
+CONSOLE_REPORTER = Path(__file__).with_name("console-reporter.mjs")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CONFIGS = tuple(
+    f"{stem}.config.{ext}"
+    for stem in ("vitest", "vite")
+    for ext in ("ts", "mts", "cts", "js", "mjs", "cjs")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one ``vitest run`` reported, and how its process ended."""
+
+    cases: list[Case]
+    errors: list[FileError]
+    console: dict[str, tuple[str, str]]
+    start: float
+    stop: float
+    #: The process outlived its deadline and was killed.
+    killed: bool = False
+    #: The process ended without writing its report (it crashed).
+    no_report: bool = False
+    output: str = ""
+    by_id: dict[str, Case] = field(default_factory=dict)
+
+
+class Vitest:
+    """The project's Vitest, run with the project's Node.js."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        node = shutil.which("node")
+        if node is None:
+            raise UsageError("Node.js is not on PATH: install Node.js 20 or newer to run Vitest")
+        self.node = node
+        self.entry = root / "node_modules" / "vitest" / "vitest.mjs"
+        if not self.entry.is_file():
+            raise UsageError(
+                f"vitest is not installed in {root} (no node_modules/vitest): run 'npm ci' there"
+            )
+
+    def command(self, *args: str) -> list[str]:
+        return [self.node, str(self.entry), *args]
+
+    def list_tests(self, filters: Sequence[str], pattern: str | None) -> list[CollectedTest]:
+        """``vitest list``: the tests Vitest would run (it leaves skipped ones out)."""
+        with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
+            target = Path(scratch) / "list.json"
+            args = ["list", f"--json={target}", "--includeTaskLocation", *filters]
+            if pattern is not None:
+                args += ["-t", pattern]
+            _, output, _ = self._run(args, Path(scratch), deadline=None)
+            if not target.is_file():
+                cause = _cause(output)
+                raise UsageError(f"vitest could not list the tests in {self.root}: {cause}")
+            return parse_list(self.root, target.read_text(encoding="utf-8"))
+
+    def run(
+        self,
+        files: Sequence[str],
+        pattern: str | None,
+        test_timeout: float | None,
+        deadline: float | None,
+        extra: Sequence[str] = (),
+    ) -> Batch:
+        """``vitest run FILES`` with the JSON and console reporters."""
+        with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
+            report = Path(scratch) / "report.json"
+            console = Path(scratch) / "console.jsonl"
+            args = [
+                "run", *files, "--reporter=json", f"--outputFile={report}",
+                f"--reporter={CONSOLE_REPORTER}", "--includeTaskLocation",
+                "--passWithNoTests", *extra,
+            ]  # fmt: skip
+            if pattern is not None:
+                args += ["-t", pattern]
+            if test_timeout is not None:
+                args.append(f"--testTimeout={max(1, round(test_timeout * 1000))}")
+            start = time.time()
+            _, output, killed = self._run(args, Path(scratch), deadline, console)
+            stop = time.time()
+            if not report.is_file():
+                return Batch([], [], {}, start, stop, killed, no_report=True, output=output)
+            cases, errors = parse_run(self.root, report.read_text(encoding="utf-8"))
+            lines = console.read_text(encoding="utf-8") if console.is_file() else ""
+            return Batch(
+                cases, errors, console_lines(self.root, lines), start, stop, killed,
+                output=output, by_id={case.nodeid: case for case in cases},
+            )  # fmt: skip
+
+    def _run(
+        self, args: list[str], scratch: Path, deadline: float | None, console: Path | None = None
+    ) -> tuple[int, str, bool]:
+        """Run Vitest in its own process group; kill the group at ``deadline`` seconds."""
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", "CI": "true"}
+        if console is not None:
+            env["AQE_VITEST_CONSOLE"] = str(console)
+        log = scratch / "output.txt"
+        with log.open("w+", encoding="utf-8", errors="replace") as sink:
+            process = subprocess.Popen(
+                self.command(*args), cwd=self.root, stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+            killed = False
+            try:
+                code = process.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                killed = True
+                code = _kill(process)
+            except BaseException:
+                _kill(process)
+                raise
+            finally:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)  # Vitest's own forks, if left
+            sink.seek(0)
+            return code, _ANSI.sub("", sink.read()), killed
+
+
+def _kill(process: subprocess.Popen[bytes]) -> int:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def _cause(output: str) -> str:
+    """The line of Vitest's output that says what went wrong."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "Error" in line and not line.startswith("⎯") and "Startup Error" not in line:
+            return line
+    return lines[-1] if lines else "it exited without a word"
