@@ -46,12 +46,13 @@ from ._vitest import CONFIGS, Batch, Vitest
 __all__ = ["VitestAdapter"]
 
 #: Seconds a ``vitest run`` may take to start, on top of its tests' time limits
-#: (``AQE_VITEST_STARTUP`` overrides it).
-STARTUP = float(os.environ.get("AQE_VITEST_STARTUP", "20"))
+#: (``VITEST_AQE_STARTUP`` overrides it).
+STARTUP = float(os.environ.get("VITEST_AQE_STARTUP", "20"))
 #: Batches per worker when the history knows nothing yet (more: finer balance,
 #: more Node start-ups).
 BATCHES_PER_WORKER = 4
-LAST_FAILED = Path("node_modules") / ".cache" / "aqe-vitest" / "last-failed.json"
+#: Like pytest's cache: the ids whose last run failed, for ``--lf`` (beside aqe's history).
+LAST_FAILED = Path(".aqe") / "vitest-last-failed.json"
 
 
 class VitestAdapter:
