@@ -129,14 +129,16 @@ def test_selection_filters_by_keyword_and_deselect(tmp_path: Path) -> None:
 
 
 def test_the_plan_deals_long_files_first_and_unknown_ones_before_them() -> None:
-    tests = [CollectedTest(f"{f} > t", f, 1) for f in ("short.ts", "long.ts", "new.ts")]
     estimates = {
-        "short.ts > t": DurationEstimate("short.ts > t", 0, 1.0, 0, 1.0, 3),
-        "long.ts > t": DurationEstimate("long.ts > t", 0, 9.0, 0, 9.0, 3),
+        "short.ts > a": DurationEstimate("short.ts > a", 0, 1.0, 0, 1.0, 3),
+        "long.ts > a": DurationEstimate("long.ts > a", 0, 4.0, 0, 4.0, 3),
+        "long.ts > b": DurationEstimate("long.ts > b", 0, 5.0, 0, 5.0, 3),
     }
-    assert plan(tests, estimates, workers=2) == [
-        (["new.ts"], 1),
-        (["long.ts"], 1),
+    files = {"short.ts": 0, "long.ts": 0, "new.ts": 0, "given.ts": 7}
+    assert plan(files, estimates, workers=1) == [
+        (["new.ts"], 1),  # unknown: one test at least, for its time limit
+        (["given.ts"], 7),
+        (["long.ts"], 2),  # from the history
         (["short.ts"], 1),
     ]
 

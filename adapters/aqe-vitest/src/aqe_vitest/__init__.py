@@ -23,6 +23,7 @@ import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +41,7 @@ from aqe.plugins import (
     run_tests,
 )
 
-from ._report import Case, FileError, has_result, lost, to_result
+from ._report import SEPARATOR, Case, FileError, has_result, lost, to_result
 from ._vitest import CONFIGS, Batch, Vitest
 
 __all__ = ["VitestAdapter"]
@@ -74,19 +75,23 @@ class VitestAdapter:
         )
 
     def collect(self, request: RunRequest) -> list[CollectedTest]:
-        return select(request, Vitest(request.root).list_tests(filters(request), None))
+        return select(request, Vitest(request.root).list_tests(filters(request)))
 
     def run(self, request: RunRequest, events: RunEvents) -> int:
         vitest = Vitest(request.root)
-        listed = select(request, vitest.list_tests(filters(request), None))
-        pattern = names_pattern(listed) if narrowed(request) else None
-        first = FirstAttempts(vitest, request, pattern)
-        first.run(listed, events.estimates())
+        if narrowed(request):  # by name: list the tests, run exactly the chosen ones
+            listed = select(request, vitest.list_tests(filters(request)))
+            files = dict(Counter(test.file for test in listed))
+            first = FirstAttempts(vitest, request, names_pattern(listed) if listed else None)
+        else:  # every test of the files: no need to import them all twice
+            listed = []
+            files = dict.fromkeys(vitest.list_files(filters(request)), 0)
+            first = FirstAttempts(vitest, request, None)
+        first.run(files, events.estimates())
         if first.errors:
             events.emit(*(CollectionFailed(e.file, e.text) for e in first.errors.values()))
-        tests = first.tests(listed, include_skipped=pattern is None)
         recorder = Recorder(events)
-        code = run_tests(request, recorder, tests, first.run_one)
+        code = run_tests(request, recorder, first.tests(listed), first.run_one)
         save_last_failed(request.root, recorder.failed)
         return code
 
@@ -165,13 +170,14 @@ class FirstAttempts:
         self.results: dict[str, TestResult] = {}
         self.cases: dict[str, Case] = {}
         self.errors: dict[str, FileError] = {}
+        #: Files whose batch ended without a report.
+        self.lost: list[str] = []
         self.lock = threading.Lock()
         self.failures = 0
 
-    def run(
-        self, listed: Sequence[CollectedTest], estimates: Mapping[str, DurationEstimate]
-    ) -> None:
-        batches = plan(listed, estimates, self.request.workers)
+    def run(self, files: Mapping[str, int], estimates: Mapping[str, DurationEstimate]) -> None:
+        """``files``: each file's number of selected tests (0: unknown yet)."""
+        batches = plan(files, estimates, self.request.workers)
         workers = max(1, min(self.request.workers, len(batches)))
         with ThreadPoolExecutor(workers, thread_name_prefix="aqe-vitest") as pool:
             for _ in pool.map(self._batch, batches):
@@ -192,6 +198,11 @@ class FirstAttempts:
             files, self.pattern, timeout, deadline, self.request.selection.extra_args
         )
         self._keep(done)
+        # Files the report leaves out (its process was killed or crashed, or Vitest
+        # failed before running them): their tests are listed and run alone.
+        reported = {case.file for case in done.cases} | {error.file for error in done.errors}
+        with self.lock:
+            self.lost.extend(file for file in files if file not in reported)
 
     def _keep(self, done: Batch) -> None:
         with self.lock:
@@ -207,21 +218,22 @@ class FirstAttempts:
                 if result.outcome in FAILING_OUTCOMES:
                     self.failures += 1
 
-    def tests(self, listed: Sequence[CollectedTest], include_skipped: bool) -> list[CollectedTest]:
-        """The listed tests, with the skipped and todo ones Vitest's list leaves out."""
-        files = {test.file for test in listed}
-        known = {test.nodeid for test in listed}
-        extra = [
-            CollectedTest(case.nodeid, case.file, case.line)
-            for case in self.cases.values()
-            if include_skipped and case.nodeid not in known and case.file in files
-        ]
-        order = {file: n for n, file in enumerate(dict.fromkeys(t.file for t in listed))}
-        everything = [*listed, *extra]
-        everything.sort(key=lambda t: (order[t.file], t.line or 0))
+    def tests(self, listed: Sequence[CollectedTest]) -> list[CollectedTest]:
+        """Every test to record: those the batches reported (with the skipped and todo
+        ones ``vitest list`` leaves out, unless the run was narrowed by name), those
+        ``listed``, and those of files whose batch died before reporting."""
+        chosen = {test.nodeid: test for test in listed}
+        for case in self.cases.values():
+            if self.pattern is None or case.nodeid in chosen:
+                chosen.setdefault(case.nodeid, CollectedTest(case.nodeid, case.file, case.line))
+        if self.lost and not self._stopping():
+            for test in self.vitest.list_tests(sorted(set(self.lost))):
+                if self.pattern is None or test.nodeid in chosen:
+                    chosen.setdefault(test.nodeid, test)
+        tests = sorted(chosen.values(), key=lambda t: (t.file, t.line or 0))
         if self._stopping():  # -x/--maxfail: tests that never ran are dropped
-            everything = [t for t in everything if t.nodeid in self.results]
-        return everything
+            tests = [t for t in tests if t.nodeid in self.results]
+        return tests
 
     def run_one(self, test: CollectedTest) -> TestResult:
         """Step 2: the batch's result first; a retry or a lost test runs alone."""
@@ -248,23 +260,24 @@ class FirstAttempts:
 
 
 def plan(
-    listed: Sequence[CollectedTest], estimates: Mapping[str, DurationEstimate], workers: int
+    files: Mapping[str, int], estimates: Mapping[str, DurationEstimate], workers: int
 ) -> list[tuple[list[str], int]]:
-    """Batches of files, longest first by the history (unknown files first of all:
-    they may be long), each with its number of tests."""
-    seconds: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for test in listed:
-        estimate = estimates.get(test.nodeid)
-        seconds[test.file] = seconds.get(test.file, 0.0) + (
-            estimate.total if estimate is not None else math.inf
-        )
-        counts[test.file] = counts.get(test.file, 0) + 1
-    files = sorted(seconds, key=lambda f: -seconds[f])
-    size = max(1, math.ceil(len(files) / (max(1, workers) * BATCHES_PER_WORKER)))
+    """Batches of files, longest first by the history (files it does not know first
+    of all: they may be long), each with its number of tests (from the history when
+    not given; at least one)."""
+    seconds = dict.fromkeys(files, 0.0)
+    known: Counter[str] = Counter()
+    for nodeid, estimate in estimates.items():
+        file = nodeid.split(SEPARATOR, 1)[0]
+        if file in seconds:
+            seconds[file] += estimate.total
+            known[file] += 1
+    counts = {file: files[file] or known[file] or 1 for file in files}
+    order = sorted(files, key=lambda f: (known[f] > 0, -seconds[f]))
+    size = max(1, math.ceil(len(order) / (max(1, workers) * BATCHES_PER_WORKER)))
     return [
-        (files[i : i + size], sum(counts[f] for f in files[i : i + size]))
-        for i in range(0, len(files), size)
+        (order[i : i + size], sum(counts[f] for f in order[i : i + size]))
+        for i in range(0, len(order), size)
     ]
 
 

@@ -75,6 +75,12 @@ def parse_list(root: Path, text: str) -> list[CollectedTest]:
     return tests
 
 
+def parse_files(root: Path, text: str) -> list[str]:
+    """``vitest list --filesOnly --json=FILE``: ``[{"file": ...}]``."""
+    entries = cast(list[dict[str, object]], json.loads(text))
+    return [relative(root, str(entry["file"])) for entry in entries]
+
+
 def parse_run(root: Path, text: str) -> tuple[list[Case], list[FileError]]:
     """``vitest run --reporter=json --outputFile=FILE``: each test's case, and the
     files that failed without test results (an import error, a syntax error)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aqe.plugins import CollectedTest, UsageError
 
-from ._report import Case, FileError, console_lines, parse_list, parse_run
+from ._report import Case, FileError, console_lines, parse_files, parse_list, parse_run
 
 CONSOLE_REPORTER = Path(__file__).with_name("console-reporter.mjs")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -68,18 +68,23 @@ class Vitest:
     def command(self, *args: str) -> list[str]:
         return [self.node, str(self.entry), *args]
 
-    def list_tests(self, filters: Sequence[str], pattern: str | None) -> list[CollectedTest]:
-        """``vitest list``: the tests Vitest would run (it leaves skipped ones out)."""
+    def list_tests(self, filters: Sequence[str]) -> list[CollectedTest]:
+        """``vitest list``: the tests Vitest would run (it leaves skipped ones out).
+        It imports every test file: a run lists only when it must."""
+        return parse_list(self.root, self._list("--includeTaskLocation", *filters))
+
+    def list_files(self, filters: Sequence[str]) -> list[str]:
+        """``vitest list --filesOnly``: the test files, without importing them."""
+        return parse_files(self.root, self._list("--filesOnly", *filters))
+
+    def _list(self, *args: str) -> str:
         with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
             target = Path(scratch) / "list.json"
-            args = ["list", f"--json={target}", "--includeTaskLocation", *filters]
-            if pattern is not None:
-                args += ["-t", pattern]
-            _, output, _ = self._run(args, Path(scratch), deadline=None)
+            _, output, _ = self._run(["list", f"--json={target}", *args], Path(scratch), None)
             if not target.is_file():
                 cause = _cause(output)
                 raise UsageError(f"vitest could not list the tests in {self.root}: {cause}")
-            return parse_list(self.root, target.read_text(encoding="utf-8"))
+            return target.read_text(encoding="utf-8")
 
     def run(
         self,
