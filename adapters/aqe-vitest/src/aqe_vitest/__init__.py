@@ -172,6 +172,7 @@ class FirstAttempts:
         self.errors: dict[str, FileError] = {}
         #: Files whose batch ended without a report.
         self.lost: list[str] = []
+        self.interrupted = False
         self.lock = threading.Lock()
         self.failures = 0
 
@@ -180,10 +181,17 @@ class FirstAttempts:
         batches = plan(files, estimates, self.request.workers)
         workers = max(1, min(self.request.workers, len(batches)))
         with ThreadPoolExecutor(workers, thread_name_prefix="aqe-vitest") as pool:
-            for _ in pool.map(self._batch, batches):
-                pass
+            try:
+                for _ in pool.map(self._batch, batches):
+                    pass
+            except BaseException:  # Ctrl-C: end the batches rather than wait for them
+                self.interrupted = True
+                self.vitest.kill_all()
+                raise
 
     def _stopping(self) -> bool:
+        if self.interrupted:
+            return True
         selection = self.request.selection
         limit = 1 if selection.exitfirst else selection.maxfail
         return limit is not None and self.failures >= limit

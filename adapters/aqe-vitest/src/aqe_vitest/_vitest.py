@@ -59,6 +59,8 @@ class Vitest:
         if node is None:
             raise UsageError("Node.js is not on PATH: install Node.js 20 or newer to run Vitest")
         self.node = node
+        #: Vitest processes running now, to kill when the run is interrupted.
+        self.running: set[subprocess.Popen[bytes]] = set()
         self.entry = root / "node_modules" / "vitest" / "vitest.mjs"
         if not self.entry.is_file():
             raise UsageError(
@@ -132,6 +134,7 @@ class Vitest:
                 self.command(*args), cwd=self.root, stdin=subprocess.DEVNULL, stdout=sink,
                 stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )  # fmt: skip
+            self.running.add(process)
             killed = False
             try:
                 code = process.wait(timeout=deadline)
@@ -142,10 +145,17 @@ class Vitest:
                 _kill(process)
                 raise
             finally:
+                self.running.discard(process)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)  # Vitest's own forks, if left
             sink.seek(0)
             return code, _ANSI.sub("", sink.read()), killed
+
+    def kill_all(self) -> None:
+        """End every running Vitest process group (an interrupted run)."""
+        for process in list(self.running):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> int:
