@@ -163,6 +163,11 @@ def test_selection_by_name_last_failed_and_an_explicit_adapter(
         (f"{MATH} > sum(2, 3) = 6", 1, "failed"),
     ]
 
+    (project / "tests" / "broken.test.ts").write_text('import { test } from "vitest"\n((( \n')
+    broken = run_aqe("run", "tests/broken.test.ts", cwd=project, env=env)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "ERROR collecting tests/broken.test.ts" in broken.stdout
+
 
 def test_bad_input_is_one_line_and_exit_4(
     tmp_path: Path, run_aqe: RunAqe, node_modules: Path

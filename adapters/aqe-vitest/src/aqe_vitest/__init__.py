@@ -93,7 +93,8 @@ class VitestAdapter:
         recorder = Recorder(events)
         code = run_tests(request, recorder, first.tests(listed), first.run_one)
         save_last_failed(request.root, recorder.failed)
-        return code
+        # As aqe does for pytest: the healthy files ran; a broken one fails the run.
+        return 1 if first.errors and code in (0, 5) else code
 
 
 def filters(request: RunRequest) -> list[str]:
