@@ -1,10 +1,11 @@
-"""The Vitest adapter (``adapters/aqe-vitest``) end to end, on real Vitest and Node.js.
+"""The Vitest and Jest adapters (``adapters/aqe-vitest``) end to end, on real Node.js.
 
 The adapter is registered as ``test_plugins`` registers the shell adapter: a
 ``*.dist-info`` with its ``entry_points.txt`` on the aqe subprocess's ``PYTHONPATH``,
 beside the adapter's source, so aqe finds it exactly as a pip-installed plugin.
-The fixture project ``fixtures/js_vitest`` needs its ``node_modules``: ``.ci/run``
-installs them with ``npm ci``, and the first test here does if they are missing.
+The fixture projects ``fixtures/js_vitest`` and ``fixtures/js_jest`` need their
+``node_modules``: ``.ci/run`` installs them with ``npm ci``, and the tests here do if
+they are missing.
 Each test works on a copy of the project whose ``node_modules`` links to the
 fixture's, so runs leave nothing behind in the repository.
 """
@@ -29,30 +30,38 @@ ADAPTER = HERE.parent / "adapters" / "aqe-vitest"
 MATH = "tests/math.test.ts > math"
 
 
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    """The fixture's ``node_modules``, installed from its lockfile if missing."""
-    modules = FIXTURE / "node_modules"
-    if not (modules / "vitest" / "vitest.mjs").is_file():
+def installed(fixture: Path, entry: str) -> Path:
+    """A fixture's ``node_modules``, installed from its lockfile if missing."""
+    modules = fixture / "node_modules"
+    if not (modules / entry).is_file():
         npm = shutil.which("npm")
         if npm is None or shutil.which("node") is None:
-            pytest.fail("the Vitest tests need Node.js 20+ and npm on PATH")
+            pytest.fail("the JavaScript adapter tests need Node.js 20+ and npm on PATH")
         subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=FIXTURE, check=True, timeout=HANG_GUARD * 5
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=fixture, check=True, timeout=HANG_GUARD * 5
         )
     return modules
 
 
-def vitest_project(tmp_path: Path, modules: Path, link: bool = True) -> tuple[Path, dict[str, str]]:
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    return installed(FIXTURE, "vitest/vitest.mjs")
+
+
+def vitest_project(
+    tmp_path: Path, modules: Path, link: bool = True, fixture: Path = FIXTURE
+) -> tuple[Path, dict[str, str]]:
     project = tmp_path / "project"
-    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("node_modules", ".flaky-state"))
+    shutil.copytree(fixture, project, ignore=shutil.ignore_patterns("node_modules", ".flaky-state"))
     if link:
         (project / "node_modules").symlink_to(modules, target_is_directory=True)
     site = tmp_path / "site"
     info = site / "aqe_vitest-0.1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: aqe-vitest\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("[aqe.adapters]\nvitest = aqe_vitest:VitestAdapter\n")
+    (info / "entry_points.txt").write_text(
+        "[aqe.adapters]\nvitest = aqe_vitest:VitestAdapter\njest = aqe_vitest:JestAdapter\n"
+    )
     # The hanging test costs two of the adapter's start-up allowances (20 s each: a
     # Vitest start took 3 s on this machine at a load of 13); it is not shortened here,
     # so a slow start under load cannot turn a passing test into a timeout.
@@ -192,6 +201,41 @@ def test_bad_input_is_one_line_and_exit_4(
     assert "nope" in rejected.stderr and rejected.stderr.count("\n") == 1
 
 
+def test_a_jest_suite_runs_detected_with_retries_and_a_crashed_file(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    modules = installed(HERE / "fixtures" / "js_jest", "jest/bin/jest.js")
+    project, env = vitest_project(tmp_path, modules, fixture=HERE / "fixtures" / "js_jest")
+    done = run_aqe(
+        "run", "-w", "2", "--retries", "1", "--retry-on", "Received: false", "--json", "out.json",
+        "tests/math.test.js", "tests/flaky.test.js", "tests/crash.test.js",
+        cwd=project, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 failed, 4 passed, 2 skipped, 1 crashed, 1 flaky in" in done.stdout
+    math = "tests/math.test.js > math"
+    assert attempts(project / "out.json") == [
+        # Jest cannot list a file's tests: one that dies alone is one result for the file.
+        ("tests/crash.test.js", 1, "crashed"),
+        ("tests/flaky.test.js > passes on a second try", 1, "failed"),
+        ("tests/flaky.test.js > passes on a second try", 2, "flaky"),
+        (f"{math} > adds", 1, "passed"),
+        (f"{math} > divides by zero", 1, "skipped"),
+        (f"{math} > multiplies matrices", 1, "skipped"),
+        (f"{math} > nested > deeper > squares", 1, "passed"),
+        (f"{math} > subtracts wrongly", 1, "failed"),
+        (f"{math} > sum(1, 1) = 2", 1, "passed"),
+        (f"{math} > sum(2, 2) = 4", 1, "passed"),
+        (f"{math} > sum(2, 3) = 6", 1, "failed"),
+    ]
+    again = run_aqe("run", "--lf", "--json", "lf.json", "tests/math.test.js", cwd=project, env=env)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert attempts(project / "lf.json") == [
+        (f"{math} > subtracts wrongly", 1, "failed"),
+        (f"{math} > sum(2, 3) = 6", 1, "failed"),
+    ]
+
+
 def test_the_distribution_declares_the_entry_point_the_tests_register() -> None:
     import sys
 
@@ -200,4 +244,9 @@ def test_the_distribution_declares_the_entry_point_the_tests_register() -> None:
     else:  # pragma: no cover
         import tomli as tomllib
     declared = tomllib.loads((ADAPTER / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert declared == {"aqe.adapters": {"vitest": "aqe_vitest:VitestAdapter"}}
+    assert declared == {
+        "aqe.adapters": {
+            "vitest": "aqe_vitest:VitestAdapter",
+            "jest": "aqe_vitest:JestAdapter",
+        }
+    }

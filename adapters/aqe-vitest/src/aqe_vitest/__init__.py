@@ -18,6 +18,7 @@ own per-test timeout (``--testTimeout``, set from aqe's ``--timeout``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -41,10 +42,12 @@ from aqe.plugins import (
     run_tests,
 )
 
+from ._jest import CONFIGS as JEST_CONFIGS
+from ._jest import Jest
 from ._report import SEPARATOR, Case, FileError, has_result, lost, to_result
 from ._vitest import CONFIGS, Batch, Vitest
 
-__all__ = ["VitestAdapter"]
+__all__ = ["JestAdapter", "VitestAdapter"]
 
 #: Seconds a ``vitest run`` may take to start, on top of its tests' time limits
 #: (``VITEST_AQE_STARTUP`` overrides it).
@@ -58,10 +61,12 @@ LAST_FAILED = Path(".aqe") / "vitest-last-failed.json"
 
 class VitestAdapter:
     name = "vitest"
+    tool: type[Vitest] | type[Jest] = Vitest
+    configs: tuple[str, ...] = tuple(c for c in CONFIGS if c.startswith("vitest"))
 
     def detect(self, root: Path) -> bool:
-        """A ``vitest`` dependency in ``package.json``, or a ``vitest.config.*``."""
-        if any((root / config).is_file() for config in CONFIGS if config.startswith("vitest")):
+        """The framework in ``package.json``'s dependencies, or its config file."""
+        if any((root / config).is_file() for config in self.configs):
             return True
         try:
             package = json.loads((root / "package.json").read_text(encoding="utf-8"))
@@ -70,31 +75,66 @@ class VitestAdapter:
         if not isinstance(package, dict):
             return False
         return any(
-            isinstance(package.get(key), dict) and "vitest" in package[key]
+            isinstance(package.get(key), dict) and self.tool.PACKAGE in package[key]
             for key in ("dependencies", "devDependencies", "peerDependencies")
         )
 
     def collect(self, request: RunRequest) -> list[CollectedTest]:
-        return select(request, Vitest(request.root).list_tests(filters(request)))
+        tool = self.tool(request.root)
+        if isinstance(tool, Vitest):
+            return select(request, tool.list_tests(filters(request)))
+        return [CollectedTest(file, file, None) for file in tool.list_files(filters(request))]
 
     def run(self, request: RunRequest, events: RunEvents) -> int:
-        vitest = Vitest(request.root)
-        if narrowed(request):  # by name: list the tests, run exactly the chosen ones
-            listed = select(request, vitest.list_tests(filters(request)))
+        tool = self.tool(request.root)
+        listed: list[CollectedTest] = []
+        pattern = None
+        if narrowed(request) and isinstance(tool, Vitest):  # list, run exactly those
+            listed = select(request, tool.list_tests(filters(request)))
             files = dict(Counter(test.file for test in listed))
-            first = FirstAttempts(vitest, request, names_pattern(listed) if listed else None)
+            pattern = names_pattern(listed) if listed else None
         else:  # every test of the files: no need to import them all twice
-            listed = []
-            files = dict.fromkeys(vitest.list_files(filters(request)), 0)
-            first = FirstAttempts(vitest, request, None)
+            files = dict.fromkeys(tool.list_files(filters(request)), 0)
+            failed = last_failed_tests(request, files) if not tool.can_list else []
+            if failed:  # Jest's --lf: the failed tests' files, by their names
+                listed, pattern = failed, names_pattern(failed)
+                files = dict(Counter(test.file for test in failed))
+        first = FirstAttempts(tool, request, pattern)
         first.run(files, events.estimates())
         if first.errors:
             events.emit(*(CollectionFailed(e.file, e.text) for e in first.errors.values()))
+        tests = first.tests(listed)
+        if not tool.can_list:  # Jest: the names are known only now
+            tests = [t for t in tests if keep(request, t)]
         recorder = Recorder(events)
-        code = run_tests(request, recorder, first.tests(listed), first.run_one)
+        code = run_tests(request, recorder, tests, first.run_one)
         save_last_failed(request.root, recorder.failed)
         # As aqe does for pytest: the healthy files ran; a broken one fails the run.
         return 1 if first.errors and code in (0, 5) else code
+
+
+class JestAdapter(VitestAdapter):
+    """Jest, through the same batches (see ``_jest``)."""
+
+    name = "jest"
+    tool = Jest
+    configs = JEST_CONFIGS
+
+
+def keep(request: RunRequest, test: CollectedTest) -> bool:
+    """``-k`` and ``--deselect`` on a test found by running it."""
+    selection = request.selection
+    if selection.keyword and not keyword_matches(selection.keyword, test.nodeid):
+        return False
+    return not test.nodeid.startswith(tuple(selection.deselect)) if selection.deselect else True
+
+
+def last_failed_tests(request: RunRequest, files: Mapping[str, int]) -> list[CollectedTest]:
+    if not request.selection.last_failed:
+        return []
+    failed = sorted(load_last_failed(request.root))
+    tests = [CollectedTest(nodeid, nodeid.split(SEPARATOR, 1)[0], None) for nodeid in failed]
+    return [test for test in tests if test.file in files and SEPARATOR in test.nodeid]
 
 
 def filters(request: RunRequest) -> list[str]:
@@ -164,8 +204,8 @@ def _js_escape(text: str) -> str:
 class FirstAttempts:
     """Step 1: every selected file's tests in batches; their results, by id."""
 
-    def __init__(self, vitest: Vitest, request: RunRequest, pattern: str | None) -> None:
-        self.vitest = vitest
+    def __init__(self, tool: Vitest | Jest, request: RunRequest, pattern: str | None) -> None:
+        self.tool = tool
         self.request = request
         self.pattern = pattern
         self.results: dict[str, TestResult] = {}
@@ -187,7 +227,7 @@ class FirstAttempts:
                     pass
             except BaseException:  # Ctrl-C: end the batches rather than wait for them
                 self.interrupted = True
-                self.vitest.kill_all()
+                self.tool.kill_all()
                 raise
 
     def _stopping(self) -> bool:
@@ -203,7 +243,7 @@ class FirstAttempts:
             return
         timeout = self.request.timeout
         deadline = None if timeout is None else STARTUP + timeout * max(1, count)
-        done = self.vitest.run(
+        done = self.tool.run(
             files, self.pattern, timeout, deadline, self.request.selection.extra_args
         )
         self._keep(done)
@@ -236,13 +276,43 @@ class FirstAttempts:
             if self.pattern is None or case.nodeid in chosen:
                 chosen.setdefault(case.nodeid, CollectedTest(case.nodeid, case.file, case.line))
         if self.lost and not self._stopping():
-            for test in self.vitest.list_tests(sorted(set(self.lost))):
-                if self.pattern is None or test.nodeid in chosen:
+            for test in self.rescue(sorted(set(self.lost))):
+                if self.pattern is None or test.nodeid in chosen or test.nodeid == test.file:
                     chosen.setdefault(test.nodeid, test)
         tests = sorted(chosen.values(), key=lambda t: (t.file, t.line or 0))
         if self._stopping():  # -x/--maxfail: tests that never ran are dropped
             tests = [t for t in tests if t.nodeid in self.results]
         return tests
+
+    def rescue(self, files: list[str]) -> list[CollectedTest]:
+        """The tests of files whose batch died before reporting, to run alone. Jest
+        cannot list them: each file runs alone first, and one that dies again is
+        one result under the file's own id."""
+        if isinstance(self.tool, Vitest):
+            return self.tool.list_tests(files)
+        found: list[CollectedTest] = []
+        for file in files:
+            done = self._file_alone(file)
+            self._keep(done)
+            found += [CollectedTest(c.nodeid, c.file, c.line) for c in done.cases]
+            if not done.cases and file not in self.errors:
+                test = CollectedTest(file, file, None)
+                self.results[file] = self._lost(test, done)
+                found.append(test)
+        return found
+
+    def _file_alone(self, file: str) -> Batch:
+        timeout = self.request.timeout
+        deadline = None if timeout is None else STARTUP + timeout
+        extra = self.request.selection.extra_args
+        return self.tool.run([file], self.pattern, timeout, deadline, extra)
+
+    def _lost(self, test: CollectedTest, done: Batch) -> TestResult:
+        if done.killed:
+            cause = "still running at its deadline: its Node process was killed"
+            return lost(test, "timeout", cause, done.start, done.stop, done.output)
+        cause = "its Node process ended before the test reported a result (killed or crashed)"
+        return lost(test, "crashed", cause, done.start, done.stop, done.output)
 
     def run_one(self, test: CollectedTest) -> TestResult:
         """Step 2: the batch's result first; a retry or a lost test runs alone."""
@@ -251,9 +321,16 @@ class FirstAttempts:
         return result if result is not None else self.alone(test)
 
     def alone(self, test: CollectedTest) -> TestResult:
+        if test.nodeid == test.file:  # a whole file that died (Jest): run it again
+            done = self._file_alone(test.file)
+            if not done.cases:
+                return self._lost(test, done)
+            results = [to_result(case, done.start, done.stop, tier="cold") for case in done.cases]
+            worst = next((r for r in results if r.outcome in FAILING_OUTCOMES), results[0])
+            return dataclasses.replace(worst, nodeid=test.nodeid, line=None)
         timeout = self.request.timeout
         deadline = None if timeout is None else STARTUP + timeout
-        done = self.vitest.run(
+        done = self.tool.run(
             [test.file], "^" + exact_name(test) + "$", timeout, deadline,
             self.request.selection.extra_args,
         )  # fmt: skip
@@ -261,11 +338,7 @@ class FirstAttempts:
         if case is not None and has_result(case):
             out, err = done.console.get(case.nodeid, ("", ""))
             return to_result(case, done.start, done.stop, out, err, tier="cold")
-        if done.killed:
-            cause = f"still running after {deadline:g} s: its Node process was killed"
-            return lost(test, "timeout", cause, done.start, done.stop, done.output)
-        cause = "its Node process ended before the test reported a result (killed or crashed)"
-        return lost(test, "crashed", cause, done.start, done.stop, done.output)
+        return self._lost(test, done)
 
 
 def plan(

@@ -18,8 +18,8 @@ from typing import cast
 from aqe.plugins import CollectedTest, Outcome, TestResult
 
 SEPARATOR = " > "
-#: Vitest's own message when a test outlives ``--testTimeout``.
-_TIMED_OUT = re.compile(r"^Error: Test timed out in \d+ms")
+#: Vitest's and Jest's own messages when a test outlives ``--testTimeout``.
+_TIMED_OUT = re.compile(r"^Error: Test timed out in \d+ms|Exceeded timeout of \d+ ms for a test")
 _ERROR_HEAD = re.compile(r"^(?P<type>[A-Za-z_$][\w$.]*)(?:: (?P<message>.*))?$")
 
 
@@ -131,7 +131,7 @@ def to_result(
         message = "todo" if case.status == "todo" else "skipped"
     else:
         text = "\n\n".join(case.failures)
-        outcome = "timeout" if _TIMED_OUT.match(text) else "failed"
+        outcome = "timeout" if _TIMED_OUT.search(text) else "failed"
         error_type, message = _error_head(text)
         traceback = _own_frames(text)
     return TestResult(
@@ -175,11 +175,22 @@ def lost(
 
 
 def _error_head(text: str) -> tuple[str | None, str | None]:
-    first = text.strip().splitlines()[0] if text.strip() else ""
+    """The error's type and message. Jest's first line is generic (``expect(received)
+    .toBe(expected)``): its ``Expected:``/``Received:`` lines are added to it."""
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
     match = _ERROR_HEAD.match(first)
     if match is None:
         return None, first or None
-    return match["type"], match["message"]
+    details = [
+        line.strip()
+        for line in lines[1:]
+        if line.startswith(("Expected:", "Received:", "Expected ", "Received "))
+    ]
+    message = match["message"]
+    if details and message:
+        message = f"{message} ({', '.join(details)})"
+    return match["type"], message
 
 
 def _own_frames(text: str) -> str:

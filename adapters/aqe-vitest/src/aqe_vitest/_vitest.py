@@ -1,4 +1,4 @@
-"""Running Vitest itself: the project's own install, one process per batch of files.
+"""Running Vitest (and Jest) itself: the project's own install, one process per batch.
 
 Each batch is a fresh ``vitest run`` in its own process group, so a hung or crashed
 Node process is killed whole (Vitest's forks with it) and replaced by the next
@@ -50,25 +50,77 @@ class Batch:
     by_id: dict[str, Case] = field(default_factory=dict)
 
 
-class Vitest:
-    """The project's Vitest, run with the project's Node.js."""
+class NodeTool:
+    """A test framework installed in the project's ``node_modules``, run with Node.js."""
+
+    #: The npm package, its command-line entry inside it, and its name in messages.
+    PACKAGE = "vitest"
+    ENTRY = "vitest.mjs"
+    LABEL = "Vitest"
+    #: Whether it can list a file's tests without running them.
+    can_list = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
         node = shutil.which("node")
         if node is None:
-            raise UsageError("Node.js is not on PATH: install Node.js 20 or newer to run Vitest")
+            raise UsageError(
+                f"Node.js is not on PATH: install Node.js 20 or newer to run {self.LABEL}"
+            )
         self.node = node
-        #: Vitest processes running now, to kill when the run is interrupted.
+        #: Processes running now, to kill when the run is interrupted.
         self.running: set[subprocess.Popen[bytes]] = set()
-        self.entry = root / "node_modules" / "vitest" / "vitest.mjs"
+        self.entry = root / "node_modules" / self.PACKAGE / self.ENTRY
         if not self.entry.is_file():
             raise UsageError(
-                f"vitest is not installed in {root} (no node_modules/vitest): run 'npm ci' there"
+                f"{self.PACKAGE} is not installed in {root} (no node_modules/{self.PACKAGE}): "
+                "run 'npm ci' there"
             )
 
     def command(self, *args: str) -> list[str]:
         return [self.node, str(self.entry), *args]
+
+    def _run(
+        self, args: list[str], scratch: Path, deadline: float | None, console: Path | None = None
+    ) -> tuple[int, str, str, bool]:
+        """Run it in its own process group, killed whole at ``deadline`` seconds: the
+        exit code, all its output, its stdout alone, and whether it was killed."""
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", "CI": "true"}
+        if console is not None:
+            env["AQE_VITEST_CONSOLE"] = str(console)
+        out, err = scratch / "stdout.txt", scratch / "stderr.txt"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                self.command(*args), cwd=self.root, stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=stderr, env=env, start_new_session=True,
+            )  # fmt: skip
+            self.running.add(process)
+            killed = False
+            try:
+                code = process.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                killed = True
+                code = _kill(process)
+            except BaseException:
+                _kill(process)
+                raise
+            finally:
+                self.running.discard(process)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)  # the framework's own children
+        printed = out.read_text(encoding="utf-8", errors="replace")
+        output = printed + err.read_text(encoding="utf-8", errors="replace")
+        return code, _ANSI.sub("", output), printed, killed
+
+    def kill_all(self) -> None:
+        """End every running Vitest process group (an interrupted run)."""
+        for process in list(self.running):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+class Vitest(NodeTool):
+    """The project's Vitest."""
 
     def list_tests(self, filters: Sequence[str]) -> list[CollectedTest]:
         """``vitest list``: the tests Vitest would run (it leaves skipped ones out).
@@ -82,7 +134,7 @@ class Vitest:
     def _list(self, *args: str) -> str:
         with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
             target = Path(scratch) / "list.json"
-            _, output, _ = self._run(["list", f"--json={target}", *args], Path(scratch), None)
+            _, output, _, _ = self._run(["list", f"--json={target}", *args], Path(scratch), None)
             if not target.is_file():
                 cause = _cause(output)
                 raise UsageError(f"vitest could not list the tests in {self.root}: {cause}")
@@ -110,7 +162,7 @@ class Vitest:
             if test_timeout is not None:
                 args.append(f"--testTimeout={max(1, round(test_timeout * 1000))}")
             start = time.time()
-            _, output, killed = self._run(args, Path(scratch), deadline, console)
+            _, output, _, killed = self._run(args, Path(scratch), deadline, console)
             stop = time.time()
             if not report.is_file():
                 return Batch([], [], {}, start, stop, killed, no_report=True, output=output)
@@ -120,42 +172,6 @@ class Vitest:
                 cases, errors, console_lines(self.root, lines), start, stop, killed,
                 output=output, by_id={case.nodeid: case for case in cases},
             )  # fmt: skip
-
-    def _run(
-        self, args: list[str], scratch: Path, deadline: float | None, console: Path | None = None
-    ) -> tuple[int, str, bool]:
-        """Run Vitest in its own process group; kill the group at ``deadline`` seconds."""
-        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", "CI": "true"}
-        if console is not None:
-            env["AQE_VITEST_CONSOLE"] = str(console)
-        log = scratch / "output.txt"
-        with log.open("w+", encoding="utf-8", errors="replace") as sink:
-            process = subprocess.Popen(
-                self.command(*args), cwd=self.root, stdin=subprocess.DEVNULL, stdout=sink,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )  # fmt: skip
-            self.running.add(process)
-            killed = False
-            try:
-                code = process.wait(timeout=deadline)
-            except subprocess.TimeoutExpired:
-                killed = True
-                code = _kill(process)
-            except BaseException:
-                _kill(process)
-                raise
-            finally:
-                self.running.discard(process)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)  # Vitest's own forks, if left
-            sink.seek(0)
-            return code, _ANSI.sub("", sink.read()), killed
-
-    def kill_all(self) -> None:
-        """End every running Vitest process group (an interrupted run)."""
-        for process in list(self.running):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> int:
