@@ -1,5 +1,5 @@
-"""The Vitest adapter's pure parts: Vitest's JSON as aqe's results, ids, selection,
-the batch plan and detection. No Node.js, no processes: milliseconds."""
+"""The Vitest and Jest adapters' pure parts: the JSON reports as aqe's results, ids,
+selection, the batch plan and detection. No Node.js, no processes: milliseconds."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ if str(ADAPTER_SRC) not in sys.path:  # importable whether or not it is pip-inst
     sys.path.insert(0, str(ADAPTER_SRC))
 
 from aqe_vitest import (  # noqa: E402
+    JestAdapter,
     VitestAdapter,
     exact_name,
+    keep,
     keyword_matches,
     names_pattern,
     plan,
@@ -154,3 +156,33 @@ def test_detection_reads_package_json_or_a_vitest_config(tmp_path: Path) -> None
     assert not adapter.detect(tmp_path)
     (tmp_path / "vitest.config.ts").write_text("export default {}\n")
     assert adapter.detect(tmp_path)
+
+
+def test_jest_messages_carry_expected_and_received() -> None:
+    failure = (
+        "Error: expect(received).toBe(expected) // Object.is equality\n\n"
+        "Expected: 3\nReceived: 2\n    at Object.toBe (/project/tests/math.test.js:7:17)"
+    )
+    cases, _ = parse_run(ROOT, report(result("a", "failed", failureMessages=[failure])))
+    failed = to_result(cases[0], 1.0, 2.0)
+    assert failed.error_type == "Error"
+    assert failed.message == (
+        "expect(received).toBe(expected) // Object.is equality (Expected: 3, Received: 2)"
+    )
+    timeout = 'thrown: "Exceeded timeout of 2000 ms for a test.\n'
+    cases, _ = parse_run(ROOT, report(result("b", "failed", failureMessages=[timeout])))
+    assert to_result(cases[0], 1.0, 2.0).outcome == "timeout"
+
+
+def test_jest_is_detected_by_its_own_dependency_or_config(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"devDependencies": {"vitest": "4.1.12"}}')
+    assert not JestAdapter().detect(tmp_path)
+    (tmp_path / "package.json").write_text('{"devDependencies": {"jest": "30.2.0"}}')
+    assert JestAdapter().detect(tmp_path) and not VitestAdapter().detect(tmp_path)
+
+
+def test_tests_found_by_running_them_are_kept_by_keyword_and_deselect(tmp_path: Path) -> None:
+    request = RunRequest(root=tmp_path, selection=Selection(keyword="sum", deselect=("a > sum(1",)))
+    assert keep(request, CollectedTest("a > sum(2)", "a", 1))
+    assert not keep(request, CollectedTest("a > sum(1)", "a", 1))
+    assert not keep(request, CollectedTest("a > adds", "a", 1))

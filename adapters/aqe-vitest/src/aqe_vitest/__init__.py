@@ -14,6 +14,9 @@ history, and never hanging on a stuck Node process. A run has two steps:
 
 Vitest keeps what it does well: isolation of each file, its pool of forks, its
 own per-test timeout (``--testTimeout``, set from aqe's ``--timeout``).
+
+:class:`JestAdapter` runs Jest through the same steps; Jest cannot list a file's
+tests without running them, so what needs a listing works from the run instead.
 """
 
 from __future__ import annotations
