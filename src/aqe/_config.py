@@ -26,8 +26,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-#: Files that mark a project root, as pytest looks for them.
-ROOT_MARKERS = ("pyproject.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
+#: Files that mark a project root, as pytest looks for them; package.json marks a
+#: JavaScript project's (the Vitest adapter's, say).
+ROOT_MARKERS = (
+    "pyproject.toml",
+    "pytest.ini",
+    ".pytest.ini",
+    "tox.ini",
+    "setup.cfg",
+    "package.json",
+)
 
 
 def find_root(start: Path) -> Path:

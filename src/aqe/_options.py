@@ -397,7 +397,16 @@ class Config:
     flaky_window: int = field(default=50, metadata=_read(_window))
     pytest_args: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
     #: the aqe.adapters entry point to run with; None: detect
-    adapter: str | None = field(default=None, metadata=_read(_text))
+    adapter: str | None = field(
+        default=None,
+        metadata=_read(
+            _text,
+            "--adapter",
+            metavar="NAME",
+            help="Run with the aqe.adapters entry point NAME (e.g. pytest, vitest) "
+            "instead of detecting the project's framework.",
+        ),
+    )
     #: more reporters: "name[=PATH]"
     reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
 

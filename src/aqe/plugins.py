@@ -5,7 +5,9 @@ an adapter for another test framework, a report writer or a history database is
 written against these types alone (``docs/plugins.md`` walks through each). aqe
 finds plugins through entry points, one group per kind (:data:`ADAPTERS`,
 :data:`REPORTERS`, :data:`STORES`); a plugin that fails to load, lacks a method or
-raises is reported as one ``aqe: error:`` line naming its entry point.
+raises is reported as one ``aqe: error:`` line naming its entry point. A plugin
+raises :class:`UsageError` for a project it cannot run (a tool missing, a config the
+framework rejects): one ``aqe: error:`` line, exit 4.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from aqe._exceptions import UsageError
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, JunitOptions, Outcome, RunRecord, TestResult
 from aqe._store import DurationEstimate, HistoryRow, RunRow, SimilarRow
 from aqe._store import Store as HistoryStore
@@ -50,6 +53,7 @@ __all__ = [
     "TestFinished",
     "TestResult",
     "TestStarted",
+    "UsageError",
     "run_tests",
 ]
 

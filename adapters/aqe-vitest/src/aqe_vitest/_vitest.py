@@ -1,0 +1,189 @@
+"""Running Vitest (and Jest) itself: the project's own install, one process per batch.
+
+Each batch is a fresh ``vitest run`` in its own process group, so a hung or crashed
+Node process is killed whole (Vitest's forks with it) and replaced by the next
+batch's. Results come from Vitest's JSON reporter and aqe's console reporter
+(``console-reporter.mjs``), both written to files, never from the screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aqe.plugins import CollectedTest, UsageError
+
+from ._report import Case, FileError, console_lines, parse_files, parse_list, parse_run
+
+CONSOLE_REPORTER = Path(__file__).with_name("console-reporter.mjs")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CONFIGS = tuple(
+    f"{stem}.config.{ext}"
+    for stem in ("vitest", "vite")
+    for ext in ("ts", "mts", "cts", "js", "mjs", "cjs")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one ``vitest run`` reported, and how its process ended."""
+
+    cases: list[Case]
+    errors: list[FileError]
+    console: dict[str, tuple[str, str]]
+    start: float
+    stop: float
+    #: The process outlived its deadline and was killed.
+    killed: bool = False
+    #: The process ended without writing its report (it crashed).
+    no_report: bool = False
+    output: str = ""
+    by_id: dict[str, Case] = field(default_factory=dict)
+
+
+class NodeTool:
+    """A test framework installed in the project's ``node_modules``, run with Node.js."""
+
+    #: The npm package, its command-line entry inside it, and its name in messages.
+    PACKAGE = "vitest"
+    ENTRY = "vitest.mjs"
+    LABEL = "Vitest"
+    #: Whether it can list a file's tests without running them.
+    can_list = True
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        node = shutil.which("node")
+        if node is None:
+            raise UsageError(
+                f"Node.js is not on PATH: install Node.js 20 or newer to run {self.LABEL}"
+            )
+        self.node = node
+        #: Processes running now, to kill when the run is interrupted.
+        self.running: set[subprocess.Popen[bytes]] = set()
+        self.entry = root / "node_modules" / self.PACKAGE / self.ENTRY
+        if not self.entry.is_file():
+            raise UsageError(
+                f"{self.PACKAGE} is not installed in {root} (no node_modules/{self.PACKAGE}): "
+                "run 'npm ci' there"
+            )
+
+    def command(self, *args: str) -> list[str]:
+        return [self.node, str(self.entry), *args]
+
+    def _run(
+        self, args: list[str], scratch: Path, deadline: float | None, console: Path | None = None
+    ) -> tuple[int, str, str, bool]:
+        """Run it in its own process group, killed whole at ``deadline`` seconds: the
+        exit code, all its output, its stdout alone, and whether it was killed."""
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", "CI": "true"}
+        if console is not None:
+            env["AQE_VITEST_CONSOLE"] = str(console)
+        out, err = scratch / "stdout.txt", scratch / "stderr.txt"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                self.command(*args), cwd=self.root, stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=stderr, env=env, start_new_session=True,
+            )  # fmt: skip
+            self.running.add(process)
+            killed = False
+            try:
+                code = process.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                killed = True
+                code = _kill(process)
+            except BaseException:
+                _kill(process)
+                raise
+            finally:
+                self.running.discard(process)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)  # the framework's own children
+        printed = out.read_text(encoding="utf-8", errors="replace")
+        output = printed + err.read_text(encoding="utf-8", errors="replace")
+        return code, _ANSI.sub("", output), printed, killed
+
+    def kill_all(self) -> None:
+        """End every running Vitest process group (an interrupted run)."""
+        for process in list(self.running):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+class Vitest(NodeTool):
+    """The project's Vitest."""
+
+    def list_tests(self, filters: Sequence[str]) -> list[CollectedTest]:
+        """``vitest list``: the tests Vitest would run (it leaves skipped ones out).
+        It imports every test file: a run lists only when it must."""
+        return parse_list(self.root, self._list("--includeTaskLocation", *filters))
+
+    def list_files(self, filters: Sequence[str]) -> list[str]:
+        """``vitest list --filesOnly``: the test files, without importing them."""
+        return parse_files(self.root, self._list("--filesOnly", *filters))
+
+    def _list(self, *args: str) -> str:
+        with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
+            target = Path(scratch) / "list.json"
+            _, output, _, _ = self._run(["list", f"--json={target}", *args], Path(scratch), None)
+            if not target.is_file():
+                cause = _cause(output)
+                raise UsageError(f"vitest could not list the tests in {self.root}: {cause}")
+            return target.read_text(encoding="utf-8")
+
+    def run(
+        self,
+        files: Sequence[str],
+        pattern: str | None,
+        test_timeout: float | None,
+        deadline: float | None,
+        extra: Sequence[str] = (),
+    ) -> Batch:
+        """``vitest run FILES`` with the JSON and console reporters."""
+        with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
+            report = Path(scratch) / "report.json"
+            console = Path(scratch) / "console.jsonl"
+            args = [
+                "run", *files, "--reporter=json", f"--outputFile={report}",
+                f"--reporter={CONSOLE_REPORTER}", "--includeTaskLocation",
+                "--passWithNoTests", *extra,
+            ]  # fmt: skip
+            if pattern is not None:
+                args += ["-t", pattern]
+            if test_timeout is not None:
+                args.append(f"--testTimeout={max(1, round(test_timeout * 1000))}")
+            start = time.time()
+            _, output, _, killed = self._run(args, Path(scratch), deadline, console)
+            stop = time.time()
+            if not report.is_file():
+                return Batch([], [], {}, start, stop, killed, no_report=True, output=output)
+            cases, errors = parse_run(self.root, report.read_text(encoding="utf-8"))
+            lines = console.read_text(encoding="utf-8") if console.is_file() else ""
+            return Batch(
+                cases, errors, console_lines(self.root, lines), start, stop, killed,
+                output=output, by_id={case.nodeid: case for case in cases},
+            )  # fmt: skip
+
+
+def _kill(process: subprocess.Popen[bytes]) -> int:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def _cause(output: str) -> str:
+    """The line of Vitest's output that says what went wrong."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "Error" in line and not line.startswith("⎯") and "Startup Error" not in line:
+            return line
+    return lines[-1] if lines else "it exited without a word"
