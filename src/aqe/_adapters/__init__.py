@@ -8,6 +8,7 @@ claims the project, else pytest's (which also runs unittest suites).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -113,14 +114,28 @@ def load_adapters() -> dict[str, Adapter]:
 
 def pick_adapter(root: Path, name: str | None = None) -> Adapter:
     """The named adapter, else the first (by name) other than pytest that claims
-    ``root``, else pytest: its detection is real, but it stays the default."""
+    ``root``, else pytest: its detection is real, but it stays the default. A project
+    with a pytest suite of its own beside another framework's (a Django site with a
+    Vitest front end) runs pytest's, and is told how to run the other."""
     if name is not None:
         return load_adapter(_registry.find(ADAPTERS, name))
     adapters = load_adapters()
-    for adapter_name in sorted(adapters):
-        if adapter_name != "pytest" and _detects(adapters[adapter_name], adapter_name, root):
-            return adapters[adapter_name]
-    return adapters["pytest"]
+    others = [
+        adapter_name
+        for adapter_name in sorted(adapters)
+        if adapter_name != "pytest" and _detects(adapters[adapter_name], adapter_name, root)
+    ]
+    if not others:
+        return adapters["pytest"]
+    from .pytest import detects
+
+    if detects(root, above=False):
+        sys.stderr.write(
+            f"aqe: {root.name or root} has a pytest suite and a {' and a '.join(others)} one: "
+            f"running pytest's (--adapter {others[0]} runs the other)\n"
+        )
+        return adapters["pytest"]
+    return adapters[others[0]]
 
 
 def _detects(adapter: Adapter, name: str, root: Path) -> bool:

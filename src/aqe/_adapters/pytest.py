@@ -232,10 +232,11 @@ _MARKERS = ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "conftes
 _SECTIONED = ("pyproject.toml", "tox.ini", "setup.cfg")
 
 
-def detects(root: Path) -> bool:
+def detects(root: Path, above: bool = True) -> bool:
     """Whether ``root`` looks like a pytest project: a pytest config file at or above
-    it (as pytest looks), a conftest.py, or test files where pytest would find them."""
-    for base in (root, *root.parents):
+    it (as pytest looks; only in ``root`` itself when not ``above``), a conftest.py, or
+    test files where pytest would find them."""
+    for base in (root, *root.parents) if above else (root,):
         if any((base / name).is_file() for name in _MARKERS):
             return True
         if any((base / name).is_file() and _addopts_in(base / name) is not None
