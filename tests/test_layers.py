@@ -91,8 +91,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 #: The engine's modules that layers above the adapters may use: the settings the
-#: adapter seam takes, and the status file ``aqe status`` and ``aqe mcp`` read.
-ENGINE_PUBLISHED = ("aqe._engine._limits", "aqe._engine._retry", "aqe._engine._status")
+#: adapter seam takes, the status file ``aqe status`` and ``aqe mcp`` read, and the
+#: execution backend's Protocol that ``aqe.plugins`` publishes.
+ENGINE_PUBLISHED = (
+    "aqe._engine._limits",
+    "aqe._engine._retry",
+    "aqe._engine._status",
+    "aqe._engine._backend",
+)
 
 #: Known violations, each with a comment saying why and when it goes (none now).
 ALLOWED: set[tuple[str, str]] = set()

@@ -175,3 +175,57 @@ def test_the_fixture_package_declares_the_entry_point_the_tests_register() -> No
         import tomli as tomllib
     declared = tomllib.loads((FIXTURE / "pyproject.toml").read_text())["project"]["entry-points"]
     assert declared == {"aqe.adapters": {"shell": "aqe_shell:ShellAdapter"}}
+
+
+COUNTING_BACKEND = """
+import os
+
+
+class Counting:
+    \"\"\"An aqe.backends plugin: aqe's local workers, each start written down.\"\"\"
+
+    def start(self, context):
+        inner = context.local()
+        marks = os.environ["BACKEND_MARKS"]
+
+        class Wrapped:
+            def spawn(self, worker_id):
+                with open(marks, "a") as out:
+                    out.write(f"{worker_id} of {context.workers}\\n")
+                return inner.spawn(worker_id)
+
+            def reap(self, pid, grace=0.5):
+                return inner.reap(pid, grace)
+
+            def poll(self, pid):
+                return inner.poll(pid)
+
+            def stop(self):
+                inner.stop()
+
+        return Wrapped()
+"""
+
+
+@pytest.mark.e2e
+def test_an_execution_backend_plugin_starts_the_workers(
+    tmp_path: Path, run_aqe: RunAqe
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    for name in ("a", "b", "c"):
+        (project / f"test_{name}.py").write_text("def test_one():\n    pass\n")
+    site = plugin_site(tmp_path, {"aqe.backends": {"counting": "counting_backend:Counting"}})
+    (Path(site.split(os.pathsep)[0]) / "counting_backend.py").write_text(COUNTING_BACKEND)
+    marks = tmp_path / "marks"
+    env = {"PYTHONPATH": site, "BACKEND_MARKS": str(marks)}
+    done = run_aqe("run", "-w", "2", "--backend", "counting", cwd=project, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+    assert sorted(marks.read_text().splitlines()) == ["0 of 2", "1 of 2"]
+    missing = run_aqe("run", "--backend", "nowhere", cwd=project, env=env)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        "aqe: error: no backend named 'nowhere' (installed: counting, local)"
+    ], missing.stderr

@@ -409,6 +409,17 @@ class Config:
     )
     #: more reporters: "name[=PATH]"
     reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
+    #: the aqe.backends entry point that starts the workers; "local": this machine
+    backend: str = field(
+        default="local",
+        metadata=_read(
+            _text,
+            "--backend",
+            metavar="NAME",
+            help="Start workers with the aqe.backends entry point NAME (default: local "
+            "processes).",
+        ),
+    )
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1

@@ -26,9 +26,15 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "agent": "aqe._reporting.agent:AgentReporter",
     },
     "aqe.stores": {"sqlite": "aqe._store._sqlite:HistoryStore"},
+    "aqe.backends": {"local": "aqe._engine._backend:LocalBackend"},
 }
 
-_KINDS = {"aqe.adapters": "adapter", "aqe.reporters": "reporter", "aqe.stores": "store"}
+_KINDS = {
+    "aqe.adapters": "adapter",
+    "aqe.reporters": "reporter",
+    "aqe.stores": "store",
+    "aqe.backends": "backend",
+}
 
 
 def builtin(group: str, name: str) -> EntryPoint | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from aqe._engine._backend import BackendContext, BackendFactory, ExecutionBackend
 from aqe._exceptions import UsageError
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, JunitOptions, Outcome, RunRecord, TestResult
 from aqe._store import DurationEstimate, HistoryRow, RunRow, SimilarRow
@@ -25,16 +26,20 @@ from aqe._verdicts import RetryPolicy
 
 __all__ = [
     "ADAPTERS",
+    "BACKENDS",
     "FAILING_OUTCOMES",
     "OUTCOMES",
     "REPORTERS",
     "STORES",
     "Adapter",
+    "BackendContext",
+    "BackendFactory",
     "CollectedTest",
     "CollectionFailed",
     "CollectionFinished",
     "DurationEstimate",
     "Event",
+    "ExecutionBackend",
     "FilesCollected",
     "HistoryRow",
     "HistoryStore",
@@ -61,9 +66,8 @@ __all__ = [
 ADAPTERS = "aqe.adapters"
 REPORTERS = "aqe.reporters"
 STORES = "aqe.stores"
-# BACKENDS = "aqe.backends": the execution backend (local processes now, a Ray cluster
-# next) gets its group and Protocol here when it leaves the coordinator; see
-# docs/plugins.md, "Execution backend".
+#: Where the pytest engine's workers start (``--backend``): local processes now.
+BACKENDS = "aqe.backends"
 
 
 # -- what to run ---------------------------------------------------------------------

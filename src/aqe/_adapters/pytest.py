@@ -310,6 +310,7 @@ class PytestAdapter:
     def run(self, request: RunRequest, events: RunEvents) -> int:
         import time
 
+        from .._engine._backend import load_backend
         from .._engine._bytecode import cache_in
         from .._engine._plugin import EnginePlugin
         from .._paths import optional_aqe_directory
@@ -322,7 +323,8 @@ class PytestAdapter:
         )  # fmt: skip
         sink = _Events(events)
         settings = engine_settings(request)
-        engine = EnginePlugin(run, sink, settings)
+        # A backend that cannot load is one line before pytest starts, not in its loop.
+        engine = EnginePlugin(run, sink, settings, load_backend(settings.backend))
         selection = request.selection
         args = pytest_args(request)
         xdist = xdist_loads(selection.extra_args, request.root)

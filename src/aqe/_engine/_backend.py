@@ -6,16 +6,21 @@ a worker and gets back a process id and a connected stream socket. Everything el
 ``_messages`` over that socket, so a backend only has to start a worker, tell
 whether it is still there, and end it.
 
-Two backends exist: ``_fork.ForkLauncher`` (a copy-on-write fork of the collected
-session, the default) and ``_spawn.SpawnLauncher`` (a fresh interpreter, where
-forking is unsafe, and for the cold tier). A remote backend (a Ray cluster, say)
-implements the same four methods: ``spawn`` returns a socket bridged to the remote
-worker and an id that ``poll``/``reap`` understand.
+Backends are plugins (the ``aqe.backends`` entry-point group, ``--backend NAME``):
+a ``BackendFactory`` is asked once per run for the ``ExecutionBackend`` that starts
+its workers. The built-in ``local`` one uses this machine: ``_fork.ForkLauncher`` (a
+copy-on-write fork of the collected session, the default) or ``_spawn.SpawnLauncher``
+(a fresh interpreter, where forking is unsafe or plugins configure each worker). A
+remote backend (a Ray cluster, say) implements the same four methods: ``spawn``
+returns a socket bridged to the remote worker and an id that ``poll``/``reap``
+understand. The cold tier (a test run alone in a fresh interpreter) stays local.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -43,3 +48,42 @@ class ExecutionBackend(Protocol):
 
 #: The engine's older name for a backend.
 Launcher = ExecutionBackend
+
+
+@dataclass(frozen=True, slots=True)
+class BackendContext:
+    """What a backend is given for one run (pytest's session stays the engine's)."""
+
+    #: How many workers the run starts at once (the pool size).
+    workers: int
+    #: pytest's arguments and directory, as the coordinator was started with them: a
+    #: worker elsewhere repeats the same collection (``python -m aqe._engine._spawn``).
+    args: tuple[str, ...]
+    cwd: str
+    #: The backend aqe picks on this machine (fork when safe, else spawn).
+    local: Callable[[], ExecutionBackend]
+
+
+class BackendFactory(Protocol):
+    """An ``aqe.backends`` entry point: called once per run, from the coordinator's
+    process, after collection and before the first worker starts."""
+
+    def start(self, context: BackendContext) -> ExecutionBackend: ...
+
+
+class LocalBackend:
+    """``--backend local``: workers are processes on this machine."""
+
+    def start(self, context: BackendContext) -> ExecutionBackend:
+        return context.local()
+
+
+def load_backend(name: str) -> BackendFactory:
+    """The ``aqe.backends`` entry point ``name``, instantiated; one-line errors."""
+    from .. import _registry
+
+    entry = _registry.find("aqe.backends", name)
+    factory = _registry.load(entry)
+    instance = factory() if isinstance(factory, type) else factory
+    _registry.check(entry, instance, ("start",))
+    return instance  # type: ignore[return-value]

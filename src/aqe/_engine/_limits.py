@@ -54,6 +54,8 @@ class EngineSettings:
     quarantined: frozenset[str] = frozenset()
     #: Keep compiled test modules in ``.aqe/pycache``, keyed by content.
     bytecode_cache: bool = True
+    #: The ``aqe.backends`` entry point that starts the workers.
+    backend: str = "local"
 
 
 def resident_mb() -> float:

@@ -20,7 +20,7 @@ from .._compat import CollectReport, nodes
 from .._model import RunRecord
 from .._trace import mark
 from . import _coverage, _identity, _limits, _order, _retry
-from ._backend import Launcher
+from ._backend import BackendContext, BackendFactory, Launcher, LocalBackend
 from ._coordinator import Coordinator, pool_size
 from ._fork import ForkLauncher
 from ._limits import EngineSettings
@@ -93,14 +93,23 @@ def _note(config: pytest.Config, text: str) -> None:
 class EnginePlugin:
     """Registered by the adapter for ``aqe run``; owns collection and the run loop."""
 
-    def __init__(self, run: RunRecord, sink: RunSink, settings: EngineSettings) -> None:
+    def __init__(
+        self,
+        run: RunRecord,
+        sink: RunSink,
+        settings: EngineSettings,
+        backend: BackendFactory | None = None,
+    ) -> None:
         self.run = run
         self.sink = sink
         self.settings = settings
+        #: Where workers start (``--backend``); the adapter loads it before pytest runs.
+        self.backend: BackendFactory = backend or LocalBackend()
         self.collector = ShallowCollector()
-        #: Until the first fork: who decided as the controller (see ``_launcher``).
+        #: Until the first fork: who decided as the controller (see ``_local``).
         self.watch = _identity.EnvironmentWatch()
         self.watch.start()
+        self.readers: list[str] = []
         #: Skips and errors of the collection done in this process (directories,
         #: conftests; whole files when it is not deferred), for the coordinator to record.
         self.collect_reports: list[CollectReport] | None = []
@@ -134,15 +143,29 @@ class EnginePlugin:
             mark("collection-end")
 
     def _launcher(self, session: pytest.Session) -> Launcher:
+        """The run's backend: the chosen ``aqe.backends`` plugin, given what it needs
+        and aqe's own choice on this machine (``_local``)."""
+        count = pool_size(self.settings.workers, len(self.collector.files) + len(session.items))
+        _identity.fleet(session.config).count = count  # before any worker starts
+        #: What read PYTEST_XDIST_WORKER while pytest started (see ``_local``).
+        self.readers = self.watch.stop()
+        params = session.config.invocation_params
+        context = BackendContext(
+            workers=count,
+            args=tuple(params.args),
+            cwd=str(params.dir),
+            local=lambda: self._local(session, count),
+        )
+        return self.backend.start(context)
+
+    def _local(self, session: pytest.Session, count: int) -> Launcher:
         def spawner() -> Launcher:
             return SpawnLauncher(session.config, bool(self.collector.defer))
 
         # Never fork a process that runs threads (the fork launcher checks again
         # before every fork and falls back to spawning), nor where a plugin gives
         # each worker a configuration of its own (see ``own_configure_keys``).
-        count = pool_size(self.settings.workers, len(self.collector.files) + len(session.items))
-        _identity.fleet(session.config).count = count  # before any worker starts
-        readers = self.watch.stop()
+        readers = self.readers
         if self.settings.start_method == "spawn" or not ForkLauncher.can_fork():
             return spawner()
         if self.settings.start_method == "auto" and count > 1:
