@@ -152,6 +152,16 @@ def test_the_shared_loop_retries_labels_flaky_and_quarantines(tmp_path: Path) ->
     assert len(started) == 5
 
 
+def test_the_shared_loop_keeps_the_tier_the_adapter_gave(tmp_path: Path) -> None:
+    """An adapter that ran a test alone in a fresh process says so (tier "cold"); the
+    loop's numbering must not turn it back into "hot"."""
+    events = Events()
+    alone = result("t", "timeout", tier="cold")
+    code = run_tests(RunRequest(root=tmp_path), events, collected("t"), lambda test: alone)
+    assert code == 1
+    assert [r.tier for r in events.finished()] == ["cold"]
+
+
 def test_the_shared_loop_fails_on_flaky_when_asked(tmp_path: Path) -> None:
     request = RunRequest(root=tmp_path, retry=RetryRules(retries=1), fail_on_flaky=True)
     code = run_tests(request, Events(), collected("f"), scripted({"f": ["failed", "passed"]}))

@@ -151,7 +151,7 @@ class _Loop:
         for future in sorted(done, key=lambda f: self.order[running[f].nodeid]):
             test = running.pop(future)
             result = future.result()  # an adapter's exception ends the run (a plugin error)
-            result = self.numbering.number(result)
+            result = self.numbering.number(result, tier=result.tier)  # the adapter's tier
             finished.append(TestFinished(result))
             delay = next_attempt(result, self.retries, len(self.tests), self.stopping)
             if delay is not None:
