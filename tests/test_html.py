@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeProject, RunAqe
+from conftest import HANG_GUARD, MakeProject, RunAqe
 
 from aqe._model import RunRecord, TestResult
 from aqe._reporting.html import DETAILED_ATTEMPTS, TrendPoint, build_data, render
@@ -178,35 +178,36 @@ def test_the_report_opens_and_filters_in_chromium(
     failures = page.locator("#failures details.failure")
     assert failures.count() == 2  # the failure, then the flaky test
     assert "test_shop.py::test_broken" in failures.nth(0).inner_text()
+    from playwright.sync_api import expect
+
+    # The page builds what it shows (details, filtered rows) after an event: wait for the
+    # state itself (up to HANG_GUARD on a loaded machine), never for a fixed time.
+    wait = HANG_GUARD * 1000
     failures.nth(0).locator("summary").click()
-    opened = failures.nth(0).inner_text()
-    assert "attempt 1" in opened and "attempt 2" in opened  # every attempt (the retry)
-    assert "assert [1, 2] == [1, 3]" in opened and "about to fail" in opened
+    for text in ("attempt 1", "attempt 2", "assert [1, 2] == [1, 3]", "about to fail"):
+        expect(failures.nth(0)).to_contain_text(text, timeout=wait)  # every attempt
     assert page.locator("#timeline").is_visible()
     assert page.locator("#slowest tr").count() == 6
-    assert page.inner_text("#f-count") == "4 matches"
+    count = page.locator("#f-count")
+    expect(count).to_have_text("4 matches", timeout=wait)
 
-    def count_after(selector: str, value: str) -> str:
+    def filtered(selector: str, value: str, matches: str) -> None:
         page.select_option(selector, value)
-        page.wait_for_timeout(300)  # the filter runs after typing stops (120 ms)
-        return page.inner_text("#f-count")
+        expect(count).to_have_text(matches, timeout=wait)
 
-    assert count_after("#f-outcome", "0") == "1 match"  # failed
+    filtered("#f-outcome", "0", "1 match")  # failed
     assert "test_broken" in page.inner_text("#tests tbody")
-    assert count_after("#f-outcome", "") == "4 matches"
+    filtered("#f-outcome", "", "4 matches")
     page.check("#f-attempts")
-    assert count_after("#f-outcome", "") == "6 matches"
+    filtered("#f-outcome", "", "6 matches")
     page.uncheck("#f-attempts")
     files = page.eval_on_selector_all("#f-file option", "els => els.map(e => e.textContent)")
     assert files == ["any file", "test_flaky.py", "test_shop.py"]
-    assert (
-        count_after("#f-file", page.eval_on_selector("#f-file option:nth-child(3)", "e => e.value"))
-        == "3 matches"
-    )
-    assert count_after("#f-file", "") == "4 matches"
+    third = page.eval_on_selector("#f-file option:nth-child(3)", "e => e.value")
+    filtered("#f-file", third, "3 matches")
+    filtered("#f-file", "", "4 matches")
     page.fill("#f-search", "LUCKY")
-    page.wait_for_timeout(300)
-    assert page.inner_text("#f-count") == "1 match"
+    expect(count).to_have_text("1 match", timeout=wait)
     page.fill("#f-search", "")
     workers = page.eval_on_selector_all("#f-worker option", "els => els.length")
     assert workers >= 2
