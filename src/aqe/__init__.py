@@ -18,13 +18,13 @@ from ._version import __version__ as __version__
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from ._api._read import PastAttempt as PastAttempt
     from ._api._read import failure_causes as failure_causes
     from ._api._read import flaky_tests as flaky_tests
     from ._api._read import history as history
     from ._api._read import test_history as test_history
     from ._api._run import run as run
     from ._api._types import CollectionError as CollectionError
-    from ._api._types import PastAttempt as PastAttempt
     from ._api._types import RunResult as RunResult
     from ._api._types import RunSummary as RunSummary
     from ._api._types import TestAttempt as TestAttempt
@@ -61,7 +61,7 @@ _HOMES = {
     "FailureCauses": "._knowledge._reports",
     "FailureExample": "._knowledge._reports",
     "FlakyVerdict": "._knowledge._flaky",
-    "PastAttempt": "._api._types",
+    "PastAttempt": "._api._read",
     "RunResult": "._api._types",
     "RunSummary": "._api._types",
     "TestAttempt": "._api._types",

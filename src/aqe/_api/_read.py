@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._exceptions import UsageError
-from ._types import PastAttempt, RunSummary
+from .._store import HistoryRow as PastAttempt  # one attempt of one past run
+from ._types import RunSummary
 
 if TYPE_CHECKING:
     from .._knowledge._flaky import FlakyVerdict
     from .._knowledge._reports import FailureCauses
     from .._store import Store as HistoryStore
 
-__all__ = ["failure_causes", "flaky_tests", "history", "test_history"]
+__all__ = ["PastAttempt", "failure_causes", "flaky_tests", "history", "test_history"]
 
 StrPath = str | os.PathLike[str]
 
@@ -58,20 +59,7 @@ def test_history(
 ) -> list[PastAttempt]:
     """Past attempts of one test, newest first."""
     with _opened(cwd, history_path) as (_, store, _window):
-        rows = store.test_history(nodeid, limit)[0] if store is not None else []
-    return [
-        PastAttempt(
-            run_id=r.run_id,
-            start=r.start,
-            git_commit=r.git_commit,
-            outcome=r.outcome,
-            attempt=r.attempt,
-            duration=r.duration,
-            tier=r.tier,
-            message=r.message,
-        )
-        for r in rows
-    ]
+        return store.test_history(nodeid, limit)[0] if store is not None else []
 
 
 test_history.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-__all__ = ["CollectionError", "PastAttempt", "RunResult", "RunSummary", "TestAttempt"]
+__all__ = ["CollectionError", "RunResult", "RunSummary", "TestAttempt"]
 
 #: Outcomes that fail a run (unless the test is quarantined).
 FAILING = frozenset({"failed", "error", "crashed", "timeout"})
@@ -154,21 +154,6 @@ class RunSummary:
     def duration(self) -> float | None:
         """Seconds the run took; None for a run that never finished (killed)."""
         return None if self.end is None else self.end - self.start
-
-
-@dataclass(frozen=True, slots=True)
-class PastAttempt:
-    """One attempt of one test in a past run, from the history."""
-
-    run_id: str
-    #: Epoch seconds the run started.
-    start: float
-    git_commit: str | None
-    outcome: str
-    attempt: int
-    duration: float
-    tier: str
-    message: str | None
 
 
 def _attempt(entry: Mapping[str, object]) -> TestAttempt:
