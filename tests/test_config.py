@@ -107,7 +107,7 @@ BAD_VALUES = [
     pytest.param("workers", "workers = 0", "0", 0, id="workers=0"),
     pytest.param("workers", 'workers = "many"', "many", "many", id="workers=many"),
     pytest.param("workers", "workers = true", "true", True, id="workers=true"),
-    pytest.param("history", 'history = "maybe"', "maybe", "maybe", id="history=maybe"),
+    pytest.param("history", "history = 3", " ", 3, id="history=3"),
     pytest.param("timeout", "timeout = -1", "-1", "-1", id="timeout=-1"),
     pytest.param("timeout", 'timeout = "soon"', "soon", "soon", id="timeout=soon"),
     pytest.param("run_timeout", "run_timeout = true", "nan", "inf", id="run_timeout=nan"),
@@ -311,3 +311,30 @@ def test_a_field_no_setting_fills_is_an_error() -> None:
     with pytest.raises(TypeError, match="no_such_setting"):
         by_name(Wants, Config())
     assert by_name(Wants, Config(timeout=1.0), no_such_setting=3) == Wants(1.0, 3)
+
+
+# -- where the history is --------------------------------------------------------------
+
+
+def test_history_key_takes_a_url_or_path_as_well_as_a_switch(tmp_path: Path) -> None:
+    url = "postgresql://aqe@db.example.com/aqe_history"
+    config = load_config(project(tmp_path, f'history = "{url}"'), {}, environ={})
+    assert (config.history, config.history_path) == (True, url)
+    config = load_config(tmp_path, {}, environ={"AQE_HISTORY": "shared/h.db"})
+    assert (config.history, config.history_path) == (True, "shared/h.db")
+    config = load_config(tmp_path, {}, environ={"AQE_HISTORY": "false"})
+    assert config.history is False
+    # The later layer wins whichever key it uses; --no-history always turns it off.
+    config = load_config(tmp_path, {"history_path": "flag.db"}, environ={"AQE_HISTORY": url})
+    assert config.history_path == "flag.db"
+    config = load_config(tmp_path, {"history": False}, environ={"AQE_HISTORY": url})
+    assert config.history is False
+
+
+@pytest.mark.parametrize("toml", ['history = ""', "history = 3", "history = []"])
+def test_a_history_key_that_is_neither_switch_nor_place_names_the_key(
+    tmp_path: Path, toml: str
+) -> None:
+    message = config_error(project(tmp_path, toml))
+    assert "'history' in [tool.aqe]" in message
+    assert "postgresql:// URL" in message

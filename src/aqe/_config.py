@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigError
-from ._options import OPTIONS, Config
+from ._options import OPTIONS, Config, Spread
 
 __all__ = ["ROOT_MARKERS", "Config", "find_root", "load_config"]
 
@@ -57,9 +57,13 @@ def _apply(config: Config, values: Mapping[str, Any], source: Callable[[str], st
             known = ", ".join(sorted(OPTIONS))
             raise ConfigError(f"unknown key {source(raw_key)} (known keys: {known})")
         try:
-            changes[key] = option.parse(value)
+            parsed = option.parse(value)
         except ValueError as exc:
             raise ConfigError(f"{source(raw_key)}: {exc}") from None
+        if isinstance(parsed, Spread):
+            changes.update(parsed.values)
+        else:
+            changes[key] = parsed
     return replace(config, **changes)
 
 

@@ -203,6 +203,29 @@ def _args(value: Any) -> tuple[str, ...]:
     raise ValueError(f"expected a list of strings, got {value!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A parsed value that sets other settings instead of its own key.
+
+    ``history = "postgresql://..."`` names where the history is: it sets
+    ``history_path`` and leaves history on, as ``history = false`` turns it off.
+    """
+
+    values: Mapping[str, Any]
+
+
+def _history(value: Any) -> bool | Spread:
+    """``true``/``false`` turn the history on or off; any other text is its location."""
+    try:
+        return _boolean(value)
+    except ValueError:
+        if isinstance(value, str) and value.strip():
+            return Spread({"history": True, "history_path": value.strip()})
+        raise ValueError(
+            f"expected true, false, a file path or a postgresql:// URL, got {value!r}"
+        ) from None
+
+
 def _read(
     parse: Callable[[Any], Any],
     *flags: str,
@@ -255,10 +278,10 @@ class Config:
         default=".aqe/history.db",
         metadata=_read(_text, "--history", metavar="PATH", help="History database file."),
     )
-    history: bool = field(
+    history: bool = field(  # a location given as ``history`` goes to history_path
         default=True,
         metadata=_read(
-            _boolean,
+            _history,
             "--no-history",
             switch=False,
             help="Run without reading or writing history.",

@@ -1,5 +1,5 @@
 """The run history: an embedded SQLite database under ``<project>/.aqe/``, or a
-PostgreSQL database shared by many machines (``history_path = "postgresql://..."``).
+PostgreSQL database shared by many machines (``history = "postgresql://..."``).
 
 Kept behind this package so the engine and reports depend on a small API
 (the :class:`Store` protocol and its value types) rather than on SQL;
