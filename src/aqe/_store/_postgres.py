@@ -383,29 +383,34 @@ class PostgresStore:
         if not text.strip():
             return []
         with self._guard("searching similar failures") as conn:
-            counts = dict(
-                conn.execute(
-                    "SELECT v.term, v.doc FROM failure_vocab AS v"
-                    " JOIN unnest(tsvector_to_array(to_tsvector('simple', %s))) AS t(term)"
-                    " ON t.term = v.term",
-                    (text,),
-                ).fetchall()
-            )
-            present = sorted(counts, key=lambda t: (counts[t], t))
-            if not present:
-                return []
-            chosen = [t for t in present if counts[t] <= _COMMON][:_QUERY_TERMS] or present[:3]
+            # One round trip: at a few thousand failures the search itself takes less
+            # than a second query's latency. The terms are chosen as the SQLite store
+            # chooses them: the rarest, leaving out those in more than _COMMON failures
+            # unless nothing else is left (then the three rarest).
             found = conn.execute(
-                "SELECT f.run_id, f.nodeid, f.attempt, f.cause, f.label,"
-                " ts_rank(f.tsv, q.query) AS score, u.start, u.git_commit"
-                " FROM failure_text AS f"
+                "WITH present AS (SELECT v.term, row_number() OVER (ORDER BY v.doc, v.term)"
+                "  AS rn, v.doc <= %(common)s AS rare FROM failure_vocab AS v"
+                "  JOIN unnest(tsvector_to_array(to_tsvector('simple', %(text)s))) AS t(term)"
+                "  ON t.term = v.term),"
+                " chosen AS (SELECT term FROM present WHERE rn <= CASE WHEN"
+                "  (SELECT count(*) FROM present WHERE rare) > 0"
+                "  THEN LEAST(%(most)s, (SELECT count(*) FROM present WHERE rare)) ELSE 3 END),"
                 # Each term quoted by plainto_tsquery itself, joined with OR.
-                " CROSS JOIN (SELECT string_agg(plainto_tsquery('simple', t)::text, ' | ')"
-                "  ::tsquery AS query FROM unnest(%s::text[]) AS t) AS q"
+                " q AS (SELECT string_agg(plainto_tsquery('simple', term)::text, ' | ')"
+                "  ::tsquery AS query FROM chosen)"
+                " SELECT f.run_id, f.nodeid, f.attempt, f.cause, f.label,"
+                " ts_rank(f.tsv, q.query) AS score, u.start, u.git_commit"
+                " FROM q JOIN failure_text AS f ON f.tsv @@ q.query"
                 " LEFT JOIN runs AS u ON u.run_id = f.run_id"
-                " WHERE f.tsv @@ q.query AND f.run_id IS DISTINCT FROM %s"
-                " ORDER BY score DESC, f.seq LIMIT %s",
-                (chosen, exclude_run, limit),
+                " WHERE q.query IS NOT NULL AND f.run_id IS DISTINCT FROM %(exclude)s"
+                " ORDER BY score DESC, f.seq LIMIT %(limit)s",
+                {
+                    "common": _COMMON,
+                    "text": text,
+                    "most": _QUERY_TERMS,
+                    "exclude": exclude_run,
+                    "limit": limit,
+                },
             ).fetchall()
         return [
             SimilarRow(
