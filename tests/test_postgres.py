@@ -164,7 +164,7 @@ def test_commands_work_on_a_postgres_history(database: str, project: Path) -> No
     first = aqe_process("run", "-w", "2", *history, "--json", str(report), cwd=project)
     assert first.returncode == 1, first.stderr
     assert PASSWORD not in report.read_text() and ":***@" in report.read_text()
-    second = aqe_process("run", "-w", "1", cwd=project, env={"AQE_HISTORY_PATH": database})
+    second = aqe_process("run", "-w", "1", cwd=project, env={"AQE_HISTORY": database})
     assert second.returncode == 1, second.stderr
     assert not (project / ".aqe" / "history.db").exists()
     outputs = [first.stdout + first.stderr, second.stdout + second.stderr]
