@@ -28,7 +28,7 @@ from . import __version__
 from ._config import find_root, load_config
 from ._exceptions import AqeError, UsageError
 from ._options import OPTIONS, Config, by_name
-from ._signals import catch, interrupt
+from ._signals import catch, interrupt, quiet_lost_interrupts
 from ._trace import mark
 
 if TYPE_CHECKING:
@@ -814,6 +814,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Outside the run loop SIGTERM ends aqe like Ctrl-C: reports and history are
     # still written (the loop itself stops gracefully, see the coordinator).
     catch(interrupt)
+    quiet_lost_interrupts()
     try:
         code = _main(list(sys.argv[1:] if argv is None else argv))
         if isinstance(code, _PendingRun):

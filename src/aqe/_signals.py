@@ -46,6 +46,21 @@ def interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def quiet_lost_interrupts() -> None:
+    """An interrupt that lands in a finalizer or weakref callback (importlib's module
+    locks have one) cannot unwind; CPython prints it as "Exception ignored" with a
+    traceback. ``interrupt`` has already remembered it and the run stops on it, so
+    that print is noise: drop it, and pass every other unraisable exception on."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _received:
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def received() -> list[int]:
     """The signals ``interrupt`` has seen, oldest first."""
     return list(_received)
