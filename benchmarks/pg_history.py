@@ -94,10 +94,13 @@ def _aqe(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def _in_interpreter_start(err: str) -> bool:
-    """SIGINT before aqe's first line: the interpreter prints a traceback of its own
-    frozen import machinery, as for any Python program; nothing was recorded yet."""
+    """SIGINT before aqe's entry point ran (the interpreter's start-up: site hooks,
+    runpy, the stdlib and ``aqe/__init__.py`` importing): Python prints a traceback of
+    its own there, as for any Python program; nothing was recorded yet."""
     frames = [line for line in err.splitlines() if line.lstrip().startswith("File ")]
-    return bool(frames) and all("<frozen " in frame for frame in frames)
+    ours = [f for f in frames if "/aqe/" in f]
+    early = ("/aqe/__init__.py", "/aqe/__main__.py", "/aqe/_version.py")
+    return bool(frames) and all(any(name in f for name in early) for f in ours)
 
 
 def writers(url: str, project: Path, rounds: int, seed: int) -> list[str]:
