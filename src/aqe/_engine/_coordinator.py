@@ -61,11 +61,10 @@ from ._backend import ExecutionBackend
 from ._blame import BatchCrash, Crash, FileCrash, blame, collect_skipped, not_found, skipped
 from ._deadlines import Deadlines
 from ._deps import DependencyGate
-from ._fork import describe_exit
 from ._limits import EngineSettings, marker_timeout, pytest_timeout_active
 from ._order import order_bound_files
 from ._plan import Planner
-from ._pool import WorkerConn, WorkerPool, kill, take_outputs, take_stacks
+from ._pool import WorkerConn, WorkerPool, describe_death, signal_worker, take_outputs, take_stacks
 from ._recorder import ProgressView as ProgressView
 from ._recorder import Recorder, snapshot
 from ._recorder import RunSink as RunSink
@@ -453,7 +452,7 @@ class Coordinator:
         conn = self.pool.conns.get(slot)
         if conn is not None and not conn.closed:
             conn.cancelled = conn.killed = True
-            kill(conn.pid, signal.SIGKILL)
+            signal_worker(conn, signal.SIGKILL)
 
     def _release_retries(self, now: float) -> None:
         if not self.planner.retry_due(now):
@@ -552,7 +551,7 @@ class Coordinator:
             return
         # The worker died with work in hand. What it was doing gets the blame (a
         # test, or the file it was collecting); the rest goes to a fresh worker.
-        how = describe_exit(status)
+        how = describe_death(conn, status)
         consumed = self._blame(conn, how, stacks, output) or conn.progress > 0
         self.planner.orphan(worker)
         barren = self.pool.barren(worker, consumed)

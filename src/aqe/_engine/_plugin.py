@@ -155,6 +155,8 @@ class EnginePlugin:
             args=tuple(params.args),
             cwd=str(params.dir),
             local=lambda: self._local(session, count),
+            workerinput=lambda slot: _identity.configure_node(session.config, slot).workerinput,
+            files=tuple(node.nodeid for node in self.collector.files),
         )
         return self.backend.start(context)
 

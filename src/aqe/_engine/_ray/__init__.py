@@ -1,0 +1,136 @@
+"""``--backend ray``: aqe's workers on the nodes of a Ray cluster (docs/ray.md).
+
+The coordinator stays on the driver with the one plan (estimates, stealing across
+nodes, serial groups, dependencies); only where workers start changes. On each node
+an agent actor (``_agent``) starts a node host (``_host``) that collects once and
+forks workers, which connect back to the driver over TCP and are ordinary aqe
+workers from then on: same messages, same results, same tiers.
+
+``configure`` runs before pytest starts (Ray is imported, the address checked, the
+agents created while the driver collects), so every bad input is one line; ``start``
+then starts the hosts and checks they collected what the driver did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import socket
+from typing import Any
+
+import pytest
+
+from ..._exceptions import AqeError, UsageError
+from .._backend import BackendContext, ExecutionBackend
+from ._driver import Agent, RayExecution
+
+#: How long the address check waits for the cluster to answer.
+CONNECT_TIMEOUT = 3.0
+#: Directories never uploaded as the runtime_env working_dir (Ray's own rules add
+#: the project's .gitignore).
+UPLOAD_EXCLUDES = (
+    ".git", ".venv", "venv", ".tox", ".nox", ".aqe", "node_modules", "__pycache__",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "*.pyc",
+)  # fmt: skip
+
+
+class RayError(AqeError):
+    """The cluster cannot run this project (exit 3): the message says why."""
+
+
+def _import_ray() -> Any:
+    try:
+        return importlib.import_module("ray")
+    except ImportError:
+        raise RayError(
+            "--backend ray needs Ray: pip install 'aqe[ray]' (in the environment aqe runs in)"
+        ) from None
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port address must answer within a few seconds: Ray itself would retry
+    for a minute before failing with a traceback."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"--ray-address {address!r}: expected HOST:PORT (the head's GCS port, "
+            "6379 by default), ray://HOST:PORT or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RayError(
+            f"cannot reach the Ray cluster at {address} ({reason}): start one there with "
+            "'ray start --head' or give its address with --ray-address"
+        ) from None
+
+
+class RayBackend:
+    """The ``aqe.backends`` entry point ``ray``."""
+
+    def __init__(self) -> None:
+        self.ray: Any = None
+        self.agents: list[Agent] = []
+        self.upload = False
+
+    def configure(self, settings: Any) -> None:
+        ray = _import_ray()
+        address = settings.ray_address or os.environ.get("RAY_ADDRESS") or None
+        if address not in (None, "auto", "local"):
+            _check_reachable(address)
+        self.upload = bool(settings.ray_upload)
+        runtime_env: dict[str, Any] = {}
+        if self.upload:
+            runtime_env["working_dir"] = os.getcwd()
+            runtime_env["excludes"] = list(UPLOAD_EXCLUDES)
+        try:
+            ray.init(
+                address=address,
+                runtime_env=runtime_env or None,
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+                include_dashboard=False,
+                configure_logging=True,
+                namespace="aqe",
+            )
+        except Exception as exc:
+            where = address or "auto"
+            raise RayError(f"cannot use the Ray cluster at {where}: {_line(exc)}") from None
+        self.ray = ray
+        self.agents = Agent.create(ray)
+        if not self.agents:
+            self.close()
+            raise RayError(f"the Ray cluster at {address or 'auto'} has no node alive")
+
+    def start(self, context: BackendContext) -> ExecutionBackend:
+        if self.ray is None:  # an API caller that did not configure: Ray's defaults
+            self.configure(_Defaults())
+        try:
+            return RayExecution.start(self.ray, self.agents, context, self.upload)
+        except AqeError as error:
+            self.close()
+            # Inside pytest's loop now: its own way out, one line and our exit code.
+            raise pytest.exit.Exception(f"aqe: error: {error}", error.exit_code) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            for agent in self.agents:
+                self.ray.kill(agent.handle)
+        with contextlib.suppress(Exception):
+            self.ray.shutdown()
+
+
+class _Defaults:
+    ray_address: str | None = None
+    ray_upload = False
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
