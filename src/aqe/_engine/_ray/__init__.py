@@ -24,7 +24,6 @@ import pytest
 
 from ..._exceptions import AqeError, UsageError
 from .._backend import BackendContext, ExecutionBackend
-from ._driver import Agent, RayExecution
 
 #: How long the address check waits for the cluster to answer.
 CONNECT_TIMEOUT = 3.0
@@ -73,7 +72,7 @@ class RayBackend:
 
     def __init__(self) -> None:
         self.ray: Any = None
-        self.agents: list[Agent] = []
+        self.agents: list[Any] = []
         self.upload = False
 
     def configure(self, settings: Any) -> None:
@@ -99,6 +98,8 @@ class RayBackend:
         except Exception as exc:
             where = address or "auto"
             raise RayError(f"cannot use the Ray cluster at {where}: {_line(exc)}") from None
+        from ._driver import Agent
+
         self.ray = ray
         self.agents = Agent.create(ray)
         if not self.agents:
@@ -108,6 +109,8 @@ class RayBackend:
     def start(self, context: BackendContext) -> ExecutionBackend:
         if self.ray is None:  # an API caller that did not configure: Ray's defaults
             self.configure(_Defaults())
+        from ._driver import RayExecution
+
         try:
             return RayExecution.start(self.ray, self.agents, context, self.upload)
         except AqeError as error:

@@ -20,7 +20,7 @@ import threading
 from typing import Any
 
 from ... import _transport
-from ._host import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
+from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
 
 #: Lines of the host's output shown when it ends before it collected.
 _TAIL_LINES = 15
@@ -72,14 +72,15 @@ class NodeAgent:
         while True:
             try:
                 data = self._control.recv(1 << 16)
-            except OSError:
+                messages = reader.feed(data)
+            except Exception:
                 data = b""
             with self._lock:
                 if not data:
                     self._ended = True
                     self._lock.notify_all()
                     return
-                for message in reader.feed(data):
+                for message in messages:
                     match message:
                         case Ready(files=files):
                             self._files = files

@@ -35,7 +35,7 @@ _SYNTHETIC = 1 << 30
 _EXITS_WAIT = 5.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Agent:
     """One node's agent actor, as the driver knows it."""
 

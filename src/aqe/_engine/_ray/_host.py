@@ -19,7 +19,6 @@ import select
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,52 +27,10 @@ from ... import _transport
 from ..._signals import die_with_parent, ignored_at_start
 from .. import _identity
 from .._worker import run_worker
+from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
 
-#: The host's end of the control socket, inherited from the agent.
-CONTROL_ENV = "_AQE_RAY_CONTROL"
 #: How long a forked worker tries to reach the driver before it gives up.
 CONNECT_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """Host -> agent: collection is done; the file node ids, in order."""
-
-    files: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Fork:
-    """Agent -> host: start worker ``slot``; it dials ``address`` and sends ``token``."""
-
-    slot: int
-    address: tuple[str, int]
-    token: bytes
-    workerinput: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Forked:
-    """Host -> agent: the worker for ``slot`` is process ``pid``."""
-
-    slot: int
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """Agent -> host: send ``signum`` to worker ``pid``."""
-
-    pid: int
-    signum: int
-
-
-@dataclass(frozen=True, slots=True)
-class Exited:
-    """Host -> agent: worker ``pid`` ended with wait status ``status``."""
-
-    pid: int
-    status: int
 
 
 def connect(address: tuple[str, int], token: bytes) -> socket.socket:
