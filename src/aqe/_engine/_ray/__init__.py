@@ -74,6 +74,7 @@ class RayBackend:
         self.ray: Any = None
         self.agents: list[Any] = []
         self.upload = False
+        self.address = "auto"
 
     def configure(self, settings: Any) -> None:
         ray = _import_ray()
@@ -98,20 +99,21 @@ class RayBackend:
         except Exception as exc:
             where = address or "auto"
             raise RayError(f"cannot use the Ray cluster at {where}: {_line(exc)}") from None
-        from ._driver import Agent
-
         self.ray = ray
-        self.agents = Agent.create(ray)
-        if not self.agents:
-            self.close()
-            raise RayError(f"the Ray cluster at {address or 'auto'} has no node alive")
+        self.address = address or "auto"
 
     def start(self, context: BackendContext) -> ExecutionBackend:
         if self.ray is None:  # an API caller that did not configure: Ray's defaults
             self.configure(_Defaults())
-        from ._driver import RayExecution
+        from ._driver import Agent, RayExecution
 
         try:
+            # Made here, not in ``configure``: defining the actor imports Ray's web
+            # stack (starlette, anyio), which must not precede pytest's plugin loading
+            # (its assertion rewriting warns about a plugin module already imported).
+            self.agents = Agent.create(self.ray)
+            if not self.agents:
+                raise RayError(f"the Ray cluster at {self.address} has no node with CPUs alive")
             return RayExecution.start(self.ray, self.agents, context, self.upload)
         except AqeError as error:
             self.close()
