@@ -44,7 +44,7 @@ class Cluster:
     root: Path
     port: int
     env: dict[str, str]
-    #: Each node's temporary directory (head first); ``ray stop`` needs no list.
+    #: Each node's temporary directory (head first).
     nodes: list[Path] = field(default_factory=list)
 
     @property
@@ -69,37 +69,75 @@ class Cluster:
 
     def join(self) -> None:
         """One more node of one CPU (a raylet of its own on this machine)."""
+        folder = self.root / f"node{len(self.nodes)}"
+        folder.mkdir()
         self.ray(
             "start", "--address", self.address, "--node-ip-address", "127.0.0.1",
             "--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats",
+            "--temp-dir", str(folder),
         )  # fmt: skip
-        self.wait_for_nodes(len(self.nodes) + 1)
-        self.nodes.append(self.root / f"node{len(self.nodes)}")
+        self.nodes.append(folder)
+        self.wait_for_nodes(len(self.nodes))
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.ray("status", "--address", self.address, check=False).stdout
-            if status.count("node_") >= count:
+            active = status.partition("Active:")[2].partition("Pending:")[0]
+            if active.count("node_") >= count:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout:g}s")
 
-    def raylets(self) -> list[int]:
-        """Process ids of the raylets, in start order (the head's first)."""
-        found = subprocess.run(
-            ["pgrep", "-f", "raylet/raylet"], capture_output=True, text=True, check=False
-        ).stdout.split()
-        mine = []
-        for pid in map(int, found):
+    def processes(self, folder: Path | None = None) -> list[int]:
+        """This cluster's processes (or one node's: its ``folder``) and everything
+        they started, read from /proc: Ray's own processes name their session
+        directory, which lies under the node's temporary directory."""
+        children: dict[int, list[int]] = {}
+        seeds = []
+        mine = _ancestors()
+        mark = str(folder or self.root).encode()
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            children.setdefault(int(stat[1]), []).append(pid)
+            if mark in cmdline and pid not in mine and stat[0] != "Z":
+                seeds.append(pid)
+        found, todo = set(), list(seeds)
+        while todo:
+            pid = todo.pop()
+            if pid not in found:
+                found.add(pid)
+                todo.extend(children.get(pid, ()))
+        return sorted(found)
+
+    def kill_node(self, index: int) -> None:
+        """Kill node ``index`` outright (its raylet and everything under it), as a
+        lost machine would be: no goodbye to the head."""
+        for pid in self.processes(self.nodes[index]):
             with contextlib.suppress(OSError):
-                env = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if f":{self.port}".encode() in env or str(self.root).encode() in env:
-                    mine.append(pid)
-        return sorted(mine)
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        self.ray("stop", "--force", check=False)
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _ancestors() -> set[int]:
+    """This process and those above it (their command lines may name the folder)."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
 
 
 @contextmanager
@@ -116,9 +154,6 @@ def cluster(nodes: int = 2) -> Iterator[Cluster]:
             made.join()
         yield made
     finally:
+        # Not ``ray stop``: it ends every Ray process of this user on the machine.
         made.stop()
-        # ``ray stop`` signals what it knows of; a raylet it missed must not outlive us.
-        for pid in made.raylets():
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)

@@ -13,10 +13,11 @@ every worker it had exited, with that as the cause.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +119,8 @@ class RayExecution:
         from . import RayError
 
         cwd = None if upload else context.cwd
-        starting = [a.handle.start.remote(list(context.args), cwd, {}) for a in agents]
+        env = forwarded(os.environ)
+        starting = [a.handle.start.remote(list(context.args), cwd, env) for a in agents]
         for agent, ref in zip(agents, starting, strict=True):
             problem = _get(ray, ref, 60.0)
             if isinstance(problem, BaseException):
@@ -320,6 +322,27 @@ class RayExecution:
         self._last_death = agent
         for key in agent.workers:
             self.status.setdefault(key, None)
+
+
+#: Variables that describe this machine or this shell, not the run: a node keeps
+#: its own (as it keeps its own interpreter and temporary directory).
+_MACHINE_VARIABLES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_",
+    "TMPDIR", "TMP", "TEMP", "DISPLAY", "TERM", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONHOME",
+    "LD_LIBRARY_PATH", "LD_PRELOAD", "MAIL", "LANG", "LC_ALL",
+})  # fmt: skip
+_MACHINE_PREFIXES = ("RAY_", "XDG_", "SSH_", "_AQE_", "CONDA_")
+
+
+def forwarded(environ: Mapping[str, str]) -> dict[str, str]:
+    """The driver's environment as the tests on a node see it, over the node's own:
+    the run's variables (``CI``, a database URL, ``PYTHONHASHSEED``) go along, this
+    machine's (``PATH``, ``HOME``, ``TMPDIR``, Ray's own) do not (docs/ray.md)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in _MACHINE_VARIABLES and not name.startswith(_MACHINE_PREFIXES)
+    }
 
 
 def _get(ray: Any, ref: Any, timeout: float) -> Any:

@@ -1,0 +1,205 @@
+"""``--backend ray`` on a real two-node Ray cluster (tests/ray_cluster.py), never a mock.
+
+One cluster for the session (two nodes of one CPU each on this machine, about 20 s
+to start); each test runs the real ``aqe`` against it: per-test outcomes equal plain
+pytest's, crashes, hangs and flaky tests are accounted for, a node killed in the
+middle of a run loses nothing, and bad input is one line. The last test kills a node
+(and starts a new one), so it runs last in this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HANG_GUARD, MakeProject, clean_env
+from parity import pytest_outcomes, run_aqe
+from ray_cluster import Cluster, cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Cluster]:
+    with cluster(nodes=2) as made:
+        yield made
+
+
+def _on(made: Cluster) -> dict[str, str]:
+    return {"AQE_BACKEND": "ray", "AQE_RAY_ADDRESS": made.address}
+
+
+def _report(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _aqe(
+    project: Path, *args: str, env: dict[str, str], timeout: float = HANG_GUARD
+) -> tuple[int, str, dict[str, Any]]:
+    report = project.parent / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "aqe", "run", "--no-history", "--json", str(report), *args],
+        cwd=project, env=clean_env(env), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    return done.returncode, output, _report(report) if report.exists() else {}
+
+
+def test_outcomes_equal_plain_pytest_id_by_id(
+    ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = FIXTURES / "features"
+    expected = pytest_outcomes(project, [])
+    for name, value in _on(ray_cluster).items():
+        monkeypatch.setenv(name, value)
+    run = run_aqe(project, [], workers=2)
+    report = run.require_report()
+    assert run.outcomes == expected, run.describe()
+    assert report["summary"]["total"] >= len(expected)
+    # Both nodes ran tests: the pool's two workers are on different nodes.
+    assert "Traceback" not in run.output, run.describe()
+
+
+CHAOS = {
+    "test_chaos.py": """
+        import os, sys, time
+        from pathlib import Path
+
+        def test_crashes():
+            os._exit(7)
+
+        def test_hangs():
+            time.sleep(3600)
+
+        def test_flaky():
+            marker = Path(os.environ["CHAOS_STATE"], "flaky-ran")
+            if not marker.exists():
+                marker.write_text("once")
+                assert False, "fails the first time only"
+
+        def test_fine_a(): pass
+        def test_fine_b(): pass
+        """,
+    "test_more.py": """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(20))
+        def test_many(n):
+            assert n == n
+        """,
+}
+
+
+def test_crash_hang_and_flaky_are_accounted_for(
+    ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path
+) -> None:
+    project = make_project(CHAOS)
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {**_on(ray_cluster), "CHAOS_STATE": str(state)}
+    code, output, report = _aqe(
+        project, "-w", "2", "--timeout", "3", "--retries", "1",
+        "--retry-except", "^(Timeout|WorkerCrashed):", env=env,
+    )  # fmt: skip
+    assert code == 1, output
+    attempts: dict[str, list[dict[str, Any]]] = {}
+    for test in report["tests"]:
+        attempts.setdefault(test["nodeid"], []).append(test)
+    assert len(attempts) == 25, output
+    crashed = attempts.pop("test_chaos.py::test_crashes")
+    assert [t["outcome"] for t in crashed] == ["crashed"] * 3, output
+    assert [t["tier"] for t in crashed] == ["hot", "warm", "cold"]
+    assert "exited with code 7" in crashed[0]["message"]
+    hung = attempts.pop("test_chaos.py::test_hangs")
+    assert {t["outcome"] for t in hung} == {"timeout"}, output
+    flaky = attempts.pop("test_chaos.py::test_flaky")
+    assert [t["outcome"] for t in flaky] == ["failed", "flaky"], output
+    for nodeid, runs in attempts.items():  # nothing else ran twice, nothing was lost
+        assert [t["outcome"] for t in runs] == ["passed"], (nodeid, output)
+
+
+def test_bad_addresses_are_one_line_within_seconds(make_project: MakeProject) -> None:
+    project = make_project({"test_a.py": "def test_a(): pass\n"})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once it is closed
+    for address, code in ((f"127.0.0.1:{port}", 3), ("no-port-here", 4)):
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "aqe", "run", "--backend", "ray", "--ray-address", address],
+            cwd=project, env=clean_env(), capture_output=True, text=True, timeout=HANG_GUARD,
+        )  # fmt: skip
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == code, done.stderr
+        assert len(lines) == 1 and lines[0].startswith("aqe: error: "), done.stderr
+        assert address in lines[0]
+        assert "Traceback" not in done.stdout + done.stderr
+        assert time.monotonic() - started < 30  # a guard against a hang, not a timing claim
+
+
+SLOW_SUITE = {
+    "test_gate.py": """
+        import os, time
+        from pathlib import Path
+
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_waits_for_the_gate(n):
+            state = Path(os.environ["KILL_STATE"])
+            (state / f"started-{n}-{os.getpid()}").write_text("")
+            deadline = time.monotonic() + 90
+            while not (state / "gate").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        """,
+}
+
+
+def test_a_node_killed_mid_run_loses_nothing(
+    ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path
+) -> None:
+    """Both workers hold a test when the second node dies: its test is recorded as
+    lost with the node and runs again alone elsewhere; its queue goes back to the
+    plan; every test ends passed exactly once."""
+    project = make_project(SLOW_SUITE)
+    state = tmp_path / "state"
+    state.mkdir()
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqe", "run", "-w", "2", "--split", "test", "--no-history",
+         "--json", str(report)],
+        cwd=project, env=clean_env({**_on(ray_cluster), "KILL_STATE": str(state)}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        while len(list(state.glob("started-*"))) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.05)
+        ray_cluster.kill_node(1)
+        (state / "gate").write_text("")
+        output, _ = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        ray_cluster.join()  # the session's cluster has two nodes again
+    tests = _report(report)["tests"]
+    finals = Counter(t["nodeid"] for t in tests if t["outcome"] == "passed")
+    assert len(finals) == 8 and set(finals.values()) == {1}, output
+    lost = [t for t in tests if t["outcome"] == "crashed"]
+    assert len(lost) == 1, output
+    assert "Ray node" in lost[0]["message"], lost[0]["message"]
+    assert proc.returncode == 0, output
+    assert os.path.exists(report)
