@@ -44,8 +44,9 @@ class Cluster:
     root: Path
     port: int
     env: dict[str, str]
-    #: Each node's temporary directory (head first).
+    #: Each node's temporary directory (head first), and how many are alive.
     nodes: list[Path] = field(default_factory=list)
+    alive: int = 0
 
     @property
     def address(self) -> str:
@@ -61,6 +62,7 @@ class Cluster:
         folder = self.root / "head"
         folder.mkdir()
         self.nodes.append(folder)
+        self.alive += 1
         self.ray(
             "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
             "--num-cpus", "1", "--num-gpus", "0", "--include-dashboard", "false",
@@ -77,7 +79,8 @@ class Cluster:
             "--temp-dir", str(folder),
         )  # fmt: skip
         self.nodes.append(folder)
-        self.wait_for_nodes(len(self.nodes))
+        self.alive += 1
+        self.wait_for_nodes(self.alive)
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -121,6 +124,7 @@ class Cluster:
         for pid in self.processes(self.nodes[index]):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        self.alive -= 1
 
     def stop(self) -> None:
         for pid in self.processes():
