@@ -61,10 +61,11 @@ from ._backend import ExecutionBackend
 from ._blame import BatchCrash, Crash, FileCrash, blame, collect_skipped, not_found, skipped
 from ._deadlines import Deadlines
 from ._deps import DependencyGate
+from ._fork import describe_exit
 from ._limits import EngineSettings, marker_timeout, pytest_timeout_active
 from ._order import order_bound_files
 from ._plan import Planner
-from ._pool import WorkerConn, WorkerPool, describe_death, signal_worker, take_outputs, take_stacks
+from ._pool import WorkerConn, WorkerPool, signal_worker, take_outputs, take_stacks
 from ._recorder import ProgressView as ProgressView
 from ._recorder import Recorder, snapshot
 from ._recorder import RunSink as RunSink
@@ -629,6 +630,13 @@ class Coordinator:
         )
         for line in lines:
             self.replay.note(line)
+
+
+def describe_death(conn: WorkerConn, status: int | None) -> str:
+    """How a worker ended, for its test's blame: a remote backend's own account when
+    it has one (its node was lost), else the wait status's."""
+    cause = getattr(conn.backend, "cause", None)
+    return (cause(conn.pid) if cause is not None else None) or describe_exit(status)
 
 
 def pool_size(requested: int, units: int) -> int:

@@ -203,15 +203,6 @@ def signal_worker(conn: WorkerConn, signum: int) -> None:
         kill(conn.pid, signum)
 
 
-def describe_death(conn: WorkerConn, status: int | None) -> str:
-    """How a worker ended, for its test's blame: the backend's own account when it
-    has one (a remote node lost), else the wait status's."""
-    from ._fork import describe_exit
-
-    cause = getattr(conn.backend, "cause", None)
-    return (cause(conn.pid) if cause is not None else None) or describe_exit(status)
-
-
 def kill(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signum)
