@@ -1,5 +1,8 @@
 """``--backend ray`` on a real two-node Ray cluster (tests/ray_cluster.py), never a mock.
 
+The first tests are unit tests of what needs no cluster (milliseconds); the rest are
+end to end (marked ``e2e`` and ``ray``).
+
 One cluster for the session (two nodes of one CPU each on this machine, about 20 s
 to start); each test runs the real ``aqe`` against it: per-test outcomes equal plain
 pytest's, crashes, hangs and flaky tests are accounted for, a node killed in the
@@ -24,9 +27,55 @@ from conftest import HANG_GUARD, MakeProject, clean_env
 from parity import pytest_outcomes, run_aqe
 from ray_cluster import Cluster, cluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.ray]
+from aqe._engine._backend import load_backend
+from aqe._engine._limits import EngineSettings
+from aqe._engine._ray import RayBackend, RayError, _check_reachable, _import_ray
+from aqe._engine._ray._driver import forwarded
+from aqe._exceptions import UsageError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# --- no cluster needed -------------------------------------------------------------
+
+
+def test_the_ray_backend_is_a_built_in_entry_point() -> None:
+    assert isinstance(load_backend("ray"), RayBackend)
+
+
+def test_without_ray_installed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without it imports
+    with pytest.raises(RayError, match=r"pip install 'aqe\[ray\]'"):
+        _import_ray()
+
+
+def test_a_malformed_address_is_a_usage_error() -> None:
+    for address in ("localhost", "host:port", ":6379"):
+        with pytest.raises(UsageError, match="expected HOST:PORT"):
+            _check_reachable(address)
+
+
+def test_an_address_nobody_answers_is_one_line_at_once() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(RayError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(RayError, match="cannot reach"):  # through the settings too
+        RayBackend().configure(EngineSettings(workers=2, ray_address=f"127.0.0.1:{port}"))
+
+
+def test_the_runs_variables_go_to_the_nodes_the_machines_do_not() -> None:
+    env = {
+        "CI": "true", "DATABASE_URL": "postgresql://db/x", "PYTHONHASHSEED": "0",
+        "PATH": "/usr/bin", "HOME": "/root", "TMPDIR": "/tmp/x", "RAY_ADDRESS": "h:1",
+        "XDG_RUNTIME_DIR": "/run/user/0", "_AQE_SPAWNED_WORKER": "1:2:0",
+    }  # fmt: skip
+    assert forwarded(env) == {
+        "CI": "true", "DATABASE_URL": "postgresql://db/x", "PYTHONHASHSEED": "0"
+    }  # fmt: skip
+
+
+# --- on a real cluster -------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +104,8 @@ def _aqe(
     return done.returncode, output, _report(report) if report.exists() else {}
 
 
+@pytest.mark.e2e
+@pytest.mark.ray
 def test_outcomes_equal_plain_pytest_id_by_id(
     ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +151,8 @@ CHAOS = {
 }
 
 
+@pytest.mark.e2e
+@pytest.mark.ray
 def test_crash_hang_and_flaky_are_accounted_for(
     ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path
 ) -> None:
@@ -128,6 +181,8 @@ def test_crash_hang_and_flaky_are_accounted_for(
         assert [t["outcome"] for t in runs] == ["passed"], (nodeid, output)
 
 
+@pytest.mark.e2e
+@pytest.mark.ray
 def test_bad_addresses_are_one_line_within_seconds(make_project: MakeProject) -> None:
     project = make_project({"test_a.py": "def test_a(): pass\n"})
     with socket.socket() as probe:
@@ -165,6 +220,8 @@ _GATE = """
 SLOW_SUITE = {"test_gate_a.py": _GATE, "test_gate_b.py": _GATE}
 
 
+@pytest.mark.e2e
+@pytest.mark.ray
 def test_a_node_killed_mid_run_loses_nothing(
     ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path
 ) -> None:
