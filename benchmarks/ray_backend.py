@@ -109,7 +109,8 @@ def main() -> int:
         if not same:
             failures += 1
             local, remote = outcomes.get("local", {}), outcomes.get("ray", {})
-            differ = sorted(k for k in local.keys() | remote.keys() if local.get(k) != remote.get(k))
+            ids = local.keys() | remote.keys()
+            differ = sorted(k for k in ids if local.get(k) != remote.get(k))
             print(f"  OUTCOMES DIFFER on {len(differ)} ids, e.g. {differ[:5]}")
         median = {tool: statistics.median(w for w, _ in runs) for tool, runs in results.items()}
         first = {tool: statistics.median(f for _, f in runs) for tool, runs in results.items()}
