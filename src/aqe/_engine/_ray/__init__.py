@@ -75,6 +75,9 @@ class RayBackend:
         self.agents: list[Any] = []
         self.upload = False
         self.address = "auto"
+        #: Each agent's pending ``start`` (see ``prepare``), and for which arguments.
+        self.starting: list[Any] = []
+        self.prepared: tuple[tuple[str, ...], str] | None = None
 
     def configure(self, settings: Any) -> None:
         ray = _import_ray()
@@ -102,19 +105,35 @@ class RayBackend:
         self.ray = ray
         self.address = address or "auto"
 
+    def prepare(self, args: tuple[str, ...], cwd: str) -> None:
+        """As the driver starts collecting: the agents, and each node's host starting
+        its own collection, beside the driver's. Made here, not in ``configure``:
+        defining the actor imports Ray's web stack (starlette, anyio), which must not
+        precede pytest's plugin loading (assertion rewriting warns about a plugin
+        module imported before it). Failures wait for ``start``, which reports them."""
+        if self.ray is None:
+            return
+        from ._driver import Agent, launch
+
+        with contextlib.suppress(Exception):
+            self.agents = Agent.create(self.ray)
+            self.starting = launch(self.agents, args, None if self.upload else cwd)
+            self.prepared = (args, cwd)
+
     def start(self, context: BackendContext) -> ExecutionBackend:
         if self.ray is None:  # an API caller that did not configure: Ray's defaults
             self.configure(_Defaults())
-        from ._driver import Agent, RayExecution
+        from ._driver import Agent, RayExecution, launch
 
         try:
-            # Made here, not in ``configure``: defining the actor imports Ray's web
-            # stack (starlette, anyio), which must not precede pytest's plugin loading
-            # (its assertion rewriting warns about a plugin module already imported).
-            self.agents = Agent.create(self.ray)
+            if self.prepared != (context.args, context.cwd) or not self.starting:
+                self.close_agents()
+                self.agents = Agent.create(self.ray)
+                cwd = None if self.upload else context.cwd
+                self.starting = launch(self.agents, context.args, cwd)
             if not self.agents:
                 raise RayError(f"the Ray cluster at {self.address} has no node with CPUs alive")
-            return RayExecution.start(self.ray, self.agents, context, self.upload)
+            return RayExecution.start(self.ray, self.agents, self.starting, context)
         except AqeError as error:
             self.close()
             # Inside pytest's loop now: its own way out, one line and our exit code.
@@ -123,10 +142,14 @@ class RayBackend:
             self.close()
             raise
 
-    def close(self) -> None:
+    def close_agents(self) -> None:
         with contextlib.suppress(Exception):
             for agent in self.agents:
                 self.ray.kill(agent.handle)
+        self.agents, self.starting = [], []
+
+    def close(self) -> None:
+        self.close_agents()
         with contextlib.suppress(Exception):
             self.ray.shutdown()
 

@@ -75,6 +75,13 @@ class Agent:
         return agents
 
 
+def launch(agents: list[Agent], args: tuple[str, ...], cwd: str | None) -> list[Any]:
+    """Have each agent start its node's host (``cwd`` None: Ray's working_dir);
+    the pending calls, which ``RayExecution.start`` waits for."""
+    env = forwarded(os.environ)
+    return [agent.handle.start.remote(list(args), cwd, env) for agent in agents]
+
+
 def _facing(ray: Any) -> str:
     """This machine's address as the cluster sees it: the interface that routes to
     the cluster's GCS (on a one-machine cluster on 127.0.0.1, that is 127.0.0.1)."""
@@ -113,14 +120,11 @@ class RayExecution:
 
     @classmethod
     def start(
-        cls, ray: Any, agents: list[Agent], context: BackendContext, upload: bool
+        cls, ray: Any, agents: list[Agent], starting: list[Any], context: BackendContext
     ) -> RayExecution:
-        """Start every node's host, wait for its collection and check it."""
+        """Wait for every node's host (``launch``) to collect, and check what it did."""
         from . import RayError
 
-        cwd = None if upload else context.cwd
-        env = forwarded(os.environ)
-        starting = [a.handle.start.remote(list(context.args), cwd, env) for a in agents]
         for agent, ref in zip(agents, starting, strict=True):
             problem = _get(ray, ref, 60.0)
             if isinstance(problem, BaseException):
