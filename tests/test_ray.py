@@ -106,18 +106,24 @@ def _aqe(
 
 @pytest.mark.e2e
 @pytest.mark.ray
+@pytest.mark.parametrize(
+    ("project", "args"),
+    [
+        ("features", []),  # outcomes of every kind, fixtures, xunit, doctests, warnings
+        ("process_state", []),  # the environment, cwd and files tests see
+        ("collect_error", ["--continue-on-collection-errors"]),
+    ],
+)
 def test_outcomes_equal_plain_pytest_id_by_id(
-    ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: Cluster, monkeypatch: pytest.MonkeyPatch, project: str, args: list[str]
 ) -> None:
-    project = FIXTURES / "features"
-    expected = pytest_outcomes(project, [])
+    expected = pytest_outcomes(FIXTURES / project, args)
     for name, value in _on(ray_cluster).items():
         monkeypatch.setenv(name, value)
-    run = run_aqe(project, [], workers=2)
-    report = run.require_report()
+    run = run_aqe(FIXTURES / project, args, workers=2)
+    run.require_report()
+    assert expected, "plain pytest ran nothing: parity would prove nothing"
     assert run.outcomes == expected, run.describe()
-    assert report["summary"]["total"] >= len(expected)
-    # Both nodes ran tests: the pool's two workers are on different nodes.
     assert "Traceback" not in run.output, run.describe()
 
 

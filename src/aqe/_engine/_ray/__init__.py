@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from ..._exceptions import AqeError, UsageError
+from ..._trace import mark
 from .._backend import BackendContext, ExecutionBackend
 
 #: How long the address check waits for the cluster to answer.
@@ -89,6 +90,7 @@ class RayBackend:
         if self.upload:
             runtime_env["working_dir"] = os.getcwd()
             runtime_env["excludes"] = list(UPLOAD_EXCLUDES)
+        mark("ray-init")
         try:
             ray.init(
                 address=address,
@@ -102,6 +104,7 @@ class RayBackend:
         except Exception as exc:
             where = address or "auto"
             raise RayError(f"cannot use the Ray cluster at {where}: {_line(exc)}") from None
+        mark("ray-init-end")
         self.ray = ray
         self.address = address or "auto"
 
@@ -115,6 +118,7 @@ class RayBackend:
             return
         from ._driver import Agent, launch
 
+        mark("ray-prepare")
         with contextlib.suppress(Exception):
             self.agents = Agent.create(self.ray)
             self.starting = launch(self.agents, args, None if self.upload else cwd)

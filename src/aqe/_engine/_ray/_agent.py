@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 from ... import _transport
+from ..._trace import mark
 from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
 
 #: Lines of the host's output shown when it ends before it collected.
@@ -42,6 +43,7 @@ class NodeAgent:
     def start(self, args: list[str], cwd: str | None, env: dict[str, str]) -> str | None:
         """Start the host in ``cwd`` (None: the actor's own directory, Ray's unpacked
         working_dir); a one-line reason when it cannot."""
+        mark("ray-agent-start")
         if cwd is not None and not os.path.isdir(cwd):
             return f"has no directory {cwd}"
         mine, its = socket.socketpair()

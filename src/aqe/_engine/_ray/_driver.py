@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._exceptions import AqeError
+from ..._trace import mark
 from .._backend import BackendContext
 from ._agent import NodeAgent
 
@@ -125,6 +126,7 @@ class RayExecution:
         """Wait for every node's host (``launch``) to collect, and check what it did."""
         from . import RayError
 
+        mark("ray-start")
         for agent, ref in zip(agents, starting, strict=True):
             problem = _get(ray, ref, 60.0)
             if isinstance(problem, BaseException):
@@ -155,6 +157,7 @@ class RayExecution:
                     + (f"missing {missing[0]}" if missing else f"extra {extra[0]}")
                     + "): the project or its environment differs there (docs/ray.md)"
                 )
+        mark("ray-hosts-ready")
         listener = socket.socket()
         listener.bind((_facing(ray), 0))
         listener.listen(64)
@@ -345,7 +348,8 @@ def forwarded(environ: Mapping[str, str]) -> dict[str, str]:
     return {
         name: value
         for name, value in environ.items()
-        if name not in _MACHINE_VARIABLES and not name.startswith(_MACHINE_PREFIXES)
+        if name == "_AQE_TRACE"
+        or (name not in _MACHINE_VARIABLES and not name.startswith(_MACHINE_PREFIXES))
     }
 
 

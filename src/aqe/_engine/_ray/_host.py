@@ -25,6 +25,7 @@ import pytest
 
 from ... import _transport
 from ..._signals import die_with_parent, ignored_at_start
+from ..._trace import mark
 from .. import _identity
 from .._worker import run_worker
 from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
@@ -66,6 +67,7 @@ class HostPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
         files = tuple(node.nodeid for node in self.collector.files)
+        mark("ray-host-ready")
         _transport.send(self.control, Ready(files))
         self.serve(session)
         return True
@@ -158,6 +160,7 @@ class HostPlugin:
 def main() -> None:
     # The agent started this process in a session of its own; it must not outlive it.
     die_with_parent()
+    mark("ray-host-start")
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_ENV)))
     control.setblocking(True)
     plugin = HostPlugin(control)
