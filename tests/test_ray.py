@@ -30,7 +30,7 @@ from ray_cluster import Cluster, cluster
 from aqe._engine._backend import load_backend
 from aqe._engine._limits import EngineSettings
 from aqe._engine._ray import RayBackend, RayError, _check_reachable, _import_ray
-from aqe._engine._ray._driver import forwarded
+from aqe._engine._ray._driver import Agent, RayExecution, forwarded
 from aqe._exceptions import UsageError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -73,6 +73,31 @@ def test_the_runs_variables_go_to_the_nodes_the_machines_do_not() -> None:
     assert forwarded(env) == {
         "CI": "true", "DATABASE_URL": "postgresql://db/x", "PYTHONHASHSEED": "0"
     }  # fmt: skip
+
+
+def test_placement_spreads_by_cpu_and_sends_an_isolated_test_elsewhere() -> None:
+    """Which node a worker starts on (no Ray needed: the agents are plain records)."""
+    a, b = Agent(None, "node-a", "10.0.0.1", 1), Agent(None, "node-b", "10.0.0.2", 2)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        execution = RayExecution(None, [a, b], lambda slot: {}, listener, hot=3)
+        # Least loaded per CPU first: b has twice a's CPUs.
+        a.workers.add(100)
+        assert execution._choices(1) == [b, a]
+        b.workers.update({200, 201})
+        assert execution._choices(2) == [a, b]  # a: 1 of 1, b: 2 of 2 -> a by order
+        # A replacement goes back to its slot's node while it lives...
+        execution._slots[0] = b
+        assert execution._choices(0)[0] is b
+        # ...but a test isolated after a death (a slot past the pool) avoids that node.
+        execution._last_death = b
+        execution.status[100] = 9  # a's worker ended: a is empty now
+        assert execution._choices(3) == [a, b]
+        execution._last_death = a
+        assert execution._choices(4) == [b, a]
+        # A lost node is never chosen.
+        b.alive = False
+        assert execution._choices(0) == [a]
 
 
 # --- on a real cluster -------------------------------------------------------------
