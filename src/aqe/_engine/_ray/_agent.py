@@ -100,6 +100,10 @@ class NodeAgent:
         with self._lock:
             self._lock.wait_for(lambda: self._files is not None or self._ended, timeout)
             if self._files is not None:
+                # Its output matters only until it has collected: never left behind
+                # by an agent killed later (a lost node).
+                with contextlib.suppress(OSError):
+                    os.unlink(self._log)
                 return self._files
         if not self._ended:
             return f"did not finish collecting in {timeout:g}s"
