@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aqe._engine._fork",
             "aqe._engine._spawn",
             "aqe._engine._status",
+            "aqe._engine._ray",
         ),
     ),
     (

@@ -227,5 +227,5 @@ def test_an_execution_backend_plugin_starts_the_workers(
     missing = run_aqe("run", "--backend", "nowhere", cwd=project, env=env)
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines() == [
-        "aqe: error: no backend named 'nowhere' (installed: counting, local)"
+        "aqe: error: no backend named 'nowhere' (installed: counting, local, ray)"
     ], missing.stderr

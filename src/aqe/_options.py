@@ -443,6 +443,21 @@ class Config:
             "processes).",
         ),
     )
+    #: --backend ray: the cluster to run on (host:port, ray://host:port, auto); None:
+    #: RAY_ADDRESS, else Ray's own choice (docs/ray.md)
+    ray_address: str | None = field(
+        default=None,
+        metadata=_read(
+            _text,
+            "--ray-address",
+            metavar="ADDR",
+            help="With --backend ray: the Ray cluster to run on (host:port; default: "
+            "RAY_ADDRESS, else a running local cluster).",
+        ),
+    )
+    #: --backend ray: send the project to the nodes as Ray's runtime_env working_dir
+    #: instead of finding it at the same path there (a shared filesystem)
+    ray_upload: bool = field(default=False, metadata=_read(_boolean))
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1

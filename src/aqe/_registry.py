@@ -26,7 +26,10 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "agent": "aqe._reporting.agent:AgentReporter",
     },
     "aqe.stores": {"sqlite": "aqe._store._sqlite:HistoryStore"},
-    "aqe.backends": {"local": "aqe._engine._backend:LocalBackend"},
+    "aqe.backends": {
+        "local": "aqe._engine._backend:LocalBackend",
+        "ray": "aqe._engine._ray:RayBackend",
+    },
 }
 
 _KINDS = {

@@ -324,7 +324,7 @@ class PytestAdapter:
         sink = _Events(events)
         settings = engine_settings(request)
         # A backend that cannot load is one line before pytest starts, not in its loop.
-        engine = EnginePlugin(run, sink, settings, load_backend(settings.backend))
+        engine = EnginePlugin(run, sink, settings, load_backend(settings.backend, settings))
         selection = request.selection
         args = pytest_args(request)
         xdist = xdist_loads(selection.extra_args, request.root)

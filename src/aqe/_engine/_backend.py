@@ -11,9 +11,13 @@ a ``BackendFactory`` is asked once per run for the ``ExecutionBackend`` that sta
 its workers. The built-in ``local`` one uses this machine: ``_fork.ForkLauncher`` (a
 copy-on-write fork of the collected session, the default) or ``_spawn.SpawnLauncher``
 (a fresh interpreter, where forking is unsafe or plugins configure each worker). A
-remote backend (a Ray cluster, say) implements the same four methods: ``spawn``
-returns a socket bridged to the remote worker and an id that ``poll``/``reap``
-understand. The cold tier (a test run alone in a fresh interpreter) stays local.
+remote backend (``ray``: ``_engine/_ray``) implements the same four methods:
+``spawn`` returns a socket connected to the remote worker (TCP) and an id that
+``poll``/``reap`` understand. A pid on another machine means nothing to this one,
+so such a backend also implements ``RemoteBackend``'s ``kill`` (the pool signals
+its workers through it, never with ``os.kill`` here) and ``cause`` (a death's
+account when the wait status is unknown: a node lost). The cold tier (a test run
+alone in a fresh interpreter) stays local.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ExecutionBackend(Protocol):
@@ -46,6 +50,19 @@ class ExecutionBackend(Protocol):
         ...
 
 
+class RemoteBackend(ExecutionBackend, Protocol):
+    """A backend whose workers run elsewhere: their ids are not this machine's pids."""
+
+    def kill(self, pid: int, signum: int) -> None:
+        """Send ``signum`` to worker ``pid`` where it runs; never blocks."""
+        ...
+
+    def cause(self, pid: int) -> str | None:
+        """Why worker ``pid`` ended when its wait status cannot say (its node was
+        lost: ``its Ray node 10.0.0.7 died``), else None."""
+        ...
+
+
 #: The engine's older name for a backend.
 Launcher = ExecutionBackend
 
@@ -62,6 +79,12 @@ class BackendContext:
     cwd: str
     #: The backend aqe picks on this machine (fork when safe, else spawn).
     local: Callable[[], ExecutionBackend]
+    #: The ``workerinput`` pytest-xdist's plugins expect in worker ``slot`` (a
+    #: worker elsewhere becomes it before its first test).
+    workerinput: Callable[[int], dict[str, Any]] = lambda slot: {}
+    #: The file node ids the coordinator collected, in order: a worker elsewhere
+    #: must collect the same (the plan refers to files by index).
+    files: tuple[str, ...] = ()
 
 
 class BackendFactory(Protocol):
@@ -78,12 +101,19 @@ class LocalBackend:
         return context.local()
 
 
-def load_backend(name: str) -> BackendFactory:
-    """The ``aqe.backends`` entry point ``name``, instantiated; one-line errors."""
+def load_backend(name: str, settings: object = None) -> BackendFactory:
+    """The ``aqe.backends`` entry point ``name``, instantiated; one-line errors.
+
+    A factory with a ``configure(settings)`` method gets the run's
+    ``EngineSettings`` now, before pytest starts: it checks what it can there
+    (a cluster's address) and raises an ``AqeError`` line, never a traceback."""
     from .. import _registry
 
     entry = _registry.find("aqe.backends", name)
     factory = _registry.load(entry)
     instance = factory() if isinstance(factory, type) else factory
     _registry.check(entry, instance, ("start",))
+    configure = getattr(instance, "configure", None)
+    if settings is not None and callable(configure):
+        configure(settings)
     return instance  # type: ignore[return-value]

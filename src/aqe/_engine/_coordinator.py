@@ -65,7 +65,7 @@ from ._fork import describe_exit
 from ._limits import EngineSettings, marker_timeout, pytest_timeout_active
 from ._order import order_bound_files
 from ._plan import Planner
-from ._pool import WorkerConn, WorkerPool, kill, take_outputs, take_stacks
+from ._pool import WorkerConn, WorkerPool, signal_worker, take_outputs, take_stacks
 from ._recorder import ProgressView as ProgressView
 from ._recorder import Recorder, snapshot
 from ._recorder import RunSink as RunSink
@@ -453,7 +453,7 @@ class Coordinator:
         conn = self.pool.conns.get(slot)
         if conn is not None and not conn.closed:
             conn.cancelled = conn.killed = True
-            kill(conn.pid, signal.SIGKILL)
+            signal_worker(conn, signal.SIGKILL)
 
     def _release_retries(self, now: float) -> None:
         if not self.planner.retry_due(now):
@@ -552,7 +552,7 @@ class Coordinator:
             return
         # The worker died with work in hand. What it was doing gets the blame (a
         # test, or the file it was collecting); the rest goes to a fresh worker.
-        how = describe_exit(status)
+        how = describe_death(conn, status)
         consumed = self._blame(conn, how, stacks, output) or conn.progress > 0
         self.planner.orphan(worker)
         barren = self.pool.barren(worker, consumed)
@@ -630,6 +630,13 @@ class Coordinator:
         )
         for line in lines:
             self.replay.note(line)
+
+
+def describe_death(conn: WorkerConn, status: int | None) -> str:
+    """How a worker ended, for its test's blame: a remote backend's own account when
+    it has one (its node was lost), else the wait status's."""
+    cause = getattr(conn.backend, "cause", None)
+    return (cause(conn.pid) if cause is not None else None) or describe_exit(status)
 
 
 def pool_size(requested: int, units: int) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 
 from ._limits import STACKS_SIGNAL
-from ._pool import WorkerConn, kill, stacks_written
+from ._pool import WorkerConn, signal_worker, stacks_written
 
 #: How long a worker gets to write its stacks before it is killed anyway.
 STACKS_WAIT = 0.5
@@ -37,7 +37,7 @@ class Deadlines:
         if conn.kill_at is not None:
             if now >= conn.kill_at or stacks_written(conn.stacks):
                 conn.kill_at = None
-                kill(conn.pid, signal.SIGKILL)
+                signal_worker(conn, signal.SIGKILL)
             return
         if conn.collecting or running is None or conn.timed_out is not None:
             return
@@ -46,5 +46,5 @@ class Deadlines:
         if limit is None or ran <= limit:
             return
         conn.timed_out = (running, limit, ran)
-        kill(conn.pid, STACKS_SIGNAL)
+        signal_worker(conn, STACKS_SIGNAL)
         conn.kill_at = now + STACKS_WAIT

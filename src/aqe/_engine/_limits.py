@@ -56,6 +56,9 @@ class EngineSettings:
     bytecode_cache: bool = True
     #: The ``aqe.backends`` entry point that starts the workers.
     backend: str = "local"
+    #: ``--backend ray``: the cluster's address, and whether the project is uploaded.
+    ray_address: str | None = None
+    ray_upload: bool = False
 
 
 def resident_mb() -> float:

@@ -137,6 +137,11 @@ class EnginePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session: pytest.Session) -> bool | None:
         mark("collection")
+        # A backend with workers elsewhere may start them collecting now, beside ours.
+        prepare = getattr(self.backend, "prepare", None)
+        if callable(prepare):
+            params = session.config.invocation_params
+            prepare(tuple(params.args), str(params.dir))
         try:
             return self.collector.collect(session)
         finally:
@@ -155,6 +160,8 @@ class EnginePlugin:
             args=tuple(params.args),
             cwd=str(params.dir),
             local=lambda: self._local(session, count),
+            workerinput=lambda slot: _identity.configure_node(session.config, slot).workerinput,
+            files=tuple(node.nodeid for node in self.collector.files),
         )
         return self.backend.start(context)
 

@@ -166,7 +166,7 @@ class WorkerPool:
     def kill_all(self) -> None:
         for conn in self.live():
             conn.killed = True
-            kill(conn.pid, signal.SIGKILL)
+            signal_worker(conn, signal.SIGKILL)
 
     def barren(self, worker: int, consumed: bool) -> int:
         """Count a death: how many workers in a row this slot lost having done nothing."""
@@ -191,6 +191,16 @@ class WorkerPool:
             return {}
         end = max(finishes.values())
         return {w: round(end - t, 4) for w, t in finishes.items()}
+
+
+def signal_worker(conn: WorkerConn, signum: int) -> None:
+    """Signal a worker wherever it runs: a remote backend's own ``kill`` (its pid
+    is another machine's), else ``os.kill`` here."""
+    remote = getattr(conn.backend, "kill", None)
+    if remote is not None:
+        remote(conn.pid, signum)
+    else:
+        kill(conn.pid, signum)
 
 
 def kill(pid: int, signum: int) -> None:

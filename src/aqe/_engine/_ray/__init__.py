@@ -1,0 +1,168 @@
+"""``--backend ray``: aqe's workers on the nodes of a Ray cluster (docs/ray.md).
+
+The coordinator stays on the driver with the one plan (estimates, stealing across
+nodes, serial groups, dependencies); only where workers start changes. On each node
+an agent actor (``_agent``) starts a node host (``_host``) that collects once and
+forks workers, which connect back to the driver over TCP and are ordinary aqe
+workers from then on: same messages, same results, same tiers.
+
+``configure`` runs before pytest starts (Ray is imported, the address checked, the
+agents created while the driver collects), so every bad input is one line; ``start``
+then starts the hosts and checks they collected what the driver did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import socket
+from typing import Any
+
+import pytest
+
+from ..._exceptions import AqeError, UsageError
+from ..._trace import mark
+from .._backend import BackendContext, ExecutionBackend
+
+#: How long the address check waits for the cluster to answer.
+CONNECT_TIMEOUT = 3.0
+#: Directories never uploaded as the runtime_env working_dir (Ray's own rules add
+#: the project's .gitignore).
+UPLOAD_EXCLUDES = (
+    ".git", ".venv", "venv", ".tox", ".nox", ".aqe", "node_modules", "__pycache__",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "*.pyc",
+)  # fmt: skip
+
+
+class RayError(AqeError):
+    """The cluster cannot run this project (exit 3): the message says why."""
+
+
+def _import_ray() -> Any:
+    try:
+        return importlib.import_module("ray")
+    except ImportError:
+        raise RayError(
+            "--backend ray needs Ray: pip install 'aqe[ray]' (in the environment aqe runs in)"
+        ) from None
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port address must answer within a few seconds: Ray itself would retry
+    for a minute before failing with a traceback."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(
+            f"--ray-address {address!r}: expected HOST:PORT (the head's GCS port, "
+            "6379 by default), ray://HOST:PORT or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RayError(
+            f"cannot reach the Ray cluster at {address} ({reason}): start one there with "
+            "'ray start --head' or give its address with --ray-address"
+        ) from None
+
+
+class RayBackend:
+    """The ``aqe.backends`` entry point ``ray``."""
+
+    def __init__(self) -> None:
+        self.ray: Any = None
+        self.agents: list[Any] = []
+        self.upload = False
+        self.address = "auto"
+        #: Each agent's pending ``start`` (see ``prepare``), and for which arguments.
+        self.starting: list[Any] = []
+        self.prepared: tuple[tuple[str, ...], str] | None = None
+
+    def configure(self, settings: Any) -> None:
+        ray = _import_ray()
+        address = settings.ray_address or os.environ.get("RAY_ADDRESS") or None
+        if address not in (None, "auto", "local"):
+            _check_reachable(address)
+        self.upload = bool(settings.ray_upload)
+        runtime_env: dict[str, Any] = {}
+        if self.upload:
+            runtime_env["working_dir"] = os.getcwd()
+            runtime_env["excludes"] = list(UPLOAD_EXCLUDES)
+        mark("ray-init")
+        try:
+            ray.init(
+                address=address,
+                runtime_env=runtime_env or None,
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+                include_dashboard=False,
+                configure_logging=True,
+                namespace="aqe",
+            )
+        except Exception as exc:
+            where = address or "auto"
+            raise RayError(f"cannot use the Ray cluster at {where}: {_line(exc)}") from None
+        mark("ray-init-end")
+        self.ray = ray
+        self.address = address or "auto"
+
+    def prepare(self, args: tuple[str, ...], cwd: str) -> None:
+        """As the driver starts collecting: the agents, and each node's host starting
+        its own collection, beside the driver's. Made here, not in ``configure``:
+        defining the actor imports Ray's web stack (starlette, anyio), which must not
+        precede pytest's plugin loading (assertion rewriting warns about a plugin
+        module imported before it). Failures wait for ``start``, which reports them."""
+        if self.ray is None:
+            return
+        from ._driver import Agent, launch
+
+        mark("ray-prepare")
+        with contextlib.suppress(Exception):
+            self.agents = Agent.create(self.ray)
+            self.starting = launch(self.agents, args, None if self.upload else cwd)
+            self.prepared = (args, cwd)
+
+    def start(self, context: BackendContext) -> ExecutionBackend:
+        if self.ray is None:  # an API caller that did not configure: Ray's defaults
+            self.configure(_Defaults())
+        from ._driver import Agent, RayExecution, launch
+
+        try:
+            if self.prepared != (context.args, context.cwd) or not self.starting:
+                self.close_agents()
+                self.agents = Agent.create(self.ray)
+                cwd = None if self.upload else context.cwd
+                self.starting = launch(self.agents, context.args, cwd)
+            if not self.agents:
+                raise RayError(f"the Ray cluster at {self.address} has no node with CPUs alive")
+            return RayExecution.start(self.ray, self.agents, self.starting, context)
+        except AqeError as error:
+            self.close()
+            # Inside pytest's loop now: its own way out, one line and our exit code.
+            raise pytest.exit.Exception(f"aqe: error: {error}", error.exit_code) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close_agents(self) -> None:
+        with contextlib.suppress(Exception):
+            for agent in self.agents:
+                self.ray.kill(agent.handle)
+        self.agents, self.starting = [], []
+
+    def close(self) -> None:
+        self.close_agents()
+        with contextlib.suppress(Exception):
+            self.ray.shutdown()
+
+
+class _Defaults:
+    ray_address: str | None = None
+    ray_upload = False
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
