@@ -250,3 +250,51 @@ def test_the_distribution_declares_the_entry_point_the_tests_register() -> None:
             "jest": "aqe_vitest:JestAdapter",
         }
     }
+
+
+def test_a_python_and_a_javascript_suite_run_as_one_run(
+    tmp_path: Path, run_aqe: RunAqe, node_modules: Path
+) -> None:
+    """``fixtures/mixed_site``: a pytest suite, and a Vitest front end in ``frontend/``
+    that ``[tool.aqe] suites`` names: one history run, one summary, one JUnit and JSON
+    report, one exit code; ``--adapter`` still runs one of them."""
+    project, env = vitest_project(tmp_path, node_modules, fixture=HERE / "fixtures" / "mixed_site")
+    (project / "frontend" / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    done = run_aqe(
+        "run", "-w", "2", "--json", "out.json", "--junit-xml", "out.xml", cwd=project, env=env
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    cart = "frontend/tests/cart.test.ts > cart"
+    assert attempts(project / "out.json") == [
+        (f"{cart} > applies a discount wrongly", 1, "failed"),
+        (f"{cart} > ships abroad", 1, "skipped"),
+        (f"{cart} > totals its lines", 1, "passed"),
+        ("tests/test_prices.py::test_net_price", 1, "passed"),
+        ("tests/test_prices.py::test_rounding_bug", 1, "failed"),
+    ]
+    last = done.stdout.rstrip().splitlines()
+    assert last[-4] == "aqe: all 2 suites: pytest suite, vitest suite in frontend/"
+    assert last[-3] == "FAILED tests/test_prices.py::test_rounding_bug - assert 2.67 == 2.68"
+    assert last[-2].startswith(f"FAILED {cart} > applies a discount wrongly - expected 2 to be 1")
+    assert last[-1].startswith("2 failed, 2 passed, 1 skipped in ")
+    suite = ET.parse(project / "out.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("5", "2")
+    history = run_aqe("history", "-n", "5", cwd=project, env=env)
+    assert history.stdout.count("exit 1") == 1, history.stdout  # one run, both suites
+
+    # A path picks the suite it is in; the front end's ids keep their directory.
+    front = run_aqe("run", "--json", "front.json", "frontend/tests", cwd=project, env=env)
+    assert front.returncode == 1, front.stdout + front.stderr
+    assert {t[0] for t in attempts(project / "front.json")} == {
+        f"{cart} > applies a discount wrongly",
+        f"{cart} > ships abroad",
+        f"{cart} > totals its lines",
+    }
+    assert "pytest suite" not in front.stdout
+    python = run_aqe("run", "--adapter", "pytest", "--json", "py.json", cwd=project, env=env)
+    assert python.returncode == 1, python.stdout + python.stderr
+    assert {t[0] for t in attempts(project / "py.json")} == {
+        "tests/test_prices.py::test_net_price",
+        "tests/test_prices.py::test_rounding_bug",
+    }
