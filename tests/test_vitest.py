@@ -12,15 +12,19 @@ fixture's, so runs leave nothing behind in the repository.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import HANG_GUARD, RunAqe
+from conftest import HANG_GUARD, RunAqe, StartAqe
 
 pytestmark = pytest.mark.e2e
 
@@ -298,3 +302,52 @@ def test_a_python_and_a_javascript_suite_run_as_one_run(
         "tests/test_prices.py::test_net_price",
         "tests/test_prices.py::test_rounding_bug",
     }
+
+
+def processes_in(directory: Path, marker: str = "node") -> set[int]:
+    """Processes whose working directory is ``directory`` and whose command line
+    holds ``marker`` (Node's, by default: aqe runs there too)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) != directory:
+                    continue
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue  # gone, or not ours to read
+    return found
+
+
+def wait_for(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + HANG_GUARD
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)  # polling a condition, bounded by HANG_GUARD
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc")
+def test_node_processes_die_with_a_sigkilled_aqe(
+    tmp_path: Path, start_aqe: StartAqe, node_modules: Path
+) -> None:
+    """aqe killed outright (no handler runs) leaves no Vitest process behind: its
+    watchdog, on the other end of a pipe, kills their process groups."""
+    project, env = vitest_project(tmp_path, node_modules)
+    project = project.resolve()
+    aqe = start_aqe("run", "-w", "2", "tests/hang.test.ts", cwd=project, env=env)
+    try:
+        # Vitest's fork that spins (its main process waits for it).
+        assert wait_for(lambda: bool(processes_in(project, "forks"))), "Vitest never started"
+        aqe.kill()
+        aqe.communicate(timeout=HANG_GUARD)
+        assert wait_for(lambda: not processes_in(project)), processes_in(project)
+    finally:
+        if aqe.poll() is None:
+            aqe.kill()
+            aqe.communicate()
+        for pid in processes_in(project):  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
