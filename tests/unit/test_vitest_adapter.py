@@ -140,8 +140,14 @@ def test_the_plan_deals_long_files_first_and_unknown_ones_before_them() -> None:
     assert plan(files, estimates, workers=1) == [
         (["new.ts"], 1),  # unknown: one test at least, for its time limit
         (["given.ts"], 7),
-        (["long.ts"], 2),  # from the history
-        (["short.ts"], 1),
+        (["long.ts", "short.ts"], 3),  # known: one batch per worker, longest first
+    ]
+    more = {f"f{i}.ts > t": DurationEstimate(f"f{i}.ts > t", 0, i, 0, i, 3) for i in range(1, 6)}
+    known = dict.fromkeys((f"f{i}.ts" for i in range(1, 6)), 0)
+    # Balanced by measured seconds (5+2+1 against 4+3), the longer batch first.
+    assert plan(known, more, workers=2) == [
+        (["f5.ts", "f2.ts", "f1.ts"], 3),
+        (["f4.ts", "f3.ts"], 2),
     ]
 
 

@@ -347,9 +347,11 @@ class FirstAttempts:
 def plan(
     files: Mapping[str, int], estimates: Mapping[str, DurationEstimate], workers: int
 ) -> list[tuple[list[str], int]]:
-    """Batches of files, longest first by the history (files it does not know first
-    of all: they may be long), each with its number of tests (from the history when
-    not given; at least one)."""
+    """Batches of files, each with its number of tests (from the history when not
+    given; at least one). Files the history does not know come first, in small
+    batches (they may be long; a finer deal balances them); those it knows follow in
+    one batch per worker, balanced by their measured seconds, longest first: each
+    batch is a Node.js and Vite start-up, which dwarfs many a file's tests."""
     seconds = dict.fromkeys(files, 0.0)
     known: Counter[str] = Counter()
     for nodeid, estimate in estimates.items():
@@ -358,12 +360,17 @@ def plan(
             seconds[file] += estimate.total
             known[file] += 1
     counts = {file: files[file] or known[file] or 1 for file in files}
-    order = sorted(files, key=lambda f: (known[f] > 0, -seconds[f]))
-    size = max(1, math.ceil(len(order) / (max(1, workers) * BATCHES_PER_WORKER)))
-    return [
-        (order[i : i + size], sum(counts[f] for f in order[i : i + size]))
-        for i in range(0, len(order), size)
-    ]
+    new = [file for file in files if not known[file]]
+    size = max(1, math.ceil(len(new) / (max(1, workers) * BATCHES_PER_WORKER)))
+    batches = [new[i : i + size] for i in range(0, len(new), size)]
+    bins: list[list[str]] = [[] for _ in range(max(1, workers))]
+    loads = [0.0] * len(bins)
+    for file in sorted((f for f in files if known[f]), key=lambda f: -seconds[f]):
+        emptiest = loads.index(min(loads))
+        bins[emptiest].append(file)
+        loads[emptiest] += seconds[file]
+    batches += [b for _, b in sorted(zip(loads, bins, strict=True), key=lambda pair: -pair[0]) if b]
+    return [(batch, sum(counts[f] for f in batch)) for batch in batches]
 
 
 class Recorder:
