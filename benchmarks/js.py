@@ -213,12 +213,18 @@ def framework_outcomes(root: Path, report: Path) -> dict[str, Counter[str]]:
 
 
 def aqe_outcomes(report: Path) -> dict[str, str]:
+    """Each id's last attempt; a file that failed to load is ``error`` under its path,
+    as the framework's report has it (a suite that failed to run)."""
+    data = json.loads(report.read_text(encoding="utf-8"))
     final: dict[str, tuple[int, str]] = {}
-    for test in json.loads(report.read_text(encoding="utf-8"))["tests"]:
+    for test in data["tests"]:
         seen = final.get(test["nodeid"])
         if seen is None or test["attempt"] > seen[0]:
             final[test["nodeid"]] = (test["attempt"], test["outcome"])
-    return {nodeid: outcome for nodeid, (_, outcome) in final.items()}
+    outcomes = {nodeid: outcome for nodeid, (_, outcome) in final.items()}
+    for error in data.get("collection_errors", []):
+        outcomes[error["location"]] = "error"
+    return outcomes
 
 
 def aqe_command(workers: int, report: Path | None = None) -> list[str]:

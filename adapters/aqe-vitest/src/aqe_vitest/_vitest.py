@@ -196,6 +196,8 @@ class Vitest(NodeTool):
                 f"--reporter={CONSOLE_REPORTER}", "--includeTaskLocation",
                 "--passWithNoTests", *extra,
             ]  # fmt: skip
+            if not any(arg.startswith(("--maxWorkers", "--fileParallelism")) for arg in extra):
+                args.append("--maxWorkers=1")  # aqe's workers are the parallelism
             if pattern is not None:
                 args += ["-t", pattern]
             if test_timeout is not None:
