@@ -203,6 +203,20 @@ def test_bad_input_is_one_line_and_exit_4(
     assert rejected.returncode == 4, rejected.stdout + rejected.stderr
     assert rejected.stderr.startswith(f"aqe: error: vitest could not list the tests in {project}")
     assert "nope" in rejected.stderr and rejected.stderr.count("\n") == 1
+    assert "no tests ran" not in rejected.stdout + missing.stdout + no_node.stdout
+
+
+def test_jest_bad_input_is_one_line_and_exit_4(tmp_path: Path, run_aqe: RunAqe) -> None:
+    modules = installed(HERE / "fixtures" / "js_jest", "jest/bin/jest.js")
+    project, env = vitest_project(tmp_path, modules, fixture=HERE / "fixtures" / "js_jest")
+    (project / "jest.config.js").write_text('module.exports = { testEnvironment: "nope" }\n')
+    rejected = run_aqe("run", cwd=project, env=env)
+    assert (rejected.returncode, rejected.stdout) == (4, ""), rejected.stderr
+    assert rejected.stderr == (
+        f"aqe: error: jest could not list the tests in {project}: Validation Error: "
+        "Test environment nope cannot be found. Make sure the testEnvironment configuration "
+        "option points to an existing node module.\n"
+    )
 
 
 def test_a_jest_suite_runs_detected_with_retries_and_a_crashed_file(

@@ -224,7 +224,9 @@ def _kill(process: subprocess.Popen[bytes]) -> int:
 def _cause(output: str) -> str:
     """The line of Vitest's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
+    for position, line in enumerate(lines):
         if "Error" in line and not line.startswith("⎯") and "Startup Error" not in line:
+            if line.endswith(":") and position + 1 < len(lines):  # Jest's "● Validation Error:"
+                return f"{line.lstrip('● ')} {lines[position + 1]}"
             return line
     return lines[-1] if lines else "it exited without a word"
