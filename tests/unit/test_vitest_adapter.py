@@ -149,6 +149,13 @@ def test_the_plan_deals_long_files_first_and_unknown_ones_before_them() -> None:
         (["f5.ts", "f2.ts", "f1.ts"], 3),
         (["f4.ts", "f3.ts"], 2),
     ]
+    # Unknown files: two batches per worker, balanced by their size in bytes.
+    unknown = dict.fromkeys(("a.ts", "b.ts", "c.ts", "d.ts"), 0)
+    sizes = {"a.ts": 900, "b.ts": 500, "c.ts": 300, "d.ts": 200}
+    assert plan(unknown, {}, workers=1, sizes=sizes) == [
+        (["b.ts", "c.ts", "d.ts"], 3),  # 1000 bytes, then 900
+        (["a.ts"], 1),
+    ]
 
 
 def test_detection_reads_package_json_or_a_vitest_config(tmp_path: Path) -> None:
