@@ -12,15 +12,19 @@ fixture's, so runs leave nothing behind in the repository.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import HANG_GUARD, RunAqe
+from conftest import HANG_GUARD, RunAqe, StartAqe
 
 pytestmark = pytest.mark.e2e
 
@@ -199,6 +203,20 @@ def test_bad_input_is_one_line_and_exit_4(
     assert rejected.returncode == 4, rejected.stdout + rejected.stderr
     assert rejected.stderr.startswith(f"aqe: error: vitest could not list the tests in {project}")
     assert "nope" in rejected.stderr and rejected.stderr.count("\n") == 1
+    assert "no tests ran" not in rejected.stdout + missing.stdout + no_node.stdout
+
+
+def test_jest_bad_input_is_one_line_and_exit_4(tmp_path: Path, run_aqe: RunAqe) -> None:
+    modules = installed(HERE / "fixtures" / "js_jest", "jest/bin/jest.js")
+    project, env = vitest_project(tmp_path, modules, fixture=HERE / "fixtures" / "js_jest")
+    (project / "jest.config.js").write_text('module.exports = { testEnvironment: "nope" }\n')
+    rejected = run_aqe("run", cwd=project, env=env)
+    assert (rejected.returncode, rejected.stdout) == (4, ""), rejected.stderr
+    assert rejected.stderr == (
+        f"aqe: error: jest could not list the tests in {project}: Validation Error: "
+        "Test environment nope cannot be found. Make sure the testEnvironment configuration "
+        "option points to an existing node module.\n"
+    )
 
 
 def test_a_jest_suite_runs_detected_with_retries_and_a_crashed_file(
@@ -250,3 +268,100 @@ def test_the_distribution_declares_the_entry_point_the_tests_register() -> None:
             "jest": "aqe_vitest:JestAdapter",
         }
     }
+
+
+def test_a_python_and_a_javascript_suite_run_as_one_run(
+    tmp_path: Path, run_aqe: RunAqe, node_modules: Path
+) -> None:
+    """``fixtures/mixed_site``: a pytest suite, and a Vitest front end in ``frontend/``
+    that ``[tool.aqe] suites`` names: one history run, one summary, one JUnit and JSON
+    report, one exit code; ``--adapter`` still runs one of them."""
+    project, env = vitest_project(tmp_path, node_modules, fixture=HERE / "fixtures" / "mixed_site")
+    (project / "frontend" / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    done = run_aqe(
+        "run", "-w", "2", "--json", "out.json", "--junit-xml", "out.xml", cwd=project, env=env
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    cart = "frontend/tests/cart.test.ts > cart"
+    assert attempts(project / "out.json") == [
+        (f"{cart} > applies a discount wrongly", 1, "failed"),
+        (f"{cart} > ships abroad", 1, "skipped"),
+        (f"{cart} > totals its lines", 1, "passed"),
+        ("tests/test_prices.py::test_net_price", 1, "passed"),
+        ("tests/test_prices.py::test_rounding_bug", 1, "failed"),
+    ]
+    last = done.stdout.rstrip().splitlines()
+    assert last[-4] == "aqe: all 2 suites: pytest suite, vitest suite in frontend/"
+    assert last[-3] == "FAILED tests/test_prices.py::test_rounding_bug - assert 2.67 == 2.68"
+    assert last[-2].startswith(f"FAILED {cart} > applies a discount wrongly - expected 2 to be 1")
+    assert last[-1].startswith("2 failed, 2 passed, 1 skipped in ")
+    suite = ET.parse(project / "out.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("5", "2")
+    history = run_aqe("history", "-n", "5", cwd=project, env=env)
+    assert history.stdout.count("exit 1") == 1, history.stdout  # one run, both suites
+
+    # A path picks the suite it is in; the front end's ids keep their directory.
+    front = run_aqe("run", "--json", "front.json", "frontend/tests", cwd=project, env=env)
+    assert front.returncode == 1, front.stdout + front.stderr
+    assert {t[0] for t in attempts(project / "front.json")} == {
+        f"{cart} > applies a discount wrongly",
+        f"{cart} > ships abroad",
+        f"{cart} > totals its lines",
+    }
+    assert "pytest suite" not in front.stdout
+    python = run_aqe("run", "--adapter", "pytest", "--json", "py.json", cwd=project, env=env)
+    assert python.returncode == 1, python.stdout + python.stderr
+    assert {t[0] for t in attempts(project / "py.json")} == {
+        "tests/test_prices.py::test_net_price",
+        "tests/test_prices.py::test_rounding_bug",
+    }
+
+
+def processes_in(directory: Path, marker: str = "node") -> set[int]:
+    """Processes whose working directory is ``directory`` and whose command line
+    holds ``marker`` (Node's, by default: aqe runs there too)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) != directory:
+                    continue
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue  # gone, or not ours to read
+    return found
+
+
+def wait_for(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + HANG_GUARD
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)  # polling a condition, bounded by HANG_GUARD
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads /proc")
+def test_node_processes_die_with_a_sigkilled_aqe(
+    tmp_path: Path, start_aqe: StartAqe, node_modules: Path
+) -> None:
+    """aqe killed outright (no handler runs) leaves no Vitest process behind: its
+    watchdog, on the other end of a pipe, kills their process groups."""
+    project, env = vitest_project(tmp_path, node_modules)
+    project = project.resolve()
+    aqe = start_aqe("run", "-w", "2", "tests/hang.test.ts", cwd=project, env=env)
+    try:
+        # Vitest's fork that spins (its main process waits for it).
+        assert wait_for(lambda: bool(processes_in(project, "forks"))), "Vitest never started"
+        aqe.kill()
+        aqe.communicate(timeout=HANG_GUARD)
+        assert wait_for(lambda: not processes_in(project)), processes_in(project)
+    finally:
+        if aqe.poll() is None:
+            aqe.kill()
+            aqe.communicate()
+        for pid in processes_in(project):  # only what this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -25,7 +25,7 @@ import click
 import click.globals
 
 from . import __version__
-from ._config import find_root, load_config
+from ._config import find_root, load_config, suite_owner
 from ._exceptions import AqeError, UsageError
 from ._options import OPTIONS, Config, by_name
 from ._signals import catch, interrupt, quiet_lost_interrupts
@@ -56,7 +56,7 @@ def _root_for(paths: Sequence[str]) -> Path:
     if not paths:
         return find_root(Path.cwd())
     first = Path(paths[0].split("::", 1)[0])
-    return find_root(first if first.exists() else Path.cwd())
+    return suite_owner(find_root(first if first.exists() else Path.cwd()))
 
 
 def _check_paths(paths: Sequence[str]) -> None:
@@ -218,7 +218,8 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         return code
 
     ctx.meta[_PENDING_KEY] = _PendingRun(
-        (pick_adapter(root, config.adapter), config, selection, options, run_id), finish
+        (pick_adapter(root, config.adapter, config.suites), config, selection, options, run_id),
+        finish,
     )
 
 
@@ -246,7 +247,7 @@ def _collect(
     from ._adapters import RunOptions, pick_adapter
 
     selection = _selection(ctx, params, config)
-    adapter = pick_adapter(root, config.adapter)
+    adapter = pick_adapter(root, config.adapter, config.suites)
     return adapter.collect(RunOptions(root=root, workers=1).request(selection))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigError
-from ._options import OPTIONS, Config, Spread
+from ._options import OPTIONS, Config, Spread, _args
 
 __all__ = ["ROOT_MARKERS", "Config", "find_root", "load_config"]
 
@@ -46,6 +46,25 @@ def find_root(start: Path) -> Path:
         if any((candidate / marker).is_file() for marker in ROOT_MARKERS):
             return candidate
     return base
+
+
+def suite_owner(root: Path) -> Path:
+    """The project whose ``[tool.aqe] suites`` names ``root``, else ``root`` itself:
+    a path inside a front end runs under the repository's root, so its ids are the
+    ones a run of the whole repository records (``frontend/tests/a.test.ts > x``)."""
+    root = root.resolve()
+    for candidate in root.parents:
+        path = candidate / "pyproject.toml"
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            suites = _args(data.get("tool", {}).get("aqe", {}).get("suites", []))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, AttributeError):
+            continue  # a broken file is reported when its own project is configured
+        if any((candidate / suite).resolve() == root for suite in suites):
+            return candidate
+    return root
 
 
 def _apply(config: Config, values: Mapping[str, Any], source: Callable[[str], str]) -> Config:

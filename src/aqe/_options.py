@@ -430,6 +430,9 @@ class Config:
             "instead of detecting the project's framework.",
         ),
     )
+    #: more suites to run beside the root's: directories under the root with a project
+    #: of their own (a JavaScript front end), each run by the adapter that claims it
+    suites: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
     #: more reporters: "name[=PATH]"
     reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
     #: the aqe.backends entry point that starts the workers; "local": this machine

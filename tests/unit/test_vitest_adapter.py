@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 ADAPTER_SRC = Path(__file__).parents[2] / "adapters" / "aqe-vitest" / "src"
 if str(ADAPTER_SRC) not in sys.path:  # importable whether or not it is pip-installed
     sys.path.insert(0, str(ADAPTER_SRC))
@@ -142,8 +140,21 @@ def test_the_plan_deals_long_files_first_and_unknown_ones_before_them() -> None:
     assert plan(files, estimates, workers=1) == [
         (["new.ts"], 1),  # unknown: one test at least, for its time limit
         (["given.ts"], 7),
-        (["long.ts"], 2),  # from the history
-        (["short.ts"], 1),
+        (["long.ts", "short.ts"], 3),  # known: one batch per worker, longest first
+    ]
+    more = {f"f{i}.ts > t": DurationEstimate(f"f{i}.ts > t", 0, i, 0, i, 3) for i in range(1, 6)}
+    known = dict.fromkeys((f"f{i}.ts" for i in range(1, 6)), 0)
+    # Balanced by measured seconds (5+2+1 against 4+3), the longer batch first.
+    assert plan(known, more, workers=2) == [
+        (["f5.ts", "f2.ts", "f1.ts"], 3),
+        (["f4.ts", "f3.ts"], 2),
+    ]
+    # Unknown files: two batches per worker, balanced by their size in bytes.
+    unknown = dict.fromkeys(("a.ts", "b.ts", "c.ts", "d.ts"), 0)
+    sizes = {"a.ts": 900, "b.ts": 500, "c.ts": 300, "d.ts": 200}
+    assert plan(unknown, {}, workers=1, sizes=sizes) == [
+        (["b.ts", "c.ts", "d.ts"], 3),  # 1000 bytes, then 900
+        (["a.ts"], 1),
     ]
 
 
@@ -190,20 +201,14 @@ def test_tests_found_by_running_them_are_kept_by_keyword_and_deselect(tmp_path: 
     assert not keep(request, CollectedTest("a > adds", "a", 1))
 
 
-def test_a_pytest_suite_of_its_own_wins_over_a_vitest_front_end(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_javascript_project_inside_a_python_repository_picks_its_framework(
+    tmp_path: Path,
 ) -> None:
     from aqe._adapters import load_adapters, pick_adapter
 
     assert "vitest" in load_adapters(), "install adapters/aqe-vitest (pip install -e)"
     package = {"devDependencies": {"vitest": "^4.0.0"}}
-    site = tmp_path / "site"
-    (site / "tests").mkdir(parents=True)
-    (site / "package.json").write_text(json.dumps(package), encoding="utf-8")
-    (site / "tests" / "test_views.py").write_text("def test_x(): pass\n", encoding="utf-8")
-    assert pick_adapter(site).name == "pytest"
-    assert "--adapter vitest runs the other" in capsys.readouterr().err
-    # A JavaScript project inside a Python repository (its pytest config is above it).
+    # Its pytest config is above it; run from there, it is its own project.
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     front = tmp_path / "front"
     front.mkdir()

@@ -38,6 +38,8 @@ class TerminalSummary:
     name = "terminal"
 
     def write(self, run: RunRecord, destination: Path | None) -> None:
+        if run.exit_code in (3, 4) and not run.results and not run.collection_errors:
+            return  # the error's own line says it all (a tool missing, a config rejected)
         text = "\n".join(summary_lines(run)) + "\n"
         if destination is None:
             sys.stdout.write(text)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import threading
@@ -57,7 +56,7 @@ __all__ = ["JestAdapter", "VitestAdapter"]
 STARTUP = float(os.environ.get("VITEST_AQE_STARTUP", "20"))
 #: Batches per worker when the history knows nothing yet (more: finer balance,
 #: more Node start-ups).
-BATCHES_PER_WORKER = 4
+BATCHES_PER_WORKER = 2
 #: Like pytest's cache: the ids whose last run failed, for ``--lf`` (beside aqe's history).
 LAST_FAILED = Path(".aqe") / "vitest-last-failed.json"
 
@@ -222,7 +221,7 @@ class FirstAttempts:
 
     def run(self, files: Mapping[str, int], estimates: Mapping[str, DurationEstimate]) -> None:
         """``files``: each file's number of selected tests (0: unknown yet)."""
-        batches = plan(files, estimates, self.request.workers)
+        batches = plan(files, estimates, self.request.workers, sizes(self.request.root, files))
         workers = max(1, min(self.request.workers, len(batches)))
         with ThreadPoolExecutor(workers, thread_name_prefix="aqe-vitest") as pool:
             try:
@@ -345,11 +344,17 @@ class FirstAttempts:
 
 
 def plan(
-    files: Mapping[str, int], estimates: Mapping[str, DurationEstimate], workers: int
+    files: Mapping[str, int],
+    estimates: Mapping[str, DurationEstimate],
+    workers: int,
+    sizes: Mapping[str, int] | None = None,
 ) -> list[tuple[list[str], int]]:
-    """Batches of files, longest first by the history (files it does not know first
-    of all: they may be long), each with its number of tests (from the history when
-    not given; at least one)."""
+    """Batches of files, each with its number of tests (from the history when not
+    given; at least one). Each batch is a Node.js and Vite start-up, which dwarfs many
+    a file's tests, so batches are few: the files the history knows in one batch per
+    worker, balanced by their measured seconds; those it does not know (they may be
+    long) first, in ``BATCHES_PER_WORKER`` batches per worker balanced by their
+    ``sizes`` in bytes, the best guess there is. Longest first, in both."""
     seconds = dict.fromkeys(files, 0.0)
     known: Counter[str] = Counter()
     for nodeid, estimate in estimates.items():
@@ -358,12 +363,35 @@ def plan(
             seconds[file] += estimate.total
             known[file] += 1
     counts = {file: files[file] or known[file] or 1 for file in files}
-    order = sorted(files, key=lambda f: (known[f] > 0, -seconds[f]))
-    size = max(1, math.ceil(len(order) / (max(1, workers) * BATCHES_PER_WORKER)))
-    return [
-        (order[i : i + size], sum(counts[f] for f in order[i : i + size]))
-        for i in range(0, len(order), size)
-    ]
+    sized = sizes or {}
+    new = {file: float(sized.get(file, 0)) for file in files if not known[file]}
+    old = {file: seconds[file] for file in files if known[file]}
+    batches = _balanced(new, max(1, workers) * BATCHES_PER_WORKER) + _balanced(old, workers)
+    return [(batch, sum(counts[f] for f in batch)) for batch in batches]
+
+
+def _balanced(weights: Mapping[str, float], bins: int) -> list[list[str]]:
+    """``weights``' files in at most ``bins`` batches of about equal weight (the
+    longest-processing-time rule), the heaviest batch first."""
+    batches: list[list[str]] = [[] for _ in range(max(1, min(bins, len(weights))))]
+    loads = [0.0] * len(batches)
+    for file in sorted(weights, key=lambda f: -weights[f]):
+        emptiest = min(range(len(batches)), key=lambda i: (loads[i], len(batches[i])))
+        batches[emptiest].append(file)
+        loads[emptiest] += weights[file]
+    ordered = sorted(zip(loads, batches, strict=True), key=lambda pair: -pair[0])
+    return [batch for _, batch in ordered if batch]
+
+
+def sizes(root: Path, files: Iterable[str]) -> dict[str, int]:
+    """Each file's size in bytes: how long its tests take, when nothing better is known."""
+    found: dict[str, int] = {}
+    for file in files:
+        try:
+            found[file] = (root / file).stat().st_size
+        except OSError:
+            found[file] = 0
+    return found
 
 
 class Recorder:

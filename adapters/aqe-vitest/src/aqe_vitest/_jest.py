@@ -56,6 +56,8 @@ class Jest(NodeTool):
                 "--ci", "--json", f"--outputFile={report}", "--testLocationInResults",
                 "--passWithNoTests", *extra,
             ]  # fmt: skip
+            if not _names_workers(extra):
+                args.append("--runInBand")  # aqe's workers are the parallelism
             if pattern is not None:
                 args += ["-t", pattern]
             if test_timeout is not None:
@@ -76,3 +78,11 @@ class Jest(NodeTool):
                 cases, errors, {}, start, stop, killed, output=output,
                 by_id={case.nodeid: case for case in cases},
             )  # fmt: skip
+
+
+def _names_workers(args: Sequence[str]) -> bool:
+    """Whether the user's arguments set Jest's own parallelism."""
+    return any(
+        arg in ("-i", "--runInBand", "-w") or arg.startswith(("--maxWorkers", "--runInBand="))
+        for arg in args
+    )

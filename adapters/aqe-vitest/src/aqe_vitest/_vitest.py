@@ -14,7 +14,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from aqe.plugins import CollectedTest, UsageError
 from ._report import Case, FileError, console_lines, parse_files, parse_list, parse_run
 
 CONSOLE_REPORTER = Path(__file__).with_name("console-reporter.mjs")
+WATCHDOG = Path(__file__).with_name("_watchdog.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CONFIGS = tuple(
     f"{stem}.config.{ext}"
@@ -48,6 +51,40 @@ class Batch:
     no_report: bool = False
     output: str = ""
     by_id: dict[str, Case] = field(default_factory=dict)
+
+
+class Watchdog:
+    """aqe's side of ``_watchdog``: one watchdog process per aqe process, started with
+    the first Node.js process group and told of each group's start and end."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.owner = 0
+
+    def watch(self, group: int) -> None:
+        self._tell(f"+{group}\n")
+
+    def release(self, group: int) -> None:
+        self._tell(f"-{group}\n")
+
+    def _tell(self, line: str) -> None:
+        with self.lock:
+            if self.process is None or self.owner != os.getpid():
+                self.owner = os.getpid()  # a forked copy of aqe starts its own
+                self.process = subprocess.Popen(
+                    [sys.executable, "-I", "-S", str(WATCHDOG)], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )  # fmt: skip
+            assert self.process.stdin is not None
+            with contextlib.suppress(OSError):  # the watchdog gone: nothing to tell
+                self.process.stdin.write(line.encode())
+                self.process.stdin.flush()
+
+
+#: Every Node.js process group this aqe process starts is known to it.
+WATCHDOG_PIPE = Watchdog()
 
 
 class NodeTool:
@@ -95,6 +132,7 @@ class NodeTool:
                 stderr=stderr, env=env, start_new_session=True,
             )  # fmt: skip
             self.running.add(process)
+            WATCHDOG_PIPE.watch(process.pid)
             killed = False
             try:
                 code = process.wait(timeout=deadline)
@@ -108,6 +146,7 @@ class NodeTool:
                 self.running.discard(process)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)  # the framework's own children
+                WATCHDOG_PIPE.release(process.pid)
         printed = out.read_text(encoding="utf-8", errors="replace")
         output = printed + err.read_text(encoding="utf-8", errors="replace")
         return code, _ANSI.sub("", output), printed, killed
@@ -157,6 +196,8 @@ class Vitest(NodeTool):
                 f"--reporter={CONSOLE_REPORTER}", "--includeTaskLocation",
                 "--passWithNoTests", *extra,
             ]  # fmt: skip
+            if not any(arg.startswith(("--maxWorkers", "--fileParallelism")) for arg in extra):
+                args.append("--maxWorkers=1")  # aqe's workers are the parallelism
             if pattern is not None:
                 args += ["-t", pattern]
             if test_timeout is not None:
@@ -183,7 +224,9 @@ def _kill(process: subprocess.Popen[bytes]) -> int:
 def _cause(output: str) -> str:
     """The line of Vitest's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
+    for position, line in enumerate(lines):
         if "Error" in line and not line.startswith("⎯") and "Startup Error" not in line:
+            if line.endswith(":") and position + 1 < len(lines):  # Jest's "● Validation Error:"
+                return f"{line.lstrip('● ')} {lines[position + 1]}"
             return line
     return lines[-1] if lines else "it exited without a word"
