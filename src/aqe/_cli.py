@@ -187,7 +187,12 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
     config = load_config(root, flags)
     selection = _selection(
-        ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
+        ctx,
+        params,
+        config,
+        exitfirst=params["exitfirst"],
+        maxfail=params["maxfail"],
+        shard=config.shard,
     )
     run_id = params["run_id"] or uuid.uuid4().hex[:12]
     # Every run keeps a live snapshot for `aqe status`, in .aqe unless told otherwise.

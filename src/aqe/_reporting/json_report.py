@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from aqe._model import OUTCOMES, RunRecord, TestResult, tier_figures
 __all__ = [
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
+    "ShardInfo",
     "atomic_write_bytes",
     "build_json_report",
     "write_json_report",
@@ -29,6 +31,26 @@ __all__ = [
 
 SCHEMA_NAME = "aqe-run-report"
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShardInfo:
+    """Which shard of ``aqe run --shard I/N`` a run was, and what its plan predicted;
+    the JSON report carries it so ``aqe merge`` can join the shards' reports."""
+
+    index: int
+    count: int
+    #: Tests in this shard, and its predicted seconds.
+    tests: int
+    predicted: float
+    #: Every shard's predicted seconds and tests, in shard order.
+    planned: tuple[float, ...]
+    planned_tests: tuple[int, ...]
+    #: Tests selected before the split (every shard together).
+    total: int
+    #: Hash of the whole assignment: every shard of one plan has the same.
+    digest: str
+
 
 #: Canonical phase order; phases pytest never ran are absent.
 _PHASE_ORDER = ("setup", "call", "teardown")
@@ -107,6 +129,8 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "stop": _epoch_or_none(result.stop),
         "quarantined": result.quarantined,
         "properties": [[name, value] for name, value in result.properties],
+        "xml_attributes": [[name, value] for name, value in result.xml_attributes],
+        "suite_properties": [[name, value] for name, value in result.suite_properties],
     }
 
 
@@ -127,10 +151,19 @@ def _run_entry(run: RunRecord) -> dict[str, Any]:
         "code_id": run.code_id,
         "exit_code": run.exit_code,
         "tail_idle": {str(worker): run.tail_idle[worker] for worker in sorted(run.tail_idle)},
+        "junit": asdict(run.junit),
     }
 
 
-def build_json_report(run: RunRecord) -> dict[str, Any]:
+def _shard_entry(shard: ShardInfo, run: RunRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = asdict(shard)
+    entry["planned"] = list(shard.planned)
+    entry["planned_tests"] = list(shard.planned_tests)
+    entry["actual"] = run.end - run.start if run.end is not None else None
+    return entry
+
+
+def build_json_report(run: RunRecord, shard: ShardInfo | None = None) -> dict[str, Any]:
     """Return the report as plain JSON-able data, keys in documented order."""
     counts = run.counts()
     summary: dict[str, int] = {outcome: counts[outcome] for outcome in OUTCOMES}
@@ -151,12 +184,13 @@ def build_json_report(run: RunRecord) -> dict[str, Any]:
             for location, traceback in run.collection_errors
         ],
         "tests": [_test_entry(result) for result in run.results],
+        "shard": None if shard is None else _shard_entry(shard, run),
     }
 
 
-def write_json_report(run: RunRecord, path: Path) -> None:
+def write_json_report(run: RunRecord, path: Path, shard: ShardInfo | None = None) -> None:
     """Write the JSON report for ``run`` to ``path`` atomically (UTF-8, indent 2)."""
-    text = json.dumps(build_json_report(run), ensure_ascii=False, indent=2) + "\n"
+    text = json.dumps(build_json_report(run, shard), ensure_ascii=False, indent=2) + "\n"
     # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
     atomic_write_bytes(path, text.encode("utf-8", errors="replace"), what="JSON report")
 
@@ -166,7 +200,11 @@ class JsonReporter:
 
     name = "json"
 
+    def __init__(self) -> None:
+        #: Set by the run control for ``aqe run --shard I/N``.
+        self.shard: ShardInfo | None = None
+
     def write(self, run: RunRecord, destination: Path | None) -> None:
         if destination is None:
             raise ValueError("the json reporter needs a file to write")
-        write_json_report(run, destination)
+        write_json_report(run, destination, self.shard)
