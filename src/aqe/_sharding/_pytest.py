@@ -104,6 +104,8 @@ def shard_info(plan: Partition, index: int) -> ShardInfo:
 def describe(info: ShardInfo) -> str:
     """The line a shard run starts with."""
     others = info.total - info.tests
+    if not info.total:
+        return f"aqe: shard {info.index}/{info.count}: no tests selected"
     if not info.tests:
         return (
             f"aqe: shard {info.index}/{info.count} has no tests: all {info.total} "
