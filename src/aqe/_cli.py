@@ -298,6 +298,54 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
     ctx.exit(0 if tests else 5)
 
 
+@cli.command(name="shards")
+@click.argument("count", type=click.IntRange(min=1), metavar="N")
+@_selection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, with every shard's ids.")
+@click.pass_context
+def shards(ctx: click.Context, /, count: int, **params: Any) -> None:
+    """Print how aqe run --shard I/N splits the suite into N shards, without running it."""
+    from ._adapters import RunOptions
+    from ._adapters.pytest import pytest_args
+    from ._runner import open_existing_store
+    from ._sharding._pytest import History, plan_only
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    config = load_config(root, {})
+    selection = _selection(ctx, params, config)
+    store = open_existing_store(config, root)  # read-only: never made here
+    history = History({}, {})
+    if store is not None:
+        with store:
+            from ._engine._plan import Estimate
+
+            known = store.estimates()
+            history = History(
+                {n: Estimate(setup=e.setup, total=e.total) for n, e in known.items()},
+                store.collect_estimates(),
+            )
+    args = pytest_args(RunOptions(root=root, workers=1).request(selection))
+    with _outside_click():
+        plan = plan_only(args, root, count, history)
+    if params["as_json"]:
+        click.echo(json.dumps(plan.to_json()))
+        ctx.exit(0 if plan.total else 5)
+    for shard in plan.shards:
+        click.echo(
+            f"shard {shard.index}/{count}: {len(shard.nodeids):6d} tests  "
+            f"{shard.predicted:9.2f}s predicted  {shard.files:4d} files"
+        )
+    basis = "the history" if plan.from_history else "test counts and file sizes (no history)"
+    click.echo(
+        f"aqe: {plan.total} tests in {count} shards, slowest {plan.balance():.2f}x the mean, "
+        f"predicted from {basis}; plan {plan.digest}",
+        err=True,
+    )
+    ctx.exit(0 if plan.total else 5)
+
+
 #: ``--history PATH`` for the commands that read the history.
 _read_history = click.option(
     "--history",

@@ -72,6 +72,8 @@ class Partition:
     digest: str
     #: Units dealt (after cutting and bonding).
     units: int
+    #: The predictions came from the history (else from counts and file sizes).
+    from_history: bool = False
 
     def shard_of(self) -> dict[str, int]:
         return {nodeid: shard.index for shard in self.shards for nodeid in shard.nodeids}
@@ -79,6 +81,26 @@ class Partition:
     @property
     def total(self) -> int:
         return sum(len(shard.nodeids) for shard in self.shards)
+
+    def to_json(self, ids: bool = True) -> dict[str, object]:
+        """``aqe shards N --json``."""
+        return {
+            "count": self.count,
+            "tests": self.total,
+            "digest": self.digest,
+            "from_history": self.from_history,
+            "balance": round(self.balance(), 4),
+            "shards": [
+                {
+                    "index": shard.index,
+                    "tests": len(shard.nodeids),
+                    "predicted": shard.predicted,
+                    "files": shard.files,
+                    **({"nodeids": list(shard.nodeids)} if ids else {}),
+                }
+                for shard in self.shards
+            ],
+        }
 
     def balance(self) -> float:
         """Slowest shard's predicted seconds over the mean (1.0: perfect)."""

@@ -15,7 +15,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,8 @@ class History:
 
 
 def plan_items(items: Sequence[nodes.Item], count: int, history: History) -> Partition:
-    """The partition of pytest's collected ``items`` into ``count`` shards."""
+    """The partition of pytest's collected ``items`` into ``count`` shards (its
+    ``from_history`` says whether the history knew any of them)."""
     ids = list(dict.fromkeys(item.nodeid for item in items))
     sizes: dict[str, int] = {}
     for item in items:
@@ -50,7 +51,7 @@ def plan_items(items: Sequence[nodes.Item], count: int, history: History) -> Par
                 sizes[path] = 0
     predicted = predict(ids, sizes, history.estimates, history.collect)
     rules = constraints_of(items, predicted.sticky, predicted.collect_seconds)
-    return partition(predicted.tests, count, rules)
+    return replace(partition(predicted.tests, count, rules), from_history=predicted.from_history)
 
 
 def constraints_of(
