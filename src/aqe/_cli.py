@@ -759,6 +759,64 @@ def report_html(path: str, run_id: str | None, history_path: str | None) -> None
     click.echo(f"aqe: wrote {path} ({len(run.final())} tests of run {run.run_id})")
 
 
+@cli.command(name="merge")
+@click.argument("outputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--junit-xml", "junit_xml", metavar="PATH", help="Write the merged JUnit XML.")
+@click.option("--json", "json_path", metavar="PATH", help="Write the merged JSON report.")
+@click.option("--html", "html_path", metavar="PATH", help="Write the merged HTML report.")
+@click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="Record the merged run in this history (a file or postgresql:// URL).",
+)
+@click.pass_context
+def merge(
+    ctx: click.Context,
+    outputs: tuple[Path, ...],
+    junit_xml: str | None,
+    json_path: str | None,
+    html_path: str | None,
+    history_path: str | None,
+) -> None:
+    """Join the JSON reports of aqe run --shard I/N --json into one run: its reports and
+    one history run, with each shard's predicted and actual seconds. Exits as the
+    whole suite's run would (0 passed, 1 failed)."""
+    from ._reporting.html import write_html
+    from ._reporting.json_report import write_json_report
+    from ._reporting.junit import write_junit_xml
+    from ._runner import open_store, record_run
+    from ._sharding._merge import merge as merge_outputs
+    from ._sharding._merge import read_output
+
+    merged = merge_outputs([read_output(path) for path in outputs], [str(p) for p in outputs])
+    run = merged.run
+    shards = [(output.shard, output.actual, output.wall) for output in merged.shards]
+    store = None
+    if history_path:  # opened before any report is written: a bad URL writes nothing
+        root = find_root(Path.cwd())
+        store = open_store(load_config(root, {"history_path": history_path}), root)
+    if junit_xml:
+        write_junit_xml(run, Path(junit_xml))
+    if json_path:
+        write_json_report(run, Path(json_path), shards=shards)
+    if html_path:
+        write_html(run, Path(html_path), shards=shards, shard_of=merged.shard_of)
+    if store is not None:
+        record_run(store, run)
+    for info, actual, wall in shards:
+        took = f"{actual:8.2f}s" if actual is not None else "       ?"
+        whole = f"{wall:.2f}s" if wall is not None else "?"
+        click.echo(
+            f"shard {info.index}/{info.count}: {info.tests:6d} tests  "
+            f"predicted {info.predicted:8.2f}s  actual {took}  (its run: {whole})"
+        )
+    counts = run.final_counts()
+    closing = ", ".join(f"{counts[name]} {name}" for name in counts if counts[name])
+    click.echo(f"aqe: merged {len(shards)} shards into run {run.run_id}: {closing or 'no tests'}")
+    ctx.exit(run.exit_code or 0)
+
+
 @cli.command(name="detect-flaky")
 @_selection_options
 @click.option("--runs", default=10, type=click.IntRange(1, 1000), show_default=True)

@@ -354,6 +354,18 @@ def _hand_shard(reporters: Chosen, shard: ShardInfo | None) -> None:
             reporter.shard = shard
 
 
+def record_run(store: Store, run: RunRecord) -> None:
+    """A finished run made elsewhere (``aqe merge``'s) into the history, as a run's
+    own recorder writes it: its results, then its closing row."""
+    with store:
+        store.begin_run(run)
+        recorder = RunRecorder(store, run)
+        recorder.record(run.results, {})
+        if recorder.failed is not None:
+            raise recorder.failed
+        store.finish_run(run)
+
+
 def history_trend(store: Store, until: float | None = None, window: int = 30) -> list[TrendPoint]:
     """The last ``window`` finished runs (started by ``until``), oldest first, from the
     final counts each run's row keeps (cheap at any suite size)."""

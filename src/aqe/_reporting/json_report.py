@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ from aqe._model import OUTCOMES, RunRecord, TestResult, tier_figures
 __all__ = [
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
+    "MergedShard",
     "ShardInfo",
     "atomic_write_bytes",
     "build_json_report",
@@ -51,6 +53,10 @@ class ShardInfo:
     #: Hash of the whole assignment: every shard of one plan has the same.
     digest: str
 
+
+#: A shard of a merged run (``aqe merge``): its plan, the seconds its tests took
+#: (every attempt) and its run's wall-clock seconds.
+MergedShard = tuple[ShardInfo, float | None, float | None]
 
 #: Canonical phase order; phases pytest never ran are absent.
 _PHASE_ORDER = ("setup", "call", "teardown")
@@ -159,12 +165,32 @@ def _shard_entry(shard: ShardInfo, run: RunRecord) -> dict[str, Any]:
     entry: dict[str, Any] = asdict(shard)
     entry["planned"] = list(shard.planned)
     entry["planned_tests"] = list(shard.planned_tests)
-    entry["actual"] = run.end - run.start if run.end is not None else None
+    # Comparable with ``predicted``: the seconds its tests took, every attempt.
+    entry["actual"] = round(sum(result.duration for result in run.results), 6)
+    entry["wall"] = run.end - run.start if run.end is not None else None
     return entry
 
 
-def build_json_report(run: RunRecord, shard: ShardInfo | None = None) -> dict[str, Any]:
-    """Return the report as plain JSON-able data, keys in documented order."""
+def _merged_entry(shard: ShardInfo, actual: float | None, wall: float | None) -> dict[str, Any]:
+    return {
+        "index": shard.index,
+        "count": shard.count,
+        "tests": shard.tests,
+        "predicted": shard.predicted,
+        "actual": actual,
+        "wall": wall,
+        "digest": shard.digest,
+    }
+
+
+def build_json_report(
+    run: RunRecord,
+    shard: ShardInfo | None = None,
+    shards: Sequence[MergedShard] = (),
+) -> dict[str, Any]:
+    """Return the report as plain JSON-able data, keys in documented order. ``shard``:
+    the shard this run was; ``shards``: the shards (with their actual seconds) a
+    merged run (``aqe merge``) was made of."""
     counts = run.counts()
     summary: dict[str, int] = {outcome: counts[outcome] for outcome in OUTCOMES}
     summary["total"] = len(run.results)
@@ -185,12 +211,19 @@ def build_json_report(run: RunRecord, shard: ShardInfo | None = None) -> dict[st
         ],
         "tests": [_test_entry(result) for result in run.results],
         "shard": None if shard is None else _shard_entry(shard, run),
+        "shards": [_merged_entry(*shard) for shard in shards],
     }
 
 
-def write_json_report(run: RunRecord, path: Path, shard: ShardInfo | None = None) -> None:
+def write_json_report(
+    run: RunRecord,
+    path: Path,
+    shard: ShardInfo | None = None,
+    shards: Sequence[MergedShard] = (),
+) -> None:
     """Write the JSON report for ``run`` to ``path`` atomically (UTF-8, indent 2)."""
-    text = json.dumps(build_json_report(run, shard), ensure_ascii=False, indent=2) + "\n"
+    data = build_json_report(run, shard, shards)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
     atomic_write_bytes(path, text.encode("utf-8", errors="replace"), what="JSON report")
 
