@@ -302,6 +302,12 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
 @click.argument("count", type=click.IntRange(min=1), metavar="N")
 @_selection_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, with every shard's ids.")
+@click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="History to plan from: a file or postgresql:// URL (default: .aqe/history.db).",
+)
 @click.pass_context
 def shards(ctx: click.Context, /, count: int, **params: Any) -> None:
     """Print how aqe run --shard I/N splits the suite into N shards, without running it."""
@@ -313,7 +319,7 @@ def shards(ctx: click.Context, /, count: int, **params: Any) -> None:
     paths: tuple[str, ...] = params["paths"]
     _check_paths(paths)
     root = _root_for(paths)
-    config = load_config(root, {})
+    config = load_config(root, _history_flags(params["history_path"]))
     selection = _selection(ctx, params, config)
     store = open_existing_store(config, root)  # read-only: never made here
     history = History({}, {})

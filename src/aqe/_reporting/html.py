@@ -79,8 +79,10 @@ def build_data(
         if test is None:
             test = tests[result.nodeid] = len(test_rows)
             file = files.setdefault(result.file, len(files))
-            test_rows.append([file, _name_in_file(result), result.line,
-                              (shard_of or {}).get(result.nodeid, 0)])  # fmt: skip
+            row: list[object] = [file, _name_in_file(result), result.line]
+            if shard_of is not None:  # a shard's or a merged run: each test's shard
+                row.append(shard_of.get(result.nodeid, 0))
+            test_rows.append(row)
         columns["t"].append(test)
         columns["o"].append(outcome_index[result.outcome])
         columns["w"].append(result.worker)

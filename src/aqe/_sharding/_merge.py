@@ -140,12 +140,14 @@ def _run(data: dict[str, Any]) -> RunRecord:
 
 
 def check(outputs: Sequence[ShardOutput]) -> None:
-    """Refuse outputs that are not one plan's shards, each once, all of them."""
+    """Refuse outputs that are not one plan's shards, each once, all of them. Their
+    commits must be the same; not their trees (``code_id``): a job's own reports and
+    caches change its tree, and outside git that is all there is to compare."""
     if not outputs:
         raise UsageError("aqe merge needs the shards' JSON reports")
     first = outputs[0]
     for other in outputs[1:]:
-        if _code_key(other.run) != _code_key(first.run):
+        if other.run.git_commit != first.run.git_commit:
             raise UsageError(
                 f"{first.path} ran {_code(first.run)} but {other.path} ran {_code(other.run)}: "
                 "shard outputs of different commits"
@@ -181,15 +183,8 @@ def check(outputs: Sequence[ShardOutput]) -> None:
                 )
 
 
-def _code_key(run: RunRecord) -> str | None:
-    """The commit (a job's own reports and caches may dirty its tree), else the code."""
-    return f"git:{run.git_commit}" if run.git_commit else run.code_id
-
-
 def _code(run: RunRecord) -> str:
-    if run.git_commit:
-        return f"commit {run.git_commit[:12]}"
-    return f"code {run.code_id}"
+    return f"commit {run.git_commit[:12]}" if run.git_commit else "outside git"
 
 
 def merge(outputs: Sequence[ShardOutput], command: Sequence[str] = ()) -> Merged:
