@@ -136,8 +136,8 @@ def test_two_shards_and_their_merge_equal_the_unsharded_run(
     assert joined["collected"] == unsharded["collected"]
     assert [s["index"] for s in joined["shards"]] == [1, 2]
     assert _cases(root / "merged.xml") == _cases(root / "full.xml")
-    history = run_aqe("history", "--history", str(tmp_path / "merged.db"), cwd=root)
-    assert "40 passed, 1 failed" in history.stdout, history.stdout + history.stderr
+    recorded = run_aqe("history", "--history", str(tmp_path / "merged.db"), cwd=root)
+    assert "40 passed, 1 failed" in recorded.stdout, recorded.stdout + recorded.stderr
     page = (root / "merged.html").read_text()
     assert '"shards":[[1,2,' in page
 
@@ -178,8 +178,8 @@ def test_bad_shards_and_bad_merges_are_one_line(
         ("s1.json", "nowhere.json"): "aqe: error: cannot read shard output nowhere.json: ",
         ("s1.json", "other.json", "s3.json"): "aqe: error: s1.json ran ",
     }
-    for given, message in cases.items():
-        done = run_aqe("merge", *given, "--json", "merged.json", "--html", "merged.html",
+    for inputs, message in cases.items():
+        done = run_aqe("merge", *inputs, "--json", "merged.json", "--html", "merged.html",
                        "--history", str(tmp_path / "m.db"), cwd=root)  # fmt: skip
         assert done.returncode == 4, done.stderr
         assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
