@@ -186,3 +186,27 @@ def test_bad_shards_and_bad_merges_are_one_line(
         assert not (root / "merged.json").exists() and not (root / "merged.html").exists()
         assert not (tmp_path / "m.db").exists()
     assert "shard outputs of different commits" in done.stderr
+
+
+@pytest.mark.e2e
+def test_an_import_file_cut_short_imports_nothing(
+    make_project: MakeProject, run_aqe: RunAqe, tmp_path: Path
+) -> None:
+    root = make_project({"test_one.py": "def test_a():\n    pass\n"})
+    for _ in range(2):
+        assert run_aqe("run", "-w", "1", cwd=root).returncode == 0
+    export = tmp_path / "history.jsonl"
+    assert run_aqe("history", "export", str(export), cwd=root).returncode == 0
+    lines = export.read_text().splitlines(keepends=True)
+    assert len(lines) == 3  # the header and two runs
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
+    target = tmp_path / "job.db"
+    done = run_aqe("history", "import", str(export), str(cut), "--history", str(target), cwd=root)
+    assert done.returncode == 4
+    assert done.stderr == f"aqe: error: {cut}:3 is not JSON: not an aqe history export\n"
+    assert not target.exists()
+    missing = run_aqe("history", "import", str(tmp_path / "nope.jsonl"), "--history",
+                      str(target), cwd=root)  # fmt: skip
+    assert missing.returncode == 4 and missing.stderr.startswith("aqe: error: cannot read ")
+    assert not target.exists()

@@ -429,6 +429,11 @@ def history_import(ctx: click.Context, files: tuple[Path, ...], history_path: st
 
     root = find_root(Path.cwd())
     config = load_config(root, _history_flags(history_path or ctx.meta.get("aqe.history_path")))
+    # Every file is read through once first: a damaged one (a cache cut short) is one
+    # line and nothing written, not the runs before the damage, nor an empty history.
+    for file in files:
+        for _ in read_dumps(file):
+            pass
     store = open_store(config, root)
     if store is None:
         raise UsageError("history is disabled ('history = false' in config)")
