@@ -64,7 +64,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("paths", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     bench = Bench(args)
     result = bench.run()
     (args.work / "result.json").write_text(json.dumps(result, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,17 @@ def test_history_and_the_planner_priors() -> None:
     assert seconds["t/test_a.py::test_known"] == 3.0
     assert seconds["t/test_a.py::test_new"] == 3.0  # its file's median
     assert predicted.from_history
+
+
+def test_the_shard_setting(tmp_path: Path) -> None:
+    from aqe._config import load_config
+    from aqe._exceptions import ConfigError
+
+    assert load_config(tmp_path, {}, {"AQE_SHARD": "2/4"}).shard == (2, 4)
+    assert load_config(tmp_path, {"shard": "1/1"}, {}).shard == (1, 1)
+    for bad in ("0/4", "5/4", "a/b", "1/0", "2", "-1/2"):
+        with pytest.raises(ConfigError, match="expected I/N with 1 <= I <= N"):
+            load_config(tmp_path, {"shard": bad}, {})
+    (tmp_path / "pyproject.toml").write_text('[tool.aqe]\nshard = "1/2"\n')
+    with pytest.raises(ConfigError, match="a shard is per CI job"):
+        load_config(tmp_path, {}, {})
