@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeProject, RunAqe
+from conftest import HANG_GUARD, MakeProject, RunAqe
+from test_html import browser, open_report  # noqa: F401 (a fixture)
 
 PROJECT = {
     "test_slow.py": """
@@ -82,7 +83,10 @@ def _finals(report: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.e2e
 def test_two_shards_and_their_merge_equal_the_unsharded_run(
-    make_project: MakeProject, run_aqe: RunAqe, tmp_path: Path
+    make_project: MakeProject,
+    run_aqe: RunAqe,
+    tmp_path: Path,
+    browser: Any,  # noqa: F811 (test_html's fixture)
 ) -> None:
     root = make_project(PROJECT)
     full = run_aqe("run", "-w", "2", "--json", "full.json", "--junit-xml", "full.xml", cwd=root)
@@ -138,8 +142,19 @@ def test_two_shards_and_their_merge_equal_the_unsharded_run(
     assert _cases(root / "merged.xml") == _cases(root / "full.xml")
     recorded = run_aqe("history", "--history", str(tmp_path / "merged.db"), cwd=root)
     assert "40 passed, 1 failed" in recorded.stdout, recorded.stdout + recorded.stderr
-    page = (root / "merged.html").read_text()
-    assert '"shards":[[1,2,' in page
+    # The merged page: the shards' balance, and a filter by shard.
+    page, errors = open_report(browser, root / "merged.html")
+    assert page.locator("#shards-section").is_visible()
+    assert page.locator("#shards tbody tr").count() == 2
+    assert "Balance: the slowest shard" in page.inner_text("#shards-hint")
+    from playwright.sync_api import expect
+
+    count = page.locator("#f-count")
+    expect(count).to_have_text("41 matches", timeout=HANG_GUARD * 1000)
+    first = sum(1 for s in shard_of.values() if s == 1)
+    page.select_option("#f-shard", "1")
+    expect(count).to_have_text(f"{first} matches", timeout=HANG_GUARD * 1000)
+    assert errors == []
 
 
 @pytest.mark.e2e
