@@ -194,8 +194,9 @@ class Bench:
                     str(n),
                     "--group",
                     str(i),
-                    "--durations-path",
-                    str(self.work / "durations.json"),
+                    # One word: pytest takes a separate value that names an existing
+                    # path for a path argument when it chooses the rootdir.
+                    f"--durations-path={self.work / 'durations.json'}",
                 )
                 for i in range(1, n + 1)
             ],

@@ -173,7 +173,9 @@ class _PlanOnly:
 
 
 def plan_only(args: Sequence[str], root: Path, count: int, history: History) -> Partition:
-    """``aqe shards N``: pytest's collection with the run's arguments, then the plan."""
+    """``aqe shards N``: pytest's collection with the run's arguments, then the plan.
+    pytest's terminal plugin stays (its output is held back): it defines options a
+    project's ``addopts`` may give (``--tb``, ``-r``)."""
     from .._engine._plugin import register_markers
 
     class _Markers:
@@ -187,7 +189,7 @@ def plan_only(args: Sequence[str], root: Path, count: int, history: History) -> 
     try:
         with contextlib.redirect_stdout(output), contextlib.redirect_stderr(errors):
             code = pytest.main(
-                [*args, "--collect-only", "-p", "no:terminal"], plugins=[planner, _Markers()]
+                [*args, "--collect-only"], plugins=[planner, _Markers()]
             )
     finally:
         os.chdir(before)
