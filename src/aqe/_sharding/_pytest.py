@@ -50,12 +50,16 @@ def plan_items(items: Sequence[nodes.Item], count: int, history: History) -> Par
             except OSError:
                 sizes[path] = 0
     predicted = predict(ids, sizes, history.estimates, history.collect)
-    rules = constraints_of(items, predicted.sticky, predicted.collect_seconds)
+    # Every shard collects the whole suite (the partition needs every id), so a file's
+    # collection costs every shard the same and balances nothing: no collection cost.
+    rules = constraints_of(items, predicted.sticky)
     return replace(partition(predicted.tests, count, rules), from_history=predicted.from_history)
 
 
 def constraints_of(
-    items: Sequence[nodes.Item], sticky: frozenset[str], collect: Mapping[str, float]
+    items: Sequence[nodes.Item],
+    sticky: frozenset[str],
+    collect: Mapping[str, float] | None = None,
 ) -> Constraints:
     """Serial groups and dependencies bind tests; sticky files and unittest classes
     stay whole."""
@@ -83,8 +87,8 @@ def constraints_of(
         whole_files=sticky,
         whole_scopes=whole_scopes,
         bonds=tuple(bonds),
-        collect_seconds=collect,
-        collect_prior=COLLECT_PRIOR,
+        collect_seconds=collect or {},
+        collect_prior=COLLECT_PRIOR if collect is not None else 0.0,
     )
 
 
