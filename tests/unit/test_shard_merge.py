@@ -112,3 +112,16 @@ def test_the_suite_exit_code() -> None:
     assert merged_exit([1, 2]) == 2
     assert merged_exit([0, None]) == 3
     assert merged_exit([5, 5]) == 5
+
+
+def test_a_shard_jobs_summary_shows_its_balance() -> None:
+    from aqe._reporting.github import summary
+
+    run = RunRecord("r", 1.0, [], "/", 2, end=3.0, exit_code=0)
+    run.results.append(TestResult("t/a.py::test", "t/a.py", 1, "passed", {"call": 1.25}, 0))
+    info = ShardInfo(2, 3, 1, 1.5, (1.5, 1.5, 1.0), (1, 1, 1), 3, "abc")
+    text = summary(run, info)
+    assert "#### Shard 2/3" in text
+    assert "1 of 3 tests; predicted 1.50s, took 1.25s" in text
+    assert "1.50 / 1.50 / 1.00 s, the slowest 1.12x the mean (plan abc)" in text
+    assert "#### Shard" not in summary(run)
