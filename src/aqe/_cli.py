@@ -322,16 +322,9 @@ def shards(ctx: click.Context, /, count: int, **params: Any) -> None:
     config = load_config(root, _history_flags(params["history_path"]))
     selection = _selection(ctx, params, config)
     store = open_existing_store(config, root)  # read-only: never made here
-    history = History({}, {})
+    history = History.of(store)
     if store is not None:
-        with store:
-            from ._engine._plan import Estimate
-
-            known = store.estimates()
-            history = History(
-                {n: Estimate(setup=e.setup, total=e.total) for n, e in known.items()},
-                store.collect_estimates(),
-            )
+        store.close()
     args = pytest_args(RunOptions(root=root, workers=1).request(selection))
     with _outside_click():
         plan = plan_only(args, root, count, history)

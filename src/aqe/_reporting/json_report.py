@@ -135,8 +135,6 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "stop": _epoch_or_none(result.stop),
         "quarantined": result.quarantined,
         "properties": [[name, value] for name, value in result.properties],
-        "xml_attributes": [[name, value] for name, value in result.xml_attributes],
-        "suite_properties": [[name, value] for name, value in result.suite_properties],
     }
 
 
@@ -157,7 +155,6 @@ def _run_entry(run: RunRecord) -> dict[str, Any]:
         "code_id": run.code_id,
         "exit_code": run.exit_code,
         "tail_idle": {str(worker): run.tail_idle[worker] for worker in sorted(run.tail_idle)},
-        "junit": asdict(run.junit),
     }
 
 
@@ -168,6 +165,16 @@ def _shard_entry(shard: ShardInfo, run: RunRecord) -> dict[str, Any]:
     # Comparable with ``predicted``: the seconds its tests took, every attempt.
     entry["actual"] = round(sum(result.duration for result in run.results), 6)
     entry["wall"] = run.end - run.start if run.end is not None else None
+    # What only the JUnit XML shows, so ``aqe merge`` writes the XML the run would have:
+    # the run's junit_* options, and each attempt's record_xml_attribute and
+    # record_testsuite_property pairs (by its position in ``tests``).
+    entry["junit"] = asdict(run.junit)
+    entry["junit_pairs"] = [
+        [position, [list(p) for p in result.xml_attributes],
+         [list(p) for p in result.suite_properties]]
+        for position, result in enumerate(run.results)
+        if result.xml_attributes or result.suite_properties
+    ]  # fmt: skip
     return entry
 
 

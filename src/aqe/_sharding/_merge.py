@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def read_output(path: Path) -> ShardOutput:
             digest=str(shard["digest"]),
         )
         actual, wall = shard.get("actual"), shard.get("wall")
-        run = _run(data)
+        run = _run(data, shard)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UsageError(f"shard output {path} is damaged: {type(exc).__name__}: {exc}") from None
     return ShardOutput(
@@ -107,14 +107,19 @@ def _result(entry: dict[str, Any]) -> TestResult:
         tier=str(entry.get("tier") or "hot"),
         quarantined=bool(entry.get("quarantined")),
         properties=_pairs(entry.get("properties")),
-        xml_attributes=_pairs(entry.get("xml_attributes")),
-        suite_properties=_pairs(entry.get("suite_properties")),
     )
 
 
-def _run(data: dict[str, Any]) -> RunRecord:
+def _run(data: dict[str, Any], shard: dict[str, Any]) -> RunRecord:
     meta = data["run"]
-    junit = meta.get("junit") or {}
+    junit = shard.get("junit") or {}
+    results = [_result(entry) for entry in data.get("tests", [])]
+    for position, attributes, properties in shard.get("junit_pairs") or ():
+        results[position] = replace(
+            results[position],
+            xml_attributes=_pairs(attributes),
+            suite_properties=_pairs(properties),
+        )
     known = {f.name for f in fields(JunitOptions)}
     collected = data.get("collected") or {}
     return RunRecord(
@@ -128,7 +133,7 @@ def _run(data: dict[str, Any]) -> RunRecord:
         git_dirty=meta.get("git_dirty"),
         code_id=meta.get("code_id"),
         exit_code=meta.get("exit_code"),
-        results=[_result(entry) for entry in data.get("tests", [])],
+        results=results,
         tail_idle={int(w): float(s) for w, s in (meta.get("tail_idle") or {}).items()},
         collection_errors=[
             (str(e["location"]), str(e["traceback"])) for e in data.get("collection_errors", [])
@@ -236,11 +241,7 @@ def merge(outputs: Sequence[ShardOutput], command: Sequence[str] = ()) -> Merged
 
 
 def _renumbered(result: TestResult, worker: int) -> TestResult:
-    if worker == result.worker:
-        return result
-    from dataclasses import replace
-
-    return replace(result, worker=worker)
+    return result if worker == result.worker else replace(result, worker=worker)
 
 
 def _sum(values: Sequence[int | None]) -> int | None:

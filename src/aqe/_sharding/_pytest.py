@@ -25,6 +25,7 @@ from .._engine._order import dependencies, order_bound_files, serial_group
 from .._engine._plan import Estimate
 from .._exceptions import UsageError
 from .._reporting.json_report import ShardInfo
+from .._store import Store
 from ._estimate import COLLECT_PRIOR, predict
 from ._partition import Constraints, Partition, partition
 
@@ -35,6 +36,17 @@ class History:
 
     estimates: Mapping[str, Estimate]
     collect: Mapping[str, float]
+
+    @classmethod
+    def of(cls, store: Store | None) -> History:
+        """What ``store`` knows (nothing without one), as ``aqe run`` reads it."""
+        if store is None:
+            return cls({}, {})
+        known = store.estimates()
+        return cls(
+            {n: Estimate(setup=e.setup, total=e.total) for n, e in known.items()},
+            store.collect_estimates(),
+        )
 
 
 def plan_items(items: Sequence[nodes.Item], count: int, history: History) -> Partition:
