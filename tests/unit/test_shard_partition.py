@@ -87,6 +87,16 @@ def test_whole_files_and_scopes_and_bonds_are_kept_together() -> None:
     assert len({shard_of[n] for n in bond}) == 1
 
 
+def test_a_whole_file_larger_than_a_share_is_cut_all_the_same() -> None:
+    tests = [ShardTest(f"t/test_big.py::test_{i:02}", 1.0) for i in range(40)]
+    tests += [ShardTest(f"t/test_s{i}.py::test", 1.0) for i in range(20)]
+    rules = Constraints(whole_files=frozenset({"t/test_big.py"}))
+    plan = partition(tests, 4, rules)
+    assert plan.balance() <= 1.05
+    big = {plan.shard_of()[t.nodeid] for t in tests if "big" in t.nodeid}
+    assert len(big) > 1
+
+
 def test_no_empty_shard_while_there_are_enough_units() -> None:
     tests = [ShardTest("t/test_one.py::test_a", 5.0), ShardTest("t/test_one.py::test_b", 0.01),
              ShardTest("t/test_two.py::test_c", 0.01)]  # fmt: skip

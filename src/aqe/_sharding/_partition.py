@@ -132,7 +132,7 @@ def partition(
         return _result([[] for _ in range(count)], [0.0] * count, [0] * count, 0)
     total = sum(seconds[n] for n in sorted(seconds))
     mean = total / count
-    units = _file_units(seconds, rules)
+    units = _file_units(seconds, rules, mean)
     best: tuple[list[list[str]], list[float], list[int]] | None = None
     best_units = 0
     threshold = mean / 2
@@ -155,15 +155,18 @@ def partition(
     return _result(*best, best_units)
 
 
-def _file_units(seconds: Mapping[str, float], rules: Constraints) -> list[_Unit]:
+def _file_units(seconds: Mapping[str, float], rules: Constraints, mean: float) -> list[_Unit]:
     by_file: dict[str, list[str]] = {}
     for nodeid in sorted(seconds):
         by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
-    return [
-        _Unit(ids[0], ids, sum(seconds[n] for n in ids), frozenset([path]), 0,
-              path not in rules.whole_files)
-        for path, ids in by_file.items()
-    ]  # fmt: skip
+    units = []
+    for path, ids in by_file.items():
+        total = sum(seconds[n] for n in ids)
+        # A file kept whole for its fixtures is still cut when it alone is more than a
+        # shard's share: its module fixture then runs twice, not the whole suite waits.
+        cuttable = path not in rules.whole_files or total > mean
+        units.append(_Unit(ids[0], ids, total, frozenset([path]), 0, cuttable))
+    return units
 
 
 def _level_key(nodeid: str, level: int) -> str:
