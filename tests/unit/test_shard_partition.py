@@ -61,9 +61,7 @@ def test_files_stay_whole_when_whole_files_balance() -> None:
 
 
 def test_a_big_file_is_cut_at_classes_first() -> None:
-    tests = [
-        ShardTest(f"t/test_big.py::Test{c}::test_{i}", 0.1) for c in "ABCD" for i in range(10)
-    ]
+    tests = [ShardTest(f"t/test_big.py::Test{c}::test_{i}", 0.1) for c in "ABCD" for i in range(10)]
     plan = partition(tests, 4)
     for shard in plan.shards:
         assert len({n.rsplit("::", 1)[0] for n in shard.nodeids}) == 1
@@ -95,6 +93,18 @@ def test_a_whole_file_larger_than_a_share_is_cut_all_the_same() -> None:
     assert plan.balance() <= 1.05
     big = {plan.shard_of()[t.nodeid] for t in tests if "big" in t.nodeid}
     assert len(big) > 1
+
+
+def test_a_whole_file_cut_all_the_same_keeps_its_classes_whole() -> None:
+    tests = [
+        ShardTest(f"t/test_big.py::Test{c}::test_{i}", 1.0) for c in "ABCDEF" for i in range(5)
+    ]
+    tests += [ShardTest(f"t/test_s{i}.py::test", 1.0) for i in range(10)]
+    plan = partition(tests, 4, Constraints(whole_files=frozenset({"t/test_big.py"})))
+    shard_of = plan.shard_of()
+    for c in "ABCDEF":
+        assert len({shard_of[t.nodeid] for t in tests if f"::Test{c}::" in t.nodeid}) == 1
+    assert plan.balance() <= 1.05
 
 
 def test_no_empty_shard_while_there_are_enough_units() -> None:

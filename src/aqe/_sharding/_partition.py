@@ -145,7 +145,7 @@ def partition(
         balanced = max(loads) <= GOOD_ENOUGH * (sum(loads) / count)
         if (balanced and len(bonded) >= count) or threshold < mean / FINEST:
             break
-        finer = _cut_larger(units, threshold, seconds, rules.whole_scopes)
+        finer = _cut_larger(units, threshold, seconds, rules.whole_scopes, rules.whole_files, mean)
         threshold /= 2
         if finer is None:
             if len(bonded) >= count or not any(u.cuttable for u in units):
@@ -179,7 +179,12 @@ def _level_key(nodeid: str, level: int) -> str:
 
 
 def _cut_larger(
-    units: list[_Unit], threshold: float, seconds: Mapping[str, float], whole: Set[str]
+    units: list[_Unit],
+    threshold: float,
+    seconds: Mapping[str, float],
+    whole: Set[str],
+    whole_files: Set[str],
+    mean: float,
 ) -> list[_Unit] | None:
     """Units above ``threshold`` cut one level finer; None when none could be."""
     out: list[_Unit] = []
@@ -193,11 +198,14 @@ def _cut_larger(
         for nodeid in unit.nodeids:
             groups.setdefault(_level_key(nodeid, level), []).append(nodeid)
         changed = True
+        sticky = next(iter(unit.files)) in whole_files
         for key, ids in groups.items():
+            total = sum(seconds[n] for n in ids)
+            # A class is the finest cut of a file kept whole for its fixtures (its
+            # class fixtures stay whole too), unless it alone is more than a share.
             cuttable = level < 3 and not (level == 1 and key in whole)
-            out.append(
-                _Unit(ids[0], ids, sum(seconds[n] for n in ids), unit.files, level, cuttable)
-            )
+            cuttable = cuttable and (not sticky or total > mean)
+            out.append(_Unit(ids[0], ids, total, unit.files, level, cuttable))
     return out if changed else None
 
 
