@@ -187,7 +187,12 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
     config = load_config(root, flags)
     selection = _selection(
-        ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
+        ctx,
+        params,
+        config,
+        exitfirst=params["exitfirst"],
+        maxfail=params["maxfail"],
+        shard=config.shard,
     )
     run_id = params["run_id"] or uuid.uuid4().hex[:12]
     # Every run keeps a live snapshot for `aqe status`, in .aqe unless told otherwise.
@@ -294,6 +299,53 @@ def list_tests(ctx: click.Context, /, **params: Any) -> None:
     ctx.exit(0 if tests else 5)
 
 
+@cli.command(name="shards")
+@click.argument("count", type=click.IntRange(min=1), metavar="N")
+@_selection_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, with every shard's ids.")
+@click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="History to plan from: a file or postgresql:// URL (default: .aqe/history.db).",
+)
+@click.pass_context
+def shards(ctx: click.Context, /, count: int, **params: Any) -> None:
+    """Print how aqe run --shard I/N splits the suite into N shards, without running it."""
+    from ._adapters import RunOptions
+    from ._adapters.pytest import pytest_args
+    from ._runner import open_existing_store
+    from ._sharding._pytest import History, plan_only
+
+    paths: tuple[str, ...] = params["paths"]
+    _check_paths(paths)
+    root = _root_for(paths)
+    config = load_config(root, _history_flags(params["history_path"]))
+    selection = _selection(ctx, params, config)
+    store = open_existing_store(config, root)  # read-only: never made here
+    history = History.of(store)
+    if store is not None:
+        store.close()
+    args = pytest_args(RunOptions(root=root, workers=1).request(selection))
+    with _outside_click():
+        plan = plan_only(args, root, count, history)
+    if params["as_json"]:
+        click.echo(json.dumps(plan.to_json()))
+        ctx.exit(0 if plan.total else 5)
+    for shard in plan.shards:
+        click.echo(
+            f"shard {shard.index}/{count}: {len(shard.nodeids):6d} tests  "
+            f"{shard.predicted:9.2f}s predicted  {shard.files:4d} files"
+        )
+    basis = "the history" if plan.from_history else "test counts and file sizes (no history)"
+    click.echo(
+        f"aqe: {plan.total} tests in {count} shards, slowest {plan.balance():.2f}x the mean, "
+        f"predicted from {basis}; plan {plan.digest}",
+        err=True,
+    )
+    ctx.exit(0 if plan.total else 5)
+
+
 #: ``--history PATH`` for the commands that read the history.
 _read_history = click.option(
     "--history",
@@ -371,6 +423,11 @@ def history_import(ctx: click.Context, files: tuple[Path, ...], history_path: st
 
     root = find_root(Path.cwd())
     config = load_config(root, _history_flags(history_path or ctx.meta.get("aqe.history_path")))
+    # Every file is read through once first: a damaged one (a cache cut short) is one
+    # line and nothing written, not the runs before the damage, nor an empty history.
+    for file in files:
+        for _ in read_dumps(file):
+            pass
     store = open_store(config, root)
     if store is None:
         raise UsageError("history is disabled ('history = false' in config)")
@@ -705,6 +762,64 @@ def report_html(path: str, run_id: str | None, history_path: str | None) -> None
         trend = history_trend(store, until=run.start)
     write_html(run, Path(path), trend, from_history=True)
     click.echo(f"aqe: wrote {path} ({len(run.final())} tests of run {run.run_id})")
+
+
+@cli.command(name="merge")
+@click.argument("outputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--junit-xml", "junit_xml", metavar="PATH", help="Write the merged JUnit XML.")
+@click.option("--json", "json_path", metavar="PATH", help="Write the merged JSON report.")
+@click.option("--html", "html_path", metavar="PATH", help="Write the merged HTML report.")
+@click.option(
+    "--history",
+    "history_path",
+    metavar="PATH",
+    help="Record the merged run in this history (a file or postgresql:// URL).",
+)
+@click.pass_context
+def merge(
+    ctx: click.Context,
+    outputs: tuple[Path, ...],
+    junit_xml: str | None,
+    json_path: str | None,
+    html_path: str | None,
+    history_path: str | None,
+) -> None:
+    """Join the JSON reports of aqe run --shard I/N --json into one run: its reports and
+    one history run, with each shard's predicted and actual seconds. Exits as the
+    whole suite's run would (0 passed, 1 failed)."""
+    from ._reporting.html import write_html
+    from ._reporting.json_report import write_json_report
+    from ._reporting.junit import write_junit_xml
+    from ._runner import open_store, record_run
+    from ._sharding._merge import merge as merge_outputs
+    from ._sharding._merge import read_output
+
+    merged = merge_outputs([read_output(path) for path in outputs], [str(p) for p in outputs])
+    run = merged.run
+    shards = [(output.shard, output.actual, output.wall) for output in merged.shards]
+    store = None
+    if history_path:  # opened before any report is written: a bad URL writes nothing
+        root = find_root(Path.cwd())
+        store = open_store(load_config(root, {"history_path": history_path}), root)
+    if junit_xml:
+        write_junit_xml(run, Path(junit_xml))
+    if json_path:
+        write_json_report(run, Path(json_path), shards=shards)
+    if html_path:
+        write_html(run, Path(html_path), shards=shards, shard_of=merged.shard_of)
+    if store is not None:
+        record_run(store, run)
+    for info, actual, wall in shards:
+        took = f"{actual:8.2f}s" if actual is not None else "       ?"
+        whole = f"{wall:.2f}s" if wall is not None else "?"
+        click.echo(
+            f"shard {info.index}/{info.count}: {info.tests:6d} tests  "
+            f"predicted {info.predicted:8.2f}s  actual {took}  (its run: {whole})"
+        )
+    counts = run.final_counts()
+    closing = ", ".join(f"{counts[name]} {name}" for name in counts if counts[name])
+    click.echo(f"aqe: merged {len(shards)} shards into run {run.run_id}: {closing or 'no tests'}")
+    ctx.exit(run.exit_code or 0)
 
 
 @cli.command(name="detect-flaky")

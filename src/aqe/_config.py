@@ -97,6 +97,11 @@ def _from_pyproject(config: Config, root: Path) -> Config:
     section = data.get("tool", {}).get("aqe", {})
     if not isinstance(section, dict):
         raise ConfigError(f"[tool.aqe] in {path} must be a table")
+    if "shard" in section:  # one project file, N jobs: each job names its own shard
+        raise ConfigError(
+            f"'shard' in [tool.aqe] of {path}: a shard is per CI job; give --shard I/N "
+            "or AQE_SHARD=I/N in each job"
+        )
     return _apply(config, section, lambda key: f"'{key}' in [tool.aqe] of {path}")
 
 

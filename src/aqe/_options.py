@@ -195,6 +195,17 @@ def _window(value: Any) -> int:
     return number
 
 
+def _shard(value: Any) -> tuple[int, int] | None:
+    """``I/N``: the I-th of N shards, 1-based (as Playwright and pytest-split count)."""
+    if isinstance(value, str) and value.strip().lower() in ("none", "off"):
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+        raise ValueError(f"expected I/N with 1 <= I <= N (e.g. 1/4), got {value!r}")
+    return int(index), int(count)
+
+
 def _args(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
@@ -433,6 +444,17 @@ class Config:
     #: more suites to run beside the root's: directories under the root with a project
     #: of their own (a JavaScript front end), each run by the adapter that claims it
     suites: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
+    #: run only this shard of the suite: (I, N), 1-based; CI gives it per job
+    shard: tuple[int, int] | None = field(
+        default=None,
+        metadata=_read(
+            _shard,
+            "--shard",
+            metavar="I/N",
+            help="Run only the I-th of N shards, balanced by predicted time (aqe shards N "
+            "shows the plan).",
+        ),
+    )
     #: more reporters: "name[=PATH]"
     reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
     #: the aqe.backends entry point that starts the workers; "local": this machine

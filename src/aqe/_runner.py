@@ -36,6 +36,7 @@ from .plugins import (
     Reporter,
     RunRequest,
     RunSummary,
+    ShardInfo,
     TestFinished,
 )
 
@@ -55,6 +56,8 @@ class RunRecorder:
         self.live = list(live)
         self.failed: AqeError | None = None
         self._known: frozenset[str] | None = None
+        #: The shard the adapter kept (``--shard I/N``), for the reports.
+        self.shard: ShardInfo | None = None
 
     def estimates(self) -> Mapping[str, DurationEstimate]:
         return {} if self.store is None else self.store.estimates()
@@ -75,6 +78,8 @@ class RunRecorder:
                 self.run.collection_errors.append((event.location, event.text))
             elif isinstance(event, RunSummary):
                 self._summarize(event)
+            elif isinstance(event, ShardInfo):
+                self.shard = event
         self.record(results, collect_times)
         for event in events:
             self._tell_live(event)
@@ -185,6 +190,8 @@ def execute_run(
         root=str(root),
         workers=options.workers,
     )
+    if selection.shard is not None and not getattr(adapter, "shards", False):
+        raise UsageError(f"--shard: the {adapter.name} adapter cannot run a shard of a suite")
     reporters = chosen_reporters(config, root, adapter)  # a broken one fails before the run
     run.git_commit, run.git_dirty = git_state(root)
     run.code_id = code_identity(root, run.git_commit, run.git_dirty)
@@ -217,6 +224,7 @@ def execute_run(
         with handling(signal.SIG_IGN):
             try:
                 _hand_history(reporters, store, run)
+                _hand_shard(reporters, recorder.shard)
                 _write_reports(reporters, run)
             finally:
                 if store is not None:
@@ -335,6 +343,27 @@ def _hand_history(reporters: Chosen, store: Store | None, run: RunRecord) -> Non
         points = tuple(history_trend(store))
         for reporter in wanting:
             reporter.trend = points
+
+
+def _hand_shard(reporters: Chosen, shard: ShardInfo | None) -> None:
+    """Which shard the run was (``--shard I/N``), for the reporters that carry it."""
+    if shard is None:
+        return
+    for reporter, _ in reporters:
+        if hasattr(reporter, "shard"):
+            reporter.shard = shard
+
+
+def record_run(store: Store, run: RunRecord) -> None:
+    """A finished run made elsewhere (``aqe merge``'s) into the history, as a run's
+    own recorder writes it: its results, then its closing row."""
+    with store:
+        store.begin_run(run)
+        recorder = RunRecorder(store, run)
+        recorder.record(run.results, {})
+        if recorder.failed is not None:
+            raise recorder.failed
+        store.finish_run(run)
 
 
 def history_trend(store: Store, until: float | None = None, window: int = 30) -> list[TrendPoint]:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeAlias, runtime_checkable
 from aqe._engine._backend import BackendContext, BackendFactory, ExecutionBackend
 from aqe._exceptions import UsageError
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, JunitOptions, Outcome, RunRecord, TestResult
+from aqe._reporting.json_report import ShardInfo
 from aqe._store import DurationEstimate, HistoryRow, RunRow, SimilarRow
 from aqe._store import Store as HistoryStore
 from aqe._verdicts import RetryPolicy
@@ -54,6 +55,7 @@ __all__ = [
     "RunRow",
     "RunSummary",
     "Selection",
+    "ShardInfo",
     "SimilarRow",
     "TestFinished",
     "TestResult",
@@ -87,6 +89,9 @@ class Selection:
     maxfail: int | None = None
     #: Arguments for the framework itself (after ``--`` on aqe's command line).
     extra_args: tuple[str, ...] = ()
+    #: Only the I-th of N shards, 1-based (``--shard I/N``); an adapter that sets
+    #: ``shards = True`` applies it and emits a :class:`ShardInfo`.
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +196,15 @@ class RunSummary:
     junit: JunitOptions | None = None
 
 
-#: Everything an adapter can tell aqe during a run.
+#: Everything an adapter can tell aqe during a run (``ShardInfo``: the shard it kept).
 Event: TypeAlias = (
-    CollectionFinished | TestStarted | TestFinished | FilesCollected | CollectionFailed | RunSummary
+    CollectionFinished
+    | TestStarted
+    | TestFinished
+    | FilesCollected
+    | CollectionFailed
+    | RunSummary
+    | ShardInfo
 )
 
 

@@ -44,6 +44,7 @@ from . import selection_args
 if TYPE_CHECKING:
     from .._engine._limits import EngineSettings
     from .._engine._plan import Estimate
+    from .._engine._plugin import EnginePlugin
 
 
 def pytest_args(request: RunRequest) -> list[str]:
@@ -286,10 +287,24 @@ class _Events:
         )
 
 
+def _shard_selector(
+    shard: tuple[int, int], sink: _Events, events: RunEvents, engine: EnginePlugin
+) -> object:
+    """The shard's selection: the whole suite is collected in the coordinator (the
+    partition needs every id), then the other shards' tests are deselected."""
+    from .._sharding._pytest import History, ShardSelector
+
+    engine.collector.defer = False
+    estimates, collect = sink.estimates()
+    return ShardSelector(*shard, History(estimates, collect), events.emit)
+
+
 class PytestAdapter:
     name = "pytest"
     #: pytest prints its own summary (aqe's terminal reporter inside pytest).
     prints_summary = True
+    #: Applies ``Selection.shard`` (``aqe run --shard I/N``).
+    shards = True
 
     def detect(self, root: Path) -> bool:
         return detects(root)
@@ -336,9 +351,12 @@ class PytestAdapter:
         mark("pytest-main")
         root = request.root
         cache = optional_aqe_directory(root, "pycache") if settings.bytecode_cache else None
+        plugins: list[object] = [installer, engine]
+        if selection.shard is not None:  # aqe run --shard I/N (aqe._sharding)
+            plugins.append(_shard_selector(selection.shard, sink, events, engine))
         try:
             with cache_in(cache):
-                code = pytest.main(args, plugins=[installer, engine])
+                code = pytest.main(args, plugins=plugins)
         finally:
             sink.finish(run)
         mark("pytest-main-end")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, RunRecord, TestResult
+from aqe._reporting.json_report import ShardInfo
 
 __all__ = [
     "GithubReporter",
@@ -102,8 +103,24 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'").replace("\n", " ").strip()
 
 
-def summary(run: RunRecord) -> str:
-    """The job summary: counts, failures, flaky tests and the slowest tests, as Markdown."""
+def _shard_lines(run: RunRecord, shard: ShardInfo) -> list[str]:
+    """A shard job's balance: its predicted and actual seconds beside the plan's."""
+    actual = sum(result.duration for result in run.results)
+    planned = shard.planned or (shard.predicted,)
+    mean = sum(planned) / len(planned)
+    worst = max(planned) / mean if mean > 0 else 1.0
+    return [
+        f"#### Shard {shard.index}/{shard.count}", "",
+        f"{shard.tests} of {shard.total} tests; predicted {shard.predicted:.2f}s, took "
+        f"{actual:.2f}s (its tests, every attempt). The plan's shards: "
+        f"{' / '.join(f'{p:.2f}' for p in planned)} s, the slowest {worst:.2f}x the mean "
+        f"(plan {shard.digest}).", "",
+    ]  # fmt: skip
+
+
+def summary(run: RunRecord, shard: ShardInfo | None = None) -> str:
+    """The job summary: counts, failures, flaky tests and the slowest tests, as Markdown;
+    for a shard (``--shard I/N``), its balance."""
     final = run.final()
     counts = run.final_counts()
     took = (run.end or run.start) - run.start
@@ -132,6 +149,8 @@ def summary(run: RunRecord) -> str:
         out += ["#### Flaky (passed on a retry)", ""]
         out += [f"- `{_cell(r.nodeid)}` (attempt {r.attempt})" for r in flaky[:MAX_LISTED]]
         out.append("")
+    if shard is not None:
+        out += _shard_lines(run, shard)
     slowest = sorted(run.results, key=lambda r: r.duration, reverse=True)[:10]
     if slowest:
         out += ["#### Slowest tests", "", "| seconds | test |", "|---:|---|"]
@@ -148,6 +167,8 @@ class GithubReporter:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
+        #: Set by the run control for ``aqe run --shard I/N``.
+        self.shard: ShardInfo | None = None
 
     def write(self, run: RunRecord, destination: Path | None) -> None:
         text = "".join(line + "\n" for line in annotation_lines(run))
@@ -159,4 +180,4 @@ class GithubReporter:
         target = self.environ.get("GITHUB_STEP_SUMMARY")
         if target:
             with open(target, "a", encoding="utf-8") as handle:
-                handle.write(summary(run))
+                handle.write(summary(run, self.shard))

@@ -12,14 +12,14 @@ run of 62,000 tests stays a few megabytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from pathlib import Path
 
 from aqe._model import FAILING_OUTCOMES, OUTCOMES, RunRecord, TestResult, cap_text
-from aqe._reporting.json_report import atomic_write_bytes
+from aqe._reporting.json_report import MergedShard, ShardInfo, atomic_write_bytes
 
 __all__ = ["HtmlReporter", "TrendPoint", "build_data", "render", "trend_point", "write_html"]
 
@@ -58,9 +58,16 @@ def _point_of(run: RunRecord) -> TrendPoint:
 
 
 def build_data(
-    run: RunRecord, trend: Sequence[TrendPoint] = (), *, from_history: bool = False
+    run: RunRecord,
+    trend: Sequence[TrendPoint] = (),
+    *,
+    from_history: bool = False,
+    shards: Sequence[MergedShard] = (),
+    shard_of: Mapping[str, int] | None = None,
 ) -> dict[str, object]:
-    """The page's data: columnar, with times in milliseconds from the run's start."""
+    """The page's data: columnar, with times in milliseconds from the run's start.
+    ``shards``: the shards (predicted, actual seconds) a merged run was made of;
+    ``shard_of``: each test's shard, for the filter."""
     files: dict[str, int] = {}
     tests: dict[str, int] = {}
     test_rows: list[list[object]] = []
@@ -72,7 +79,10 @@ def build_data(
         if test is None:
             test = tests[result.nodeid] = len(test_rows)
             file = files.setdefault(result.file, len(files))
-            test_rows.append([file, _name_in_file(result), result.line])
+            row: list[object] = [file, _name_in_file(result), result.line]
+            if shard_of is not None:  # a shard's or a merged run: each test's shard
+                row.append(shard_of.get(result.nodeid, 0))
+            test_rows.append(row)
         columns["t"].append(test)
         columns["o"].append(outcome_index[result.outcome])
         columns["w"].append(result.worker)
@@ -111,6 +121,10 @@ def build_data(
             [location, cap_text(text, TEXT_CAP)] for location, text in run.collection_errors
         ],
         "trend": [[p.run_id, p.start, p.tests, p.failed, p.flaky] for p in points[-50:]],
+        "shards": [
+            [info.index, info.count, info.tests, info.predicted, actual, wall]
+            for info, actual, wall in shards
+        ],
     }
 
 
@@ -157,8 +171,11 @@ def write_html(
     trend: Sequence[TrendPoint] = (),
     *,
     from_history: bool = False,
+    shards: Sequence[MergedShard] = (),
+    shard_of: Mapping[str, int] | None = None,
 ) -> None:
-    page = render(build_data(run, trend, from_history=from_history))
+    data = build_data(run, trend, from_history=from_history, shards=shards, shard_of=shard_of)
+    page = render(data)
     # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
     atomic_write_bytes(path, page.encode("utf-8", errors="replace"), what="HTML report")
 
@@ -171,8 +188,17 @@ class HtmlReporter:
 
     def __init__(self) -> None:
         self.trend: tuple[TrendPoint, ...] = ()
+        #: Set by the run control for ``aqe run --shard I/N``.
+        self.shard: ShardInfo | None = None
 
     def write(self, run: RunRecord, destination: Path | None) -> None:
         if destination is None:
             raise ValueError("the html reporter needs a file to write")
-        write_html(run, destination, self.trend)
+        if self.shard is None:
+            write_html(run, destination, self.trend)
+            return
+        wall = run.end - run.start if run.end is not None else None
+        actual = sum(result.duration for result in run.results)
+        index = self.shard.index
+        write_html(run, destination, self.trend, shards=[(self.shard, actual, wall)],
+                   shard_of={result.nodeid: index for result in run.results})  # fmt: skip

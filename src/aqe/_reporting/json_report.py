@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from aqe._model import OUTCOMES, RunRecord, TestResult, tier_figures
 __all__ = [
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
+    "MergedShard",
+    "ShardInfo",
     "atomic_write_bytes",
     "build_json_report",
     "write_json_report",
@@ -29,6 +33,30 @@ __all__ = [
 
 SCHEMA_NAME = "aqe-run-report"
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShardInfo:
+    """Which shard of ``aqe run --shard I/N`` a run was, and what its plan predicted;
+    the JSON report carries it so ``aqe merge`` can join the shards' reports."""
+
+    index: int
+    count: int
+    #: Tests in this shard, and its predicted seconds.
+    tests: int
+    predicted: float
+    #: Every shard's predicted seconds and tests, in shard order.
+    planned: tuple[float, ...]
+    planned_tests: tuple[int, ...]
+    #: Tests selected before the split (every shard together).
+    total: int
+    #: Hash of the whole assignment: every shard of one plan has the same.
+    digest: str
+
+
+#: A shard of a merged run (``aqe merge``): its plan, the seconds its tests took
+#: (every attempt) and its run's wall-clock seconds.
+MergedShard = tuple[ShardInfo, float | None, float | None]
 
 #: Canonical phase order; phases pytest never ran are absent.
 _PHASE_ORDER = ("setup", "call", "teardown")
@@ -130,8 +158,46 @@ def _run_entry(run: RunRecord) -> dict[str, Any]:
     }
 
 
-def build_json_report(run: RunRecord) -> dict[str, Any]:
-    """Return the report as plain JSON-able data, keys in documented order."""
+def _shard_entry(shard: ShardInfo, run: RunRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = asdict(shard)
+    entry["planned"] = list(shard.planned)
+    entry["planned_tests"] = list(shard.planned_tests)
+    # Comparable with ``predicted``: the seconds its tests took, every attempt.
+    entry["actual"] = round(sum(result.duration for result in run.results), 6)
+    entry["wall"] = run.end - run.start if run.end is not None else None
+    # What only the JUnit XML shows, so ``aqe merge`` writes the XML the run would have:
+    # the run's junit_* options, and each attempt's record_xml_attribute and
+    # record_testsuite_property pairs (by its position in ``tests``).
+    entry["junit"] = asdict(run.junit)
+    entry["junit_pairs"] = [
+        [position, [list(p) for p in result.xml_attributes],
+         [list(p) for p in result.suite_properties]]
+        for position, result in enumerate(run.results)
+        if result.xml_attributes or result.suite_properties
+    ]  # fmt: skip
+    return entry
+
+
+def _merged_entry(shard: ShardInfo, actual: float | None, wall: float | None) -> dict[str, Any]:
+    return {
+        "index": shard.index,
+        "count": shard.count,
+        "tests": shard.tests,
+        "predicted": shard.predicted,
+        "actual": actual,
+        "wall": wall,
+        "digest": shard.digest,
+    }
+
+
+def build_json_report(
+    run: RunRecord,
+    shard: ShardInfo | None = None,
+    shards: Sequence[MergedShard] = (),
+) -> dict[str, Any]:
+    """Return the report as plain JSON-able data, keys in documented order. ``shard``:
+    the shard this run was; ``shards``: the shards (with their actual seconds) a
+    merged run (``aqe merge``) was made of."""
     counts = run.counts()
     summary: dict[str, int] = {outcome: counts[outcome] for outcome in OUTCOMES}
     summary["total"] = len(run.results)
@@ -151,12 +217,20 @@ def build_json_report(run: RunRecord) -> dict[str, Any]:
             for location, traceback in run.collection_errors
         ],
         "tests": [_test_entry(result) for result in run.results],
+        "shard": None if shard is None else _shard_entry(shard, run),
+        "shards": [_merged_entry(*shard) for shard in shards],
     }
 
 
-def write_json_report(run: RunRecord, path: Path) -> None:
+def write_json_report(
+    run: RunRecord,
+    path: Path,
+    shard: ShardInfo | None = None,
+    shards: Sequence[MergedShard] = (),
+) -> None:
     """Write the JSON report for ``run`` to ``path`` atomically (UTF-8, indent 2)."""
-    text = json.dumps(build_json_report(run), ensure_ascii=False, indent=2) + "\n"
+    data = build_json_report(run, shard, shards)
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     # Captured output may hold lone surrogates (undecodable bytes); never fail on them.
     atomic_write_bytes(path, text.encode("utf-8", errors="replace"), what="JSON report")
 
@@ -166,7 +240,11 @@ class JsonReporter:
 
     name = "json"
 
+    def __init__(self) -> None:
+        #: Set by the run control for ``aqe run --shard I/N``.
+        self.shard: ShardInfo | None = None
+
     def write(self, run: RunRecord, destination: Path | None) -> None:
         if destination is None:
             raise ValueError("the json reporter needs a file to write")
-        write_json_report(run, destination)
+        write_json_report(run, destination, self.shard)

@@ -217,6 +217,27 @@
     });
   }
 
+  // -- shards (aqe merge, aqe run --shard): predicted and actual seconds each --------
+  function shards() {
+    var S = D.shards || [];
+    if (!S.length) return;
+    document.getElementById("shards-section").hidden = false;
+    var body = document.querySelector("#shards tbody"), max = 0, sum = 0, worst = 0;
+    S.forEach(function (s) { max = Math.max(max, s[3], s[4] || 0); sum += s[4] || 0; worst = Math.max(worst, s[4] || 0); });
+    S.forEach(function (s) {
+      var bar = el("div", { cls: "pair" }, [el("i", { cls: "p" }), el("i", { cls: "a" })]);
+      bar.firstChild.style.width = (100 * s[3] / (max || 1)) + "%";
+      bar.lastChild.style.width = (100 * (s[4] || 0) / (max || 1)) + "%";
+      body.appendChild(el("tr", null, [el("td", { text: s[0] + "/" + s[1] }), el("td", { cls: "num", text: String(s[2]) }),
+        el("td", { cls: "num", text: s[3].toFixed(2) }), el("td", { cls: "num", text: s[4] === null ? "?" : s[4].toFixed(2) }),
+        el("td", { cls: "num", text: s[5] === null ? "?" : s[5].toFixed(2) }), el("td", null, [bar])]));
+    });
+    var mean = sum / S.length;
+    document.getElementById("shards-hint").textContent = S.length > 1 && mean > 0 ?
+      "Balance: the slowest shard's tests took " + (worst / mean).toFixed(2) + "x the mean shard's (grey: predicted, blue: actual; seconds of test time, every attempt)." :
+      "Grey: predicted, blue: actual (seconds of test time, every attempt).";
+  }
+
   // -- the test table: filtered in memory, drawn a page at a time ------------------
   var rows = [], drawn = 0;
   function filters() {
@@ -231,6 +252,9 @@
       worker.appendChild(el("option", { value: String(w), text: w < 0 ? "none (aqe's verdict)" : "w" + w }));
     });
     T.forEach(function (r, k) { tier.appendChild(el("option", { value: String(k), text: r })); });
+    var shard = document.getElementById("f-shard");
+    (D.shards || []).forEach(function (s) { shard.appendChild(el("option", { value: String(s[0]), text: "shard " + s[0] + "/" + s[1] })); });
+    shard.hidden = !(D.shards || []).length;
     var timer = null;
     document.getElementById("filters").addEventListener("input", function () {
       clearTimeout(timer); timer = setTimeout(apply, 120);
@@ -242,7 +266,7 @@
     var q = document.getElementById("f-search").value.trim().toLowerCase();
     var o = document.getElementById("f-outcome").value, f = document.getElementById("f-file").value;
     var w = document.getElementById("f-worker").value, r = document.getElementById("f-tier").value;
-    var every = document.getElementById("f-attempts").checked;
+    var every = document.getElementById("f-attempts").checked, s = document.getElementById("f-shard").value;
     rows = [];
     for (var i = 0; i < N; i++) {
       var t = A.t[i];
@@ -251,6 +275,7 @@
       if (f !== "" && D.tests[t][0] !== +f) continue;
       if (w !== "" && A.w[i] !== +w) continue;
       if (r !== "" && A.r[i] !== +r) continue;
+      if (s !== "" && D.tests[t][3] !== +s) continue;
       if (q && nodeid(t).toLowerCase().indexOf(q) < 0) {
         var d = D.details[i];
         if (!d || String(d[2]).toLowerCase().indexOf(q) < 0) continue;
@@ -289,6 +314,7 @@
   summary();
   failures();
   timeline();
+  shards();
   filters();
   apply();
   requestAnimationFrame(function () {
