@@ -79,6 +79,13 @@ MODULES: dict[str, tuple[str, str]] = {
     "slugify.slugify": ("python-slugify", "slugify"),
     "boltons.strutils": ("boltons", "boltons"),
     "semver.version": ("semver", "semver"),
+    # The second set (issue 22): modules the generator was not tuned on, chosen for what
+    # they stress: higher-order functions and iterators, stateful cache classes, sort keys
+    # and callables, a value class with arithmetic.
+    "more_itertools.recipes": ("more-itertools", "more_itertools"),
+    "cachetools": ("cachetools", "cachetools"),
+    "natsort.natsort": ("natsort", "natsort"),
+    "dateutil.relativedelta": ("python-dateutil", "dateutil"),
 }
 
 #: The same versions in both venvs. humanize 4.17.0 needs Python >= 3.11, so 4.16.0.
@@ -88,6 +95,10 @@ PACKAGE_PINS = (
     "python-slugify==9.2.0",  # brings text-unidecode 1.3
     "boltons==26.2.0",
     "semver==3.1.2",
+    "more-itertools==11.1.0",  # 11.2 needs Python 3.11
+    "cachetools==7.3.3",
+    "natsort==8.4.0",
+    "python-dateutil==3.0.0",
 )
 #: pytest 9 for aqe (what the project uses); Pynguin 0.48 needs pytest < 9.
 AQE_PINS = ("coverage==7.16.2", "pytest==9.2.0", "hypothesis==6.170.17")

@@ -590,6 +590,8 @@ def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
         (["src/shapes/nope.py"], "MODULE_OR_PATH 'src/shapes/nope.py' does not exist"),
         (["pyproject.toml"], "MODULE_OR_PATH 'pyproject.toml' is not a Python file"),
         (["1abc"], "MODULE_OR_PATH '1abc' is neither a file nor a dotted module name"),
+        (["shapes.nope"], "MODULE_OR_PATH 'shapes.nope': no module named 'shapes.nope'"),
+        (["shapes.core", "--out", "tests/.gitkeep/x.py"], "is not a writable folder"),
         (["shapes.core", "--budget", "0"], "Invalid value for '--budget': must be seconds"),
         (["shapes.core", "--budget", "abc"], "Invalid value for '--budget': must be seconds"),
     ],
@@ -627,7 +629,7 @@ def test_a_module_with_nothing_to_test_says_so(tmp_path: Path) -> None:
     root = _copy(tmp_path / "project")
     (root / "src" / "shapes" / "consts.py").write_text("X = 1\n")
     done = _aqe("generate", "shapes.consts", "--budget", "1", "--dry-run", cwd=root)
-    assert done.returncode == 1
+    assert done.returncode == 4
     assert _one_line_error(done) == (
         "aqe: error: shapes.consts defines no functions or classes to test"
     )

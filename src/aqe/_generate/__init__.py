@@ -120,6 +120,14 @@ def output_path(request: Request, module: str) -> Path:
         raise UsageError(f"--out {out.relative_to(root)} exists; pass --force to overwrite it")
     if out.is_dir():
         raise UsageError(f"--out {request.out} is a folder")
+    if not request.dry_run:
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {request.out or out}: {folder} is not a writable folder")
+        if out.exists() and not os.access(out, os.W_OK):
+            raise UsageError(f"--out {request.out or out} is not writable")
     return out
 
 
@@ -140,8 +148,11 @@ def generate(request: Request) -> Result:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     if not request.dry_run:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(result.text, encoding="utf-8")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(result.text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write it ({exc.strerror or exc})") from None
         result.written = True
     result.seconds = time.monotonic() - started
     return result
@@ -251,6 +262,8 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     candidate = work / out.name
     command = _regenerate_command(request, out)
     coverage_of = findings.module_file if _has_coverage() else None
+    if not findings.reports:
+        raise UsageError(_nothing_to_test(findings))
     if not cases and not properties:
         raise GenerateError(_nothing_to_test(findings))
     unstable = _probe(findings, cases, work)

@@ -837,6 +837,20 @@ def _limit_cpu(seconds: int) -> None:
         pass  # no such limit here: the wall-clock watchdog still ends it
 
 
+def _import_error(module: str, exc: BaseException) -> dict[str, Any]:
+    """A module that is not there is the user's mistake (exit 4); one that fails while
+    importing is its code's (exit 1)."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and (module == missing or module.startswith(f"{missing}.")):
+        return {
+            "type": "error",
+            "usage": True,
+            "message": f"MODULE_OR_PATH {module!r}: no module named {missing!r} on the "
+            "project's paths or in the environment",
+        }
+    return {"type": "error", "message": f"cannot import {module}: {type(exc).__name__}: {exc}"}
+
+
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
@@ -854,16 +868,7 @@ def main(argv: list[str]) -> int:
             with _quiet():
                 module = importlib.import_module(request["module"])
         except BaseException as exc:  # the user's module failed to import
-            out.write(
-                json.dumps(
-                    {
-                        "type": "error",
-                        "message": f"cannot import {request['module']}: "
-                        f"{type(exc).__name__}: {exc}",
-                    }
-                )
-                + "\n"
-            )
+            out.write(json.dumps(_import_error(request["module"], exc)) + "\n")
             return 1
         from ._render import namespace_kinds
 

@@ -107,8 +107,10 @@ def case_id(case: Case) -> str:
             text = source
         parts.append(text)
     raw = "-".join(parts) if parts else "no-args"
-    raw = re.sub(r"\s+", " ", raw)
-    raw = "".join(ch if ch.isprintable() and ch.isascii() and ch not in "[]" else "?" for ch in raw)
+    # Escaped, never replaced: 'ünï' and '\n' stay told apart ('\xfcn\xef', '\n'), and
+    # brackets, which end a pytest id, become parentheses.
+    raw = raw.translate({ord("["): "(", ord("]"): ")"})
+    raw = raw.encode("unicode_escape").decode("ascii")
     return raw[:40].strip() or "empty"
 
 
