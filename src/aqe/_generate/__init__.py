@@ -24,6 +24,7 @@ from typing import Any
 from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
 from ._model import Case, FunctionReport, Property, from_json, to_json
+from ._mutate import Score
 from ._process import WALL_FACTOR, child_env, start
 from ._render import render
 from ._verify import (
@@ -37,6 +38,8 @@ from ._verify import (
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 MAX_ROUNDS = 5
+#: Mutants ``--report`` samples (same seed, same sample), within the budget's seconds.
+MUTANTS = 100
 
 
 class GenerateError(AqeError):
@@ -55,6 +58,7 @@ class Request:
     dry_run: bool = False
     force: bool = False
     seed: int = 0
+    mutation: bool = False  # measure the kept file's mutation score (``--report``)
 
 
 @dataclass
@@ -73,6 +77,8 @@ class Result:
     per_function: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     warning: str | None = None
+    mutation: Score | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know (no Hypothesis)
 
 
 def resolve_target(target: str, root: Path) -> tuple[str, list[str]]:
@@ -144,6 +150,11 @@ def generate(request: Request) -> Result:
         findings = _explore(request, module, paths, work, scratch, search_budget)
         result = _verified(request, findings, work, out)
         result.warning = findings.warning
+        if not _has_module("hypothesis"):
+            result.notes.append(
+                "Hypothesis is not installed: no property tests were written, only plain "
+                "cases (pip install 'hypothesis>=6.100' to get them)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -329,6 +340,21 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     figures = coverage_figures(candidate, findings.module_file) if coverage_of else None
     spans = {name: r.span for name, r in findings.reports.items() if len(r.span) == 2}
     per_function = function_figures(candidate, findings.module_file, spans) if figures else {}
+    score = None
+    if request.mutation:
+        from ._mutate import measure
+
+        candidate.write_text(text, encoding="utf-8")
+        score = measure(
+            findings.module,
+            findings.module_file,
+            candidate,
+            request.root,
+            findings.paths,
+            limit=MUTANTS,
+            seconds=max(10.0, request.budget),
+            seed=request.seed,
+        )
     return Result(
         module=findings.module,
         module_file=findings.module_file,
@@ -342,6 +368,7 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
         functions=list(findings.reports.values()),
         coverage=figures,
         per_function=per_function,
+        mutation=score,
     )
 
 
@@ -411,6 +438,10 @@ def _prop_name(prop: Property) -> str:
 
 
 def _has_coverage() -> bool:
+    return _has_module("coverage")
+
+
+def _has_module(name: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("coverage") is not None
+    return importlib.util.find_spec(name) is not None

@@ -33,6 +33,7 @@ from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, ty
 from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
 from ._process import WALL_FACTOR
 from ._values import stable_message, stdlib_namespace, to_source
+from ._views import DICT_VIEW, LEN_VIEW, LIST_VIEW, MAX_ATTRS, best_view, public_attributes, views
 
 CALL_SECONDS = 1.0
 #: The search's budget is its own CPU time, not the wall clock: the same seed and
@@ -47,7 +48,7 @@ _DANGER = (
     "os.system",
     "rmtree",
     "os.remove",
-    "unlink",
+    "os.unlink",
     "input(",
     "sleep(",
     "urlopen",
@@ -58,6 +59,8 @@ _DANGER = (
     "sys.exit",
     "webbrowser",
 )
+#: Dangerous only in a module that works with files (``link.unlink()`` in a linked list).
+_FILE_DANGER = (".unlink(", ".rmdir(", ".write_text(", ".write_bytes(")
 _OPS = {
     "__lt__": "op:<",
     "__le__": "op:<=",
@@ -130,6 +133,7 @@ class Explorer:
         self.path = os.path.realpath(module.__file__ or "")
         source = open(self.path, encoding="utf-8").read()
         self.tree = ast.parse(source)
+        self.touches_files = any(w in source for w in ("import os", "pathlib", "shutil"))
         self.filemap = FileMap.of(self.path)
         self.tracer = ArcTracer(self.path, self.filemap)
         self.namespace: dict[str, Any] = stdlib_namespace()
@@ -220,6 +224,8 @@ class Explorer:
                 continue
             if not self._written_here(raw):
                 continue  # made by dataclass/attrs: testing it tests the library
+            if attr.startswith("_") and attr not in _OPS:
+                continue  # private: reached through the public methods, renamed by refactors
             if isinstance(raw, (classmethod, staticmethod)):
                 first.append(self._target(qual, "call", getattr(cls, attr), cls))
             elif isinstance(raw, property) and raw.fget is not None:
@@ -265,7 +271,8 @@ class Explorer:
         """Fill the target's domains; a reason to skip it, or None."""
         if target.body is not None:
             text = ast.unparse(target.body)
-            for word in _DANGER:
+            words = _DANGER + (_FILE_DANGER if self.touches_files else ())
+            for word in words:
                 if word in text:
                     return f"side effects ({word.strip('(.')})"
         typed = target.init if target.init is not None else target.obj
@@ -399,9 +406,10 @@ class Explorer:
             value = value.items
         self.last_value = value if self._instance(value) else None  # never hold big results
         expected = to_source(value, self.namespace)
-        if expected is None and _has_vars(value) and not case.consume:
-            expected = to_source(dict(vars(value)), self.namespace)
-            case.result_vars = expected is not None
+        if expected is None and not case.consume:
+            view = best_view(value, self.namespace)
+            if view is not None:
+                case.view, expected = view
         if expected is None:
             return None, arcs, lines
         case.expected = expected
@@ -527,7 +535,7 @@ class Explorer:
         owner = type(self.last_value)
         pool = self.facts.pools.setdefault(owner, [])
         source = case.call(case.args, raw=True)
-        if case.expected is not None and len(case.expected) < 160 and not case.result_vars:
+        if case.expected is not None and len(case.expected) < 160 and not case.view:
             source = case.expected
         if source not in pool and len(pool) < 16 and len(source) < 400:
             pool.append(source)
@@ -733,28 +741,47 @@ def _has_vars(value: Any) -> bool:
 
 
 def _snapshot(value: Any, namespace: dict[str, Any]) -> dict[str, str]:
-    """What a test can check of a value after a call: ``""`` for a container itself,
-    ``".attr"`` for each attribute of an object that can be written down."""
+    """What a test can check of a value after a call, through its public face only:
+    ``""`` for a plain container itself, ``":dict"``/``":list"``/``":len"`` for a mapping
+    or collection object, ``".attr"`` for each public attribute or property that can be
+    written down (never an underscore name: a refactor renames those)."""
     if isinstance(value, (str, bytes, int, float, bool, type(None), tuple, frozenset)):
         return {}  # immutable: nothing to watch
-    if _has_vars(value):
-        out = {}
+    if type(value) in (list, dict, set, bytearray) or not (
+        _has_vars(value) or hasattr(type(value), "__slots__")
+    ):
         try:
-            items = list(vars(value).items())
-        except TypeError:
+            source = to_source(copy.deepcopy(value), namespace)
+        except Exception:
             return {}
-        for name, item in items:
-            if name.startswith("__") or not name.isidentifier():
+        return {"": source} if source is not None else {}
+    out: dict[str, str] = {}
+    for view, source in _public_views(value, namespace):
+        if view.startswith("{}."):
+            out[view[2:]] = source
+        elif view in (DICT_VIEW, LIST_VIEW, LEN_VIEW):
+            out[":" + view.split("(", 1)[0]] = source
+    return out
+
+
+def _public_views(value: Any, namespace: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each public attribute on its own (a state oracle names what changed), and the
+    container view."""
+    found = [v for v in views(value, namespace) if not v[0].startswith("attrgetter")]
+    for name in public_attributes(value)[:MAX_ATTRS]:
+        try:
+            raw = inspect.getattr_static(value, name)
+            if isinstance(raw, (types.FunctionType, staticmethod, classmethod)):
                 continue
-            source = to_source(item, namespace)
-            if source is not None:
-                out[f".{name}"] = source
-        return out
-    try:
-        source = to_source(copy.deepcopy(value), namespace)
-    except Exception:
-        return {}
-    return {"": source} if source is not None else {}
+            item = getattr(value, name)
+        except Exception:
+            continue
+        if callable(item) and not isinstance(item, type):
+            continue
+        source = to_source(item, namespace)
+        if source is not None and ("{}." + name, source) not in found:
+            found.append(("{}." + name, source))
+    return found
 
 
 def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:

@@ -26,6 +26,8 @@ STDLIB_NAMES: dict[str, str] = {
     "OrderedDict": "from collections import OrderedDict",
     "re": "import re",
     "math": "import math",
+    "attrgetter": "from operator import attrgetter",
+    "timezone": "from datetime import timezone",
 }
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|<[A-Za-z_][\w.]* object")
@@ -41,6 +43,8 @@ def stdlib_namespace() -> dict[str, Any]:
         "OrderedDict": __import__("collections").OrderedDict,
         "re": re,
         "math": math,
+        "attrgetter": __import__("operator").attrgetter,
+        "timezone": datetime.timezone,
     }
 
 
