@@ -19,12 +19,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
 from ._model import Case, FunctionReport, Property, from_json, to_json
-from ._mutate import Score
 from ._process import WALL_FACTOR, child_env, start
 from ._render import render
 from ._verify import (
@@ -35,6 +34,9 @@ from ._verify import (
     function_figures,
     run_twice,
 )
+
+if TYPE_CHECKING:
+    from ._mutate import Score
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 MAX_ROUNDS = 5
@@ -253,6 +255,7 @@ def _merge_report(reports: dict[str, FunctionReport], report: FunctionReport) ->
     if earlier is not None:
         report.calls += earlier.calls
         report.kept += earlier.kept
+        report.mutants = report.mutants or earlier.mutants
         for reason, count in earlier.dropped.items():
             report.dropped[reason] = report.dropped.get(reason, 0) + count
     reports[report.target] = report

@@ -46,6 +46,8 @@ def report_lines(result: Result) -> list[str]:
         if report.skipped:
             notes.append(f"skipped: {report.skipped}")
         notes += [f"{n} dropped: {why}" for why, n in sorted(report.dropped.items())]
+        if len(report.mutants) == 2 and report.mutants[1]:
+            notes.append(f"search detected {report.mutants[0]}/{report.mutants[1]} mutants")
         lines.append(
             f"{report.target[:38]:38} {cov_lines:>9} {cov_branches:>9} "
             f"{report.calls:>6} {report.kept:>5}  {'; '.join(notes)}"

@@ -42,6 +42,8 @@ CALL_SECONDS = 1.0
 clock = time.process_time
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
+#: Found but not kept cases a target's mutants are replayed against, at most.
+MAX_SPARES = 40
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
@@ -128,7 +130,7 @@ class Explorer:
         self.out = out
         self.deadline = clock() + budget
         #: Properties get a third of the search's time on top of it.
-        self.property_deadline = self.deadline + budget / 3
+        self.property_deadline = self.deadline + budget / 5 + budget / 3
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
         source = open(self.path, encoding="utf-8").read()
@@ -157,6 +159,9 @@ class Explorer:
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
         self.behaviours: dict[str, set[str]] = {}
+        self.kept_cases: dict[str, list[Case]] = {}
+        #: Replays against mutants (``_killers``) get a fifth of the budget on top of it.
+        self.killer_deadline = self.deadline + budget / 5
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -407,7 +412,13 @@ class Explorer:
         self.last_value = value if self._instance(value) else None  # never hold big results
         expected = to_source(value, self.namespace)
         if expected is None and not case.consume:
-            view = best_view(value, self.namespace)
+            signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+            try:
+                view = best_view(value, self.namespace)  # may call a returned function
+            except (_CallTimeout, Exception):
+                view = None
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
             if view is not None:
                 case.view, expected = view
         if expected is None:
@@ -444,6 +455,8 @@ class Explorer:
         report = FunctionReport(target=target.name)
         stop = min(self.deadline, clock() + seconds)
         kept: list[Case] = []
+        spares: list[Case] = []
+        outcomes: dict[tuple[Any, ...], int] = {}
         seen_behaviours = self.behaviours.setdefault(target.name, set())
         stale = 0
         domains = [d.candidates or ["None"] for d in target.domains]
@@ -473,6 +486,11 @@ class Explorer:
             new = arcs - self.covered
             if target.form == "call" and self._instance(self.last_value):
                 self._pool_call(case)
+            if found is not None and not new and len(spares) < MAX_SPARES:
+                key = (found.behaviour(), found.expected, found.match, str(found.state))
+                if outcomes.get(key, 0) < 2:  # the same outcome twice at most
+                    outcomes[key] = outcomes.get(key, 0) + 1
+                    spares.append(found)
             if found is None:
                 stale += 1
                 if arcs and new:
@@ -496,9 +514,56 @@ class Explorer:
                 stale = 0
             else:
                 stale += 1
+        previous = self.kept_cases.setdefault(target.name, [])
+        previous.extend(kept)
+        if spares and target.body is not None:
+            for case in self._killers(target, previous, spares, report, seconds):
+                kept.append(case)
+                previous.append(case)
+                self.out.write(json.dumps(to_json(case)) + "\n")
+            self.out.flush()
         report.kept = len(kept)
         self._figures(report, target.lines)
         return report
+
+    def _killers(
+        self,
+        target: Target,
+        kept: list[Case],
+        spares: list[Case],
+        report: FunctionReport,
+        seconds: float,
+    ) -> list[Case]:
+        """Spare cases that detect a fault in the target no kept case detects."""
+        from ._killers import function_of, mutant_codes, select
+        from ._probe import observe
+
+        func = function_of(target.obj, target.init, self.path)
+        if func is None or target.body is None or clock() > self.killer_deadline:
+            return []
+        stop = min(self.killer_deadline, clock() + max(0.3, seconds / 2))
+        codes = mutant_codes(target.body, func, self.path)
+        if not codes:
+            return []
+        stable = [c for c in spares if self._replays(c, observe)]
+        saved = self._module_state()
+        try:
+            chosen, detected, total = select(
+                func, codes, kept, stable, observe, self.namespace, lambda: clock() > stop
+            )
+        finally:
+            self._restore(saved)
+        report.mutants = [detected, total]
+        return chosen
+
+    def _replays(self, case: Case, observe: Callable[[Case, dict[str, Any]], bool]) -> bool:
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            return observe(case, self.namespace)
+        except BaseException:
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _setup(self, steps: list[str], local: dict[str, Any]) -> bool:
         signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)

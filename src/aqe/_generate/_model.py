@@ -116,6 +116,7 @@ class FunctionReport:
     dropped: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None
     span: list[int] = field(default_factory=list)  # first and last line of its body
+    mutants: list[int] = field(default_factory=list)  # [detected, made] in the search
 
 
 def snake(name: str) -> str:

@@ -453,25 +453,57 @@ def _pytest_args(request: dict[str, Any]) -> list[str]:
     ]
 
 
-def _child(request: dict[str, Any], index: int | None) -> None:
-    """In a fork: the mutant in place of the module, then the tests; exit 0 if they pass.
-    The baseline (no mutant) also writes the module's statements the tests never ran."""
+class _Select:
+    """A pytest plugin that runs only the tests that ran the mutated statement."""
+
+    def __init__(self, keep: set[str]) -> None:
+        self.keep = keep
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        items[:] = [item for item in items if item.nodeid in self.keep]
+
+
+class _Contexts:
+    """A pytest plugin that tells coverage.py which test is running (the baseline run)."""
+
+    def __init__(self, cov: Any) -> None:
+        self.cov = cov
+
+    def pytest_runtest_setup(self, item: Any) -> None:
+        self.cov.switch_context(item.nodeid)
+
+
+def _child(
+    request: dict[str, Any], index: int | None, tests: dict[int, list[str]] | None = None
+) -> None:
+    """In a fork: the mutant in place of the module, then the tests that ran its line (all
+    when unknown); exit 0 if they pass. The baseline (no mutant) writes, per line of the
+    module, the tests that ran it."""
     import pytest
 
     os.setpgid(0, 0)
     try:
         cov = None
+        plugins: list[Any] = []
         if index is not None:
             source = Path(request["file"]).read_text(encoding="utf-8")
             tree = mutated_tree(source, index)
             sys.meta_path.insert(0, _Finder(request["module"], tree, request["file"]))
+            line = request["lines"].get(str(index))
+            if tests is not None and line in tests:
+                plugins.append(_Select(set(tests[line])))
         else:
             cov = _start_coverage(request["file"])
-        code = pytest.main(_pytest_args(request))
+            if cov is not None:
+                plugins.append(_Contexts(cov))
+        code = pytest.main(_pytest_args(request), plugins=plugins)
         if cov is not None:
             cov.stop()
-            missing = cov.analysis2(request["file"])[3]
-            Path(request["missing_out"]).write_text(json.dumps(missing), encoding="utf-8")
+            data = cov.get_data()
+            by_line = data.contexts_by_lineno(os.path.realpath(request["file"]))
+            statements = cov.analysis2(request["file"])[1]
+            ran = {str(n): [c for c in by_line.get(n, []) if c] for n in statements}
+            Path(request["lines_out"]).write_text(json.dumps(ran), encoding="utf-8")
     except BaseException:
         os._exit(3)
     os._exit(0 if int(code) == 0 else 1)
@@ -517,7 +549,12 @@ def _kill(pid: int) -> None:
 
 
 def _pool(
-    request: dict[str, Any], indices: list[int], timeout: float, deadline: float, jobs: int
+    request: dict[str, Any],
+    indices: list[int],
+    timeout: float,
+    deadline: float,
+    jobs: int,
+    tests: dict[int, list[str]] | None,
 ) -> Iterator[tuple[int, str]]:
     """Run mutants ``jobs`` at a time until ``deadline``."""
     pending = list(indices)
@@ -527,7 +564,7 @@ def _pool(
             index = pending.pop(0)
             pid = os.fork()
             if pid == 0:
-                _child(request, index)
+                _child(request, index, tests)
             running[pid] = (index, time.monotonic())
         if not running:
             return
@@ -570,26 +607,32 @@ def main(argv: list[str]) -> int:
     os.dup2(devnull, 1)
     _preload()
     outcomes: dict[str, str] = {}
-    request["missing_out"] = argv[1] + ".missing"
+    request["lines_out"] = argv[1] + ".lines"
+    mutants = list_mutants(Path(request["file"]).read_text("utf-8"))
+    request["lines"] = {str(m.index): m.line for m in mutants}
     baseline, took = _run(request, None, max(60.0, float(request["seconds"])))
     result: dict[str, Any] = {"baseline": "passed", "outcomes": outcomes}
     if baseline != "survived":
         result["baseline"] = f"the tests do not pass on the unchanged module ({baseline})"
     else:
-        # A fault in a statement no test runs survives: no need to run it.
-        missing = Path(request["missing_out"])
-        unrun = set(json.loads(missing.read_text(encoding="utf-8"))) if missing.exists() else set()
-        lines = {m.index: m.line for m in list_mutants(Path(request["file"]).read_text("utf-8"))}
+        # Per statement, the tests that ran it: a mutant runs only those, and a fault in a
+        # statement no test runs survives without being run.
+        ran_file = Path(request["lines_out"])
+        tests: dict[int, list[str]] | None = None
+        if ran_file.exists():
+            ran = json.loads(ran_file.read_text(encoding="utf-8"))
+            tests = {int(line): ids for line, ids in ran.items()}
         to_run = []
         for index in request["mutants"]:
-            if lines.get(index) in unrun:
+            line = request["lines"].get(str(index))
+            if tests is not None and line in tests and not tests[line]:
                 outcomes[str(index)] = "survived"
             else:
                 to_run.append(index)
-        timeout = max(2.0, took * 5 + 1.0)
+        timeout = max(2.0, took * 3 + 1.0)
         deadline = started + float(request["seconds"])
         jobs = max(1, int(request.get("jobs", 2)))
-        for index, outcome in _pool(request, to_run, timeout, deadline, jobs):
+        for index, outcome in _pool(request, to_run, timeout, deadline, jobs, tests):
             outcomes[str(index)] = outcome
     Path(argv[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0

@@ -27,6 +27,7 @@ STDLIB_NAMES: dict[str, str] = {
     "re": "import re",
     "math": "import math",
     "attrgetter": "from operator import attrgetter",
+    "operator": "import operator",
     "timezone": "from datetime import timezone",
 }
 
@@ -44,6 +45,7 @@ def stdlib_namespace() -> dict[str, Any]:
         "re": re,
         "math": math,
         "attrgetter": __import__("operator").attrgetter,
+        "operator": __import__("operator"),
         "timezone": datetime.timezone,
     }
 

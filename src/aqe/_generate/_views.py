@@ -53,11 +53,47 @@ def _public(name: str) -> bool:
     return name.isidentifier() and not name.startswith("_")
 
 
+#: Arguments a returned function is observed on: text that sorts differently as text and
+#: as numbers, then numbers (a key function, a converter, a predicate).
+PROBES: tuple[tuple[Any, ...], ...] = (
+    ("a10", "a2", "A1", "b", "", "1.5"),
+    (0, 3, -2, 10),
+)
+
+
+def _called_view(value: Any, namespace: dict[str, Any]) -> tuple[str, str] | None:
+    """A returned function (a key, a converter, a decorator's result) is observed by what
+    it returns: ``list(map(f, [...]))`` over the probe arguments it accepts."""
+    for probes in PROBES:
+        accepted = []
+        results = []
+        for probe in probes:
+            try:
+                result = value(probe)
+            except Exception:
+                continue
+            source = to_source(result, namespace)
+            if source is None:
+                continue
+            accepted.append(probe)
+            results.append(source)
+        if len(accepted) >= 2:
+            args = to_source(accepted, namespace)
+            return f"list(map({{}}, {args}))", "[" + ", ".join(results) + "]"
+    return None
+
+
 def views(value: Any, namespace: dict[str, Any]) -> list[tuple[str, str]]:
     """(view, source of the viewed value) for every public view that can be written down,
     the most telling first: the whole mapping or list, then its public attributes."""
-    if isinstance(value, (types.FunctionType, types.ModuleType, type, types.GeneratorType)):
+    if isinstance(value, (types.ModuleType, type, types.GeneratorType)):
         return []
+    if callable(value) and (
+        isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType))
+        or type(value).__name__ == "partial"
+    ):
+        called = _called_view(value, namespace)
+        return [called] if called is not None else []
     out: list[tuple[str, str]] = []
     if isinstance(value, collections.abc.Mapping):
         source = _safe_source(lambda: dict(value), namespace)
