@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._regex import matching_strings
-from ._values import to_source
+from ._values import requalified, to_source
 
 _GENERIC: dict[type, list[str]] = {
     str: [
@@ -482,7 +482,7 @@ def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
         "collections.abc",
     ):
         domain.kinds.add(known[0] if known[0] is not object else kind)
-        domain.add(known[1])
+        domain.add([requalified(src, facts.namespace) for src in known[1]])
         return
     domain.kinds.add(kind)
     if getattr(kind, "_is_protocol", False):

@@ -61,6 +61,9 @@ PROBES: tuple[tuple[Any, ...], ...] = (
 )
 
 
+_FUNCTION_LIKE = {"partial", "_lru_cache_wrapper", "itemgetter", "attrgetter", "methodcaller"}
+
+
 def _called_view(value: Any, namespace: dict[str, Any]) -> tuple[str, str] | None:
     """A returned function (a key, a converter, a decorator's result) is observed by what
     it returns: ``list(map(f, [...]))`` over the probe arguments it accepts."""
@@ -88,10 +91,7 @@ def views(value: Any, namespace: dict[str, Any]) -> list[tuple[str, str]]:
     the most telling first: the whole mapping or list, then its public attributes."""
     if isinstance(value, (types.ModuleType, type, types.GeneratorType)):
         return []
-    if callable(value) and (
-        isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType))
-        or type(value).__name__ == "partial"
-    ):
+    if inspect.isroutine(value) or type(value).__name__ in _FUNCTION_LIKE:
         called = _called_view(value, namespace)
         return [called] if called is not None else []
     out: list[tuple[str, str]] = []
