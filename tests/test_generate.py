@@ -534,6 +534,10 @@ def test_report_lists_each_function_and_the_module(generated: Generated) -> None
     for name in ("encode", "decode", "normalize", "add_suffix"):
         assert any(line.split()[0] == name for line in lines[1:]), generated.report
     assert re.search(r"^module: 100\.0% lines \(\d+/\d+\)", generated.report, re.M)
+    # the file's mutation score, from aqe's own mutator in fresh processes
+    assert re.search(
+        r"^mutation score: \d+\.\d% \(\d+ of \d+ mutants killed", generated.report, re.M
+    )
     assert re.search(
         r"^aqe: wrote \S+test_text\.py with \d+ tests \(\d+ cases, \d+ properties", lines[-1]
     )

@@ -619,7 +619,12 @@ def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]
     if not [k for k in kinds if k is not type(None)]:
         kinds.extend([str, int, list])
     seen: list[Any] = []
+    callable_seen = False
     for kind in kinds:
+        is_callable = typing.get_origin(kind) is collections.abc.Callable
+        if is_callable and callable_seen:
+            continue  # the body's call says the arity; the name does not
+        callable_seen = callable_seen or is_callable
         if kind not in seen:
             seen.append(kind)
     return seen
