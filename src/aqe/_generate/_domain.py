@@ -82,8 +82,8 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"(^|_)(flag|is|has|use|enable|strict|keep|allow)($|_)"), bool),
     (
         re.compile(
-            r"^(key|keyfunc|func|function|fn|f|pred|predicate|callback|cb|transform|mapper|"
-            r"reducer|cmp|hook|handler|getter|selector|condition)$|(^|_)(func|fn|key|pred)$"
+            r"^(keyfunc|func|function|fn|f|pred|predicate|callback|cb|transform|mapper|"
+            r"reducer|cmp|hook|handler|getter|selector|condition)$|(^|_)(func|fn|pred)$"
         ),
         collections.abc.Callable[[typing.Any], typing.Any],
     ),

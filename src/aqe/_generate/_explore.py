@@ -44,6 +44,8 @@ PLATEAU_CALLS = 120
 MAX_KEPT = 24
 #: Found but not kept cases a target's mutants are replayed against, at most.
 MAX_SPARES = 40
+#: Distinct results (return value or message) a target's kept cases show, at most.
+MAX_OUTPUTS = 30
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
@@ -79,6 +81,8 @@ _OPS = {
     "__bool__": "op:bool",
     "__add__": "op:+",
     "__sub__": "op:-",
+    "__setitem__": "op:setitem",
+    "__delitem__": "op:delitem",
 }
 
 
@@ -160,6 +164,7 @@ class Explorer:
         self.prepared: dict[type, list[str]] = {}
         self.behaviours: dict[str, set[str]] = {}
         self.kept_cases: dict[str, list[Case]] = {}
+        self.outputs: dict[str, set[tuple[Any, ...]]] = {}
         #: Replays against mutants (``_killers``) get a fifth of the budget on top of it.
         self.killer_deadline = self.deadline + budget / 5
 
@@ -501,17 +506,31 @@ class Explorer:
                 continue
             behaviour = found.behaviour()
             fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
-            if new or fresh:
+            # A result not seen before is a different path through the data (a table's
+            # rule, a branchless formula): kept though it adds no arc, a few per target.
+            output = (behaviour, found.expected, found.match)
+            outputs = self.outputs.setdefault(target.name, set())
+            novel = (
+                output not in outputs
+                and len(outputs) < MAX_OUTPUTS
+                and len(found.expected or found.match or "") < 160
+            )
+            if new or fresh or novel:
                 self.covered |= arcs
                 self.covered_lines |= lines
                 found.arcs = len(new)
                 seen_behaviours.add(behaviour)
+                outputs.add(output)
                 kept.append(found)
                 self.out.write(json.dumps(to_json(found)) + "\n")
                 self.out.flush()
-                if receiver is not None and found.outcome == "mutates" and target.form == "method":
+                if (
+                    receiver is not None
+                    and found.outcome == "mutates"
+                    and target.form in ("method", "op:setitem", "op:delitem")
+                ):
                     self._prepare_receiver(target, receiver, found)
-                stale = 0
+                stale = 0 if new or fresh else stale + 1
             else:
                 stale += 1
         previous = self.kept_cases.setdefault(target.name, [])
@@ -583,7 +602,8 @@ class Explorer:
         if target.owner is None or not any(k.startswith(case.params[0]) for k in case.state):
             return
         steps = receiver.split(STEP)
-        if len(steps) > 3:
+        # Deeper while the steps keep reaching new code: a cache full after three inserts.
+        if len(steps) > (6 if case.arcs else 3):
             return
         step = case.call([SELF, *case.args[1:]], raw=True)
         prepared = STEP.join([*steps, step])

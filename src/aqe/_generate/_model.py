@@ -33,6 +33,9 @@ OPERATORS = {
     "op:bool": "bool({0})",
     "op:+": "({0} + {1})",
     "op:-": "({0} - {1})",
+    # Statements as expressions of the public API: a container filled and emptied.
+    "op:setitem": "operator.setitem({0}, {1}, {2})",
+    "op:delitem": "operator.delitem({0}, {1})",
 }
 
 

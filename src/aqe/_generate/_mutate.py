@@ -67,6 +67,8 @@ _COMPARE: dict[type, type] = {
     ast.NotIn: ast.In,
 }
 OPERATORS = ("arith", "compare", "boolean", "constant", "return")
+#: Hypothesis examples per property test in a mutant's run (and the unchanged run).
+MUTANT_EXAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -454,13 +456,16 @@ def _pytest_args(request: dict[str, Any]) -> list[str]:
 
 
 class _Select:
-    """A pytest plugin that runs only the tests that ran the mutated statement."""
+    """A pytest plugin that runs only the tests that ran the mutated statement (all when
+    ``keep`` is None), Hypothesis tests last: a plain case that fails ends the run sooner."""
 
-    def __init__(self, keep: set[str]) -> None:
+    def __init__(self, keep: set[str] | None) -> None:
         self.keep = keep
 
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
-        items[:] = [item for item in items if item.nodeid in self.keep]
+        if self.keep is not None:
+            items[:] = [item for item in items if item.nodeid in self.keep]
+        items.sort(key=lambda item: bool(getattr(getattr(item, "obj", None), "hypothesis", 0)))
 
 
 class _Contexts:
@@ -490,8 +495,10 @@ def _child(
             tree = mutated_tree(source, index)
             sys.meta_path.insert(0, _Finder(request["module"], tree, request["file"]))
             line = request["lines"].get(str(index))
-            if tests is not None and line in tests:
+            if tests is not None and tests.get(line) and "" not in tests[line]:
                 plugins.append(_Select(set(tests[line])))
+            else:
+                plugins.append(_Select(None))
         else:
             cov = _start_coverage(request["file"])
             if cov is not None:
@@ -502,7 +509,8 @@ def _child(
             data = cov.get_data()
             by_line = data.contexts_by_lineno(os.path.realpath(request["file"]))
             statements = cov.analysis2(request["file"])[1]
-            ran = {str(n): [c for c in by_line.get(n, []) if c] for n in statements}
+            # "" is the import (collection): a statement run only then runs every test.
+            ran = {str(n): by_line.get(n, []) for n in statements}
             Path(request["lines_out"]).write_text(json.dumps(ran), encoding="utf-8")
     except BaseException:
         os._exit(3)
@@ -594,9 +602,13 @@ def _preload() -> None:
         except Exception:
             continue
     try:
-        import hypothesis  # noqa: F401
+        from hypothesis import settings
     except ImportError:
-        pass
+        return
+    # Property tests draw 20 examples a mutant instead of 100: the mutants' runs are many,
+    # and every tool's file gets the same (a test's own max_examples still wins).
+    settings.register_profile("aqe-mutants", max_examples=MUTANT_EXAMPLES)
+    settings.load_profile("aqe-mutants")
 
 
 def main(argv: list[str]) -> int:
