@@ -353,6 +353,7 @@ def measure(
     work = test_file.with_name(f"{test_file.stem}.mutants.json")
     work.write_text(json.dumps(request), encoding="utf-8")
     out = work.with_suffix(".out")
+    out.unlink(missing_ok=True)  # never a previous run's outcomes
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COVERAGE_"))}
     env["PYTHONHASHSEED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
