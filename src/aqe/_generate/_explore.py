@@ -45,7 +45,7 @@ MAX_KEPT = 24
 #: Found but not kept cases a target's mutants are replayed against, at most.
 MAX_SPARES = 40
 #: Distinct results (return value or message) a target's kept cases show, at most.
-MAX_OUTPUTS = 30
+MAX_OUTPUTS = 8
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
