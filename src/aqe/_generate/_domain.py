@@ -303,6 +303,12 @@ def domain_for(
             domain.kinds |= sub.kinds
         for batch in itertools.zip_longest(*(sub.candidates for sub in subdomains)):
             domain.add([src for src in batch if src is not None])
+    # Classes the body checks with isinstance (a date, a timedelta, the module's own
+    # class): their values reach the branches a builtin kind cannot.
+    for cls in _isinstance_classes(body, param.name, facts.namespace):
+        sub = Domain()
+        _from_hint(sub, cls, facts, 1)
+        domain.add(sub.candidates[:6])
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
@@ -700,6 +706,31 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
         elif isinstance(node, ast.For) and _is_name(node.iter, name):
             kinds.append(list)
     return kinds
+
+
+def _isinstance_classes(body: ast.AST | None, name: str, namespace: dict[str, Any]) -> list[type]:
+    """Non-builtin classes in ``isinstance(name, ...)`` checks, resolved in the module."""
+    if body is None:
+        return []
+    found: list[type] = []
+    for node in ast.walk(body):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "isinstance"
+            and len(node.args) == 2
+            and _is_name(node.args[0], name)
+        ):
+            continue
+        target = node.args[1]
+        for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+            try:
+                cls = eval(ast.unparse(item), dict(namespace))
+            except Exception:
+                continue
+            if isinstance(cls, type) and cls.__module__ != "builtins" and cls not in found:
+                found.append(cls)
+    return found[:4]
 
 
 def _body_constants(body: ast.AST | None, name: str) -> list[str]:
