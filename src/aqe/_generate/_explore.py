@@ -474,6 +474,7 @@ class Explorer:
         kept: list[Case] = []
         spares: list[Case] = []
         outcomes: dict[tuple[Any, ...], int] = {}
+        covering = 0  # kept for new arcs or a new behaviour (the cap); results aside
         seen_behaviours = self.behaviours.setdefault(target.name, set())
         stale = 0
         domains = [d.candidates or ["None"] for d in target.domains]
@@ -485,7 +486,7 @@ class Explorer:
         if receivers is not None:
             receivers = list(dict.fromkeys([*(r for r, _ in seeds if r), *receivers]))
         for args in itertools.chain(seeds, self._inputs(domains, required, receivers)):
-            if clock() > stop or stale > patience or len(kept) >= MAX_KEPT:
+            if clock() > stop or stale > patience or covering >= MAX_KEPT:
                 break
             receiver, rest = args
             case = self.call_case(target, rest, receiver)
@@ -543,6 +544,7 @@ class Explorer:
                 ):
                     self._prepare_receiver(target, receiver, found)
                 stale = 0 if new or fresh else stale + 1
+                covering += bool(new or fresh)
             else:
                 stale += 1
         previous = self.kept_cases.setdefault(target.name, [])
