@@ -452,6 +452,10 @@ def _pytest_args(request: dict[str, Any]) -> list[str]:
         "no:cacheprovider",
         "-p",
         "no:randomly",
+        # The runner imported the plugins before pytest's rewrite hook (to fork faster):
+        # a project's filterwarnings = error must not turn that notice into a failure.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
         f"--rootdir={request['root']}",
     ]
 
