@@ -513,7 +513,12 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
 )
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
-@click.option("--report", is_flag=True, help="Per function: coverage, tests kept and dropped.")
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Per function: coverage, tests kept and dropped; and the file's mutation score "
+    "(a sample of 100 mutants, within --budget seconds more).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
 @click.option("--seed", default=0, type=int, help="Seed of the search.")
 def generate(
@@ -551,6 +556,7 @@ def generate(
         dry_run=dry_run,
         force=force,
         seed=seed,
+        mutation=report,
     )
     result = run_generate(request)
     if result.warning:

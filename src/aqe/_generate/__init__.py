@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import AqeError, UsageError
 from .._paths import aqe_directory
@@ -35,8 +35,13 @@ from ._verify import (
     run_twice,
 )
 
+if TYPE_CHECKING:
+    from ._mutate import Score
+
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 MAX_ROUNDS = 5
+#: Mutants ``--report`` samples (same seed, same sample), within the budget's seconds.
+MUTANTS = 100
 
 
 class GenerateError(AqeError):
@@ -55,6 +60,7 @@ class Request:
     dry_run: bool = False
     force: bool = False
     seed: int = 0
+    mutation: bool = False  # measure the kept file's mutation score (``--report``)
 
 
 @dataclass
@@ -73,6 +79,8 @@ class Result:
     per_function: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     warning: str | None = None
+    mutation: Score | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know (no Hypothesis)
 
 
 def resolve_target(target: str, root: Path) -> tuple[str, list[str]]:
@@ -120,6 +128,14 @@ def output_path(request: Request, module: str) -> Path:
         raise UsageError(f"--out {out.relative_to(root)} exists; pass --force to overwrite it")
     if out.is_dir():
         raise UsageError(f"--out {request.out} is a folder")
+    if not request.dry_run:
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {request.out or out}: {folder} is not a writable folder")
+        if out.exists() and not os.access(out, os.W_OK):
+            raise UsageError(f"--out {request.out or out} is not writable")
     return out
 
 
@@ -136,12 +152,20 @@ def generate(request: Request) -> Result:
         findings = _explore(request, module, paths, work, scratch, search_budget)
         result = _verified(request, findings, work, out)
         result.warning = findings.warning
+        if not _has_module("hypothesis"):
+            result.notes.append(
+                "Hypothesis is not installed: no property tests were written, only plain "
+                "cases (pip install 'hypothesis>=6.100' to get them)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     if not request.dry_run:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(result.text, encoding="utf-8")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(result.text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write it ({exc.strerror or exc})") from None
         result.written = True
     result.seconds = time.monotonic() - started
     return result
@@ -231,6 +255,7 @@ def _merge_report(reports: dict[str, FunctionReport], report: FunctionReport) ->
     if earlier is not None:
         report.calls += earlier.calls
         report.kept += earlier.kept
+        report.mutants = report.mutants or earlier.mutants
         for reason, count in earlier.dropped.items():
             report.dropped[reason] = report.dropped.get(reason, 0) + count
     reports[report.target] = report
@@ -251,6 +276,8 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     candidate = work / out.name
     command = _regenerate_command(request, out)
     coverage_of = findings.module_file if _has_coverage() else None
+    if not findings.reports:
+        raise UsageError(_nothing_to_test(findings))
     if not cases and not properties:
         raise GenerateError(_nothing_to_test(findings))
     unstable = _probe(findings, cases, work)
@@ -316,6 +343,21 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
     figures = coverage_figures(candidate, findings.module_file) if coverage_of else None
     spans = {name: r.span for name, r in findings.reports.items() if len(r.span) == 2}
     per_function = function_figures(candidate, findings.module_file, spans) if figures else {}
+    score = None
+    if request.mutation:
+        from ._mutate import measure
+
+        candidate.write_text(text, encoding="utf-8")
+        score = measure(
+            findings.module,
+            findings.module_file,
+            candidate,
+            request.root,
+            findings.paths,
+            limit=MUTANTS,
+            seconds=max(10.0, request.budget),
+            seed=request.seed,
+        )
     return Result(
         module=findings.module,
         module_file=findings.module_file,
@@ -329,6 +371,7 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
         functions=list(findings.reports.values()),
         coverage=figures,
         per_function=per_function,
+        mutation=score,
     )
 
 
@@ -398,6 +441,10 @@ def _prop_name(prop: Property) -> str:
 
 
 def _has_coverage() -> bool:
+    return _has_module("coverage")
+
+
+def _has_module(name: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("coverage") is not None
+    return importlib.util.find_spec(name) is not None

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from . import Result
+from ._mutate import Score
 
 
 def summary(result: Result) -> str:
@@ -17,6 +18,8 @@ def summary(result: Result) -> str:
             f"{result.coverage['branch_percent']:.0f}% of branches of {result.module}"
         )
     dropped = f", {len(result.dropped)} dropped" if result.dropped else ""
+    if result.mutation is not None and result.mutation.percent is not None:
+        covered += f", mutation score {result.mutation.percent:.0f}%"
     try:
         shown = result.out.relative_to(Path.cwd())
     except ValueError:
@@ -43,6 +46,8 @@ def report_lines(result: Result) -> list[str]:
         if report.skipped:
             notes.append(f"skipped: {report.skipped}")
         notes += [f"{n} dropped: {why}" for why, n in sorted(report.dropped.items())]
+        if len(report.mutants) == 2 and report.mutants[1]:
+            notes.append(f"search detected {report.mutants[0]}/{report.mutants[1]} mutants")
         lines.append(
             f"{report.target[:38]:38} {cov_lines:>9} {cov_branches:>9} "
             f"{report.calls:>6} {report.kept:>5}  {'; '.join(notes)}"
@@ -57,7 +62,23 @@ def report_lines(result: Result) -> list[str]:
             f"{c['statements']:.0f}), {c['branch_percent']:.1f}% branches "
             f"({c['branches'] - c['partial']:.0f}/{c['branches']:.0f})"
         )
+    if result.mutation is not None:
+        lines.append(mutation_line(result.mutation))
+    lines += [f"note: {note}" for note in result.notes]
     return lines
+
+
+def mutation_line(score: Score) -> str:
+    if score.percent is None:
+        return f"mutation score: none ({score.baseline})"
+    ran = score.killed + score.survived
+    sampled = f", a sample of {score.sampled}" if score.sampled < score.total else ""
+    unrun = f"; {score.not_run} not run within the time bound" if score.not_run else ""
+    return (
+        f"mutation score: {score.percent:.1f}% ({score.killed} of {ran} mutants killed, "
+        f"{score.timeouts} by timeout; {score.total} mutants in the module{sampled}{unrun}, "
+        f"{score.seconds:.1f} s)"
+    )
 
 
 def as_json(result: Result) -> dict[str, Any]:
@@ -83,5 +104,7 @@ def as_json(result: Result) -> dict[str, Any]:
         ],
         "seconds": round(result.seconds, 2),
         "warning": result.warning,
+        "mutation": None if result.mutation is None else result.mutation.as_dict(),
+        "notes": result.notes,
         "text": result.text,
     }

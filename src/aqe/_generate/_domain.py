@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._regex import matching_strings
-from ._values import to_source
+from ._values import requalified, to_source
 
 _GENERIC: dict[type, list[str]] = {
     str: [
@@ -60,7 +60,7 @@ _GENERIC: dict[type, list[str]] = {
     complex: [],
 }
 _NUMERIC_TEXT = ["'nan'", "'-3.75'", "'1e5'", "'inf'"]
-_NAME_HINTS: list[tuple[re.Pattern[str], type]] = [
+_NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
     (
         re.compile(
             r"(^|_)(n|num|count|size|width|length|len|index|idx|limit|level|depth|"
@@ -80,7 +80,59 @@ _NAME_HINTS: list[tuple[re.Pattern[str], type]] = [
         list,
     ),
     (re.compile(r"(^|_)(flag|is|has|use|enable|strict|keep|allow)($|_)"), bool),
+    (
+        re.compile(
+            r"^(keyfunc|func|function|fn|f|pred|predicate|callback|cb|transform|mapper|"
+            r"reducer|cmp|hook|handler|getter|selector|condition)$|(^|_)(func|fn|pred)$"
+        ),
+        collections.abc.Callable[[typing.Any], typing.Any],
+    ),
+    (
+        re.compile(r"(^|_)(factory|default_factory|constructor|maker)$"),
+        collections.abc.Callable[[], typing.Any],
+    ),
+    (
+        re.compile(r"^(iterables|seqs|sequences|lists|rows|matrix|groups|nested|pairs)$"),
+        list[list[int]],
+    ),
+    (re.compile(r"(^|_)(mapping|dict|dct|mapper_dict|table|lookup|kwargs_dict)$"), dict[str, int]),
+    (re.compile(r"(^|_)(iterator|iterable|it|iter)$"), collections.abc.Iterable[int]),
 ]
+#: Callables a parameter that takes one is given, by how many arguments it is called with:
+#: builtins, ``operator`` functions, small lambdas and constructors (factories).
+_CALLABLES: dict[int, list[str]] = {
+    0: ["list", "int", "dict", "lambda: None", "lambda: 'x'", "set"],
+    1: [
+        "str",
+        "len",
+        "bool",
+        "lambda x: x",
+        "abs",
+        "str.lower",
+        "lambda x: not x",
+        "lambda x: x * 2",
+        "operator.itemgetter(0)",
+        "type",
+        "lambda x: None",
+    ],
+    2: [
+        "operator.add",
+        "max",
+        "lambda a, b: a",
+        "operator.eq",
+        "operator.lt",
+        "min",
+        "lambda a, b: (a, b)",
+        "operator.mul",
+    ],
+}
+_BY_ARG: dict[type, list[str]] = {
+    str: ["str.lower", "str.upper", "len", "str.strip", "lambda s: s[::-1]", "str.isdigit"],
+    int: ["abs", "lambda n: n + 1", "lambda n: n % 2 == 0", "bool", "str", "lambda n: -n"],
+    float: ["abs", "round", "lambda x: x * 2", "int", "str"],
+}
+_ITERABLE_EXTRAS = ["iter([0, 1, 2])", "range(4)", "(x for x in [3, 1, 2])", "'abc'"]
+
 _STR_METHODS = {name for name in dir(str) if not name.startswith("_")} - {"index", "count"}
 
 
@@ -251,6 +303,12 @@ def domain_for(
             domain.kinds |= sub.kinds
         for batch in itertools.zip_longest(*(sub.candidates for sub in subdomains)):
             domain.add([src for src in batch if src is not None])
+    # Classes the body checks with isinstance (a date, a timedelta, the module's own
+    # class): their values reach the branches a builtin kind cannot.
+    for cls in _isinstance_classes(body, param.name, facts.namespace):
+        sub = Domain()
+        _from_hint(sub, cls, facts, 1)
+        domain.add(sub.candidates[:6])
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
@@ -340,10 +398,14 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         collections.abc.Iterable,
         collections.abc.Collection,
         collections.abc.MutableSequence,
+        collections.abc.Iterator,
         list,
     ):
         domain.kinds.update({list, tuple})
         _collection(domain, args[0] if args else str, facts, depth, "[{}]")
+        if container in (collections.abc.Iterable, collections.abc.Iterator) and depth < 2:
+            domain.add(_ITERABLE_EXTRAS if container is collections.abc.Iterable else [])
+            domain.add(["iter([0, 1, 2])", "iter([])"])
         return
     if container in (set, frozenset, collections.abc.Set, collections.abc.MutableSet):
         domain.kinds.update({set, frozenset})
@@ -383,7 +445,7 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
         return
     if container in (collections.abc.Callable,) or origin is collections.abc.Callable:
         domain.kinds.add(object)
-        domain.add(["str", "repr"])
+        domain.add(_callables(args, facts))
         return
     if isinstance(hint, type):
         _scalar(domain, hint, facts)
@@ -426,7 +488,7 @@ def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
         "collections.abc",
     ):
         domain.kinds.add(known[0] if known[0] is not object else kind)
-        domain.add(known[1])
+        domain.add([requalified(src, facts.namespace) for src in known[1]])
         return
     domain.kinds.add(kind)
     if getattr(kind, "_is_protocol", False):
@@ -454,6 +516,40 @@ def _scalar(domain: Domain, kind: type, facts: ModuleFacts) -> None:
         domain.add(facts.pools[kind][:12])
     elif facts.namespace.get(kind.__name__) is kind:
         domain.add(_constructor_sources(kind, facts, 1))
+
+
+def _callables(args: tuple[Any, ...], facts: ModuleFacts) -> list[str]:
+    """Callables of the arity ``Callable[[...], R]`` asks for (one argument when unsaid):
+    by the argument's type first, then general ones, then the module's own functions of
+    that arity."""
+    arity = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 1
+    first = args[0][0] if args and isinstance(args[0], (list, tuple)) and args[0] else None
+    out = list(_BY_ARG.get(first, [])) if isinstance(first, type) else []
+    out += _CALLABLES.get(arity, ["lambda *args: args[0]"])
+    out += _module_functions(facts, arity)
+    return list(dict.fromkeys(out))
+
+
+def _module_functions(facts: ModuleFacts, arity: int) -> list[str]:
+    found = []
+    for name, value in facts.namespace.items():
+        if name.startswith("_") or not inspect.isfunction(value):
+            continue
+        if getattr(value, "__module__", None) != facts.namespace.get("__name__"):
+            continue
+        try:
+            params = inspect.signature(value).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        required = [
+            p
+            for p in params
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(required) == arity:
+            found.append(name)
+    return found[:4]
 
 
 def _collection(domain: Domain, item_hint: Any, facts: ModuleFacts, depth: int, shape: str) -> None:
@@ -529,7 +625,12 @@ def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]
     if not [k for k in kinds if k is not type(None)]:
         kinds.extend([str, int, list])
     seen: list[Any] = []
+    callable_seen = False
     for kind in kinds:
+        is_callable = typing.get_origin(kind) is collections.abc.Callable
+        if is_callable and callable_seen:
+            continue  # the body's call says the arity; the name does not
+        callable_seen = callable_seen or is_callable
         if kind not in seen:
             seen.append(kind)
     return seen
@@ -553,6 +654,17 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
         return []
     kinds: list[Any] = []
     for node in ast.walk(body):
+        if isinstance(node, ast.Call) and _is_name(node.func, name):
+            arity = len(node.args) if not any(isinstance(a, ast.Starred) for a in node.args) else 1
+            kinds.append(collections.abc.Callable[[typing.Any] * arity, typing.Any])
+            continue
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg in ("key", "default_factory")
+            and _is_name(node.value, name)
+        ):
+            kinds.append(collections.abc.Callable[[typing.Any], typing.Any])
+            continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if (
                 node.func.id == "isinstance"
@@ -564,12 +676,14 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
                 for item in names:
                     if isinstance(item, ast.Name) and item.id in _ISINSTANCE_NAMES:
                         kinds.append(_ISINSTANCE_NAMES[item.id])
-            elif (
-                node.func.id in ("len", "sorted", "iter")
-                and node.args
-                and _is_name(node.args[0], name)
-            ):
+            elif node.func.id in ("len", "sorted") and node.args and _is_name(node.args[0], name):
                 kinds.append(list)
+            elif (
+                node.func.id in ("iter", "next", "zip", "enumerate", "map", "filter", "islice")
+                and node.args
+                and any(_is_name(a, name) for a in node.args)
+            ):
+                kinds.append(collections.abc.Iterable[int])
             elif (
                 node.func.id in ("range", "abs", "round")
                 and node.args
@@ -592,6 +706,31 @@ def _body_kinds(body: ast.AST | None, name: str) -> list[Any]:
         elif isinstance(node, ast.For) and _is_name(node.iter, name):
             kinds.append(list)
     return kinds
+
+
+def _isinstance_classes(body: ast.AST | None, name: str, namespace: dict[str, Any]) -> list[type]:
+    """Non-builtin classes in ``isinstance(name, ...)`` checks, resolved in the module."""
+    if body is None:
+        return []
+    found: list[type] = []
+    for node in ast.walk(body):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "isinstance"
+            and len(node.args) == 2
+            and _is_name(node.args[0], name)
+        ):
+            continue
+        target = node.args[1]
+        for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+            try:
+                cls = eval(ast.unparse(item), dict(namespace))
+            except Exception:
+                continue
+            if isinstance(cls, type) and cls.__module__ != "builtins" and cls not in found:
+                found.append(cls)
+    return found[:4]
 
 
 def _body_constants(body: ast.AST | None, name: str) -> list[str]:

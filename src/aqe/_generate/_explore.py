@@ -33,6 +33,7 @@ from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, ty
 from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
 from ._process import WALL_FACTOR
 from ._values import stable_message, stdlib_namespace, to_source
+from ._views import DICT_VIEW, LEN_VIEW, LIST_VIEW, MAX_ATTRS, best_view, public_attributes, views
 
 CALL_SECONDS = 1.0
 #: The search's budget is its own CPU time, not the wall clock: the same seed and
@@ -41,13 +42,17 @@ CALL_SECONDS = 1.0
 clock = time.process_time
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
+#: Found but not kept cases a target's mutants are replayed against, at most.
+MAX_SPARES = 40
+#: Distinct results (return value or message) a target's kept cases show, at most.
+MAX_OUTPUTS = 8
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
     "os.system",
     "rmtree",
     "os.remove",
-    "unlink",
+    "os.unlink",
     "input(",
     "sleep(",
     "urlopen",
@@ -58,6 +63,8 @@ _DANGER = (
     "sys.exit",
     "webbrowser",
 )
+#: Dangerous only in a module that works with files (``link.unlink()`` in a linked list).
+_FILE_DANGER = (".unlink(", ".rmdir(", ".write_text(", ".write_bytes(")
 _OPS = {
     "__lt__": "op:<",
     "__le__": "op:<=",
@@ -74,6 +81,20 @@ _OPS = {
     "__bool__": "op:bool",
     "__add__": "op:+",
     "__sub__": "op:-",
+    "__mul__": "op:*",
+    "__truediv__": "op:/",
+    "__floordiv__": "op://",
+    "__mod__": "op:%",
+    "__radd__": "op:r+",
+    "__rsub__": "op:r-",
+    "__rmul__": "op:r*",
+    "__neg__": "op:neg",
+    "__pos__": "op:pos",
+    "__abs__": "op:abs",
+    "__and__": "op:&",
+    "__or__": "op:|",
+    "__setitem__": "op:setitem",
+    "__delitem__": "op:delitem",
 }
 
 
@@ -125,11 +146,12 @@ class Explorer:
         self.out = out
         self.deadline = clock() + budget
         #: Properties get a third of the search's time on top of it.
-        self.property_deadline = self.deadline + budget / 3
+        self.property_deadline = self.deadline + budget / 5 + budget / 3
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
         source = open(self.path, encoding="utf-8").read()
         self.tree = ast.parse(source)
+        self.touches_files = any(w in source for w in ("import os", "pathlib", "shutil"))
         self.filemap = FileMap.of(self.path)
         self.tracer = ArcTracer(self.path, self.filemap)
         self.namespace: dict[str, Any] = stdlib_namespace()
@@ -153,6 +175,10 @@ class Explorer:
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
         self.behaviours: dict[str, set[str]] = {}
+        self.kept_cases: dict[str, list[Case]] = {}
+        self.outputs: dict[str, set[tuple[Any, ...]]] = {}
+        #: Replays against mutants (``_killers``) get a fifth of the budget on top of it.
+        self.killer_deadline = self.deadline + budget / 5
 
     # -- discovery -------------------------------------------------------------------------
     def _definitions(self) -> dict[str, ast.AST]:
@@ -220,6 +246,8 @@ class Explorer:
                 continue
             if not self._written_here(raw):
                 continue  # made by dataclass/attrs: testing it tests the library
+            if attr.startswith("_") and attr not in _OPS:
+                continue  # private: reached through the public methods, renamed by refactors
             if isinstance(raw, (classmethod, staticmethod)):
                 first.append(self._target(qual, "call", getattr(cls, attr), cls))
             elif isinstance(raw, property) and raw.fget is not None:
@@ -265,7 +293,8 @@ class Explorer:
         """Fill the target's domains; a reason to skip it, or None."""
         if target.body is not None:
             text = ast.unparse(target.body)
-            for word in _DANGER:
+            words = _DANGER + (_FILE_DANGER if self.touches_files else ())
+            for word in words:
                 if word in text:
                     return f"side effects ({word.strip('(.')})"
         typed = target.init if target.init is not None else target.obj
@@ -399,9 +428,16 @@ class Explorer:
             value = value.items
         self.last_value = value if self._instance(value) else None  # never hold big results
         expected = to_source(value, self.namespace)
-        if expected is None and _has_vars(value) and not case.consume:
-            expected = to_source(dict(vars(value)), self.namespace)
-            case.result_vars = expected is not None
+        if expected is None and not case.consume:
+            signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+            try:
+                view = best_view(value, self.namespace)  # may call a returned function
+            except (_CallTimeout, Exception):
+                view = None
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if view is not None:
+                case.view, expected = view
         if expected is None:
             return None, arcs, lines
         case.expected = expected
@@ -436,6 +472,9 @@ class Explorer:
         report = FunctionReport(target=target.name)
         stop = min(self.deadline, clock() + seconds)
         kept: list[Case] = []
+        spares: list[Case] = []
+        outcomes: dict[tuple[Any, ...], int] = {}
+        covering = 0  # kept for new arcs or a new behaviour (the cap); results aside
         seen_behaviours = self.behaviours.setdefault(target.name, set())
         stale = 0
         domains = [d.candidates or ["None"] for d in target.domains]
@@ -447,7 +486,7 @@ class Explorer:
         if receivers is not None:
             receivers = list(dict.fromkeys([*(r for r, _ in seeds if r), *receivers]))
         for args in itertools.chain(seeds, self._inputs(domains, required, receivers)):
-            if clock() > stop or stale > patience or len(kept) >= MAX_KEPT:
+            if clock() > stop or stale > patience or covering >= MAX_KEPT:
                 break
             receiver, rest = args
             case = self.call_case(target, rest, receiver)
@@ -465,6 +504,11 @@ class Explorer:
             new = arcs - self.covered
             if target.form == "call" and self._instance(self.last_value):
                 self._pool_call(case)
+            if found is not None and not new and len(spares) < MAX_SPARES:
+                key = (found.behaviour(), found.expected, found.match, str(found.state))
+                if outcomes.get(key, 0) < 2:  # the same outcome twice at most
+                    outcomes[key] = outcomes.get(key, 0) + 1
+                    spares.append(found)
             if found is None:
                 stale += 1
                 if arcs and new:
@@ -475,22 +519,84 @@ class Explorer:
                 continue
             behaviour = found.behaviour()
             fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
-            if new or fresh:
+            # A result not seen before is a different path through the data (a table's
+            # rule, a branchless formula): kept though it adds no arc, a few per target.
+            output = (behaviour, found.expected, found.match)
+            outputs = self.outputs.setdefault(target.name, set())
+            novel = (
+                output not in outputs
+                and len(outputs) < MAX_OUTPUTS
+                and len(found.expected or found.match or "") < 160
+            )
+            if new or fresh or novel:
                 self.covered |= arcs
                 self.covered_lines |= lines
                 found.arcs = len(new)
                 seen_behaviours.add(behaviour)
+                outputs.add(output)
                 kept.append(found)
                 self.out.write(json.dumps(to_json(found)) + "\n")
                 self.out.flush()
-                if receiver is not None and found.outcome == "mutates" and target.form == "method":
+                if (
+                    receiver is not None
+                    and found.outcome == "mutates"
+                    and target.form in ("method", "op:setitem", "op:delitem")
+                ):
                     self._prepare_receiver(target, receiver, found)
-                stale = 0
+                stale = 0 if new or fresh else stale + 1
+                covering += bool(new or fresh)
             else:
                 stale += 1
+        previous = self.kept_cases.setdefault(target.name, [])
+        previous.extend(kept)
+        if spares and target.body is not None:
+            for case in self._killers(target, previous, spares, report, seconds):
+                kept.append(case)
+                previous.append(case)
+                self.out.write(json.dumps(to_json(case)) + "\n")
+            self.out.flush()
         report.kept = len(kept)
         self._figures(report, target.lines)
         return report
+
+    def _killers(
+        self,
+        target: Target,
+        kept: list[Case],
+        spares: list[Case],
+        report: FunctionReport,
+        seconds: float,
+    ) -> list[Case]:
+        """Spare cases that detect a fault in the target no kept case detects."""
+        from ._killers import function_of, mutant_codes, select
+        from ._probe import observe
+
+        func = function_of(target.obj, target.init, self.path)
+        if func is None or target.body is None or clock() > self.killer_deadline:
+            return []
+        stop = min(self.killer_deadline, clock() + max(0.3, seconds / 2))
+        codes = mutant_codes(target.body, func, self.path)
+        if not codes:
+            return []
+        stable = [c for c in spares if self._replays(c, observe)]
+        saved = self._module_state()
+        try:
+            chosen, detected, total = select(
+                func, codes, kept, stable, observe, self.namespace, lambda: clock() > stop
+            )
+        finally:
+            self._restore(saved)
+        report.mutants = [detected, total]
+        return chosen
+
+    def _replays(self, case: Case, observe: Callable[[Case, dict[str, Any]], bool]) -> bool:
+        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
+        try:
+            return observe(case, self.namespace)
+        except BaseException:
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _setup(self, steps: list[str], local: dict[str, Any]) -> bool:
         signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
@@ -510,7 +616,8 @@ class Explorer:
         if target.owner is None or not any(k.startswith(case.params[0]) for k in case.state):
             return
         steps = receiver.split(STEP)
-        if len(steps) > 3:
+        # Deeper while the steps keep reaching new code: a cache full after three inserts.
+        if len(steps) > (6 if case.arcs else 3):
             return
         step = case.call([SELF, *case.args[1:]], raw=True)
         prepared = STEP.join([*steps, step])
@@ -527,7 +634,7 @@ class Explorer:
         owner = type(self.last_value)
         pool = self.facts.pools.setdefault(owner, [])
         source = case.call(case.args, raw=True)
-        if case.expected is not None and len(case.expected) < 160 and not case.result_vars:
+        if case.expected is not None and len(case.expected) < 160 and not case.view:
             source = case.expected
         if source not in pool and len(pool) < 16 and len(source) < 400:
             pool.append(source)
@@ -733,28 +840,47 @@ def _has_vars(value: Any) -> bool:
 
 
 def _snapshot(value: Any, namespace: dict[str, Any]) -> dict[str, str]:
-    """What a test can check of a value after a call: ``""`` for a container itself,
-    ``".attr"`` for each attribute of an object that can be written down."""
+    """What a test can check of a value after a call, through its public face only:
+    ``""`` for a plain container itself, ``":dict"``/``":list"``/``":len"`` for a mapping
+    or collection object, ``".attr"`` for each public attribute or property that can be
+    written down (never an underscore name: a refactor renames those)."""
     if isinstance(value, (str, bytes, int, float, bool, type(None), tuple, frozenset)):
         return {}  # immutable: nothing to watch
-    if _has_vars(value):
-        out = {}
+    if type(value) in (list, dict, set, bytearray) or not (
+        _has_vars(value) or hasattr(type(value), "__slots__")
+    ):
         try:
-            items = list(vars(value).items())
-        except TypeError:
+            source = to_source(copy.deepcopy(value), namespace)
+        except Exception:
             return {}
-        for name, item in items:
-            if name.startswith("__") or not name.isidentifier():
+        return {"": source} if source is not None else {}
+    out: dict[str, str] = {}
+    for view, source in _public_views(value, namespace):
+        if view.startswith("{}."):
+            out[view[2:]] = source
+        elif view in (DICT_VIEW, LIST_VIEW, LEN_VIEW):
+            out[":" + view.split("(", 1)[0]] = source
+    return out
+
+
+def _public_views(value: Any, namespace: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each public attribute on its own (a state oracle names what changed), and the
+    container view."""
+    found = [v for v in views(value, namespace) if not v[0].startswith("attrgetter")]
+    for name in public_attributes(value)[:MAX_ATTRS]:
+        try:
+            raw = inspect.getattr_static(value, name)
+            if isinstance(raw, (types.FunctionType, staticmethod, classmethod)):
                 continue
-            source = to_source(item, namespace)
-            if source is not None:
-                out[f".{name}"] = source
-        return out
-    try:
-        source = to_source(copy.deepcopy(value), namespace)
-    except Exception:
-        return {}
-    return {"": source} if source is not None else {}
+            item = getattr(value, name)
+        except Exception:
+            continue
+        if callable(item) and not isinstance(item, type):
+            continue
+        source = to_source(item, namespace)
+        if source is not None and ("{}." + name, source) not in found:
+            found.append(("{}." + name, source))
+    return found
 
 
 def _exception_name(kind: type, namespace: dict[str, Any]) -> str | None:
@@ -837,6 +963,20 @@ def _limit_cpu(seconds: int) -> None:
         pass  # no such limit here: the wall-clock watchdog still ends it
 
 
+def _import_error(module: str, exc: BaseException) -> dict[str, Any]:
+    """A module that is not there is the user's mistake (exit 4); one that fails while
+    importing is its code's (exit 1)."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and (module == missing or module.startswith(f"{missing}.")):
+        return {
+            "type": "error",
+            "usage": True,
+            "message": f"MODULE_OR_PATH {module!r}: no module named {missing!r} on the "
+            "project's paths or in the environment",
+        }
+    return {"type": "error", "message": f"cannot import {module}: {type(exc).__name__}: {exc}"}
+
+
 def main(argv: list[str]) -> int:
     request = json.loads(open(argv[0], encoding="utf-8").read())
     sys.path[:0] = request["paths"]
@@ -854,16 +994,7 @@ def main(argv: list[str]) -> int:
             with _quiet():
                 module = importlib.import_module(request["module"])
         except BaseException as exc:  # the user's module failed to import
-            out.write(
-                json.dumps(
-                    {
-                        "type": "error",
-                        "message": f"cannot import {request['module']}: "
-                        f"{type(exc).__name__}: {exc}",
-                    }
-                )
-                + "\n"
-            )
+            out.write(json.dumps(_import_error(request["module"], exc)) + "\n")
             return 1
         from ._render import namespace_kinds
 

@@ -33,6 +33,21 @@ OPERATORS = {
     "op:bool": "bool({0})",
     "op:+": "({0} + {1})",
     "op:-": "({0} - {1})",
+    "op:*": "({0} * {1})",
+    "op:/": "({0} / {1})",
+    "op://": "({0} // {1})",
+    "op:%": "({0} % {1})",
+    "op:r+": "({1} + {0})",
+    "op:r-": "({1} - {0})",
+    "op:r*": "({1} * {0})",
+    "op:neg": "(-{0})",
+    "op:pos": "(+{0})",
+    "op:abs": "abs({0})",
+    "op:&": "({0} & {1})",
+    "op:|": "({0} | {1})",
+    # Statements as expressions of the public API: a container filled and emptied.
+    "op:setitem": "operator.setitem({0}, {1}, {2})",
+    "op:delitem": "operator.delitem({0}, {1})",
 }
 
 
@@ -50,22 +65,24 @@ class Case:
     exc_type: str | None = None  # "ValueError" or "pkg.mod.Error"
     match: str | None = None  # regex for pytest.raises(match=...)
     consume: bool = False  # the call returned an iterator: compare list(call)
-    state: dict[str, str] = field(default_factory=dict)  # "column" or "column.attr" -> after
+    state: dict[str, str] = field(default_factory=dict)  # "column", "column.attr" or
+    # "column:dict" / ":list" / ":len" (a public view of the column) -> source after the call
     setup: list[str] = field(default_factory=list)  # calls on the receiver first; SELF marks it
-    result_vars: bool = False  # expected is vars(result): the value itself has no literal
+    view: str = ""  # expected is a public view of the result ("dict({})", "{}.name"):
+    # the value itself has no literal; never vars() nor an underscore attribute
     pad: list[tuple[str, str | None, bool]] = field(default_factory=list)  # omitted params:
     # (name, default source or None, keyword) so rows of one test can share columns
     arcs: int = 0  # arcs this case added when it was found
 
     def call(self, columns: list[str], raw: bool = False) -> str:
         """The expression calling the target with ``columns`` (names or sources);
-        ``raw`` leaves out the ``vars()``/``list()`` the oracle wraps it in."""
+        ``raw`` leaves out the view or ``list()`` the oracle wraps it in."""
         if self.form in OPERATORS:
             text = OPERATORS[self.form].format(*columns)
-            return f"vars({text})" if self.result_vars and not raw else text
+            return self.view.format(text) if self.view and not raw else text
         if self.form == "property":
             text = f"{columns[0]}.{self.target.rsplit('.', 1)[1]}"
-            return f"vars({text})" if self.result_vars and not raw else text
+            return self.view.format(text) if self.view and not raw else text
         if self.form == "method":
             receiver, rest, names = columns[0], columns[1:], self.params[1:]
             head = f"{receiver}.{self.target.rsplit('.', 1)[1]}"
@@ -77,8 +94,8 @@ class Case:
         text = f"{head}({', '.join(parts)})"
         if raw:
             return text
-        if self.result_vars:
-            return f"vars({text})"
+        if self.view:
+            return self.view.format(text)
         return f"list({text})" if self.consume else text
 
     def behaviour(self) -> str:
@@ -114,6 +131,7 @@ class FunctionReport:
     dropped: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None
     span: list[int] = field(default_factory=list)  # first and last line of its body
+    mutants: list[int] = field(default_factory=list)  # [detected, made] in the search
 
 
 def snake(name: str) -> str:
@@ -132,3 +150,13 @@ def from_json(data: dict[str, Any]) -> Case | Property | FunctionReport:
     kind = data.pop("type")
     cls = {"Case": Case, "Property": Property, "FunctionReport": FunctionReport}[kind]
     return cls(**data)  # type: ignore[no-any-return]
+
+
+def state_parts(key: str) -> tuple[str, str, str]:
+    """``"cart.items"`` -> ("cart", "attr", "items"); ``"cache:dict"`` -> ("cache", "view",
+    "dict"); ``"items"`` -> ("items", "", "")."""
+    if ":" in key:
+        column, _, view = key.partition(":")
+        return column, "view", view
+    column, _, attr = key.partition(".")
+    return column, ("attr" if attr else ""), attr

@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._explore import HEADROOM, cap_memory
-from ._model import SELF, Case, from_json
+from ._model import SELF, Case, from_json, state_parts
 from ._values import stdlib_namespace, to_source
+from ._views import apply_view
 
 
 class _Timeout(BaseException):
@@ -53,16 +54,19 @@ def observe(case: Case, namespace: dict[str, Any]) -> bool:
         return case.match is None or re.search(re.escape(case.match), str(exc)) is not None
     if case.outcome == "raises":
         return False
-    if case.result_vars:
-        result = dict(vars(result))
+    if case.view:
+        result = apply_view(case.view, result)
     if to_source(result, namespace) != case.expected:
         return False
     for key, expected in case.state.items():
-        column, _, attr = key.partition(".")
+        column, kind, name = state_parts(key)
         index = case.params.index(column)
         value = local[f"_aqe_{index}"]
-        seen = getattr(value, attr) if attr else value
-        if to_source(seen, namespace) != expected:
+        if kind == "attr":
+            value = getattr(value, name)
+        elif kind == "view":
+            value = apply_view(f"{name}({{}})", value)
+        if to_source(value, namespace) != expected:
             return False
     return True
 

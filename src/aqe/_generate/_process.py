@@ -20,6 +20,7 @@ _SOURCE = str(Path(__file__).resolve().parents[2])
 #: outside Python, using no CPU); busy loops are ended by its CPU limit first.
 WALL_FACTOR = 8
 
+
 def child_env(seed: str, paths: list[str] | None = None) -> dict[str, str]:
     env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONDONTWRITEBYTECODE="1")
     env.pop("PYTEST_ADDOPTS", None)

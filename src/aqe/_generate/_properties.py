@@ -136,6 +136,9 @@ def _held(check: Callable[[Any], bool], inputs: list[Any]) -> list[Any]:
 
 
 def _strategies(sample: list[Any], namespace: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Strategies to try, widest first: the type's whole domain, then domains built from
+    the inputs where the property held (their characters, their range, their lengths).
+    Never a fixed list of the inputs: a property must hold beyond what the search saw."""
     import string
 
     from hypothesis import strategies as st
@@ -151,15 +154,51 @@ def _strategies(sample: list[Any], namespace: dict[str, Any]) -> Iterator[tuple[
                         f"st.from_regex({name}, fullmatch=True)",
                         st.from_regex(value, fullmatch=True),
                     )
-    elif all(isinstance(v, int) and not isinstance(v, bool) for v in sample):
-        yield _INTS, st.integers(min_value=-(10**9), max_value=10**9)
-    from ._values import to_source
+    for text in _built(sample):
+        try:
+            strategy = eval(text, {"st": st, "string": string})
+        except Exception:
+            continue
+        yield text, strategy
 
-    sources = [to_source(v, namespace) for v in sample]
-    pairs = [(s, v) for s, v in zip(sources, sample, strict=False) if s is not None][:20]
-    if len(pairs) >= 3:
-        text = "st.sampled_from([" + ", ".join(s for s, _ in pairs) + "])"
-        yield text, st.sampled_from([v for _, v in pairs])
+
+def _built(sample: list[Any], depth: int = 0) -> list[str]:
+    """Strategy sources for values like ``sample``, widest first."""
+    if not sample or depth > 2:
+        return []
+    kinds = {type(v) for v in sample}
+    if kinds == {bool}:
+        return ["st.booleans()"]
+    if kinds == {int}:
+        low, high = min(sample), max(sample)
+        narrow = f"st.integers(min_value={low}, max_value={high})"
+        return [
+            _INTS,
+            f"st.integers(min_value={min(low, 0)}, max_value={max(high, 0) * 2 + 10})",
+        ] + ([narrow] if low < high else [])
+    if kinds <= {int, float}:
+        return [
+            "st.floats(allow_nan=False, allow_infinity=False, width=32)",
+            f"st.floats(min_value={float(min(sample))}, max_value={float(max(sample))})",
+        ]
+    if kinds == {str}:
+        chars = "".join(sorted(set("".join(sample))))
+        longest = max(len(v) for v in sample)
+        if not chars:
+            return []
+        return [f"st.text(alphabet={chars!r}, max_size={max(longest, 1)})"]
+    if kinds == {bytes}:
+        return ["st.binary(max_size=30)", f"st.binary(max_size={max(len(v) for v in sample)})"]
+    if kinds <= {list, tuple} and len(kinds) == 1:
+        items = [item for v in sample for item in v]
+        longest = max(len(v) for v in sample)
+        wrap = (
+            "st.lists({}, max_size={})"
+            if kinds == {list}
+            else "st.lists({}, max_size={}).map(tuple)"
+        )
+        return [wrap.format(inner, max(longest, 3)) for inner in _built(items, depth + 1)]
+    return []
 
 
 def _hypothesis_holds(check: Callable[..., bool], strategies: list[Any]) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._model import SELF, Case, Property, snake
+from ._model import SELF, Case, Property, snake, state_parts
 from ._values import STDLIB_NAMES
 
 _RESERVED = {"pytest", "re", "st", "given", "settings", "string", "expected", "match", "self"}
@@ -87,7 +87,7 @@ def _test_name(target: str, behaviour: str, case: Case) -> str:
         exc = behaviour.split(":", 1)[1].rsplit(".", 1)[-1]
         tail = f"raises_{snake(exc)}"
     elif behaviour == "mutates":
-        changed = sorted({k.split(".")[-1] for k in case.state})
+        changed = sorted({state_parts(k)[2] or state_parts(k)[0] for k in case.state})
         tail = "changes_" + "_and_".join(changed[:3])
     else:
         tail = "returns"
@@ -107,8 +107,10 @@ def case_id(case: Case) -> str:
             text = source
         parts.append(text)
     raw = "-".join(parts) if parts else "no-args"
-    raw = re.sub(r"\s+", " ", raw)
-    raw = "".join(ch if ch.isprintable() and ch.isascii() and ch not in "[]" else "?" for ch in raw)
+    # Escaped, never replaced: 'ünï' and '\n' stay told apart ('\xfcn\xef', '\n'), and
+    # brackets, which end a pytest id, become parentheses.
+    raw = raw.translate({ord("["): "(", ord("]"): ")"})
+    raw = raw.encode("unicode_escape").decode("ascii")
     return raw[:40].strip() or "empty"
 
 
@@ -164,7 +166,8 @@ def _render_group(group: Group, names_used: set[str]) -> tuple[str, dict[str, Ca
     if first.outcome == "raises":
         extra.append("match")
     state_cols = {
-        name: "expected_" + re.sub(r"\W", "_", _state_expr(name)) for name in sorted(first.state)
+        name: "expected_" + re.sub(r"\W+", "_", _state_expr(name)).strip("_")
+        for name in sorted(first.state)
     }
     extra.extend(state_cols.values())
     all_columns = columns + extra
@@ -255,9 +258,12 @@ def _render_scenario(group: Group, names_used: set[str]) -> str:
 
 
 def _state_expr(key: str) -> str:
-    """``"cart.items"`` -> ``cart.items`` with the column renamed as in the signature."""
-    column, dot, rest = key.partition(".")
-    return _column_name(column) + dot + rest
+    """``"cart.items"`` -> ``cart.items``, ``"cache:dict"`` -> ``dict(cache)``, with the
+    column renamed as in the signature."""
+    column, kind, name = state_parts(key)
+    if kind == "view":
+        return f"{name}({_column_name(column)})"
+    return _column_name(column) + (f".{name}" if kind == "attr" else "")
 
 
 def _escape(message: str) -> str:

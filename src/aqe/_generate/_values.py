@@ -26,6 +26,9 @@ STDLIB_NAMES: dict[str, str] = {
     "OrderedDict": "from collections import OrderedDict",
     "re": "import re",
     "math": "import math",
+    "attrgetter": "from operator import attrgetter",
+    "operator": "import operator",
+    "timezone": "from datetime import timezone",
 }
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|<[A-Za-z_][\w.]* object")
@@ -41,6 +44,9 @@ def stdlib_namespace() -> dict[str, Any]:
         "OrderedDict": __import__("collections").OrderedDict,
         "re": re,
         "math": math,
+        "attrgetter": __import__("operator").attrgetter,
+        "operator": __import__("operator"),
+        "timezone": datetime.timezone,
     }
 
 
@@ -143,15 +149,40 @@ def _repr_source(value: Any, namespace: dict[str, Any]) -> str | None:
         return None
     if len(text) > MAX_SOURCE or _ADDRESS.search(text):
         return None
-    try:
-        back = eval(text, dict(namespace))
-    except Exception:
-        return None
-    try:
-        same = type(back) is type(value) and bool(back == value)
-    except Exception:
-        return None
-    return text if same else None
+    for candidate in dict.fromkeys([text, requalified(text, namespace)]):
+        try:
+            back = eval(candidate, dict(namespace))
+            same = type(back) is type(value) and bool(back == value)
+        except Exception:
+            continue
+        if same:
+            return candidate
+    return None
+
+
+_QUALIFIED = re.compile(
+    r"\b(datetime|decimal|fractions|collections|pathlib|uuid|enum|ipaddress)\.([A-Za-z_]\w*)"
+)
+
+
+def requalified(text: str, namespace: dict[str, Any]) -> str:
+    """``datetime.datetime(...)`` as ``datetime(...)`` where the module under test binds
+    ``datetime`` to the class (``from datetime import datetime``), so the repr reads back in
+    its namespace, and in the test file, which imports names as the module does."""
+    import sys
+
+    def bare(match: re.Match[str]) -> str:
+        module, name = match.group(1), match.group(2)
+        obj = getattr(sys.modules.get(module), name, None)
+        if (
+            obj is not None
+            and namespace.get(name) is obj
+            and namespace.get(module) is not (sys.modules.get(module))
+        ):
+            return name
+        return match.group(0)
+
+    return _QUALIFIED.sub(bare, text)
 
 
 def _bounded(text: str) -> str | None:
