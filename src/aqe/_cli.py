@@ -176,12 +176,29 @@ def _setting_options(func: Any) -> Any:
     help="Run tests the history has never seen N more times in varied orders (detect-flaky).",
 )
 @click.option("--run-id", "run_id", metavar="ID", hidden=True, callback=lambda c, p, v: _run_id(v))
+@click.option(
+    "--affected",
+    metavar="[REF]",
+    is_flag=False,
+    flag_value="",
+    help="Only tests whose recorded dependencies changed since REF (default: the last "
+    "run's commit), new or changed test files and tests with no map (docs/affected.md).",
+)
+@click.option(
+    "--changed",
+    metavar="[REF]",
+    is_flag=False,
+    flag_value="",
+    help="Only tests in changed test files or importing a changed module (no map needed).",
+)
+@click.option("--explain", is_flag=True, help="With --affected/--changed: each test's reason.")
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
     from ._adapters import RunOptions, pick_adapter
 
-    paths: tuple[str, ...] = params["paths"]
+    mode, ref, paths = _selection_mode(params)
+    params["paths"] = paths
     _check_paths(paths)
     root = _root_for(paths)
     flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
@@ -209,7 +226,18 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         if store is not None:
             store.close()
 
+    prepared = _prepare_selection(root, config, run_id, mode, ref, params["explain"])
+    if prepared is not None:
+        if prepared.done is not None:
+            ctx.exit(prepared.done)
+        os.environ.update(prepared.env)  # the plugins read it, in forked and spawned workers
+        selection = dataclasses.replace(
+            selection, extra_args=(*selection.extra_args, *prepared.args)
+        )
+
     def finish(code: int) -> int:
+        if prepared is not None:
+            _finish_selection(root, config, run_id, prepared)
         if status_path and not params["status_path"]:
             with contextlib.suppress(OSError):
                 os.unlink(status_path)  # the history holds the finished run
@@ -220,6 +248,55 @@ def run(ctx: click.Context, /, **params: Any) -> None:
     ctx.meta[_PENDING_KEY] = _PendingRun(
         (pick_adapter(root, config.adapter), config, selection, options, run_id), finish
     )
+
+
+def _selection_mode(params: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """``--affected``/``--changed`` and their REF; a path click took for REF goes back."""
+    paths: tuple[str, ...] = params["paths"]
+    if params["affected"] is not None and params["changed"] is not None:
+        raise UsageError("--affected and --changed exclude each other: choose one")
+    mode = "affected" if params["affected"] is not None else None
+    mode = "changed" if params["changed"] is not None else mode
+    if mode is None:
+        if params["explain"]:
+            raise UsageError("--explain explains --affected or --changed: add one")
+        return None, None, paths
+    from ._affected._command import split_ref
+
+    value = params[mode]
+    root = _root_for(paths or ((value,) if value and os.path.exists(value) else ()))
+    ref, paths = split_ref(value, paths, root)
+    return mode, ref, paths
+
+
+def _prepare_selection(
+    root: Path, config: Config, run_id: str, mode: str | None, ref: str | None, explain: bool
+) -> Any:
+    """What ``--affected``/``--changed``/``--record-deps`` add to the run (docs/affected.md)."""
+    if mode is None and not config.record_deps:
+        return None
+    from ._affected._command import prepare
+
+    store = _history_store(root, config) if mode is not None else None
+    try:
+        return prepare(
+            root, run_id, store, mode=mode, ref=ref, record=config.record_deps, explain=explain
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _finish_selection(root: Path, config: Config, run_id: str, prepared: Any) -> None:
+    from ._affected._command import finish
+    from ._runner import open_store
+
+    store = open_store(config, root) if prepared.deps_dir is not None else None
+    try:
+        finish(root, run_id, prepared, store)
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _selection(
