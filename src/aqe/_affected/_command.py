@@ -69,7 +69,7 @@ def prepare(
             raise UsageError(f"--{mode} {chosen_ref}: not a git revision in {root}")
         known = store.known_nodeids() if hasattr(store, "known_nodeids") else set()
         if mode == "changed":
-            choice = _select.changed(root, chosen_ref, {n.split("::")[0] for n in known})
+            choice = _select.changed(root, chosen_ref, known)
         else:
             if store is None:
                 raise UsageError("--affected needs the history (it holds the dependency map)")

@@ -127,23 +127,29 @@ def _data_dirs(choice: Choice, changed: Iterable[str], test_files: set[str], why
                 choice.files.setdefault(test_file, f"{why}: {path}")
 
 
-def changed(root: Path, ref: str, known_files: Iterable[str] = ()) -> Choice:
+def changed(root: Path, ref: str, known: Iterable[str] = ()) -> Choice:
     """``--changed``: tests in changed test files and in test modules that import a
-    changed module, directly or not."""
+    changed module, directly or not. ``known``: the tests the history knows, reported
+    as left out when their file is not collected."""
     choice = Choice("changed", ref)
     files = _changes.project_files(root)
     diff = _changes.changed_files(root, ref)
-    test_files = {f for f in files if _looks_like_test(f)} | set(known_files)
+    known = list(known)
+    test_files = {f for f in files if _looks_like_test(f)} | {_file_of(n) for n in known}
     _widen(choice, diff, test_files)
     _data_dirs(choice, diff, test_files, "data file changed")
     python = [path for path in diff if path.endswith(".py")]
     if python:
         graph = ImportGraph(python_sources(root, [f for f in files if f.endswith(".py")]))
         for path, cause in graph.dependents(python).items():
-            if path in test_files or path in python:
+            if path in test_files:
                 why = "test file changed" if path == cause else f"imports {cause} (changed)"
                 choice.files.setdefault(path, why)
-    choice.pruned = {f for f in test_files if f not in choice.files}
+    if choice.everything is None:
+        choice.pruned = {f for f in test_files if f not in choice.files}
+        for nodeid in known:
+            if _file_of(nodeid) in choice.pruned:
+                choice.left_out[nodeid] = "not in or importing a changed file"
     return choice
 
 
