@@ -5,6 +5,7 @@ record) and after it (the records merged into the history's map)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -103,14 +104,11 @@ def prepare(
         prepared.env["_AQE_DEPS_DIR"] = str(prepared.deps_dir)
         prepared.env["_AQE_DEPS_ROOT"] = str(root)
         prepared.args += ["-p", "aqe._affected._recorder"]
-        if sys.version_info < (3, 12):
-            try:
-                import coverage  # noqa: F401
-            except ImportError:
-                raise UsageError(
-                    "--record-deps needs coverage.py on Python < 3.12: "
-                    "pip install 'coverage>=7.6' (or aqe's affected extra)"
-                ) from None
+        if importlib.util.find_spec("coverage") is None:
+            raise UsageError(
+                "--record-deps and --affected need coverage.py: "
+                "pip install 'coverage>=7.6' (or aqe's affected extra)"
+            )
     return prepared
 
 
