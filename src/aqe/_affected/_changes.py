@@ -8,6 +8,7 @@ virtual environments and caches are not code) and answers in milliseconds.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,6 +36,7 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
+@functools.lru_cache(maxsize=8)
 def toplevel(root: Path) -> Path:
     """The repository's top directory; a usage error outside git."""
     try:
