@@ -224,6 +224,7 @@ def main() -> int:
             "missed": not aff_caught,
             "missed_tests": sorted(caught - aff_caught),
         }
+        row["why"] = next((x for x in aff_out.splitlines() if x.startswith("aqe: --affected")), "")
         if "nothing to run" in aff_out:
             row["selected"] = 0
         if args.testmon:

@@ -3,11 +3,15 @@ run by the real aqe (end to end: git and aqe are processes)."""
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import MakeProject, RunAqe
+from conftest import HANG_GUARD, MakeProject, RunAqe, StartAqe
 
 pytestmark = pytest.mark.e2e
 
@@ -122,3 +126,55 @@ def test_changed_follows_the_import_graph_without_a_map(project: Path, run_aqe: 
     out = done.stdout
     assert "aqe: file: tests/test_fmt.py: imports src/calc/fmt.py (changed)" in out
     assert "1 failed, 3 deselected" in out, out + done.stderr
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Processes whose working directory is ``directory`` (or under it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd == str(directory) or cwd.startswith(f"{directory}/"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_watch_runs_what_a_save_affects_and_ctrl_c_leaves_nothing(
+    project: Path, start_aqe: StartAqe
+) -> None:
+    pytest.importorskip("watchfiles")
+    watcher = start_aqe("watch", "--debounce", "50", cwd=project)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in watcher.stdout or ()])
+    reader.start()
+
+    def wait_for(text: str) -> list[str]:
+        seen: list[str] = []
+        while True:
+            try:
+                line = lines.get(timeout=HANG_GUARD)
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} in {seen}") from None
+            seen.append(line)
+            if text in line:
+                return seen
+
+    try:
+        wait_for("nothing to run")  # the first round: nothing changed since the map
+        _edit(project, "src/calc/ops.py", "return a - b", "return a + b")
+        seen = wait_for(" deselected in ")
+        assert any("aqe: changed: src/calc/ops.py" in line for line in seen), seen
+        assert "1 failed, 3 deselected" in seen[-1]
+        _edit(project, "src/calc/fmt.py", 'f"={value}"', 'f"= {value}"')
+        wait_for("--affected since")  # the next round has started its run
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=HANG_GUARD) == 2
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.wait()
+        reader.join(timeout=HANG_GUARD)
+    assert _processes_in(project) == []

@@ -502,6 +502,20 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     serve(project, budget=budget, session_idle=session_idle)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("-w", "--workers", metavar="N|auto", help="Workers of each run.")
+@click.option("--debounce", default=300, type=click.IntRange(10, 60_000), help="Milliseconds.")
+@click.pass_context
+def watch(ctx: click.Context, paths: tuple[str, ...], workers: str | None, debounce: int) -> None:
+    """On every save under PATHS, run the tests it affects (aqe run --affected)."""
+    from ._affected._watch import watch as watch_loop
+
+    root = _root_for(paths)
+    run_args = (["-w", workers] if workers else []) + ["--", *ctx.meta.get(_EXTRA_KEY, ())]
+    ctx.exit(watch_loop(root, paths, run_args, debounce))
+
+
 def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         seconds = float(value)
@@ -971,7 +985,7 @@ def _engine_settings(
 
 
 #: Commands that pass the arguments after ``--`` to pytest.
-_PYTEST_COMMANDS = ("run", "list", "detect-flaky")
+_PYTEST_COMMANDS = ("run", "list", "detect-flaky", "watch")
 
 
 def _no_such_option(exc: click.NoSuchOption, args: Sequence[str]) -> str:

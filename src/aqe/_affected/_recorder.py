@@ -190,5 +190,6 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = os.environ.get(DIRECTORY_ENV)
     if directory:
         import coverage  # noqa: F401  # once, here: forked workers inherit the module
+
         root = Path(os.environ.get(ROOT_ENV) or str(config.rootpath))
         config.pluginmanager.register(Recorder(root, Path(directory)), "aqe-deps-recorder")

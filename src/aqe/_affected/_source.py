@@ -30,7 +30,7 @@ class Shape:
 
     fingerprints: dict[str, str]
     lines: dict[int, str] = field(default_factory=dict)
-    #: Names referenced in module-level code (decorators, calls at import time).
+    #: Names module-level code calls (calls and decorators run at import time).
     module_names: frozenset[str] = frozenset()
 
 
@@ -81,11 +81,19 @@ def shape_of(source: bytes | str) -> Shape | None:
     for function in walker.defs:  # what remains once bodies are gone is import-time code
         function.body = [ast.Pass()]
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            names.add(node.attr)
+    for node in ast.walk(tree):  # what import-time code calls: calls and decorators
+        called: list[ast.expr] = []
+        if isinstance(node, ast.Call):
+            called.append(node.func)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            called.extend(node.decorator_list)
+        for expr in called:
+            if isinstance(expr, ast.Call):
+                expr = expr.func
+            if isinstance(expr, ast.Name):
+                names.add(expr.id)
+            elif isinstance(expr, ast.Attribute):
+                names.add(expr.attr)
     walker.fingerprints[MODULE] = _digest(tree)
     return Shape(walker.fingerprints, walker.lines, frozenset(names))
 
