@@ -195,18 +195,22 @@ def _setting_options(func: Any) -> Any:
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
-    from ._adapters import RunOptions, pick_adapter
-
     mode, ref, paths = _selection_mode(params)
     params["paths"] = paths
     _check_paths(paths)
     root = _root_for(paths)
     flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
     config = load_config(root, flags)
+    run_id = params["run_id"] or uuid.uuid4().hex[:12]
+    # Before pytest is imported: with nothing affected, the answer is all there is.
+    prepared = _prepare_selection(root, config, run_id, mode, ref, params["explain"])
+    if prepared is not None and prepared.done is not None:
+        ctx.exit(prepared.done)
+    from ._adapters import RunOptions, pick_adapter
+
     selection = _selection(
         ctx, params, config, exitfirst=params["exitfirst"], maxfail=params["maxfail"]
     )
-    run_id = params["run_id"] or uuid.uuid4().hex[:12]
     # Every run keeps a live snapshot for `aqe status`, in .aqe unless told otherwise.
     status_path = params["status_path"] or _live_status(root, run_id)
     options = RunOptions(
@@ -226,10 +230,7 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         if store is not None:
             store.close()
 
-    prepared = _prepare_selection(root, config, run_id, mode, ref, params["explain"])
     if prepared is not None:
-        if prepared.done is not None:
-            ctx.exit(prepared.done)
         os.environ.update(prepared.env)  # the plugins read it, in forked and spawned workers
         selection = dataclasses.replace(
             selection, extra_args=(*selection.extra_args, *prepared.args)
@@ -277,7 +278,13 @@ def _prepare_selection(
         return None
     from ._affected._command import prepare
 
-    store = _history_store(root, config) if mode is not None else None
+    store = None
+    if mode is not None and config.history:  # opened without _runner: it imports pytest
+        from ._store import open_existing
+        from ._store._select import scheme_of
+
+        where = config.history_path
+        store = open_existing(where if scheme_of(where) else root / where)
     try:
         return prepare(
             root, run_id, store, mode=mode, ref=ref, record=config.record_deps, explain=explain

@@ -39,11 +39,10 @@ class TestDeps:
 
     @staticmethod
     def from_json(text: str) -> TestDeps:
+        # As decoded (``[hash, [functions]]`` pairs unpack like the tuples): a map of a
+        # few thousand tests is read on every --affected run, before anything else.
         raw = json.loads(text)
-        return TestDeps(
-            {p: (str(h), tuple(f)) for p, (h, f) in raw.get("py", {}).items()},
-            {p: str(h) for p, h in raw.get("data", {}).items()},
-        )
+        return TestDeps(raw.get("py", {}), raw.get("data", {}))
 
 
 @dataclass(frozen=True, slots=True)
