@@ -147,6 +147,44 @@ def testmon_failing(output: str) -> tuple[set[str], int]:
     return bad, ran
 
 
+def cpu_run(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU of the process and its children) of one run."""
+    before = os.times()
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=root, env=env, capture_output=True, timeout=1800, check=False)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return wall, cpu
+
+
+def overhead(
+    root: Path, work: Path, reps: int, workers: int, env: dict[str, str]
+) -> dict[str, object]:
+    """``aqe run`` with and without ``--record-deps``, interleaved: medians and ratios."""
+    history = work / "overhead.db"
+    base = [sys.executable, "-m", "aqe", "run", "-w", str(workers), "--no-live", "-q"]
+    base += ["--history", str(history)]
+    times: dict[str, list[tuple[float, float]]] = {"plain": [], "record": []}
+    for rep in range(reps):
+        order = ["plain", "record"] if rep % 2 == 0 else ["record", "plain"]
+        for kind in order:
+            extra = ["--record-deps"] if kind == "record" else []
+            times[kind].append(cpu_run([*base, *extra], root, env))
+    result: dict[str, object] = {"reps": reps, "load": os.getloadavg()}
+    for kind, pairs in times.items():
+        result[f"{kind}_wall_median"] = round(statistics.median(w for w, _ in pairs), 2)
+        result[f"{kind}_cpu_median"] = round(statistics.median(c for _, c in pairs), 2)
+    for measure in ("wall", "cpu"):
+        plain = result[f"plain_{measure}_median"]
+        record = result[f"record_{measure}_median"]
+        assert isinstance(plain, float) and isinstance(record, float)
+        result[f"{measure}_ratio"] = round(record / plain, 3)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("project", type=Path)
@@ -157,7 +195,17 @@ def main() -> int:
     parser.add_argument("--testmon", action="store_true")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--tries", type=int, default=0, help="give up after N (default 4x)")
+    parser.add_argument(
+        "--overhead", type=int, default=0, metavar="REPS", help="only --record-deps' cost"
+    )
     args = parser.parse_args()
+    if args.overhead:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
+        env.update(PYTHONPATH=str(args.project), CI="true")
+        args.work.mkdir(parents=True, exist_ok=True)
+        found = overhead(args.project, args.work, args.overhead, args.workers, env)
+        print(json.dumps(found, indent=2))
+        return 0
 
     root = args.work / args.project.name
     shutil.rmtree(root, ignore_errors=True)

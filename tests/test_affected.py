@@ -177,4 +177,7 @@ def test_watch_runs_what_a_save_affects_and_ctrl_c_leaves_nothing(
             watcher.kill()
         watcher.wait()
         reader.join(timeout=HANG_GUARD)
+        for pipe in (watcher.stdout, watcher.stderr):
+            if pipe is not None:
+                pipe.close()
     assert _processes_in(project) == []
