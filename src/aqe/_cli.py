@@ -523,6 +523,34 @@ def watch(ctx: click.Context, paths: tuple[str, ...], workers: str | None, debou
     ctx.exit(watch_loop(root, paths, run_args, debounce))
 
 
+@cli.command()
+@click.argument("path", required=False)
+@click.option("-n", "--limit", default=20, type=click.IntRange(min=1), help="How many gaps.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
+def gaps(path: str | None, limit: int, as_json: bool) -> None:
+    """Code no test reaches, by function, ranked (from the last run's coverage data)."""
+    from ._affected import _gaps
+
+    root = _root_for((path,) if path else ())
+    under = None
+    if path is not None:
+        if not Path(path).exists():
+            raise UsageError(f"path {path!r} (argument PATH) does not exist")
+        under = Path(path).resolve().relative_to(root.resolve()).as_posix()
+        under = None if under == "." else under
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    try:
+        found = _gaps.command(root, under, store, limit)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        click.echo(json.dumps({"gaps": [gap.to_json() for gap in found]}, indent=2))
+    else:
+        click.echo("\n".join(_gaps.text(found)) or "no gaps: every measured line is reached")
+
+
 def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         seconds = float(value)
@@ -556,6 +584,7 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
 @click.option("--report", is_flag=True, help="Per function: coverage, tests kept and dropped.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
 @click.option("--seed", default=0, type=int, help="Seed of the search.")
+@click.option("--gaps", "aim_at_gaps", is_flag=True, help="Aim at the top gap (aqe gaps).")
 def generate(
     target: str,
     function: str | None,
@@ -566,9 +595,20 @@ def generate(
     report: bool,
     as_json: bool,
     seed: int,
+    aim_at_gaps: bool = False,
 ) -> None:
     """Write unit tests for a module; keep only those that pass in fresh processes under
     four hash seeds."""
+    if aim_at_gaps:  # issue 20: the module's top gap (docs/affected.md) as --function
+        from ._affected._gaps import top_function
+
+        if function is not None:
+            raise UsageError("--gaps chooses the function: drop --function")
+        gap = top_function(find_root(Path.cwd()), target)
+        if gap is None:
+            raise UsageError(f"aqe generate --gaps: no gap in a function of {target}")
+        function = gap.function
+        click.echo(f"aqe: aiming at the top gap: {gap.file}::{gap.function}", err=True)
     import importlib.util
 
     if importlib.util.find_spec("coverage") is None:
