@@ -113,9 +113,20 @@ def git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+#: CPU seconds (user + system) of every child run so far: the last run's is the difference.
+CPU: list[float] = [0.0]
+
+
 def run(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, str]:
+    """(wall seconds, output) of one run; its CPU seconds go to ``CPU`` (a shared
+    machine's load stretches wall times, CPU times much less)."""
+    before = os.times()
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    after = os.times()
+    CPU.append(
+        after.children_user - before.children_user + after.children_system - before.children_system
+    )
     return time.perf_counter() - start, done.stdout + done.stderr
 
 
@@ -253,6 +264,7 @@ def main() -> int:
         apply(root, mutation)
         git(root, "commit", "-qam", mutation.describe())
         full_s, _ = run([*aqe, "--no-history", "--json", str(report)], root, env)
+        full_cpu = CPU[-1]
         caught = failing(outcomes(report), baseline)
         if not caught:
             continue
@@ -269,6 +281,8 @@ def main() -> int:
             "total": len(baseline),
             "full_s": round(full_s, 2),
             "affected_s": round(aff_s, 2),
+            "full_cpu": round(full_cpu, 2),
+            "affected_cpu": round(CPU[-1], 2),
             "missed": not aff_caught,
             "missed_tests": sorted(caught - aff_caught),
         }
@@ -284,7 +298,8 @@ def main() -> int:
         rows.append(row)
         print(
             f"[{len(rows)}] {mutation.describe()}: full {full_s:.1f}s caught {len(caught)}; "
-            f"affected {aff_s:.1f}s ran {row['selected']}/{len(baseline)}"
+            f"affected {aff_s:.1f}s ran {row['selected']}/{len(baseline)}; "
+            f"CPU full {row['full_cpu']}s affected {row['affected_cpu']}s"
             + (" MISSED " + ",".join(row["missed_tests"][:3]) if row["missed"] else "")
             + (f"; testmon {row['testmon_s']}s ran {row['testmon_selected']}"
                + (" MISSED" if row["testmon_missed"] else "") if args.testmon else ""),
@@ -306,6 +321,8 @@ def main() -> int:
         ),
         "median_full_s": statistics.median(r["full_s"] for r in rows),
         "median_affected_s": statistics.median(r["affected_s"] for r in rows),
+        "median_full_cpu": statistics.median(r["full_cpu"] for r in rows),
+        "median_affected_cpu": statistics.median(r["affected_cpu"] for r in rows),
         "load": os.getloadavg(),
     }
     if args.testmon:
