@@ -181,3 +181,24 @@ def test_watch_runs_what_a_save_affects_and_ctrl_c_leaves_nothing(
             if pipe is not None:
                 pipe.close()
     assert _processes_in(project) == []
+
+
+@pytest.mark.postgres
+def test_the_map_round_trips_through_postgres_as_through_sqlite(tmp_path: Path) -> None:
+    from pg_cluster import cluster
+
+    from aqe._affected import _mapstore
+    from aqe._store import HistoryStore, open_history
+
+    deps = _mapstore.TestDeps({"src/a.py": ("h1", ("f", "<module>"))}, {"d.txt": "h2"})
+    with cluster() as pg:
+        database = pg.create_database("affected_map")
+        with open_history(database) as store, HistoryStore(tmp_path / "h.db") as lite:
+            for each in (store, lite):
+                _mapstore.save(each, "r1", 1.0, {"t.py::x": deps}, {"h1": '{"f": "1"}'}, {})
+                _mapstore.save(each, "r2", 2.0, {"t.py::x": deps}, {"h1": '{"f": "1"}'}, {"a": "b"})
+            for each in (store, lite):
+                loaded = _mapstore.load(each)
+                assert loaded.tests["t.py::x"].to_json() == deps.to_json()
+                assert loaded.watched == {"a": "b"}
+                assert _mapstore.shapes(each, {"h1"}) == {"h1": {"f": "1"}}
