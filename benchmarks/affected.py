@@ -228,7 +228,9 @@ def main() -> int:
     base = git(root, "rev-parse", "HEAD")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
     env.update(PYTHONPATH=str(root), CI="true", PYTHONDONTWRITEBYTECODE="1")
+    # A mutation can make a test loop forever: a per-test limit (it then counts as failed).
     aqe = [sys.executable, "-m", "aqe", "run", "-w", str(args.workers), "--no-live"]
+    aqe += ["--timeout", "120"]
     report = args.work / "report.json"
 
     seconds, _out = run([*aqe, "--record-deps", "--json", str(report)], root, env)
