@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("Python API", ("aqe", "aqe._api")),
     ("agent server", ("aqe._mcp",)),
     ("generation", ("aqe._generate",)),
-    ("run control", ("aqe._runner", "aqe._git")),
+    ("run control", ("aqe._runner", "aqe._git", "aqe._affected")),
     ("adapters", ("aqe._adapters", "aqe.plugins", "aqe._sharding")),
     (
         "coordination",

@@ -176,16 +176,38 @@ def _setting_options(func: Any) -> Any:
     help="Run tests the history has never seen N more times in varied orders (detect-flaky).",
 )
 @click.option("--run-id", "run_id", metavar="ID", hidden=True, callback=lambda c, p, v: _run_id(v))
+@click.option(
+    "--affected",
+    metavar="[REF]",
+    is_flag=False,
+    flag_value="",
+    help="Only tests whose recorded dependencies changed since REF (default: the last "
+    "run's commit), new or changed test files and tests with no map (docs/affected.md).",
+)
+@click.option(
+    "--changed",
+    metavar="[REF]",
+    is_flag=False,
+    flag_value="",
+    help="Only tests in changed test files or importing a changed module (no map needed).",
+)
+@click.option("--explain", is_flag=True, help="With --affected/--changed: each test's reason.")
 @click.pass_context
 def run(ctx: click.Context, /, **params: Any) -> None:
     """Run the suite (or PATHS) on a pool of workers; pytest args go after --."""
-    from ._adapters import RunOptions, pick_adapter
-
-    paths: tuple[str, ...] = params["paths"]
+    mode, ref, paths = _selection_mode(params)
+    params["paths"] = paths
     _check_paths(paths)
     root = _root_for(paths)
     flags = _given(ctx, [name for name, option in OPTIONS.items() if option.flags])
     config = load_config(root, flags)
+    run_id = params["run_id"] or uuid.uuid4().hex[:12]
+    # Before pytest is imported: with nothing affected, the answer is all there is.
+    prepared = _prepare_selection(root, config, run_id, mode, ref, params["explain"])
+    if prepared is not None and prepared.done is not None:
+        ctx.exit(prepared.done)
+    from ._adapters import RunOptions, pick_adapter
+
     selection = _selection(
         ctx,
         params,
@@ -194,7 +216,6 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         maxfail=params["maxfail"],
         shard=config.shard,
     )
-    run_id = params["run_id"] or uuid.uuid4().hex[:12]
     # Every run keeps a live snapshot for `aqe status`, in .aqe unless told otherwise.
     status_path = params["status_path"] or _live_status(root, run_id)
     options = RunOptions(
@@ -214,7 +235,15 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         if store is not None:
             store.close()
 
+    if prepared is not None:
+        os.environ.update(prepared.env)  # the plugins read it, in forked and spawned workers
+        selection = dataclasses.replace(
+            selection, extra_args=(*selection.extra_args, *prepared.args)
+        )
+
     def finish(code: int) -> int:
+        if prepared is not None:
+            _finish_selection(root, config, run_id, prepared)
         if status_path and not params["status_path"]:
             with contextlib.suppress(OSError):
                 os.unlink(status_path)  # the history holds the finished run
@@ -226,6 +255,61 @@ def run(ctx: click.Context, /, **params: Any) -> None:
         (pick_adapter(root, config.adapter, config.suites), config, selection, options, run_id),
         finish,
     )
+
+
+def _selection_mode(params: dict[str, Any]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """``--affected``/``--changed`` and their REF; a path click took for REF goes back."""
+    paths: tuple[str, ...] = params["paths"]
+    if params["affected"] is not None and params["changed"] is not None:
+        raise UsageError("--affected and --changed exclude each other: choose one")
+    mode = "affected" if params["affected"] is not None else None
+    mode = "changed" if params["changed"] is not None else mode
+    if mode is None:
+        if params["explain"]:
+            raise UsageError("--explain explains --affected or --changed: add one")
+        return None, None, paths
+    from ._affected._command import split_ref
+
+    value = params[mode]
+    root = _root_for(paths or ((value,) if value and os.path.exists(value) else ()))
+    ref, paths = split_ref(value, paths, root)
+    return mode, ref, paths
+
+
+def _prepare_selection(
+    root: Path, config: Config, run_id: str, mode: str | None, ref: str | None, explain: bool
+) -> Any:
+    """What ``--affected``/``--changed``/``--record-deps`` add to the run (docs/affected.md)."""
+    if mode is None and not config.record_deps:
+        return None
+    from ._affected._command import prepare
+
+    store = None
+    if mode is not None and config.history:  # opened without _runner: it imports pytest
+        from ._store import open_existing
+        from ._store._select import scheme_of
+
+        where = config.history_path
+        store = open_existing(where if scheme_of(where) else root / where)
+    try:
+        return prepare(
+            root, run_id, store, mode=mode, ref=ref, record=config.record_deps, explain=explain
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _finish_selection(root: Path, config: Config, run_id: str, prepared: Any) -> None:
+    from ._affected._command import finish
+    from ._runner import open_store
+
+    store = open_store(config, root) if prepared.deps_dir is not None else None
+    try:
+        finish(root, run_id, prepared, store)
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _selection(
@@ -483,6 +567,48 @@ def mcp(root: Path | None, budget: int, session_idle: float) -> None:
     serve(project, budget=budget, session_idle=session_idle)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("-w", "--workers", metavar="N|auto", help="Workers of each run.")
+@click.option("--debounce", default=300, type=click.IntRange(10, 60_000), help="Milliseconds.")
+@click.pass_context
+def watch(ctx: click.Context, paths: tuple[str, ...], workers: str | None, debounce: int) -> None:
+    """On every save under PATHS, run the tests it affects (aqe run --affected)."""
+    from ._affected._watch import watch as watch_loop
+
+    root = _root_for(paths)
+    run_args = (["-w", workers] if workers else []) + ["--", *ctx.meta.get(_EXTRA_KEY, ())]
+    ctx.exit(watch_loop(root, paths, run_args, debounce))
+
+
+@cli.command()
+@click.argument("path", required=False)
+@click.option("-n", "--limit", default=20, type=click.IntRange(min=1), help="How many gaps.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
+def gaps(path: str | None, limit: int, as_json: bool) -> None:
+    """Code no test reaches, by function, ranked (from the last run's coverage data)."""
+    from ._affected import _gaps
+
+    root = _root_for((path,) if path else ())
+    under = None
+    if path is not None:
+        if not Path(path).exists():
+            raise UsageError(f"path {path!r} (argument PATH) does not exist")
+        under = Path(path).resolve().relative_to(root.resolve()).as_posix()
+        under = None if under == "." else under
+    config = load_config(root, {})
+    store = _history_store(root, config)
+    try:
+        found = _gaps.command(root, under, store, limit)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        click.echo(json.dumps({"gaps": [gap.to_json() for gap in found]}, indent=2))
+    else:
+        click.echo("\n".join(_gaps.text(found)) or "no gaps: every measured line is reached")
+
+
 def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         seconds = float(value)
@@ -521,6 +647,7 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
 @click.option("--seed", default=0, type=int, help="Seed of the search.")
+@click.option("--gaps", "aim_at_gaps", is_flag=True, help="Aim at the top gap (aqe gaps).")
 def generate(
     target: str,
     function: str | None,
@@ -531,9 +658,20 @@ def generate(
     report: bool,
     as_json: bool,
     seed: int,
+    aim_at_gaps: bool = False,
 ) -> None:
     """Write unit tests for a module; keep only those that pass in fresh processes under
     four hash seeds."""
+    if aim_at_gaps:  # issue 20: the module's top gap (docs/affected.md) as --function
+        from ._affected._gaps import top_function
+
+        if function is not None:
+            raise UsageError("--gaps chooses the function: drop --function")
+        gap = top_function(find_root(Path.cwd()), target)
+        if gap is None:
+            raise UsageError(f"aqe generate --gaps: no gap in a function of {target}")
+        function = gap.function
+        click.echo(f"aqe: aiming at the top gap: {gap.file}::{gap.function}", err=True)
     import importlib.util
 
     if importlib.util.find_spec("coverage") is None:
@@ -1017,7 +1155,7 @@ def _engine_settings(
 
 
 #: Commands that pass the arguments after ``--`` to pytest.
-_PYTEST_COMMANDS = ("run", "list", "detect-flaky")
+_PYTEST_COMMANDS = ("run", "list", "detect-flaky", "watch")
 
 
 def _no_such_option(exc: click.NoSuchOption, args: Sequence[str]) -> str:

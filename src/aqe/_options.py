@@ -455,6 +455,16 @@ class Config:
             "shows the plan).",
         ),
     )
+    record_deps: bool = field(  # record each test's dependency map (docs/affected.md)
+        default=False,
+        metadata=_read(
+            _boolean,
+            "--record-deps",
+            switch=True,
+            help="Record which files, functions and data files each test uses, for "
+            "--affected (docs/affected.md).",
+        ),
+    )
     #: more reporters: "name[=PATH]"
     reports: tuple[str, ...] = field(default_factory=tuple, metadata=_read(_args))
     #: the aqe.backends entry point that starts the workers; "local": this machine

@@ -68,7 +68,7 @@ def test_one_schema_definition_renders_both_dialects() -> None:
     assert _schema.MIGRATIONS == tuple(_tables.render(s, _tables.SQLITE) for s in _tables.STEPS)
     assert _schema.MIGRATIONS[1][0] == "ALTER TABLE runs ADD COLUMN crashed INTEGER"
     postgres = [_tables.render(s, _tables.POSTGRES) for s in _tables.STEPS]
-    assert len(postgres) == _schema.SCHEMA_VERSION == 3
+    assert len(postgres) == _schema.SCHEMA_VERSION == 4
     assert postgres[0][0].startswith("CREATE TABLE runs (seq BIGINT GENERATED ALWAYS AS IDENTITY")
     assert '"end" DOUBLE PRECISION' in postgres[0][0]
 

@@ -62,6 +62,8 @@ class RunRequest:
     workers: int | None = None
     retries: int | None = None
     timeout: float | None = None
+    #: ``aqe run --affected REF`` (issue 20's run_affected tool).
+    affected: str | None = None
 
     def argv(self, directory: Path, run_id: str) -> list[str]:
         argv = [
@@ -86,6 +88,8 @@ class RunRequest:
                 maxfail=self.maxfail,
             )
         )
+        if self.affected is not None:
+            argv.append(f"--affected={self.affected}")
         return argv + list(self.paths) + list(self.node_ids)
 
     def describe(self) -> dict[str, object]:

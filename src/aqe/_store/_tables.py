@@ -111,8 +111,18 @@ _V3: tuple[Operation, ...] = (
     AddColumn("results", Column("quarantined", "integer")),
 )
 
+_V4: tuple[Operation, ...] = (
+    # The dependency map (``aqe run --record-deps``, docs/affected.md): per test, the
+    # project files (content hash, functions run) and data files it used, as JSON;
+    # each recorded Python file's function fingerprints by content hash; and the
+    # configuration, lock and conftest files' hashes when a run recorded.
+    Table("dep_tests", _c("nodeid:text* run_id:text! recorded:real! deps:text!")),
+    Table("dep_shapes", _c("hash:text* fingerprints:text!")),
+    Table("dep_runs", _c("run_id:text* recorded:real! watched:text!")),
+)
+
 #: ``STEPS[i]`` takes the schema from version ``i`` to ``i + 1``. Append; never edit.
-STEPS: tuple[tuple[Operation, ...], ...] = (_V1, _V2, _V3)
+STEPS: tuple[tuple[Operation, ...], ...] = (_V1, _V2, _V3, _V4)
 
 
 @dataclass(frozen=True, slots=True)

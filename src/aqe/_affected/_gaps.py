@@ -1,0 +1,229 @@
+"""``aqe gaps``: the code no test reaches, by function, ranked by how much it matters.
+
+From the coverage data the last covered run left (``.coverage``, as pytest-cov and
+``coverage run`` write it, combined over aqe's workers). Why these ranks: a gap in
+code that changes often (git churn) breaks more often; one with many branches hides
+more behaviour; one whose neighbours (the other functions of its file) many tests
+reach sits in code the project cares about, and is the cheapest to test from there.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .._exceptions import UsageError
+from ._source import MODULE, shape_of
+
+_BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.IfExp, ast.BoolOp, ast.Match)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    file: str
+    function: str
+    lines: tuple[int, ...]
+    branches: int
+    churn: int
+    neighbour_tests: int
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "lines": list(self.lines)}
+
+
+def git_churn(root: Path) -> Callable[[str], int]:
+    """Commits that touched a file among the last 500 (0 outside git)."""
+
+    def churn(relpath: str) -> int:
+        try:
+            done = subprocess.run(
+                ["git", "log", "--oneline", "-n", "500", "--", relpath],
+                cwd=root, capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return 0
+        return len(done.stdout.splitlines()) if done.returncode == 0 else 0
+
+    return churn
+
+
+def _branches(tree: ast.AST) -> dict[str, int]:
+    """Branch points per function (qualified as ``_source`` names them)."""
+    counts: dict[str, int] = {}
+
+    def walk(node: ast.AST, prefix: list[str], owner: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = ".".join([*prefix, child.name])
+                counts.setdefault(name, 0)
+                walk(child, [*prefix, child.name], name)
+            elif isinstance(child, ast.ClassDef):
+                walk(child, [*prefix, child.name], owner)
+            else:
+                if isinstance(child, _BRANCHES):
+                    counts[owner] = counts.get(owner, 0) + 1
+                walk(child, prefix, owner)
+
+    walk(tree, [], MODULE)
+    return counts
+
+
+def find_gaps(
+    root: Path,
+    missing: Mapping[str, set[int]],
+    churn: Callable[[str], int],
+    reached_by: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[Gap]:
+    """Gaps per function from each file's missing lines (relative path -> lines),
+    best first. ``reached_by``: per file, per function, how many tests ran it."""
+    found = []
+    for relpath, lines in missing.items():
+        if not lines:
+            continue
+        try:
+            source = (root / relpath).read_bytes()
+        except OSError:
+            continue
+        shape = shape_of(source)
+        if shape is None:
+            continue
+        branches = _branches(ast.parse(source))
+        grouped: dict[str, list[int]] = {}
+        for line in sorted(lines):
+            grouped.setdefault(shape.lines.get(line, MODULE), []).append(line)
+        changes = churn(relpath)
+        tests = (reached_by or {}).get(relpath, {})
+        for function, gap_lines in grouped.items():
+            neighbours = sum(n for name, n in tests.items() if name != function)
+            score = (
+                len(gap_lines)
+                * (1 + branches.get(function, 0))
+                * (1 + math.log1p(changes))
+                * (1 + math.log1p(neighbours))
+            )
+            found.append(
+                Gap(
+                    relpath,
+                    function,
+                    tuple(gap_lines),
+                    branches.get(function, 0),
+                    changes,
+                    neighbours,
+                    round(score, 2),
+                )
+            )
+    return sorted(found, key=lambda gap: (-gap.score, gap.file, gap.function))
+
+
+def missing_lines(root: Path, under: str | None = None) -> dict[str, set[int]]:
+    """Each measured project file's unreached lines, from the project's coverage data."""
+    try:
+        import coverage
+        from coverage.exceptions import CoverageException
+    except ImportError:
+        raise UsageError("aqe gaps needs coverage.py: pip install 'coverage>=7.6'") from None
+    cov = coverage.Coverage(data_file=str(root / ".coverage"))
+    data_file = Path(cov.config.data_file)
+    if not data_file.is_absolute():
+        data_file = root / data_file
+    if not data_file.exists():
+        raise UsageError(
+            f"no coverage data in {data_file}: run with coverage first "
+            "(aqe run -- --cov=PKG, or coverage run -m aqe run)"
+        )
+    cov = coverage.Coverage(data_file=str(data_file))
+    cov.load()
+    found: dict[str, set[int]] = {}
+    resolved = root.resolve()
+    for filename in cov.get_data().measured_files():
+        path = Path(filename)
+        try:
+            relpath = path.resolve().relative_to(resolved).as_posix()
+        except ValueError:
+            continue
+        if under is not None and not (
+            relpath == under or relpath.startswith(under.rstrip("/") + "/")
+        ):
+            continue
+        try:
+            _, _, _, missing, _ = cov.analysis2(filename)
+        except (CoverageException, OSError):
+            continue
+        found[relpath] = set(missing)
+    return found
+
+
+def reached_from(tests: Mapping[str, object]) -> dict[str, dict[str, int]]:
+    """Per file, per function: how many recorded tests ran it (the dependency map)."""
+    counts: dict[str, dict[str, int]] = {}
+    for deps in tests.values():
+        for relpath, (_, functions) in getattr(deps, "python", {}).items():
+            per_file = counts.setdefault(relpath, {})
+            for function in functions:
+                per_file[function] = per_file.get(function, 0) + 1
+    return counts
+
+
+def command(root: Path, under: str | None, store: object | None, limit: int) -> list[Gap]:
+    """``aqe gaps``: the top ``limit`` gaps under ``under`` (a path relative to root)."""
+    reached: dict[str, dict[str, int]] = {}
+    if store is not None:
+        from . import _mapstore
+
+        reached = reached_from(_mapstore.load(store).tests)
+    gaps = find_gaps(root, missing_lines(root, under), git_churn(root), reached)
+    return gaps[:limit]
+
+
+def text(gaps: list[Gap]) -> list[str]:
+    rows = []
+    for gap in gaps:
+        shown = _ranges(gap.lines)
+        rows.append(
+            f"{gap.score:8.1f}  {gap.file}::{gap.function}  lines {shown}  "
+            f"({gap.branches} branches, {gap.churn} commits, {gap.neighbour_tests} tests nearby)"
+        )
+    return rows
+
+
+def _ranges(lines: tuple[int, ...]) -> str:
+    parts: list[str] = []
+    start = previous = lines[0]
+    for line in (*lines[1:], None):
+        if line is not None and line == previous + 1:
+            previous = line
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if line is not None:
+            start = previous = line
+    return ",".join(parts)
+
+
+def top_function(root: Path, target: str) -> Gap | None:
+    """The best-ranked gap of a module (``MODULE_OR_PATH``) that ``aqe generate`` can
+    aim at: a module-level function or a class's method."""
+    path = Path(target)
+    if not path.suffix == ".py":
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(target)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin is None:
+            raise UsageError(f"aqe generate --gaps: cannot find module {target!r}")
+        path = Path(spec.origin)
+    try:
+        relpath = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(f"aqe generate --gaps: {path} is not in the project {root}") from None
+    gaps = find_gaps(root, missing_lines(root, relpath), git_churn(root))
+    for gap in gaps:
+        if gap.function != MODULE and "@" not in gap.function and gap.function.count(".") <= 1:
+            return gap
+    return None
