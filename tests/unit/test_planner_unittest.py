@@ -4,6 +4,10 @@ classes are numbered (a suite that runs them in sequence)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
 from aqe._engine._plan import Estimate, Planner, _numbered_classes
 from aqe._messages import Collect, RunTests
 
@@ -101,3 +105,19 @@ def test_numbered_classes_need_two_different_numbers() -> None:
     assert _numbered_classes(["a.py::Test1Mode::t", "a.py::Test2Mode::t"])
     assert not _numbered_classes(["a.py::TestHTTP2Client::t", "a.py::TestHTTP2Server::t"])
     assert not _numbered_classes(["a.py::TestA::t", "a.py::TestB::t", "a.py::test_01"])
+
+
+def test_fewer_files_than_workers_get_every_worker_when_large_and_cuttable(
+    tmp_path: Path,
+) -> None:
+    from aqe._engine._coordinator import SHARE_BYTES, pool_size
+
+    big, small = tmp_path / "test_big.py", tmp_path / "test_small.py"
+    big.write_text("#" * SHARE_BYTES)
+    small.write_text("def test_x(): pass\n")
+    files: Any = [SimpleNamespace(path=big)]
+    assert pool_size(2, 1, files, "auto") == 2
+    assert pool_size(2, 1, files, "test") == 2
+    assert pool_size(2, 1, files, "file") == 1  # never cut: one worker has it all
+    assert pool_size(2, 1, [SimpleNamespace(path=small)], "auto") == 1
+    assert pool_size(4, 8, files, "auto") == 4
