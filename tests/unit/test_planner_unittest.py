@@ -121,3 +121,19 @@ def test_fewer_files_than_workers_get_every_worker_when_large_and_cuttable(
     assert pool_size(2, 1, files, "file") == 1  # never cut: one worker has it all
     assert pool_size(2, 1, [SimpleNamespace(path=small)], "auto") == 1
     assert pool_size(4, 8, files, "auto") == 4
+
+
+def test_numbered_classes_collected_up_front_are_never_cut_either() -> None:
+    # --lf & co. collect in the coordinator: the planner gets the items directly.
+    names = ["Test01_Init::runTest"] + [f"Test02_Plain::test_{i}" for i in range(6)]
+    planner = Planner(
+        files=[],
+        file_sizes=[],
+        workers=2,
+        estimates={},
+        collect_estimates={},
+        direct_items=[(f"u.py::{name}", "u.py") for name in names],
+        order_bound=["u.py"],
+    )
+    assert "u.py" in planner.sequenced
+    assert all(not unit.splittable for plan in planner.workers for unit in plan.ready)

@@ -289,6 +289,7 @@ class Planner:
             loads[target] += self.file_est[index]
 
     def _assign_direct(self, items: Sequence[tuple[str, str]]) -> None:
+        self._find_sequenced([nodeid for nodeid, _ in items])
         units = self._units([nodeid for nodeid, _ in items], -1)
         loads = [w.ready_est() for w in self.workers]
         # Dealt longest first; queued in pytest's order (add_ready keeps it when
@@ -326,6 +327,15 @@ class Planner:
             )
             for path, ids in by_file.items()
         ]
+
+    def _find_sequenced(self, nodeids: Sequence[str]) -> None:
+        """Note the unittest files among these tests' whose classes are numbered."""
+        by_file: dict[str, list[str]] = {}
+        for nodeid in nodeids:
+            by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+        for path, ids in by_file.items():
+            if path in self.order_bound and _numbered_classes(ids):
+                self.sequenced.add(path)
 
     def _cuttable(self, unit: Unit) -> bool:
         """Whether the unit has a place it may be cut at (O(1): a unit's tests are
@@ -368,9 +378,7 @@ class Planner:
         by_file: dict[str, list[str]] = {}
         for nodeid in nodeids:
             by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
-        for path, ids in by_file.items():
-            if path in self.order_bound and _numbered_classes(ids):
-                self.sequenced.add(path)
+        self._find_sequenced(nodeids)
         index_of = {self.files[i]: i for i in files}
         for index in files:
             plan.collecting.discard(index)
