@@ -77,9 +77,6 @@ from ._stops import Stops
 from ._worker import sweep_worker_files
 
 _TICK = 0.1
-#: Bounds of the wait that lets results gather between reads (see ``_coalesce``).
-_COALESCE_MIN = 0.001
-_COALESCE_MAX = 0.005
 #: Replacements forked for a slot whose workers keep dying before doing anything.
 _MAX_BARREN_DEATHS = 3
 
@@ -241,7 +238,6 @@ class Coordinator:
 
     def _loop(self) -> None:
         while self.pool.live() or (self.planner.retries_waiting() and not self.stopping):
-            self._coalesce()
             for conn in self.pool.ready(_TICK):
                 self._read(conn)
             self.recorder.flush()
@@ -259,22 +255,6 @@ class Coordinator:
                 self._last_feed = now
                 self._end_exited()
                 self._feed_all()
-
-    def _coalesce(self) -> None:
-        """Let results gather while every worker has work in hand. A worker sends
-        each result before its next test (a crash never loses one), so a loop that
-        woke on each would handle one message per wake-up: at thousands of tiny
-        tests a second, the wake-ups (a context switch each, on cores the workers
-        fill) cost more than the results. Waiting at most half of the least work
-        any worker holds (by estimate) never leaves one idle."""
-        if self.stopping:
-            return
-        live = self.pool.live()
-        if not live:
-            return
-        window = min(self.planner.ahead(conn.worker) for conn in live) / 2
-        if window >= _COALESCE_MIN:
-            time.sleep(min(window, _COALESCE_MAX))
 
     def _read(self, conn: WorkerConn) -> bool:
         """Handle what the worker sent; False once there is nothing (more) to read."""

@@ -519,10 +519,6 @@ class Planner:
         plan = self.workers[worker]
         return plan.shut_down and not plan.outstanding
 
-    def ahead(self, worker: int) -> float:
-        """Estimated seconds of work the worker has been sent and not finished."""
-        return self.workers[worker].outstanding_est() if worker < len(self.workers) else 0.0
-
     def set_elapsed(self, worker: int, seconds: float) -> None:
         """How long the worker's running test has run (it weighs in stealing)."""
         if worker < len(self.workers):
