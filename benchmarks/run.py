@@ -63,6 +63,7 @@ from gensuite import (  # after the sys.path tweak, so the script runs from any 
     ideal_bound,
     load_manifest,
 )
+from shapes import ShapeSpec  # after the sys.path tweak, as gensuite
 
 SAMPLE_INTERVAL = 0.02
 TOOL_ORDER = ("serial", "xdist", "aqe-first", "aqe-rerun", "split")
@@ -83,8 +84,8 @@ class Scenario:
 
     name: str
     description: str
-    full: SuiteSpec
-    quick: SuiteSpec
+    full: SuiteSpec | ShapeSpec
+    quick: SuiteSpec | ShapeSpec
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -125,6 +126,24 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ),
 }
+#: The shapes of issue 23 (``shapes.py``): aqe at or below xdist on each.
+SCENARIOS.update(
+    {
+        shape: Scenario(
+            shape,
+            description,
+            ShapeSpec(shape, shape),
+            ShapeSpec(f"{shape}-quick", shape, scale=0.1),
+        )
+        for shape, description in (
+            ("unittest", "a suite whose time sits in one large unittest file"),
+            ("tiny", "tens of thousands of tiny parametrized tests: per-test cost"),
+            ("imports", "heavy imports: collection shared out, nothing imported twice"),
+            ("longtail", "long-tailed durations: scheduling at the tail"),
+            ("subprocess", "tests that spawn subprocesses"),
+        )
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,9 @@ BARS: dict[str, list[Bar]] = {
         Bar("aqe first-run <= 0.4x xdist (wall)", "first/xdist", 0.4),
         Bar("aqe first-run <= 0.8x serial (wall)", "first/serial", 0.8),
         Bar("aqe re-run <= 0.6x serial (wall)", "rerun/serial", 0.6),
+        # Issue 23: the developer's loop, against two plain pytest processes.
+        Bar("aqe first-run <= 1.0x split (wall)", "first/split", 1.0),
+        Bar("aqe re-run <= 0.9x split (wall)", "rerun/split", 0.9),
     ],
     "heavy": [
         Bar("aqe first-run <= 1.10x ideal bound", "first/ideal", 1.10),
@@ -148,6 +170,18 @@ BARS: dict[str, list[Bar]] = {
         Bar("aqe first-run <= 0.9x xdist (wall)", "first/xdist", 0.9),
         Bar("aqe re-run <= 0.9x xdist (wall)", "rerun/xdist", 0.9),
     ],
+    "tiny": [
+        Bar("aqe first-run <= 1.0x xdist (wall)", "first/xdist", 1.0),
+        Bar("aqe re-run <= 1.0x xdist (wall)", "rerun/xdist", 1.0),
+        Bar("aqe re-run <= 0.55x serial (wall)", "rerun/serial", 0.55),
+    ],
+    **{
+        shape: [
+            Bar("aqe first-run <= 1.0x xdist (wall)", "first/xdist", 1.0),
+            Bar("aqe re-run <= 1.0x xdist (wall)", "rerun/xdist", 1.0),
+        ]
+        for shape in ("unittest", "imports", "longtail", "subprocess")
+    },
 }
 MEMORY_BARS = [
     Bar("aqe first-run peak RSS <= xdist", "first/xdist mem", 1.0),
@@ -169,8 +203,10 @@ class Settings:
     aqe_json: bool = False
 
 
-def describe_spec(spec: SuiteSpec) -> str:
+def describe_spec(spec: SuiteSpec | ShapeSpec) -> str:
     """One-line summary of a suite's shape, so the log says what was actually run."""
+    if isinstance(spec, ShapeSpec):
+        return spec.describe()
     parts = [f"{spec.n_tests} tests in {spec.n_files} files"]
     if spec.dist == "trivial":
         parts.append("trivial")
@@ -758,11 +794,17 @@ def should_skip(tool: str, runs: list[RunResult]) -> bool:
 
 
 def run_scenario(
-    spec: SuiteSpec, tool_keys: list[str], settings: Settings, log: Callable[[str], None]
+    spec: SuiteSpec | ShapeSpec,
+    tool_keys: list[str],
+    settings: Settings,
+    log: Callable[[str], None],
 ) -> ScenarioResult:
     """Generate the suite, warm up, time all tools round-robin for ``reps`` rounds, then
     measure their memory round-robin for ``mem_reps`` separate, untimed rounds."""
-    suite = generate_suite(spec, settings.suites_dir / spec.name)
+    if isinstance(spec, ShapeSpec):
+        suite = spec.generate((settings.suites_dir / spec.name).resolve())
+    else:
+        suite = generate_suite(spec, settings.suites_dir / spec.name)
     manifest = load_manifest(suite)
     totals = manifest["totals"]
     assert isinstance(totals, dict)

@@ -614,6 +614,95 @@ def test_unittest_files_that_rely_on_their_order_are_never_cut(tmp_path: Path) -
             assert code == 0 and not failed and processes == 1, output
 
 
+_CLASSES_UNITTEST = """
+    import os
+    import time
+    import unittest
+    from pathlib import Path
+
+    NOTES = Path(os.environ["ORDER_NOTES"])
+
+    class Base(unittest.TestCase):
+        __test__ = False
+
+        @classmethod
+        def setUpClass(cls):
+            (NOTES / f"setup-{cls.__name__}-{os.getpid()}").touch()
+
+        @classmethod
+        def tearDownClass(cls):
+            (NOTES / f"teardown-{cls.__name__}-{os.getpid()}").touch()
+
+        def setUp(self):
+            with (NOTES / f"order-{os.getpid()}").open("a") as out:
+                out.write(f"{type(self).__name__}.{self._testMethodName}\\n")
+
+    class TestHold(Base):
+        __test__ = True
+
+        def test_00_holds_its_worker(self):
+            # Held until another process runs a test of this file (a cut), or for
+            # ORDER_HOLD seconds: a worker stuck in a test gives up what it has not
+            # been sent, here from the next class on.
+            started = time.monotonic()
+            mine = f"order-{os.getpid()}"
+            while time.monotonic() - started < float(os.environ["ORDER_HOLD"]):
+                if any(note.name != mine for note in NOTES.glob("order-*")):
+                    break
+                time.sleep(0.01)
+    """ + "".join(
+    f"""
+    class Test{name}(Base):
+        __test__ = True
+    """
+    + "".join(
+        f"""
+        def test_{i:02}(self):
+            pass
+    """
+        for i in range(1, 8)
+    )
+    for name in "ABCD"
+)
+
+
+def test_a_unittest_file_is_cut_where_the_class_changes_and_classes_stay_whole(
+    tmp_path: Path,
+) -> None:
+    project = _project(
+        tmp_path / "project",
+        {"test_classes.py": _CLASSES_UNITTEST, "test_other.py": "def test_quick(): pass\n"},
+    )
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    env = {"ORDER_NOTES": str(notes), "ORDER_HOLD": "60"}
+    code, output, data = _aqe(project, "-w", "2", env=env)
+    assert code == 0, output
+    outcomes = _outcomes(data)
+    assert len(outcomes) == 30 and set(outcomes.values()) == {"passed"}, output
+    pytest_order = ["TestHold.test_00_holds_its_worker"] + [
+        f"Test{name}.test_{i:02}" for name in "ABCD" for i in range(1, 8)
+    ]
+    orders = {path.name: path.read_text().split() for path in notes.glob("order-*")}
+    assert len(orders) == 2, (orders, output)  # the file was cut: two processes ran it
+    owner: dict[str, str] = {}
+    for name, ran in orders.items():
+        classes = [test.split(".")[0] for test in ran]
+        for cls in set(classes):
+            # Each class's tests ran one after another, in pytest's order (the
+            # classes themselves in the order they were stolen)...
+            mine = [test for test in ran if test.startswith(cls + ".")]
+            first = classes.index(cls)
+            assert ran[first : first + len(mine)] == mine, ran
+            assert mine == [test for test in pytest_order if test in mine], ran
+            # ...and whole: each class ran in one process.
+            assert owner.setdefault(cls, name) == name, (cls, orders)
+    # setUpClass and tearDownClass ran once per class, in the process that ran it.
+    for kind in ("setup", "teardown"):
+        ran = sorted(path.name.split("-")[1] for path in notes.glob(f"{kind}-*"))
+        assert ran == sorted(owner), (kind, ran)
+
+
 def test_a_files_tests_run_in_order_and_its_module_fixture_is_set_up_once(
     tmp_path: Path,
 ) -> None:

@@ -212,7 +212,12 @@ class Coordinator:
     def _plan(self) -> int:
         """Make the plan; returns how many workers to start."""
         estimates, collect_est = self.sink.estimates()
-        workers = pool_size(self.settings.workers, len(self.files) + len(self.direct))
+        workers = pool_size(
+            self.settings.workers,
+            len(self.files) + len(self.direct),
+            self.files,
+            self.settings.split,
+        )
         self.run.workers = workers
         if self.view is not None:
             self.view.started(workers, len(self.files), len(self.direct))
@@ -639,9 +644,20 @@ def describe_death(conn: WorkerConn, status: int | None) -> str:
     return (cause(conn.pid) if cause is not None else None) or describe_exit(status)
 
 
-def pool_size(requested: int, units: int) -> int:
-    """Workers for a run: as asked, but never more than there is work for."""
+def pool_size(
+    requested: int, units: int, files: Sequence[nodes.Collector] = (), split: str = "file"
+) -> int:
+    """Workers for a run: as asked, but never more than there is work for: one per
+    file, unless the files may be cut and hold enough to share (a suite whose time
+    sits in one big file: its classes are shared out at the tail)."""
+    if units < requested and split != "file" and sum(map(_size, files)) >= SHARE_BYTES:
+        return requested
     return max(1, min(requested, units))
+
+
+#: Fewer files than workers get every worker asked for when they are this large
+#: (about a few hundred tests): an idle worker may take the tail of one of them.
+SHARE_BYTES = 20_000
 
 
 def _size(node: nodes.Collector) -> int:

@@ -13,15 +13,23 @@ run longest first when history knows their durations, else (or with ``order``
 At the tail an idle worker steals: first files another worker has not collected
 yet, then whole queued files, and only then the contiguous tail of a file, cut
 where the class or function changes, when that pays for collecting the file again.
-Splitting follows ``split``: ``auto`` never splits a file whose tests are
-``unittest.TestCase`` methods (written for unittest's one-process, in-order runner)
-or whose module/class fixtures are expensive; ``file`` never splits; ``test``
-splits any file. A worker is told to shut down only when no work can reach it.
+Splitting follows ``split``: ``auto`` cuts a file whose tests are
+``unittest.TestCase`` methods only where the class changes (``setUpClass`` and
+``tearDownClass`` then run once on each worker that takes part of a class, and a
+class's tests keep their order, as under pytest-xdist's load scheduling), and inside
+a class only when history shows that class dominating the run (see
+``_dominant_classes``); it never cuts one whose classes are numbered
+(``Test01_...``, ``Test02_...``: unittest's loader runs classes by name, so numbering
+them is how a suite says one class sets up the next, as pyparsing's does), nor a
+plain file whose module/class fixtures are expensive; ``file`` never splits;
+``test`` splits any file. A worker is told to shut down only when no work can reach
+it.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 import statistics
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -44,6 +52,10 @@ DEFAULT_TEST_SECONDS = 0.01
 #: A setup this long (and much longer than its file's usual setup) marks an
 #: expensive module/class fixture whose tests must stay together.
 STICKY_SETUP_SECONDS = 0.05
+#: A unittest class whose history adds up to at least this share of one worker's
+#: fair share of the run (the whole estimate over the workers) dominates it: it may be
+#: cut between its own tests, since kept whole it alone would bound the run.
+DOMINANT_CLASS_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,12 @@ class Unit:
     est: float
     splittable: bool = True
     started: bool = False
+    #: May be cut only where the class changes (unittest files under ``split=auto``),
+    #: or inside a class the planner found dominating.
+    classes_only: bool = False
+    #: The last test of this unit sent to its worker: whether cutting right after
+    #: it falls on a class boundary.
+    last_sent: str = ""
 
 
 @dataclass(slots=True)
@@ -184,6 +202,10 @@ class Planner:
         self._observed = 0
         self.collect_est = [collect_estimates.get(path, 0.0) for path in self.files]
         self.sticky = _sticky_files(estimates)
+        #: Unittest classes that may be cut between their tests (history).
+        self.dominant = _dominant_classes(estimates, workers)
+        #: Unittest files whose classes are numbered: never cut under ``split=auto``.
+        self.sequenced: set[str] = set()
         #: Files to collect one at a time: a batch they were in killed its worker.
         self.isolate: set[int] = set()
         #: The worker that runs each serial group's tests.
@@ -267,6 +289,7 @@ class Planner:
             loads[target] += self.file_est[index]
 
     def _assign_direct(self, items: Sequence[tuple[str, str]]) -> None:
+        self._find_sequenced([nodeid for nodeid, _ in items])
         units = self._units([nodeid for nodeid, _ in items], -1)
         loads = [w.ready_est() for w in self.workers]
         # Dealt longest first; queued in pytest's order (add_ready keeps it when
@@ -281,7 +304,13 @@ class Planner:
     def splittable(self, path: str) -> bool:
         if self.split != "auto":
             return self.split == "test"
-        return path not in self.sticky and path not in self.order_bound
+        if path in self.order_bound:  # at class boundaries (see ``classes_only``)
+            return path not in self.sequenced
+        return path not in self.sticky
+
+    def classes_only(self, path: str) -> bool:
+        """Cut only where the class changes (unittest files under ``split=auto``)."""
+        return self.split == "auto" and path in self.order_bound
 
     def _units(self, nodeids: Sequence[str], file: int) -> list[Unit]:
         """One unit per file, its tests in the order given (pytest's order)."""
@@ -289,9 +318,37 @@ class Planner:
         for nodeid in nodeids:
             by_file.setdefault(nodeid.split("::", 1)[0], deque()).append(nodeid)
         return [
-            Unit(ids, file, sum(self.test_est(n) for n in ids), self.splittable(path))
+            Unit(
+                ids,
+                file,
+                sum(self.test_est(n) for n in ids),
+                self.splittable(path),
+                classes_only=self.classes_only(path),
+            )
             for path, ids in by_file.items()
         ]
+
+    def _find_sequenced(self, nodeids: Sequence[str]) -> None:
+        """Note the unittest files among these tests' whose classes are numbered."""
+        by_file: dict[str, list[str]] = {}
+        for nodeid in nodeids:
+            by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+        for path, ids in by_file.items():
+            if path in self.order_bound and _numbered_classes(ids):
+                self.sequenced.add(path)
+
+    def _cuttable(self, unit: Unit) -> bool:
+        """Whether the unit has a place it may be cut at (O(1): a unit's tests are
+        contiguous in pytest's order, so its classes change somewhere iff its
+        first and last tests' classes differ)."""
+        if not unit.splittable or not (len(unit.nodeids) > 1 or unit.started):
+            return False
+        if not unit.classes_only:
+            return True
+        first, last = _scope(unit.nodeids[0]), _scope(unit.nodeids[-1])
+        if first != last or first in self.dominant:
+            return True
+        return unit.started and _scope(unit.last_sent) != first
 
     # -- events ----------------------------------------------------------------
 
@@ -321,6 +378,7 @@ class Planner:
         by_file: dict[str, list[str]] = {}
         for nodeid in nodeids:
             by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+        self._find_sequenced(nodeids)
         index_of = {self.files[i]: i for i in files}
         for index in files:
             plan.collecting.discard(index)
@@ -574,11 +632,20 @@ class Planner:
             return None
         total = 0.0
         for plan in self.workers:
-            # Priors may have learnt since these units were made: estimate afresh.
-            total += sum(self.test_est(n) for unit in plan.ready for n in unit.nodeids)
+            total += sum(self._unit_left(unit) for unit in plan.ready)
             total += plan.outstanding_est()
             total += sum(self.file_est[i] for i in plan.files_todo)
         return total
+
+    def _unit_left(self, unit: Unit) -> float:
+        """A queued unit's estimate, in O(1): the live view asks ten times a second,
+        and summing each test's estimate took half the coordinator's CPU on 62,000
+        tests. History's estimates do not change during a run, so the unit's own
+        running sum holds; without history every test of a unit (one file) has its
+        file's prior, which may have learnt since the unit was made."""
+        if self._has_history or not unit.nodeids:
+            return unit.est
+        return len(unit.nodeids) * self.test_est(unit.nodeids[0])
 
     def is_collecting(self) -> bool:
         return any(plan.collecting for plan in self.workers)
@@ -651,7 +718,7 @@ class Planner:
             if plan.files_todo and (busy or len(plan.files_todo) > 1):
                 return True
             for unit in plan.ready:
-                if unit.splittable and (len(unit.nodeids) > 1 or unit.started):
+                if self._cuttable(unit):
                     return True
                 if not unit.started and (busy or len(plan.ready) > 1):
                     return True
@@ -693,6 +760,7 @@ class Planner:
                 break
             unit.started = True
             nodeid = unit.nodeids.popleft()
+            unit.last_sent = nodeid
             # Re-estimated now: the prior may have learnt since the unit was made.
             test_est = self.test_est(nodeid)
             unit.est = max(0.0, unit.est - test_est)
@@ -804,7 +872,7 @@ class Planner:
         candidates = [
             (est, position)
             for position, (unit, est) in enumerate(zip(victim.ready, ests, strict=True))
-            if unit.splittable and (len(unit.nodeids) > 1 or unit.started)
+            if self._cuttable(unit)
         ]
         if not candidates:
             return False
@@ -819,7 +887,13 @@ class Planner:
                 return False
         # A started unit's victim keeps the tests it was already sent, so the thief
         # may take all that is left of it; otherwise the victim keeps the head.
-        cut = self._cut(list(unit.nodeids), want, 0 if unit.started else 1)
+        cut = self._cut(
+            list(unit.nodeids),
+            want,
+            0 if unit.started else 1,
+            after=unit.last_sent if unit.started else "",
+            classes_only=unit.classes_only,
+        )
         if cut is None:
             return False
         tail = deque(list(unit.nodeids)[cut:])
@@ -829,12 +903,24 @@ class Planner:
         unit.est = max(0.0, unit.est - tail_est)
         if not unit.nodeids:
             victim.ready.remove(unit)
-        self._give(plan, [Unit(tail, unit.file, tail_est, unit.splittable)])
+        self._give(
+            plan,
+            [Unit(tail, unit.file, tail_est, unit.splittable, classes_only=unit.classes_only)],
+        )
         return True
 
-    def _cut(self, nodeids: list[str], want: float, first: int = 1) -> int | None:
+    def _cut(
+        self,
+        nodeids: list[str],
+        want: float,
+        first: int = 1,
+        after: str = "",
+        classes_only: bool = False,
+    ) -> int | None:
         """Where to cut (at ``first`` or later) so the tail holds about ``want``
-        seconds: preferably where the class changes, else where the function does."""
+        seconds: preferably where the class changes, else where the function does.
+        ``after``: the test before ``nodeids[0]`` on its worker ("": none);
+        ``classes_only``: only where the class changes, or inside a dominant class."""
         suffix = 0.0
         best: tuple[float, int] | None = None
         for position in range(len(nodeids) - 1, first - 1, -1):
@@ -843,10 +929,13 @@ class Planner:
                 continue
             if suffix > want * 1.5 and best is not None:
                 break
-            before, after = nodeids[position - 1] if position else "", nodeids[position]
-            if _scope(before) != _scope(after):
+            before, after_cut = nodeids[position - 1] if position else after, nodeids[position]
+            same_class = _scope(before) == _scope(after_cut)
+            if classes_only and same_class and _scope(after_cut) not in self.dominant:
+                continue
+            if not same_class:
                 rank = 0
-            elif _function(before) != _function(after):
+            elif _function(before) != _function(after_cut):
                 rank = 1
             else:
                 rank = 2
@@ -895,6 +984,38 @@ def _sticky_files(estimates: Mapping[str, Estimate]) -> set[str]:
         if expensive and len(expensive) <= len({_scope(nodeid) for nodeid in tests}):
             sticky.add(path)
     return sticky
+
+
+def _dominant_classes(estimates: Mapping[str, Estimate], workers: int) -> set[str]:
+    """Classes whose tests add up, by history, to ``DOMINANT_CLASS_SHARE`` of a
+    worker's fair share of the run or more: kept whole, one would bound the run
+    (setUpClass then runs once more on each worker that takes part of it)."""
+    if not estimates:
+        return set()
+    by_class: dict[str, float] = {}
+    for nodeid, estimate in estimates.items():
+        scope = _scope(nodeid)
+        if "::" in scope:
+            by_class[scope] = by_class.get(scope, 0.0) + estimate.total
+    fair = sum(e.total for e in estimates.values()) / max(workers, 1)
+    return {scope for scope, total in by_class.items() if total >= DOMINANT_CLASS_SHARE * fair}
+
+
+_NUMBERED = re.compile(r"[A-Za-z]*?_?(\d+)[a-z]?(?:_|[A-Z]|$)")
+
+
+def _numbered_classes(nodeids: Iterable[str]) -> bool:
+    """A file's classes are numbered in sequence: two or more carry different
+    numbers after their prefix (``Test01_Init``, ``Test02_WithoutPackrat``,
+    ``Test3Mode``), as unittest suites whose classes must run in order name them."""
+    numbers: set[str] = set()
+    for nodeid in nodeids:
+        parts = nodeid.split("::")
+        if len(parts) > 2 and (match := _NUMBERED.match(parts[1])):
+            numbers.add(match.group(1).lstrip("0"))
+            if len(numbers) > 1:
+                return True
+    return False
 
 
 def _scope(nodeid: str) -> str:

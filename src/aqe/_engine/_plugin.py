@@ -150,7 +150,12 @@ class EnginePlugin:
     def _launcher(self, session: pytest.Session) -> Launcher:
         """The run's backend: the chosen ``aqe.backends`` plugin, given what it needs
         and aqe's own choice on this machine (``_local``)."""
-        count = pool_size(self.settings.workers, len(self.collector.files) + len(session.items))
+        count = pool_size(
+            self.settings.workers,
+            len(self.collector.files) + len(session.items),
+            self.collector.files,
+            self.settings.split,
+        )
         _identity.fleet(session.config).count = count  # before any worker starts
         #: What read PYTEST_XDIST_WORKER while pytest started (see ``_local``).
         self.readers = self.watch.stop()

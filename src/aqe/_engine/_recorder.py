@@ -64,6 +64,8 @@ class Recorder:
         self._pending_collect: dict[str, float] = {}
         self._last_flush = time.monotonic()
         self._last_view = 0.0
+        #: Attempts before this index are none of them failures (see ``_unscanned``).
+        self._clean = 0
 
     def record(self, result: TestResult, raw_output: str = "") -> None:
         """One settled attempt (``raw_output``: what it wrote past pytest's capture)."""
@@ -74,6 +76,18 @@ class Recorder:
             self._last_view = 0.0  # show the new count with the failure, not a tick later
         if raw_output and self.view is not None:
             self.view.test_output(result, raw_output)
+
+    def _unscanned(self) -> list[TestResult]:
+        """The attempts from the first failing one on: the status file lists the
+        first failures twice a second, and scanning every attempt each time cost a
+        tenth of the coordinator's CPU on 62,000 tests. Attempts are appended and
+        never change, so a prefix without failures stays one."""
+        results = self.run.results
+        start = self._clean
+        while start < len(results) and results[start].outcome not in FAILING_OUTCOMES:
+            start += 1
+        self._clean = start
+        return results[start:]
 
     def collect_times(self, seconds: Mapping[str, float]) -> None:
         self._pending_collect.update(seconds)
@@ -120,7 +134,7 @@ class Recorder:
                 counts=progress.counts,
                 outcomes=dict(Counter(final.values())),
                 workers=workers,
-                failures=first_failures(self.run.results, final),
+                failures=first_failures(self._unscanned(), final),
             )
 
     def frame(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import functools
 import gc
 import os
 import pickle
@@ -763,10 +764,10 @@ def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[An
     """pytest's subtests plugin fails a test with failed subtests only when the
     terminal asks for its status, counting failures in this process: decide it here,
     where they were counted, so the coordinator and the history see the same."""
-    try:
-        from .._compat import SubtestReport, failed_subtests_key
-    except ImportError:  # pytest < 9: no built-in subtests
+    subtests = _subtests()
+    if subtests is None:  # pytest < 9: no built-in subtests
         return
+    SubtestReport, failed_subtests_key = subtests
     counts: Any = config.stash.get(failed_subtests_key, None)
     key: Any = getattr(item, "id", item.nodeid)
     count = counts.get(key, 0) if counts else 0
@@ -776,6 +777,17 @@ def _fail_for_subtests(config: pytest.Config, item: nodes.Item, reports: list[An
         if report.when == "call" and report.passed and not isinstance(report, SubtestReport):
             report.outcome = "failed"
             report.longrepr = f"contains {count} failed subtest{'s' if count > 1 else ''}"
+
+
+@functools.cache
+def _subtests() -> tuple[Any, Any] | None:
+    """pytest's built-in subtests (9.0+), looked up once: ``_compat`` resolves a
+    name by importing its module on each access, once per test here."""
+    try:
+        from .._compat import SubtestReport, failed_subtests_key
+    except ImportError:
+        return None
+    return SubtestReport, failed_subtests_key
 
 
 class _SessionOnly(pytest.Item):
