@@ -145,7 +145,7 @@ class Contract:
         ]
 
     def documented(self, responses: dict[str, Any], status: int) -> str | None:
-        """The key of ``responses`` that documents ``status`` (``"404"``, ``"4XX"``, ``"default"``)."""
+        """The key of ``responses`` documenting ``status`` (``"404"``, ``"4XX"``, ``"default"``)."""
         for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
             if key in responses:
                 return key
@@ -187,7 +187,9 @@ class Contract:
         media = response.headers.get("content-type", "").split(";")[0].strip().lower()
         match = _media(content, media)
         if match is None:
-            found.append(f"content type {media or 'none'!r} is not documented ({', '.join(content)})")
+            found.append(
+                f"content type {media or 'none'!r} is not documented ({', '.join(content)})"
+            )
             return found
         if "schema" in content[match] and (media.endswith("json") or match.endswith("json")):
             try:
@@ -195,8 +197,18 @@ class Contract:
             except ValueError:
                 found.append(f"the body is not JSON: {response.text[:80]!r}")
                 return found
-            schema = where + "/" + "/".join(
-                ["responses", key, "content", match.replace("~", "~0").replace("/", "~1"), "schema"]
+            schema = (
+                where
+                + "/"
+                + "/".join(
+                    [
+                        "responses",
+                        key,
+                        "content",
+                        match.replace("~", "~0").replace("/", "~1"),
+                        "schema",
+                    ]
+                )
             )
             found += [f"body does not match its schema: {e}" for e in self.errors(body, schema)]
         return found
@@ -205,9 +217,7 @@ class Contract:
 def _media(content: dict[str, Any], media: str) -> str | None:
     for documented in content:
         plain = documented.split(";")[0].strip().lower()
-        if plain in (media, "*/*") or (
-            plain.endswith("/*") and media.startswith(plain[:-1])
-        ):
+        if plain in (media, "*/*") or (plain.endswith("/*") and media.startswith(plain[:-1])):
             return documented
     return None
 
@@ -266,7 +276,10 @@ def load_app(target: str, directory: Path) -> Any:
 
 
 def make_client(
-    base_url: str, app: Any, headers: dict[str, str], params: dict[str, str],
+    base_url: str,
+    app: Any,
+    headers: dict[str, str],
+    params: dict[str, str],
     cookies: dict[str, str],
 ) -> httpx.Client:
     """A client of the server at ``base_url``, or of ``app`` in-process (ASGI or WSGI).
@@ -283,21 +296,24 @@ def make_client(
     if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
         from starlette.testclient import TestClient
 
-        client: httpx.Client = TestClient(
-            app, base_url=base_url, raise_server_exceptions=False, headers=headers,
+        client: Any = TestClient(
+            app,
+            base_url=base_url,
+            raise_server_exceptions=False,
+            headers=headers,
             cookies=cookies,
         )
         client.params = httpx.QueryParams(params)
-        return client
+        return client  # type: ignore[no-any-return]
     transport = httpx.WSGITransport(app=app, raise_app_exceptions=False)
     return httpx.Client(
         transport=transport, base_url=base_url, headers=headers, params=params, cookies=cookies
     )
 
 
-def credentials(schemes: dict[str, tuple[str, str, str, str]], environ: Any) -> tuple[
-    dict[str, str], dict[str, str], dict[str, str]
-]:
+def credentials(
+    schemes: dict[str, tuple[str, str, str, str]], environ: Any
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Headers, query parameters and cookies for each scheme whose variable is set."""
     import base64
 

@@ -167,7 +167,7 @@ def generate(request: Request) -> Result:
     finally:
         for client in clients.values():
             client.close()
-    command = _command(request, out)
+    command = _regenerate_command(request, out)
     spec_relative = os.path.relpath(request.spec.resolve(), out)
     title = f"{contract.spec.get('info', {}).get('title', 'the API')} " + str(
         contract.spec.get("info", {}).get("version", "")
@@ -232,7 +232,7 @@ def _keep(
     return kept
 
 
-def _command(request: Request, out: Path) -> str:
+def _regenerate_command(request: Request, out: Path) -> str:
     def shown(path: Path) -> str:
         try:
             return str(path.resolve().relative_to(request.root.resolve()))
