@@ -349,6 +349,19 @@ class Checks:
         found = gone_problems(self.contract, response, operation)
         assert not found, "; ".join(found) + "\n" + describe(response)
 
+    @staticmethod
+    def fill(value: Any, **names: Any) -> Any:
+        """``value`` with each ``"{name}"`` placeholder replaced by what the test made."""
+        if isinstance(value, str):
+            if value.startswith("{") and value.endswith("}") and value[1:-1] in names:
+                return names[value[1:-1]]
+            return value.format(**names) if "{" in value else value
+        if isinstance(value, dict):
+            return {k: Checks.fill(v, **names) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(Checks.fill(v, **names) for v in value)
+        return value
+
     def read_back(self, sent: Any, response: httpx.Response) -> None:
         found = differing_fields(sent, response.json())
         assert not found, "read back unequal: " + "; ".join(found) + "\n" + describe(response)

@@ -20,7 +20,8 @@ import pytest
 )
 def test_health_accepts(api, check, url, options):
     """GET /health: valid requests get a 2xx (or a documented 404, 409...), never a 400/422."""
-    check(api.request("GET", url, **options), "GET /health")
+    response = api.request("GET", url, **options)
+    check(response, "GET /health")
 
 
 @pytest.mark.parametrize(
@@ -31,4 +32,5 @@ def test_health_accepts(api, check, url, options):
 )
 def test_stats_accepts(api, check, url, options):
     """GET /stats: valid requests get a 2xx (or a documented 404, 409...), never a 400/422."""
-    check(api.request("GET", url, **options), "GET /stats")
+    response = api.request("GET", url, **options)
+    check(response, "GET /stats")

@@ -133,16 +133,20 @@ def generate(request: Request) -> Result:
         result.warnings.append(f"secured operations were called without credentials (set {names})")
     tables: dict[str, list[tuple[str, str, str, list[Case]]]] = {}
     dropped_by_group: dict[str, list[tuple[str, str]]] = {}
+    builder.learn(ops)
     try:
         for op in ops:
-            for kind, cases in (
-                ("accepts", builder.valid_cases(op)),
-                ("rejects", builder.invalid_cases(op)),
-                ("credentials", builder.credential_cases(op)),
-            ):
-                kept = _keep(clients, contract, op, cases, result, dropped_by_group)
-                if kept:
-                    tables.setdefault(op.group, []).append((op.name, op.op_id, kind, kept))
+            cases = builder.attach(
+                op,
+                [
+                    *builder.valid_cases(op),
+                    *builder.invalid_cases(op),
+                    *builder.credential_cases(op),
+                ],
+            )
+            kept = _keep(clients, contract, op, cases, result, dropped_by_group)
+            for table in _tables(kept):
+                tables.setdefault(op.group, []).append((op.name, op.op_id, table[0].kind, table))
         kept_flows: list[Flow] = []
         for flow in flows(builder, ops):
             first = run_flow(clients, contract, flow)
@@ -201,6 +205,15 @@ def generate(request: Request) -> Result:
     del base_url
     result.seconds = time.monotonic() - started
     return result
+
+
+def _tables(cases: list[Case]) -> list[list[Case]]:
+    """One parametrize table per kind and setup, in the order the cases came."""
+    tables: dict[tuple[str, tuple[str, ...]], list[Case]] = {}
+    for case in cases:
+        made = tuple(name for step in case.setup for name in step.save)
+        tables.setdefault((case.kind, made), []).append(case)
+    return list(tables.values())
 
 
 def _declared(contract: Contract) -> dict[str, Any]:

@@ -20,18 +20,6 @@ MAX_INVALID = 18
 
 
 @dataclass(frozen=True)
-class Case:
-    """One request of a parametrize table."""
-
-    op: str  # "POST /items"
-    kind: str  # "accepts", "rejects", "credentials"
-    label: str
-    url: str
-    options: dict[str, Any]
-    expect: str  # "success", "rejected", "any"
-
-
-@dataclass(frozen=True)
 class Step:
     """One call of a sequence; ``url`` may name saved values as ``{name}``."""
 
@@ -45,6 +33,20 @@ class Step:
     #: The body sent earlier whose fields this response must hold unchanged.
     same_as: Any = None
     anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request of a parametrize table."""
+
+    op: str  # "POST /items"
+    kind: str  # "accepts", "rejects", "credentials", "unknown", "explored"
+    label: str
+    url: str
+    options: dict[str, Any]
+    expect: str  # "success", "rejected", "any"
+    #: Calls that make what ``{name}`` placeholders in url and options name (a created item).
+    setup: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,117 @@ class Builder:
     def __init__(self, contract: Contract, schemes: dict[str, Any]) -> None:
         self.contract = contract
         self.schemes = schemes
+        #: Collection (``items``) -> its create operation and the id field it answers.
+        self.creates: dict[str, tuple[Operation, str]] = {}
+        #: Item path (``/items/{item_id}``) -> (collection, path parameter).
+        self.owners: dict[str, tuple[str, str]] = {}
+
+    def learn(self, ops: list[Operation]) -> None:
+        """Which operations create what the others' ids name (for cases on real items)."""
+        for create, _item, param, item_path in _pairs(ops):
+            id_field = _id_field(self, create, param)
+            if id_field is not None:
+                self.creates[_collection(create.path)] = (create, id_field)
+                self.owners[item_path] = (_collection(create.path), param)
+
+    def _var(self, collection: str, param: str) -> str:
+        if param.lower() in ("id", "key", "uuid"):
+            return _ident(re.sub(r"(es|s)$", "", collection)) + "_id"
+        return _ident(param)
+
+    def creator(self, collection: str, var: str) -> tuple[Step, ...]:
+        """The calls that create one resource of ``collection``, its id saved as ``var``."""
+        create, id_field = self.creates[collection]
+        before, body = _dependencies(self, create, self.body(create, full=True), self.creates)
+        url, options = self.request(create, self.param_values(create, False), body)
+        save: dict[str, tuple[str, tuple[str, ...]]] = {var: ("body", (id_field,))}
+        return (
+            *before,
+            Step(
+                _ident(collection.rstrip("s")) or "made",
+                create.name,
+                url,
+                options,
+                "2xx",
+                save=save,
+            ),
+        )
+
+    def attach(self, op: Operation, cases: list[Case]) -> list[Case]:
+        """Cases on the made-up ids that a created resource can stand for, moved onto one.
+
+        The path's id (``/items/1``) and body fields that name other resources
+        (``item_id``) become ``{name}`` placeholders filled, in the test, by a fixture
+        that creates the resource; a case that changed that value keeps its own.
+        """
+        path_refs = []
+        for item_path, (collection, param) in self.owners.items():
+            if op.path == item_path or op.path.startswith(item_path + "/"):
+                path_refs.append((param, collection))
+        defaults = {
+            p.name: valid(self.contract, p.schema, p.name)
+            for p in op.parameters
+            if p.where == "path"
+        }
+        default_url = _fill(op.path, {k: _as_text(v) for k, v in defaults.items()})
+        body = self.body(op, full=True)
+        _, patched = _dependencies(self, op, body, self.creates)
+        body_refs = (
+            {k: v for k, v in patched.items() if body.get(k) != v}
+            if isinstance(patched, dict) and isinstance(body, dict)
+            else {}
+        )
+        if not path_refs and not body_refs:
+            return cases
+        out = []
+        for case in cases:
+            url, options, setup = case.url, dict(case.options), {}
+            if path_refs and url == default_url:
+                names = {}
+                for param, collection in path_refs:
+                    var = self._var(collection, param)
+                    names[param] = "{" + var + "}"
+                    setup[var] = self.creator(collection, var)
+                url = _fill(op.path, {**{k: _as_text(v) for k, v in defaults.items()}, **names})
+            sent = options.get("json")
+            if isinstance(sent, dict) and isinstance(body, dict):
+                changed = dict(sent)
+                for key, placeholder in body_refs.items():
+                    if key in sent and sent[key] == body[key]:
+                        var = placeholder.strip("{}")
+                        collection = next(
+                            c
+                            for c in self.creates
+                            if c
+                            in (
+                                var.removesuffix("_id"),
+                                var.removesuffix("_id") + "s",
+                                var.removesuffix("_id") + "es",
+                            )
+                        )
+                        changed[key] = placeholder
+                        setup[var] = self.creator(collection, var)
+                options["json"] = changed
+            steps = tuple(step for steps in setup.values() for step in steps)
+            out.append(Case(case.op, case.kind, case.label, url, options, case.expect, steps))
+            if case.kind == "accepts" and case is cases[0] and path_refs:
+                out.append(
+                    Case(
+                        case.op,
+                        "unknown",
+                        "an id that names nothing",
+                        _fill(
+                            op.path,
+                            {
+                                **{k: _as_text(v) for k, v in defaults.items()},
+                                **{p: _unknown(self, op, p) for p, _ in path_refs},
+                            },
+                        ),
+                        dict(case.options),
+                        "success",
+                    )
+                )
+        return out
 
     def param_values(self, op: Operation, full: bool) -> dict[Parameter, Any]:
         values = {}
@@ -232,6 +345,24 @@ class Builder:
         return cases
 
 
+def _unknown(builder: Builder, op: Operation, name: str) -> Any:
+    """A value of path parameter ``name`` that no created resource is likely to have."""
+    param = next(p for p in op.parameters if p.name == name and p.where == "path")
+    schema = deref(builder.contract, param.schema)
+    kind = (types(schema) or ["string"])[0]
+    if kind == "integer":
+        high = schema.get("maximum")
+        return int(high) if isinstance(high, (int, float)) and high < 999_999 else 999_999
+    if schema.get("format") == "uuid":
+        return "00000000-0000-4000-8000-000000000000"
+    candidate = "unknown-id-0"
+    return (
+        candidate
+        if _scalar_ok(builder.contract, param, candidate)
+        else valid(builder.contract, schema, name)
+    )
+
+
 def _coerced(kind: str, value: Any) -> Any:
     """What a server makes of a query string for a parameter of type ``kind``."""
     if not isinstance(value, str):
@@ -260,15 +391,25 @@ def _wrong_credential(scheme: dict[str, Any]) -> tuple[str, str, str] | None:
 def flows(builder: Builder, ops: list[Operation]) -> list[Flow]:
     """Sequences through the description's links, and create/read/update/delete inferred."""
     by_id = {op.op_id: op for op in ops}
-    by_path: dict[str, dict[str, Operation]] = {}
-    for op in ops:
-        by_path.setdefault(op.path, {})[op.method] = op
     found = []
     for op in ops:
         for name, link in op.links.items():
             flow = _link_flow(builder, op, name, link, by_id)
             if flow is not None:
                 found.append(flow)
+    for create, item_methods, name, _path in _pairs(ops):
+        flow = _crud_flow(builder, create, item_methods, name, builder.creates)
+        if flow is not None:
+            found.append(flow)
+    return found
+
+
+def _pairs(ops: list[Operation]) -> list[tuple[Operation, dict[str, Operation], str, str]]:
+    """(create, the item path's operations by method, its parameter, item path) for each
+    collection path with a POST whose item path (``/items/{item_id}``) has a GET."""
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in ops:
+        by_path.setdefault(op.path, {})[op.method] = op
     pairs = []
     for path, methods in by_path.items():
         if "post" not in methods or "{" in path:
@@ -276,17 +417,8 @@ def flows(builder: Builder, ops: list[Operation]) -> list[Flow]:
         for item_path, item_methods in by_path.items():
             match = re.fullmatch(re.escape(path.rstrip("/")) + r"/\{([^}/]+)\}", item_path)
             if match and "get" in item_methods:
-                pairs.append((methods["post"], item_methods, match.group(1)))
-    creates = {}
-    for create, _item, name in pairs:
-        id_field = _id_field(builder, create, name)
-        if id_field is not None:
-            creates[_collection(create.path)] = (create, id_field)
-    for create, item_methods, name in pairs:
-        flow = _crud_flow(builder, create, item_methods, name, creates)
-        if flow is not None:
-            found.append(flow)
-    return found
+                pairs.append((methods["post"], item_methods, match.group(1), item_path))
+    return pairs
 
 
 def _ident(text: str) -> str:

@@ -28,9 +28,19 @@ class Outcome:
 
 
 def send_case(clients: dict[bool, httpx.Client], contract: Contract, case: Case) -> Outcome:
+    """The case as its test runs it: its setup's calls first, then the request."""
+    saved: dict[str, Any] = {}
+    if case.setup:
+        made = run_flow(clients, contract, Flow("setup", "", "", case.setup), saved)
+        if made.problems:
+            return Outcome(made.verdict, tuple(f"setup: {p}" for p in made.problems))
     client = clients[case.kind != "credentials"]
     try:
-        response = client.request(case.op.split(" ", 1)[0], case.url, **case.options)
+        response = client.request(
+            case.op.split(" ", 1)[0],
+            _substitute(case.url, saved),
+            **_substitute(case.options, saved),
+        )
     except httpx.HTTPError as exc:
         return Outcome(((0, True),), (f"{type(exc).__name__}: {exc}",))
     found = contract.problems(response, case.op, case.expect)
@@ -45,6 +55,8 @@ def _substitute(value: Any, saved: dict[str, Any]) -> Any:
         return re.sub(r"\{(\w+)\}", lambda m: str(saved.get(m.group(1), m.group(0))), value)
     if isinstance(value, dict):
         return {k: _substitute(v, saved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, saved) for v in value]
     return value
 
 
@@ -63,9 +75,14 @@ def _save(step: Step, response: httpx.Response, saved: dict[str, Any]) -> str | 
     return None
 
 
-def run_flow(clients: dict[bool, httpx.Client], contract: Contract, flow: Flow) -> Outcome:
+def run_flow(
+    clients: dict[bool, httpx.Client],
+    contract: Contract,
+    flow: Flow,
+    saved: dict[str, Any] | None = None,
+) -> Outcome:
     """The steps in order, as the written test runs them; stops at the first failure."""
-    saved: dict[str, Any] = {}
+    saved = {} if saved is None else saved
     verdict: list[tuple[int, bool]] = []
     for step in flow.steps:
         client = clients[not step.anonymous]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from ._cases import Case, Flow, Step
 
 _KIND_DOC = {
+    "unknown": "an id that names nothing gets a documented answer (a 404), never a 5xx",
     "accepts": "valid requests get a 2xx (or a documented 404, 409...), never a 400/422",
     "rejects": "invalid requests get a 4xx, never a 2xx or a 5xx",
     "credentials": "without a valid credential the call is refused with a 4xx",
@@ -86,11 +88,24 @@ def test_file(
         _header(f"Contract tests for the {group!r} operations of {api_title}.", command, spec_name)
     ]
     parts.append("import pytest\n" if tables else "")
+    made: dict[str, tuple[Step, ...]] = {}
+    for _op, _id, _kind, cases in tables:
+        for case in cases:
+            if case.setup:
+                made.setdefault(_made(case)[-1], case.setup)
+    parts += [_fixture(name, steps) for name, steps in made.items()]
     used: set[str] = set()
+    with_setup = {(op, kind) for op, _id, kind, cases in tables if cases[0].setup}
     for op_name, op_id, kind, cases in tables:
         name = f"test_{identifier(op_id)}_{kind}"
+        if kind == "unknown":
+            name = f"test_{identifier(op_id)}_unknown_id"
+        elif not cases[0].setup and (op_name, kind) in with_setup:
+            name += "_bad_ids"
+        base, count = name, 1
         while name in used:
-            name += "_"
+            count += 1
+            name = f"{base}_{count}"
         used.add(name)
         parts.append(_table(name, op_name, kind, cases))
     for flow in flows:
@@ -120,6 +135,12 @@ def _table(name: str, op_name: str, kind: str, cases: list[Case]) -> str:
         )
     client = "anonymous" if kind == "credentials" else "api"
     method = op_name.split(" ", 1)[0]
+    names = sorted({n for case in cases for n in _made(case)})
+    fixtures = "".join(f"{n}, " for n in names)
+    fill = ""
+    if names:
+        given = ", ".join(f"{n}={n}" for n in names)
+        fill = f"    url, options = check.fill((url, options), {given})\n"
     expect = {
         "rejects": ', expect="rejected"',
         "credentials": ', expect="rejected"',
@@ -129,10 +150,38 @@ def _table(name: str, op_name: str, kind: str, cases: list[Case]) -> str:
         "@pytest.mark.parametrize(\n"
         '    ("url", "options"),\n'
         "    [\n" + "\n".join(rows) + "\n    ],\n)\n"
-        f"def {name}({client}, check, url, options):\n"
-        f'    """{op_name}: {_KIND_DOC[kind]}."""\n'
-        f"    check({client}.request({_flat(method)}, url, **options), {_flat(op_name)}{expect})\n"
+        f"def {name}({client}, check, {fixtures}url, options):\n"
+        + _docstring(f"{op_name}: {_KIND_DOC[kind]}.")
+        + fill
+        + f"    response = {client}.request({_flat(method)}, url, **options)\n"
+        + f"    check(response, {_flat(op_name)}{expect})\n"
     )
+
+
+def _docstring(text: str) -> str:
+    if len(text) + 10 <= WIDTH:
+        return f'    """{text}"""\n'
+    body = textwrap.fill(text, WIDTH - 4, initial_indent="    ", subsequent_indent="    ")
+    return f'    """\n{body}\n    """\n'
+
+
+def _made(case: Case) -> list[str]:
+    """The names the case's setup saves (the last one is what the case is about)."""
+    return [name for step in case.setup for name in step.save]
+
+
+def _fixture(name: str, steps: tuple[Step, ...]) -> str:
+    last = steps[-1]
+    lines = [
+        "@pytest.fixture",
+        f"def {name}(api, check):",
+        f'    """Made for the test with {last.op}: the {name} it answers."""',
+    ]
+    saved: set[str] = set()
+    for step in steps:
+        lines += _step(step, saved, {})
+    lines.append(f"    return {name}")
+    return "\n".join(lines) + "\n"
 
 
 def _placeholders(value: Any, saved: set[str]) -> bool:
@@ -145,19 +194,22 @@ def _placeholders(value: Any, saved: set[str]) -> bool:
     return False
 
 
-def _code_value(value: Any, saved: set[str], indent: int) -> str:
+def _code_value(value: Any, saved: set[str], indent: int, prefix: int = 0) -> str:
     """A literal, with ``"{name}"`` placeholders of saved values written as the names."""
     if not _placeholders(value, saved):
-        return literal(value, indent)
+        return literal(value, indent, prefix)
     if isinstance(value, str):
         whole = re.fullmatch(r"\{(\w+)\}", value)
         if whole and whole.group(1) in saved:
             return whole.group(1)
         return "f" + _flat(value)
     if isinstance(value, dict):
-        items = [f"{_flat(k)}: {_code_value(v, saved, indent + 4)}" for k, v in value.items()]
+        items = [
+            f"{_flat(k)}: {_code_value(v, saved, indent + 4, len(_flat(k)) + 3)}"
+            for k, v in value.items()
+        ]
         one = "{" + ", ".join(items) + "}"
-        if len(one) + indent <= WIDTH:
+        if len(one) + indent + prefix <= WIDTH:
             return one
         pad = " " * (indent + 4)
         return "{\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + "}"
@@ -187,11 +239,11 @@ def _step(step: Step, saved: set[str], sent: dict[int, str]) -> list[str]:
     for key, value in step.options.items():
         if key == "json" and isinstance(value, (dict, list)) and len(repr(value)) > 40:
             var = f"{step.var}_body"
-            lines.append(f"    {var} = {_code_value(value, saved, 4 + len(var) + 3)}")
+            lines.append(f"    {var} = {_code_value(value, saved, 4, len(var) + 3)}")
             sent[id(value)] = var
             args.append(f"json={var}")
         else:
-            args.append(f"{key}={_code_value(value, saved, 8)}")
+            args.append(f"{key}={_code_value(value, saved, 4, len(key) + 1)}")
     call = (
         f"{client}.{method}({', '.join(args)})"
         if method in ("get", "post", "put", "patch", "delete", "head", "options")

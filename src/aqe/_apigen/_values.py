@@ -196,8 +196,14 @@ def boundaries(contract: Contract, schema: Any) -> list[tuple[str, Any]]:
 
 
 def invalid(contract: Contract, schema: Any) -> list[tuple[str, Any]]:
-    """(label, value) the schema refuses: wrong type, beyond each bound, off the pattern or enum."""
+    """(label, value) the schema refuses: wrong type, beyond each bound, off the pattern or enum.
+
+    A value may still be valid (another ``anyOf`` branch takes it): callers check.
+    """
     schema = deref(contract, schema)
+    branch = _branch(contract, schema, 0)
+    if branch is not None and not types(schema):
+        schema = branch
     found: list[tuple[str, Any]] = []
     kind = (types(schema) or [""])[0]
     if kind in ("string", "integer", "number", "boolean"):
