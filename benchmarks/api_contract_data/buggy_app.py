@@ -131,7 +131,9 @@ def list_items(
             try:
                 wanted = Category(category)
             except ValueError:
-                raise HTTPException(status_code=422, detail="unknown category") from None
+                error = {"type": "enum", "loc": ("query", "category"), "msg": "unknown category",
+                         "input": category}
+                raise RequestValidationError([error]) from None
         category = wanted
     chosen = [i for i in _items.values() if category is None or i.category == category]
     return chosen[offset : offset + limit]

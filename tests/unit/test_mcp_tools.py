@@ -194,6 +194,7 @@ def test_the_server_registers_every_area(fleet: Fleet) -> None:
             "list_tests", "run_tests", "get_run", "cancel_run", "set_defaults",
             "list_failures", "get_failure", "similar_failures", "test_history",
             "flaky_tests", "fleet_status", "generate_tests", "get_generated_text",
+            "generate_api_tests",
         ]
     )  # fmt: skip
 
