@@ -186,7 +186,7 @@ def generate(request: Request) -> Result:
         app_dir=os.path.relpath(request.root.resolve(), out),
         schemes=found_schemes,
     )
-    groups = list(dict.fromkeys([*tables, *(f.group for f in kept_flows)]))
+    groups = list(dict.fromkeys([*tables, *(f.group for f in kept_flows), *dropped_by_group]))
     for group in groups:
         result.files[f"test_api_{identifier(group)}.py"] = test_file(
             group,
