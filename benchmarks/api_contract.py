@@ -144,7 +144,12 @@ def run_st(st: str, url: str, budget: float) -> tuple[int, float, str]:
     return code, time.monotonic() - started, text
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so every server and tool run is stopped on the way out
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--st", default=shutil.which("st") or "st", help="Schemathesis' st")
     parser.add_argument("--budget", type=float, default=20.0)
