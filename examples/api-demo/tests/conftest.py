@@ -275,6 +275,30 @@ def load_app(target: str, directory: Path) -> Any:
     return app() if attribute.endswith("()") else app
 
 
+class RetryingTransport(httpx.HTTPTransport):
+    """Network faults (a refused connect, a keep-alive connection the server had closed)
+    are retried with exponential backoff and jitter; HTTP answers, 5xx included, never."""
+
+    RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
+
+    def __init__(self, attempts: int = 4, base: float = 0.1) -> None:
+        super().__init__()
+        self.attempts, self.base = attempts, base
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import random
+        import time
+
+        for attempt in range(self.attempts):
+            try:
+                return super().handle_request(request)
+            except self.RETRYABLE:
+                if attempt == self.attempts - 1:
+                    raise
+                time.sleep(self.base * 2**attempt * (1 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
 def make_client(
     base_url: str,
     app: Any,
@@ -290,7 +314,12 @@ def make_client(
 
     if app is None:
         return httpx.Client(
-            base_url=base_url, headers=headers, params=params, cookies=cookies, timeout=30
+            base_url=base_url,
+            headers=headers,
+            params=params,
+            cookies=cookies,
+            timeout=30,
+            transport=RetryingTransport(),
         )
     call = getattr(app, "__call__", None)  # noqa: B004 - an ASGI app may be an object
     if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
