@@ -110,3 +110,33 @@ def test_bad_input_is_one_line_and_exit_4(
     assert done.returncode == 4, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("aqe: error: ") and message in line, line
+
+
+def test_the_mcp_tool_is_a_dry_run_unless_asked_and_writes_only_under_tests(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import anyio
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from aqe._mcp._fleet import Fleet
+    from aqe._mcp._tools_apigen import generate_api_tests
+
+    fleet = Fleet(demo, budget=20_000, session_idle=60.0)
+    shutil.rmtree(demo / "tests")
+    for name, value in ENV.items():  # the child inherits the server's environment
+        monkeypatch.setenv(name, value)
+    call = functools.partial(generate_api_tests, fleet, "openapi.yaml", app="app:app")
+    answer, text = anyio.run(call)
+    assert not answer.written and not (demo / "tests").exists()
+    assert (answer.operations, answer.failing_total) == (10, 0)
+    assert text.startswith("generated (dry run) ")
+    kept = json.loads((demo / answer.text_file).read_text())
+    assert "def test_items_lifecycle(api, check):" in kept["test_api_items.py"]
+    answer, _ = anyio.run(functools.partial(call, write=True, out="tests/api"))
+    assert answer.written and (demo / "tests" / "api" / "conftest.py").exists()
+    with pytest.raises(ToolError, match="not under the project's tests/ folder"):
+        anyio.run(functools.partial(call, write=True, out="../elsewhere"))
+    with pytest.raises(ToolError, match="exactly one of base_url"):
+        anyio.run(functools.partial(generate_api_tests, fleet, "openapi.yaml"))
