@@ -1073,7 +1073,10 @@ def test_link_create_item_getitem(api, check):
 
 
 def test_items_lifecycle(api, check):
-    """Create, read back, update, read back, delete, then 404: POST /items then /items/{item_id}."""
+    """
+    Create, read back, update, read back, delete, then 404: POST /items then
+    /items/{item_id}.
+    """
     created_body = {
         "name": "hammer",
         "price": 1.0,

@@ -586,6 +586,9 @@ def _link_flow(
     body = builder.body(source, full=True)
     values = builder.param_values(source, full=True)
     url, options = builder.request(source, values, body)
+    # A source on a resource (GET /users/{id}) runs on one made for the test.
+    (placed,) = builder.attach(source, [Case(source.name, "link", "", url, options, "2xx")])
+    url, options = placed.url, placed.options
     save: dict[str, tuple[str, tuple[str, ...]]] = {}
     fixed: dict[Parameter, Any] = {}
     path_names: dict[str, str] = {}
@@ -636,6 +639,7 @@ def _link_flow(
         doc=f"The {link_name!r} link of {source.name} ({code}) leads to {target.name}.",
         group=source.group,
         steps=(
+            *placed.setup,
             Step("source", source.name, url, options, "2xx", save=save),
             Step("target", target.name, target_url, target_options, "2xx"),
         ),

@@ -223,7 +223,7 @@ def _flow(flow: Flow) -> str:
         f"def {flow.name}(api, anonymous, check):"
         if any(s.anonymous for s in flow.steps)
         else f"def {flow.name}(api, check):",
-        f'    """{flow.doc}"""',
+        _docstring(flow.doc).rstrip("\n"),
     ]
     sent: dict[int, str] = {}
     for step in flow.steps:
