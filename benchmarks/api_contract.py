@@ -122,8 +122,8 @@ def run_aqe(url: str, budget: float, explore: bool, runs: int) -> tuple[list[int
         if explore:
             command += ["--explore", "--budget", str(budget)]
         code, text = _run(command, Path(tmp), env, budget * 4 + 120)
-        if code != 0:
-            return [code], time.monotonic() - started, text
+        if code != 0:  # the generator failed: an error of the benchmark, not a finding
+            raise RuntimeError(f"aqe generate api exited {code}:\n{text[-2000:]}")
         codes = []
         for _ in range(runs):
             code, output = _run([aqe, "run", "-w", "2", "-q", "--no-history", str(out)],

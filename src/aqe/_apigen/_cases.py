@@ -135,9 +135,7 @@ class Builder:
             if op.path == item_path or op.path.startswith(item_path + "/"):
                 path_refs.append((param, collection))
         defaults = {
-            p.name: valid(self.contract, p.schema, p.name)
-            for p in op.parameters
-            if p.where == "path"
+            p.name: v for p, v in self.param_values(op, full=False).items() if p.where == "path"
         }
         default_url = _fill(op.path, {k: _as_text(v) for k, v in defaults.items()})
         body = self.body(op, full=True)
@@ -204,7 +202,10 @@ class Builder:
         for param in op.parameters:
             if param.where == "cookie" or (not param.required and not full):
                 continue
-            values[param] = valid(self.contract, param.schema, param.name)
+            if param.example is not None and _scalar_ok(self.contract, param, param.example):
+                values[param] = param.example
+            else:
+                values[param] = valid(self.contract, param.schema, param.name)
         return values
 
     def request(

@@ -28,6 +28,8 @@ class Parameter:
     schema: dict[str, Any]
     #: JSON pointer of the schema, for validation with its ``$ref``s.
     pointer: str
+    #: The parameter's own ``example`` (or first of ``examples``), if any.
+    example: Any = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,10 @@ def _parameter(contract: Contract, ref: Any, where: str) -> dict[tuple[str, str]
         schema, schema_at = {"type": "string"}, None
     else:
         schema_at = where + "/schema"
+    example = param.get("example")
+    if example is None and isinstance(param.get("examples"), dict) and param["examples"]:
+        first = contract.resolve(next(iter(param["examples"].values())))
+        example = first.get("value") if isinstance(first, dict) else None
     return {
         (param["name"], param["in"]): Parameter(
             name=param["name"],
@@ -160,6 +166,7 @@ def _parameter(contract: Contract, ref: Any, where: str) -> dict[tuple[str, str]
             required=bool(param.get("required")) or param["in"] == "path",
             schema=schema,
             pointer=schema_at or "",
+            example=example,
         )
     }
 
