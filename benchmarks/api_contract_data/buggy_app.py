@@ -12,9 +12,9 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 app = FastAPI(title="Inventory API", version="1.0.0")
@@ -240,7 +240,8 @@ async def create_order(request: Request) -> Any:
     item = _item(body.item_id)
     if item.quantity < body.quantity:
         raise HTTPException(status_code=409, detail="not enough stock")
-    order = Order(id=_next["order"], total=round(item.price * body.quantity, 2), **body.model_dump())
+    total = round(item.price * body.quantity, 2)
+    order = Order(id=_next["order"], total=total, **body.model_dump())
     _next["order"] += 1
     _orders[order.id] = order
     _items[item.id] = item.model_copy(update={"quantity": item.quantity - body.quantity})
