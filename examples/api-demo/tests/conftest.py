@@ -35,7 +35,9 @@ SCHEMES: dict[str, tuple[str, str, str, str]] = {"APIKeyHeader": ("apiKey", "hea
 
 
 def _client(with_credentials: bool) -> httpx.Client:
-    target = os.environ.get("API_APP", DEFAULT_APP or "")
+    # API_BASE_URL alone points the suite at a server, even one written for an app.
+    default = "" if "API_BASE_URL" in os.environ else DEFAULT_APP or ""
+    target = os.environ.get("API_APP", default)
     app = load_app(target, APP_DIR) if target else None
     base_url = os.environ.get("API_BASE_URL", DEFAULT_BASE_URL)
     found = credentials(SCHEMES, os.environ if with_credentials else {})

@@ -319,7 +319,9 @@ def conftest(
         "#: Security scheme -> (kind, where, name, environment variable with the credential).\n"
         f"SCHEMES: dict[str, tuple[str, str, str, str]] = {literal(schemes, 0)}\n\n\n"
         "def _client(with_credentials: bool) -> httpx.Client:\n"
-        '    target = os.environ.get("API_APP", DEFAULT_APP or "")\n'
+        "    # API_BASE_URL alone points the suite at a server, even one written for an app.\n"
+        '    default = "" if "API_BASE_URL" in os.environ else DEFAULT_APP or ""\n'
+        '    target = os.environ.get("API_APP", default)\n'
         "    app = load_app(target, APP_DIR) if target else None\n"
         '    base_url = os.environ.get("API_BASE_URL", DEFAULT_BASE_URL)\n'
         "    found = credentials(SCHEMES, os.environ if with_credentials else {})\n"
