@@ -4,6 +4,11 @@ Written by `aqe generate api`; regenerate with:
 
     aqe generate api openapi.yaml --app app:app --out tests
 
+Run it on aqe's workers; network faults run again with backoff and jitter (the
+client also retries them), a broken contract never does:
+
+    aqe run --retries 2 --retry-on 'ConnectError|ConnectTimeout|ReadTimeout|RemoteProtocolError'
+
 Settings come from the environment, never from this file:
 
     API_BASE_URL   the server to test (default http://testserver)

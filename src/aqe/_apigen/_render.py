@@ -25,6 +25,9 @@ _KIND_DOC = {
 
 
 WIDTH = 96
+#: The ``aqe run`` options that retry a written test's network faults, and only those.
+RETRY_ON = "ConnectError|ConnectTimeout|ReadTimeout|RemoteProtocolError"
+_RUN_HINT = f"--retries 2 --retry-on '{RETRY_ON}'"
 
 
 def _flat(value: Any) -> str:
@@ -301,6 +304,9 @@ def conftest(
     return (
         f'"""Client, credentials and contract checks of the {api_title} tests here.\n\n'
         f"Written by `aqe generate api`; regenerate with:\n\n    {command}\n\n"
+        "Run it on aqe's workers; network faults run again with backoff and jitter (the\n"
+        "client also retries them), a broken contract never does:\n\n"
+        f"    aqe run {_RUN_HINT}\n\n"
         "Settings come from the environment, never from this file:\n\n"
         f"    API_BASE_URL   the server to test (default {base_url})\n"
         f"    API_APP        or an app to test in-process, module:attribute (default "
