@@ -559,13 +559,13 @@ def generate_api(
     if (base_url is None) == (app is None):
         raise UsageError("aqe generate api needs one of --base-url URL or --app MODULE:APP")
     needed = ["httpx", "jsonschema", "yaml", "openapi_spec_validator"]
-    needed += ["hypothesis", "hypothesis_jsonschema"] if explore else []
+    needed += ["hypothesis"] if explore else []
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(
             f"aqe generate api needs {', '.join(missing)} (not installed): "
             "pip install 'aqe[api]' (httpx, jsonschema, pyyaml, openapi-spec-validator, "
-            "hypothesis, hypothesis-jsonschema)"
+            "hypothesis)"
         )
     from ._apigen import Request
     from ._apigen import generate as run_generate

@@ -169,7 +169,16 @@ def generate(request: Request) -> Result:
             from ._explore import explore
 
             remaining = max(request.budget - (time.monotonic() - started), 1.0)
-            for op, cases in explore(clients, contract, builder, ops, remaining, request.seed):
+            skipped: list[str] = []
+            known: dict[str, set[tuple[str, str]]] = {}
+            for entries in tables.values():
+                for op_name, _op_id, _kind, cases in entries:
+                    known.setdefault(op_name, set()).update((c.url, repr(c.options)) for c in cases)
+            found = explore(
+                clients, contract, builder, ops, remaining, request.seed, skipped, known
+            )
+            result.warnings += [f"--explore skipped {why}" for why in skipped]
+            for op, cases in found:
                 tables.setdefault(op.group, []).append((op.name, op.op_id, "explored", cases))
                 result.explored += len(cases)
                 result.failing += [(f"{c.op} [{c.label}]", "found by --explore") for c in cases]
