@@ -209,3 +209,50 @@ def test_a_file_aqe_did_not_write_is_never_overwritten(project: Path) -> None:
     (project / "tests" / "api" / "conftest.py").write_text("# mine\n")
     with pytest.raises(UsageError, match="was not written by aqe generate api"):
         _generate(project)
+
+
+EXPLORE_SPEC = """
+openapi: 3.1.0
+info: {title: Mod, version: "1"}
+paths:
+  /mod:
+    get:
+      operationId: mod
+      parameters:
+        - {name: n, in: query, required: true, schema: {type: integer}}
+      responses:
+        "200": {description: ok}
+"""
+
+EXPLORE_APP = """
+from urllib.parse import parse_qs
+
+
+def app(environ, start):
+    n = int(parse_qs(environ["QUERY_STRING"])["n"][0])  # n missing: a KeyError escapes
+    start("500 Oops" if n >= 1000 else "200 OK", [])
+    return [b""]
+"""
+
+
+def test_explore_writes_the_shrunk_failure_as_a_plain_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "openapi.yaml").write_text(EXPLORE_SPEC, encoding="utf-8")
+    name = f"mod_app_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(EXPLORE_APP, encoding="utf-8")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    request = Request(
+        spec=tmp_path / "openapi.yaml",
+        root=tmp_path,
+        app=f"{name}:app",
+        explore=True,
+        budget=20,
+        dry_run=True,
+    )
+    result = generate(request)
+    assert result.warnings == [] and result.explored == 1
+    assert dict(result.failing)["GET /mod [n missing]"].startswith("KeyError: ")
+    text = result.files["test_api_mod.py"]
+    assert 'pytest.param("/mod", {"params": {"n": 1000}}, id="server error 500"),' in text
+    assert "def test_mod_explored(api, check, url, options):" in text

@@ -41,7 +41,7 @@ def send_case(clients: dict[bool, httpx.Client], contract: Contract, case: Case)
             _substitute(case.url, saved),
             **_substitute(case.options, saved),
         )
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # a network fault, or an in-process app that raised
         return Outcome(((0, True),), (f"{type(exc).__name__}: {exc}",))
     found = contract.problems(response, case.op, case.expect)
     return Outcome(((response.status_code, bool(found)),), tuple(found))
@@ -92,7 +92,7 @@ def run_flow(
                 _substitute(step.url, saved),
                 **_substitute(step.options, saved),
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # a network fault, or an in-process app that raised
             return Outcome((*verdict, (0, True)), (f"{type(exc).__name__}: {exc}",))
         if step.expect == "gone":
             found = gone_problems(contract, response, step.op)
