@@ -8,7 +8,6 @@ Every call is checked by the `check` fixture (conftest.py): a documented status,
 body valid against its schema, the declared content type and headers, never a 5xx.
 """
 
-
 import pytest
 
 

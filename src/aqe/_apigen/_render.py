@@ -120,7 +120,8 @@ def test_file(
         ]
         lines += [f"#   {what}: {why}" for what, why in dropped]
         parts.append("\n".join(lines) + "\n")
-    return "\n\n".join(p for p in parts if p).rstrip() + "\n"
+    header, *rest = [p for p in parts if p]
+    return (header + "\n" + "\n\n".join(rest)).rstrip() + "\n"
 
 
 def _table(name: str, op_name: str, kind: str, cases: list[Case]) -> str:
