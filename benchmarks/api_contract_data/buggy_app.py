@@ -46,8 +46,10 @@ class Category(str, Enum):
 class ItemIn(BaseModel):
     # max_length: one short of the documented 50; validation: no lower bound on the price.
     name: str = Field(min_length=1, max_length=49 if bug("max_length") else 50)
-    price: float = Field(le=10000) if bug("validation") else Field(gt=0, le=10000)
-    quantity: int = Field(ge=0, le=1000)
+    price: float = Field(le=10000, strict=True) if bug("validation") else Field(
+        gt=0, le=10000, strict=True
+    )
+    quantity: int = Field(ge=0, le=1000, strict=True)  # true is not a quantity
     category: Category
     tags: list[str] = Field(default_factory=list, max_length=5)
 
@@ -69,8 +71,8 @@ class Quote(BaseModel):
 
 
 class OrderIn(BaseModel):
-    item_id: int = Field(ge=1)
-    quantity: int = Field(ge=1, le=100)
+    item_id: int = Field(ge=1, strict=True)
+    quantity: int = Field(ge=1, le=100, strict=True)
 
 
 class Order(OrderIn):

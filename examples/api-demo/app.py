@@ -37,8 +37,8 @@ class Category(str, Enum):
 
 class ItemIn(BaseModel):
     name: str = Field(min_length=1, max_length=50, examples=["hammer"])
-    price: float = Field(gt=0, le=10000)
-    quantity: int = Field(ge=0, le=1000)
+    price: float = Field(gt=0, le=10000, strict=True)
+    quantity: int = Field(ge=0, le=1000, strict=True)  # true is not a quantity
     category: Category
     tags: list[str] = Field(default_factory=list, max_length=5)
 
@@ -60,8 +60,8 @@ class Quote(BaseModel):
 
 
 class OrderIn(BaseModel):
-    item_id: int = Field(ge=1)
-    quantity: int = Field(ge=1, le=100)
+    item_id: int = Field(ge=1, strict=True)
+    quantity: int = Field(ge=1, le=100, strict=True)
 
 
 class Order(OrderIn):

@@ -57,12 +57,22 @@ def test_list_items_accepts(api, check, url, options):
             {"params": {"limit": "not-a-number"}},
             id="limit wrong type (not a number)",
         ),
+        pytest.param(
+            "/items",
+            {"params": {"limit": "true"}},
+            id="limit wrong type (a boolean)",
+        ),
         pytest.param("/items", {"params": {"limit": 0}}, id="limit below minimum 1"),
         pytest.param("/items", {"params": {"limit": 101}}, id="limit above maximum 100"),
         pytest.param(
             "/items",
             {"params": {"offset": "not-a-number"}},
             id="offset wrong type (not a number)",
+        ),
+        pytest.param(
+            "/items",
+            {"params": {"offset": "true"}},
+            id="offset wrong type (a boolean)",
         ),
         pytest.param("/items", {"params": {"offset": -1}}, id="offset below minimum 0"),
         pytest.param(
@@ -291,6 +301,19 @@ def test_create_item_accepts(api, check, url, options):
             {
                 "json": {
                     "name": "hammer",
+                    "price": True,
+                    "quantity": 1,
+                    "category": "tools",
+                    "tags": ["tags-1"],
+                },
+            },
+            id="price wrong type (a boolean)",
+        ),
+        pytest.param(
+            "/items",
+            {
+                "json": {
+                    "name": "hammer",
                     "price": 10001.0,
                     "quantity": 1,
                     "category": "tools",
@@ -324,6 +347,19 @@ def test_create_item_accepts(api, check, url, options):
                 },
             },
             id="quantity wrong type (an object)",
+        ),
+        pytest.param(
+            "/items",
+            {
+                "json": {
+                    "name": "hammer",
+                    "price": 1.0,
+                    "quantity": True,
+                    "category": "tools",
+                    "tags": ["tags-1"],
+                },
+            },
+            id="quantity wrong type (a boolean)",
         ),
         pytest.param(
             "/items",
@@ -389,24 +425,6 @@ def test_create_item_accepts(api, check, url, options):
                 },
             },
             id="tags wrong type (a string)",
-        ),
-        pytest.param(
-            "/items",
-            {
-                "json": {
-                    "name": "hammer",
-                    "price": 1.0,
-                    "quantity": 1,
-                    "category": "tools",
-                    "tags": ["text-10", "text-11", "text-12", "text-13", "text-14", "text-15"],
-                },
-            },
-            id="tags more than maxItems 5",
-        ),
-        pytest.param(
-            "/items",
-            {"headers": {"Content-Type": "application/json"}, "content": b'{"unclosed": '},
-            id="malformed JSON",
         ),
     ],
 )
@@ -489,6 +507,7 @@ def test_get_item_unknown_id(api, check, url, options):
     ("url", "options"),
     [
         pytest.param("/items/not-a-number", {}, id="item_id wrong type (not a number)"),
+        pytest.param("/items/true", {}, id="item_id wrong type (a boolean)"),
         pytest.param("/items/0", {}, id="item_id below minimum 1"),
     ],
 )
@@ -663,6 +682,11 @@ def test_update_item_unknown_id(api, check, url, options):
             id="item_id wrong type (not a number)",
         ),
         pytest.param(
+            "/items/true",
+            {"json": {"name": "hammer", "price": 1.0, "quantity": 1, "category": "tools"}},
+            id="item_id wrong type (a boolean)",
+        ),
+        pytest.param(
             "/items/0",
             {"json": {"name": "hammer", "price": 1.0, "quantity": 1, "category": "tools"}},
             id="item_id below minimum 1",
@@ -755,6 +779,19 @@ def test_update_item_rejects_bad_ids(api, check, url, options):
             {
                 "json": {
                     "name": "hammer",
+                    "price": True,
+                    "quantity": 1,
+                    "category": "tools",
+                    "tags": ["tags-1"],
+                },
+            },
+            id="price wrong type (a boolean)",
+        ),
+        pytest.param(
+            "/items/{item_id}",
+            {
+                "json": {
+                    "name": "hammer",
                     "price": 10001.0,
                     "quantity": 1,
                     "category": "tools",
@@ -795,6 +832,19 @@ def test_update_item_rejects_bad_ids(api, check, url, options):
                 "json": {
                     "name": "hammer",
                     "price": 1.0,
+                    "quantity": True,
+                    "category": "tools",
+                    "tags": ["tags-1"],
+                },
+            },
+            id="quantity wrong type (a boolean)",
+        ),
+        pytest.param(
+            "/items/{item_id}",
+            {
+                "json": {
+                    "name": "hammer",
+                    "price": 1.0,
                     "quantity": -1,
                     "category": "tools",
                     "tags": ["tags-1"],
@@ -814,45 +864,6 @@ def test_update_item_rejects_bad_ids(api, check, url, options):
                 },
             },
             id="quantity above maximum 1000",
-        ),
-        pytest.param(
-            "/items/{item_id}",
-            {
-                "json": {
-                    "name": "hammer",
-                    "price": 1.0,
-                    "quantity": 1,
-                    "category": {"unexpected": "object"},
-                    "tags": ["tags-1"],
-                },
-            },
-            id="category wrong type (an object)",
-        ),
-        pytest.param(
-            "/items/{item_id}",
-            {
-                "json": {
-                    "name": "hammer",
-                    "price": 1.0,
-                    "quantity": 1,
-                    "category": "not-a-listed-value",
-                    "tags": ["tags-1"],
-                },
-            },
-            id="category unknown enum value",
-        ),
-        pytest.param(
-            "/items/{item_id}",
-            {
-                "json": {
-                    "name": "hammer",
-                    "price": 1.0,
-                    "quantity": 1,
-                    "category": "tools",
-                    "tags": "not-an-array",
-                },
-            },
-            id="tags wrong type (a string)",
         ),
     ],
 )
@@ -937,6 +948,7 @@ def test_delete_item_unknown_id(api, check, url, options):
     ("url", "options"),
     [
         pytest.param("/items/not-a-number", {}, id="item_id wrong type (not a number)"),
+        pytest.param("/items/true", {}, id="item_id wrong type (a boolean)"),
         pytest.param("/items/0", {}, id="item_id below minimum 1"),
     ],
 )
@@ -1014,6 +1026,7 @@ def test_quote_item_unknown_id(api, check, url, options):
     ("url", "options"),
     [
         pytest.param("/items/not-a-number/quote", {}, id="item_id wrong type (not a number)"),
+        pytest.param("/items/true/quote", {}, id="item_id wrong type (a boolean)"),
         pytest.param("/items/0/quote", {}, id="item_id below minimum 1"),
     ],
 )
@@ -1030,6 +1043,11 @@ def test_quote_item_rejects_bad_ids(api, check, url, options):
             "/items/{item_id}/quote",
             {"params": {"quantity": "not-a-number"}},
             id="quantity wrong type (not a number)",
+        ),
+        pytest.param(
+            "/items/{item_id}/quote",
+            {"params": {"quantity": "true"}},
+            id="quantity wrong type (a boolean)",
         ),
         pytest.param(
             "/items/{item_id}/quote",

@@ -79,6 +79,11 @@ def test_create_order_accepts(api, check, item_id, url, options):
         ),
         pytest.param(
             "/orders",
+            {"json": {"item_id": True, "quantity": 1}},
+            id="item_id wrong type (a boolean)",
+        ),
+        pytest.param(
+            "/orders",
             {"json": {"item_id": 0, "quantity": 1}},
             id="item_id below minimum 1",
         ),
@@ -113,6 +118,11 @@ def test_create_order_rejects_bad_ids(api, check, url, options):
             "/orders",
             {"json": {"item_id": "{item_id}", "quantity": {"unexpected": "object"}}},
             id="quantity wrong type (an object)",
+        ),
+        pytest.param(
+            "/orders",
+            {"json": {"item_id": "{item_id}", "quantity": True}},
+            id="quantity wrong type (a boolean)",
         ),
         pytest.param(
             "/orders",
@@ -193,6 +203,7 @@ def test_get_order_unknown_id(api, check, url, options):
     ("url", "options"),
     [
         pytest.param("/orders/not-a-number", {}, id="order_id wrong type (not a number)"),
+        pytest.param("/orders/true", {}, id="order_id wrong type (a boolean)"),
         pytest.param("/orders/0", {}, id="order_id below minimum 1"),
     ],
 )

@@ -161,7 +161,7 @@ class Builder:
             if isinstance(sent, dict) and isinstance(body, dict):
                 changed = dict(sent)
                 for key, placeholder in body_refs.items():
-                    if key in sent and sent[key] == body[key]:
+                    if key in sent and repr(sent[key]) == repr(body[key]):  # True != 1 here
                         var = placeholder.strip("{}")
                         collection = next(
                             c
