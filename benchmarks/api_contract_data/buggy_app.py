@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Respo
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 
 app = FastAPI(title="Inventory API", version="1.0.0")
 _ON = set(os.environ.get("SEEDED_BUGS", "").split(","))
@@ -37,6 +37,17 @@ def require_key(key: Annotated[str | None, Security(_key)]) -> None:
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")
 
 
+def _not_bool(value: object) -> object:
+    """JSON Schema's integer and number exclude true/false; pydantic's lax mode takes them."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_bool)]
+Real = Annotated[float, BeforeValidator(_not_bool)]
+
+
 class Category(str, Enum):
     tools = "tools"
     garden = "garden"
@@ -46,10 +57,8 @@ class Category(str, Enum):
 class ItemIn(BaseModel):
     # max_length: one short of the documented 50; validation: no lower bound on the price.
     name: str = Field(min_length=1, max_length=49 if bug("max_length") else 50)
-    price: float = Field(le=10000, strict=True) if bug("validation") else Field(
-        gt=0, le=10000, strict=True
-    )
-    quantity: int = Field(ge=0, le=1000, strict=True)  # true is not a quantity
+    price: Real = Field(le=10000) if bug("validation") else Field(gt=0, le=10000)
+    quantity: Whole = Field(ge=0, le=1000)
     category: Category
     tags: list[str] = Field(default_factory=list, max_length=5)
 
@@ -71,8 +80,8 @@ class Quote(BaseModel):
 
 
 class OrderIn(BaseModel):
-    item_id: int = Field(ge=1, strict=True)
-    quantity: int = Field(ge=1, le=100, strict=True)
+    item_id: Whole = Field(ge=1)
+    quantity: Whole = Field(ge=1, le=100)
 
 
 class Order(OrderIn):
