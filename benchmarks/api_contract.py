@@ -267,9 +267,11 @@ def main() -> int:
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     print("\n| seeded bug | kind | aqe | Schemathesis |\n|---|---|---|---|")
     for bug in bugs:
-        marks = ["found" if found[bug][t] else "-" for t in ("aqe", "st")]
+        marks = [
+            "n/a" if t not in tools else "found" if found[bug][t] else "-" for t in ("aqe", "st")
+        ]
         print(f"| {bug} | {BUGS[bug]} | {marks[0]} | {marks[1]} |")
-    totals = {t: sum(found[b][t] for b in bugs) for t in ("aqe", "st")}
+    totals = {t: sum(found[b].get(t, False) for b in bugs) for t in ("aqe", "st")}
     print(f"| **found** | of {len(bugs)} | **{totals['aqe']}** | **{totals['st']}** |")
     print(
         f"| false alarms on the correct app | | {false_alarms['aqe']} "
