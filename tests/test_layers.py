@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("CLI", ("aqe._cli", "aqe._status_view")),
     ("Python API", ("aqe", "aqe._api")),
     ("agent server", ("aqe._mcp",)),
-    ("generation", ("aqe._generate",)),
+    ("generation", ("aqe._generate", "aqe._apigen")),
     ("run control", ("aqe._runner", "aqe._git", "aqe._affected")),
     ("adapters", ("aqe._adapters", "aqe.plugins", "aqe._sharding")),
     (

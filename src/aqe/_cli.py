@@ -619,7 +619,22 @@ def _budget(ctx: click.Context, param: click.Parameter, value: str) -> float:
     return seconds
 
 
-@cli.command()
+class _GenerateCommand(click.Command):
+    """``aqe generate MODULE``, and ``aqe generate api SPEC`` nested in it."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if args[:1] == ["api"]:
+            return generate_api.make_context(f"{info_name} api", args[1:], parent, **extra)
+        return super().make_context(info_name, args, parent, **extra)
+
+
+@cli.command(cls=_GenerateCommand)
 @click.argument("target", metavar="MODULE_OR_PATH")
 @click.option(
     "--function", "function", metavar="NAME", help="Only this function or Class[.method]."
@@ -661,7 +676,7 @@ def generate(
     aim_at_gaps: bool = False,
 ) -> None:
     """Write unit tests for a module; keep only those that pass in fresh processes under
-    four hash seeds."""
+    four hash seeds. (`aqe generate api SPEC`: contract tests for an HTTP API.)"""
     if aim_at_gaps:  # issue 20: the module's top gap (docs/affected.md) as --function
         from ._affected._gaps import top_function
 
@@ -704,6 +719,82 @@ def generate(
         return
     if dry_run:
         click.echo(result.text, nl=False)
+    if report:
+        click.echo("\n".join(report_lines(result)), err=dry_run)
+    click.echo(summary(result), err=dry_run)
+
+
+@click.command("api")
+@click.argument("spec", metavar="SPEC", type=click.Path(path_type=Path))
+@click.option("--base-url", metavar="URL", help="The running API to test (http://host:port).")
+@click.option("--app", metavar="MODULE:APP", help="Or an ASGI/WSGI app, called in-process.")
+@click.option("--out", metavar="DIR", help="Folder of the written tests (default tests/api).")
+@click.option(
+    "--budget",
+    default="30",
+    metavar="S",
+    callback=_budget,
+    show_default=True,
+    help="Seconds for --explore's search.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the files instead of writing them.")
+@click.option("--explore", is_flag=True, help="Also search with Hypothesis for failures.")
+@click.option("--report", is_flag=True, help="List the failing and dropped cases.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for tools.")
+@click.option("--seed", default=0, type=int, help="Seed of --explore's search.")
+def generate_api(
+    spec: Path,
+    base_url: str | None,
+    app: str | None,
+    out: str | None,
+    budget: float,
+    dry_run: bool,
+    explore: bool,
+    report: bool,
+    as_json: bool,
+    seed: int,
+) -> None:
+    """Write pytest contract tests for an HTTP API from its OpenAPI 3.0/3.1 description
+    (SPEC, YAML or JSON); keep the cases that give the same verdict twice."""
+    import importlib.util
+
+    if (base_url is None) == (app is None):
+        raise UsageError("aqe generate api needs one of --base-url URL or --app MODULE:APP")
+    needed = ["httpx", "jsonschema", "yaml", "openapi_spec_validator"]
+    needed += ["hypothesis"] if explore else []
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"aqe generate api needs {', '.join(missing)} (not installed): "
+            "pip install 'aqe[api]' (httpx, jsonschema, pyyaml, openapi-spec-validator, "
+            "hypothesis)"
+        )
+    from ._apigen import Request
+    from ._apigen import generate as run_generate
+    from ._apigen._command import as_json as result_json
+    from ._apigen._command import report_lines, summary
+
+    result = run_generate(
+        Request(
+            spec=spec,
+            root=Path.cwd(),
+            base_url=base_url,
+            app=app,
+            out=Path(out) if out else None,
+            budget=budget,
+            dry_run=dry_run,
+            explore=explore,
+            seed=seed,
+        )
+    )
+    for warning in result.warnings:
+        click.echo(f"aqe: warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+        return
+    if dry_run:
+        for name, text in result.files.items():
+            click.echo(f"# --- {name} ---\n{text}", nl=False)
     if report:
         click.echo("\n".join(report_lines(result)), err=dry_run)
     click.echo(summary(result), err=dry_run)

@@ -195,6 +195,7 @@ def test_the_server_registers_every_area(fleet: Fleet) -> None:
             "list_failures", "get_failure", "similar_failures", "test_history",
             "flaky_tests", "fleet_status", "generate_tests", "get_generated_text",
             "run_affected", "list_gaps",
+            "generate_api_tests",
         ]
     )  # fmt: skip
 
