@@ -25,7 +25,7 @@ from pg_cluster import PASSWORD, Cluster, cluster
 import aqe
 from aqe._model import RunRecord, TestResult
 from aqe._store import HistoryStore, open_history
-from aqe._store._postgres import PostgresStore
+from aqe._store._postgres import SCHEMA_VERSION, PostgresStore
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -304,7 +304,7 @@ def test_export_import_moves_a_history_and_flaky_agrees(
         ("password", 3, "refused the credentials"),
         ("unreachable", 3, "is not reachable"),
         ("missing", 3, "does not exist"),
-        ("newer", 3, "newer than the 3 this aqe knows"),
+        ("newer", 3, f"newer than the {SCHEMA_VERSION} this aqe knows"),
         ("malformed", 4, "is not a valid PostgreSQL URL"),
     ],
 )
