@@ -109,3 +109,66 @@ def test_openapi_30_nullable_and_boolean_bounds_become_json_schema(tmp_path: Pat
     assert contract.errors({"title": "a", "rank": 0}, "#/components/schemas/Note") == [
         "rank: 0 is less than or equal to the minimum of 0"
     ]
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("#/components/schemas/Nope", "does not resolve in this document"),
+        ("#/components/schemas/Note/properties/missing", "does not resolve in this document"),
+        ("common.yaml#/Note", "is not in this document: only local $refs (#/...) are read"),
+    ],
+)
+def test_a_ref_that_does_not_resolve_names_where_it_stands(
+    tmp_path: Path, ref: str, says: str
+) -> None:
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": {
+            "/a/{id}": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": {"$ref": ref}}},
+                        }
+                    }
+                }
+            }
+        },
+        "components": {"schemas": {"Note": {"type": "object", "properties": {}}}},
+    }
+    with pytest.raises(UsageError) as caught:
+        load(_write(tmp_path, json.dumps(spec), "s.json"))
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 300
+    where = "/paths/~1a~1{id}/get/responses/200/content/application~1json/schema/$ref"
+    assert f"at {where}: {ref!r} {says}" in message
+
+
+def test_a_ref_inside_an_example_is_data_not_a_reference(tmp_path: Path) -> None:
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": {
+            "/a": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"default": {"type": "string"}},
+                                },
+                                "example": {"$ref": "not/a/reference"},
+                                "examples": {"one": {"value": {"$ref": "#/nowhere"}}},
+                            }
+                        }
+                    },
+                    "responses": {"204": {"description": "done"}},
+                }
+            }
+        },
+    }
+    assert operations(load(_write(tmp_path, json.dumps(spec), "s.json")))

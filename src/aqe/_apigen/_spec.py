@@ -78,8 +78,61 @@ def read(path: Path) -> dict[str, Any]:
     version = str(raw.get("openapi", ""))
     if not re.match(r"^3\.[01]\.\d+", version):
         raise UsageError(f"{path} is not OpenAPI 3.0 or 3.1 (openapi: {version or 'missing'!r})")
+    _check_refs(path, raw)
     _validate(path, raw)
     return raw
+
+
+def _check_refs(path: Path, raw: dict[str, Any]) -> None:
+    """Every ``$ref`` must point inside this document; the validator's own error for a
+    dangling one prints the whole document, so name the place it stands instead."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), raw)]
+    while stack:
+        where, node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(((*where, str(i)), item) for i, item in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            problem = _dangling(raw, ref)
+            if problem:
+                at = _json_pointer((*where, "$ref"))
+                raise UsageError(
+                    f"{path} is not a valid OpenAPI description: at {at}: {ref!r} {problem}"
+                )
+        stack.extend(
+            ((*where, str(k)), v) for k, v in node.items() if not _is_data(where, str(k))
+        )
+
+
+#: Keys whose values are data, not description: a "$ref" key in them is a value.
+_DATA_KEYS = frozenset({"$ref", "example", "default", "enum", "const"})
+
+
+def _is_data(where: tuple[str, ...], key: str) -> bool:
+    if where and where[-1] in ("properties", "patternProperties"):
+        return False  # the keys here are property names ("default", "enum" are fine)
+    if key == "value" and len(where) >= 2 and where[-2] == "examples":
+        return True  # an Example object's value
+    return key in _DATA_KEYS
+
+
+def _dangling(raw: dict[str, Any], ref: str) -> str | None:
+    """Why ``ref`` does not resolve in ``raw``, or None when it does."""
+    if not ref.startswith("#"):
+        return "is not in this document: only local $refs (#/...) are read"
+    node: Any = raw
+    for part in ref[1:].lstrip("/").split("/") if ref != "#" else []:
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return "does not resolve in this document"
+    return None
 
 
 def _validate(path: Path, raw: dict[str, Any]) -> None:
