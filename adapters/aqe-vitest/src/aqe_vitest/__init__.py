@@ -25,6 +25,8 @@ import dataclasses
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +49,7 @@ from aqe.plugins import (
 from ._jest import CONFIGS as JEST_CONFIGS
 from ._jest import Jest
 from ._report import SEPARATOR, Case, FileError, has_result, lost, to_result
+from ._server import Server
 from ._vitest import CONFIGS, Batch, Vitest
 
 __all__ = ["JestAdapter", "VitestAdapter"]
@@ -89,20 +92,25 @@ class VitestAdapter:
 
     def run(self, request: RunRequest, events: RunEvents) -> int:
         tool = self.tool(request.root)
+        with FirstAttempts(tool, request) as first:
+            return self._run(tool, first, request, events)
+
+    def _run(
+        self, tool: Vitest | Jest, first: FirstAttempts, request: RunRequest, events: RunEvents
+    ) -> int:
         listed: list[CollectedTest] = []
-        pattern = None
         if narrowed(request) and isinstance(tool, Vitest):  # list, run exactly those
             listed = select(request, tool.list_tests(filters(request)))
             files = dict(Counter(test.file for test in listed))
-            pattern = names_pattern(listed) if listed else None
+            first.pattern = names_pattern(listed) if listed else None
         else:  # every test of the files: no need to import them all twice
-            files = dict.fromkeys(tool.list_files(filters(request)), 0)
+            files = dict.fromkeys(first.list_files(filters(request)), 0)
             failed = last_failed_tests(request, files) if not tool.can_list else []
             if failed:  # Jest's --lf: the failed tests' files, by their names
-                listed, pattern = failed, names_pattern(failed)
+                listed, first.pattern = failed, names_pattern(failed)
                 files = dict(Counter(test.file for test in failed))
-        first = FirstAttempts(tool, request, pattern)
         first.run(files, events.estimates())
+        first.stop_servers()  # step 2 runs each test alone, in a fresh process
         if first.errors:
             events.emit(*(CollectionFailed(e.file, e.text) for e in first.errors.values()))
         tests = first.tests(listed)
@@ -204,12 +212,17 @@ def _js_escape(text: str) -> str:
 
 
 class FirstAttempts:
-    """Step 1: every selected file's tests in batches; their results, by id."""
+    """Step 1: every selected file's tests in batches, each on a worker's long-lived
+    server; their results, by id."""
 
-    def __init__(self, tool: Vitest | Jest, request: RunRequest, pattern: str | None) -> None:
+    def __init__(self, tool: Vitest | Jest, request: RunRequest) -> None:
         self.tool = tool
         self.request = request
-        self.pattern = pattern
+        #: A ``-t`` pattern for every batch (a run narrowed by name), or None.
+        self.pattern: str | None = None
+        #: Servers between batches: a worker thread takes one, or starts one.
+        self.idle: list[Server] = []
+        self.scratch = Path(tempfile.mkdtemp(prefix="aqe-vitest-servers-"))
         self.results: dict[str, TestResult] = {}
         self.cases: dict[str, Case] = {}
         self.errors: dict[str, FileError] = {}
@@ -218,6 +231,47 @@ class FirstAttempts:
         self.interrupted = False
         self.lock = threading.Lock()
         self.failures = 0
+
+    def __enter__(self) -> FirstAttempts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_servers()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def stop_servers(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for server in idle:
+            self.tool.retire(server)
+
+    def _server(self) -> Server:
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+            number = len(list(self.scratch.iterdir()))
+            (self.scratch / str(number)).mkdir()
+        return self.tool.serve(
+            self.request.timeout, self.request.selection.extra_args, self.scratch / str(number)
+        )
+
+    def _release(self, server: Server) -> None:
+        if server.alive():
+            with self.lock:
+                self.idle.append(server)
+        else:
+            self.tool.retire(server)
+
+    def list_files(self, filters: Sequence[str]) -> list[str]:
+        """The selected test files: Vitest's first server lists them (its start-up is
+        the run's first batch's), Jest lists them itself."""
+        if not isinstance(self.tool, Vitest):
+            return self.tool.list_files(filters)
+        server = self._server()
+        try:
+            return self.tool.server_files(server, filters)
+        finally:
+            self._release(server)
 
     def run(self, files: Mapping[str, int], estimates: Mapping[str, DurationEstimate]) -> None:
         """``files``: each file's number of selected tests (0: unknown yet)."""
@@ -245,9 +299,9 @@ class FirstAttempts:
             return
         timeout = self.request.timeout
         deadline = None if timeout is None else STARTUP + timeout * max(1, count)
-        done = self.tool.run(
-            files, self.pattern, timeout, deadline, self.request.selection.extra_args
-        )
+        server = self._server()
+        done = self.tool.run_on(server, files, self.pattern, deadline)
+        self._release(server)
         self._keep(done)
         # Files the report leaves out (its process was killed or crashed, or Vitest
         # failed before running them): their tests are listed and run alone.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aqe.plugins import UsageError
 
-from ._report import parse_run, relative
+from ._report import Case, parse_run, relative
 from ._vitest import Batch, NodeTool, _cause
 
 CONFIGS = tuple(f"jest.config.{ext}" for ext in ("js", "ts", "mjs", "cjs", "json"))
@@ -29,6 +29,21 @@ class Jest(NodeTool):
     ENTRY = "bin/jest.js"
     LABEL = "Jest"
     can_list = False
+    SERVER = "jest-server.cjs"
+
+    def server_command(self, test_timeout: float | None, extra: Sequence[str]) -> list[str]:
+        options: dict[str, object] = {}
+        if test_timeout is not None:
+            options["testTimeout"] = max(1, round(test_timeout * 1000))
+        script = Path(__file__).with_name(self.SERVER)
+        return [self.node, str(script), str(self.root), json.dumps(options), *extra]
+
+    def own_statuses(self, cases: list[Case]) -> list[Case]:
+        """Jest's ``pending`` is a skipped test (Vitest's is one without a result)."""
+        return [
+            dataclasses.replace(case, status="skipped") if case.status == "pending" else case
+            for case in cases
+        ]
 
     def list_files(self, filters: Sequence[str]) -> list[str]:
         """``jest --listTests --json``: the test files (paths are Jest's regexes)."""
@@ -70,10 +85,7 @@ class Jest(NodeTool):
             if not report.is_file():
                 return Batch([], [], {}, start, stop, killed, no_report=True, output=output)
             cases, errors = parse_run(self.root, report.read_text(encoding="utf-8"))
-            cases = [
-                dataclasses.replace(case, status="skipped") if case.status == "pending" else case
-                for case in cases
-            ]
+            cases = self.own_statuses(cases)
             return Batch(
                 cases, errors, {}, start, stop, killed, output=output,
                 by_id={case.nodeid: case for case in cases},

@@ -205,10 +205,16 @@ def _own_frames(text: str) -> str:
 
 def console_lines(root: Path, text: str) -> dict[str, tuple[str, str]]:
     """The console reporter's JSON lines as (stdout, stderr) per test id."""
+    return console_entries(root, [json.loads(raw) for raw in text.splitlines()])
+
+
+def console_entries(root: Path, entries: Sequence[object]) -> dict[str, tuple[str, str]]:
+    """Console entries (``{"file", "path", "type", "content"}``) as (stdout, stderr)
+    per test id."""
     out: dict[str, list[str]] = {}
     err: dict[str, list[str]] = {}
-    for raw in text.splitlines():
-        entry = cast(dict[str, object], json.loads(raw))
+    for raw in entries:
+        entry = cast(dict[str, object], raw)
         if entry.get("file") is None:
             continue
         key = nodeid(relative(root, str(entry["file"])), cast(list[str], entry["path"]))

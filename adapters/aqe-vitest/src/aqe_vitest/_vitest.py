@@ -9,6 +9,7 @@ batch's. Results come from Vitest's JSON reporter and aqe's console reporter
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -21,14 +22,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from aqe.plugins import CollectedTest, UsageError
 
-from ._report import Case, FileError, console_lines, parse_files, parse_list, parse_run
+from ._report import (
+    Case,
+    FileError,
+    console_entries,
+    console_lines,
+    parse_files,
+    parse_list,
+    parse_run,
+    relative,
+)
+from ._server import Server, ServerDied
 
 CONSOLE_REPORTER = Path(__file__).with_name("console-reporter.mjs")
 WATCHDOG = Path(__file__).with_name("_watchdog.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: Seconds a server may take to start (Node.js, Vite and the config), at least.
+STARTUP_ALLOWANCE = float(os.environ.get("VITEST_AQE_STARTUP", "20")) * 3
 CONFIGS = tuple(
     f"{stem}.config.{ext}"
     for stem in ("vitest", "vite")
@@ -157,9 +171,92 @@ class NodeTool:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
 
+    #: The long-lived server's script beside this module (None: batches run as
+    #: fresh processes).
+    SERVER: str | None = None
+
+    def server_command(self, test_timeout: float | None, extra: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    def serve(self, test_timeout: float | None, extra: Sequence[str], scratch: Path) -> Server:
+        """A long-lived server for one worker, ready for its first batch."""
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0", "CI": "true"}
+        server = Server(
+            self.server_command(test_timeout, extra), self.root, scratch, env, self.LABEL
+        )
+        self.running.add(server.process)
+        try:
+            server.ready(STARTUP_ALLOWANCE)
+        except BaseException:
+            self.running.discard(server.process)
+            server.close()
+            raise
+        return server
+
+    def own_statuses(self, cases: list[Case]) -> list[Case]:
+        """The framework's statuses as Vitest's (``_report`` reads Vitest's)."""
+        return cases
+
+    def retire(self, server: Server) -> None:
+        self.running.discard(server.process)
+        server.close()
+
+    def run_on(
+        self, server: Server, files: Sequence[str], pattern: str | None, deadline: float | None
+    ) -> Batch:
+        """One batch on a server; a server that dies or outlives ``deadline`` is
+        killed (the batch then has no report, as a killed ``vitest run``)."""
+        with tempfile.TemporaryDirectory(prefix="aqe-vitest-") as scratch:
+            report = Path(scratch) / "report.json"
+            offset = len(server.output())
+            request = {
+                "op": "run", "files": [str(self.root / file) for file in files],
+                "pattern": pattern, "report": str(report),
+            }  # fmt: skip
+            start = time.time()
+            try:
+                server.ask(request, deadline)
+            except ServerDied as died:
+                self.running.discard(server.process)
+                output = _ANSI.sub("", died.output[offset:])
+                return Batch([], [], {}, start, time.time(), died.killed, True, output)
+            stop = time.time()
+            data = json.loads(report.read_text(encoding="utf-8"))
+        cases, errors = parse_run(self.root, json.dumps(data))
+        cases = self.own_statuses(cases)
+        output = _ANSI.sub("", server.output()[offset:])
+        if data.get("failure"):
+            output += str(data["failure"])
+        return Batch(
+            cases, errors, console_entries(self.root, data.get("console") or []), start, stop,
+            output=output, by_id={case.nodeid: case for case in cases},
+            no_report=bool(data.get("failure")) and not cases,
+        )  # fmt: skip
+
 
 class Vitest(NodeTool):
     """The project's Vitest."""
+
+    SERVER = "vitest-server.mjs"
+
+    def server_command(self, test_timeout: float | None, extra: Sequence[str]) -> list[str]:
+        options: dict[str, object] = {}
+        if test_timeout is not None:
+            options["testTimeout"] = max(1, round(test_timeout * 1000))
+        entry = self.entry.parent / "dist" / "node.js"
+        script = Path(__file__).with_name(self.SERVER or "")
+        return [self.node, str(script), str(entry), json.dumps(options), *extra]
+
+    def server_files(self, server: Server, filters: Sequence[str]) -> list[str]:
+        """The test files matching Vitest's ``filters``, as ``vitest list --filesOnly``."""
+        try:
+            answer = server.ask({"op": "files", "filters": list(filters)}, None)
+        except ServerDied as died:
+            self.running.discard(server.process)
+            raise UsageError(
+                f"vitest could not list the tests in {self.root}: {_cause(died.output)}"
+            ) from None
+        return [relative(self.root, str(file)) for file in cast(list[str], answer["files"])]
 
     def list_tests(self, filters: Sequence[str]) -> list[CollectedTest]:
         """``vitest list``: the tests Vitest would run (it leaves skipped ones out).

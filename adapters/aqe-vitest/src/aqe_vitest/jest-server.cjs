@@ -1,0 +1,84 @@
+// aqe's long-lived Jest process: one per aqe worker, started once, running every
+// batch of files it is dealt through Jest's runCLI (the project's own jest), in band,
+// so a worker pays Node.js's and Jest's start-up once. The protocol is
+// vitest-server.mjs's: JSON lines on stdin, JSON lines on $AQE_SERVER_FD.
+//
+//   node jest-server.cjs PROJECT_ROOT OPTIONS_JSON [JEST CLI ARGS...]
+//
+//   {"op": "run", "files": [absolute], "pattern": "regexp" | null, "report": PATH}
+//     -> {"done": true} once PATH holds the report, in the shape of `jest --json`.
+'use strict'
+const { writeSync, writeFileSync } = require('node:fs')
+const path = require('node:path')
+const { createInterface } = require('node:readline')
+
+const [root, optionsJson, ...cliArgs] = process.argv.slice(2)
+const ours = JSON.parse(optionsJson)
+const ANSWERS = Number(process.env.AQE_SERVER_FD ?? 3)
+
+function answer(message) {
+  writeSync(ANSWERS, JSON.stringify(message) + '\n')
+}
+
+function fromProject(name) {
+  return require(require.resolve(name, { paths: [root] }))
+}
+
+function formatted(results) {
+  return {
+    testResults: results.testResults.map((file) => ({
+      name: file.testFilePath,
+      message: file.failureMessage ?? file.testExecError?.message ?? '',
+      assertionResults: file.testResults,
+    })),
+  }
+}
+
+async function main() {
+  let jest, base
+  try {
+    jest = fromProject('jest')
+    const { buildArgv } = require(require.resolve('jest-cli', { paths: [path.dirname(require.resolve('jest/package.json', { paths: [root] }))] }))
+    base = await buildArgv(cliArgs)
+  } catch (error) {
+    answer({ error: String(error?.message ?? error).split('\n')[0] })
+    process.exit(1)
+  }
+  const inBand = !(base.maxWorkers || base.w || base.runInBand === false)
+  answer({ ready: true })
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue
+    const request = JSON.parse(line)
+    const argv = {
+      ...base,
+      _: request.files,
+      ci: true,
+      watch: false,
+      watchAll: false,
+      runTestsByPath: true,
+      testLocationInResults: true,
+      passWithNoTests: true,
+      reporters: [],
+    }
+    if (inBand) argv.runInBand = true
+    if (request.pattern) argv.testNamePattern = request.pattern
+    if (ours.testTimeout) argv.testTimeout = ours.testTimeout
+    let report
+    try {
+      const { results } = await jest.runCLI(argv, [root])
+      report = formatted(results)
+    } catch (error) {
+      report = { testResults: [], failure: String(error?.stack ?? error) }
+    }
+    writeFileSync(request.report, JSON.stringify(report))
+    answer({ done: true })
+  }
+  process.exit(0)
+}
+
+main().catch((error) => {
+  try {
+    answer({ error: String(error?.message ?? error).split('\n')[0] })
+  } catch {}
+  process.exit(1)
+})
