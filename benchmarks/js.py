@@ -13,8 +13,8 @@ date-fns's config loses its ``browser`` block (off unless ``--browser``) and its
 ``tsconfig`` its references to git submodules; dayjs's Jest config is its own but for
 ``testEnvironment: node`` and no coverage. ``parity`` runs the framework once with its
 JSON reporter and ``aqe run --json`` once, and compares the outcome of every id (the
-file and the name path, as the adapters build it; a name used twice in one file is
-one id to aqe, and compared only when the framework gave its copies one outcome).
+file and the name path, as the adapters build it; the n-th copy of a name used twice
+in one file is ``name [n]``, in the order the framework reports them).
 ``time`` runs, interleaved, per round: the framework alone (``vitest run``,
 ``jest --ci``: each at its own default parallelism), aqe on a fresh history (its first
 run), and aqe again with that history (the re-run); it prints medians, the ratios to
@@ -202,8 +202,12 @@ def framework_outcomes(root: Path, report: Path) -> dict[str, Counter[str]]:
     found: dict[str, Counter[str]] = {}
     for module in data["testResults"]:
         file = Path(module["name"]).relative_to(root).as_posix()
+        copies: Counter[str] = Counter()
         for case in module["assertionResults"]:
             nodeid = " > ".join([file, *case["ancestorTitles"], case["title"]])
+            copies[nodeid] += 1  # a name used twice in a file: its n-th copy is "name [n]"
+            if copies[nodeid] > 1:
+                nodeid = f"{nodeid} [{copies[nodeid]}]"
             status = case["status"]
             outcome = status if status in ("passed", "failed") else "skipped"
             found.setdefault(nodeid, Counter())[outcome] += 1

@@ -113,6 +113,32 @@ def test_names_become_an_exact_escaped_vitest_pattern() -> None:
     assert names_pattern([test, other]) == r"^(?:a\.b|math sum\(2, 3\) = 6)$"
 
 
+def test_a_name_used_twice_in_a_file_is_two_ids_numbered_by_their_place() -> None:
+    cases, _ = parse_run(
+        ROOT,
+        report(
+            result("adds", "passed", ("math",)),
+            result("adds", "failed", ("math",), failureMessages=[FAILURE]),
+            result("adds", "skipped", ("math",)),
+            result("adds [2]", "passed"),
+        ),
+    )
+    assert [(c.nodeid, c.status) for c in cases] == [
+        ("tests/math.test.ts > math > adds", "passed"),
+        ("tests/math.test.ts > math > adds [2]", "failed"),
+        ("tests/math.test.ts > math > adds [3]", "skipped"),
+        ("tests/math.test.ts > adds [2]", "passed"),
+    ]
+    listed = json.dumps([
+        {"name": "math > adds", "file": "/project/tests/math.test.ts"},
+        {"name": "math > adds", "file": "/project/tests/math.test.ts"},
+    ])  # fmt: skip
+    assert [t.nodeid for t in parse_list(ROOT, listed)] == [c.nodeid for c in cases[:2]]
+    # A copy re-runs alone under a pattern matching its name (and a test named so).
+    copy = CollectedTest("tests/math.test.ts > math > adds [2]", "tests/math.test.ts", None)
+    assert exact_name(copy) == r"(?:math adds \[2\]|math adds)"
+
+
 def test_keyword_expressions_follow_pytest_k() -> None:
     nodeid = "tests/math.test.ts > Math > sum(2, 2) = 4"
     assert keyword_matches("math and sum", nodeid)

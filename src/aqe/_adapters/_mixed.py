@@ -236,6 +236,7 @@ class MixedAdapter:
             if len(planned) > 1:
                 sys.stdout.write(f"aqe: the {part.label}\n")
                 sys.stdout.flush()
+                asked = without_closing_line(part, asked)
             part_events = PartEvents(events, part.prefix)
             codes.append(_code(part, asked, part_events))
             summaries += part_events.summaries
@@ -247,6 +248,31 @@ class MixedAdapter:
             sys.stdout.write(f"aqe: all {len(ran)} suites: {labels}\n")
             sys.stdout.flush()
         return combined_code(codes)
+
+
+#: pytest's ``-p`` for this module: it is also a pytest plugin (the hook below).
+_QUIET = ("-p", __name__)
+
+
+def without_closing_line(part: Part, request: RunRequest) -> RunRequest:
+    """A pytest part of a run with others prints its failures and sections but not
+    its own count line: the run's one closing line, over every suite, follows."""
+    if part.adapter.name != "pytest":
+        return request
+    selection = dataclasses.replace(
+        request.selection, extra_args=(*_QUIET, *request.selection.extra_args)
+    )
+    return dataclasses.replace(request, selection=selection)
+
+
+def pytest_sessionstart(session: object) -> None:
+    """pytest's hook, when pytest loads this module (``_QUIET``): its terminal
+    reporter (aqe's, inside pytest) skips the count line."""
+    config = getattr(session, "config", None)
+    manager = getattr(config, "pluginmanager", None)
+    reporter = manager.get_plugin("terminalreporter") if manager is not None else None
+    if reporter is not None:
+        reporter.summary_stats = lambda: None
 
 
 def _code(part: Part, request: RunRequest, events: PartEvents) -> int:

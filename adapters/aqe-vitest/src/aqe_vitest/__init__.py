@@ -48,7 +48,7 @@ from aqe.plugins import (
 
 from ._jest import CONFIGS as JEST_CONFIGS
 from ._jest import Jest
-from ._report import SEPARATOR, Case, FileError, has_result, lost, to_result
+from ._report import SEPARATOR, Case, FileError, has_result, lost, original, to_result
 from ._server import Server
 from ._vitest import CONFIGS, Batch, Vitest
 
@@ -202,9 +202,14 @@ def names_pattern(tests: Iterable[CollectedTest]) -> str:
 
 
 def exact_name(test: CollectedTest) -> str:
-    """Vitest matches ``-t`` against the name path joined by spaces."""
-    path = test.nodeid.split(" > ")[1:]
-    return _js_escape(" ".join(path))
+    """Vitest matches ``-t`` against the name path joined by spaces. A copy's id
+    (``name [2]``) matches its name too: the run picks the copy by its place."""
+    names = [test.nodeid]
+    copied = original(test.nodeid)
+    if copied is not None:
+        names.append(copied)
+    escaped = [_js_escape(" ".join(name.split(SEPARATOR)[1:])) for name in names]
+    return escaped[0] if len(escaped) == 1 else "(?:" + "|".join(escaped) + ")"
 
 
 def _js_escape(text: str) -> str:

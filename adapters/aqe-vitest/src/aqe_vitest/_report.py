@@ -3,13 +3,19 @@
 A test's id is its file (relative to the project, ``/``-separated) and the name
 path of its ``describe``/``test`` blocks, joined by `` > `` as Vitest prints them:
 ``tests/math.test.ts > math > nested > squares``. ``.each`` cases have their own
-names, so each case is its own id.
+names, so each case is its own id. A name path used twice in one file (both
+frameworks run and report both copies under it) is kept apart by its place in the
+file: the first copy's id is the name path, the n-th's ends in `` [n]``
+(``tests/a.test.ts > adds [2]``), the same in every run, listing and ``-t`` re-run,
+since both frameworks report a file's tests in the order they are defined.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +26,7 @@ from aqe.plugins import CollectedTest, Outcome, TestResult
 SEPARATOR = " > "
 #: Vitest's and Jest's own messages when a test outlives ``--testTimeout``.
 _TIMED_OUT = re.compile(r"^Error: Test timed out in \d+ms|Exceeded timeout of \d+ ms for a test")
+_COPY = re.compile(r" \[(?:[2-9]|[1-9]\d+)\]$")
 _ERROR_HEAD = re.compile(r"^(?P<type>[A-Za-z_$][\w$.]*)(?:: (?P<message>.*))?$")
 
 
@@ -50,6 +57,29 @@ def nodeid(file: str, path: Sequence[str]) -> str:
     return SEPARATOR.join([file, *path])
 
 
+def copy_id(nodeid: str, copy: int) -> str:
+    """The id of the ``copy``-th test (from 1) of a file with this name path."""
+    return nodeid if copy == 1 else f"{nodeid} [{copy}]"
+
+
+def distinct(ids: Iterable[str]) -> list[str]:
+    """``ids`` in the order the framework reported them, each copy of an id after
+    the first made distinct by ``copy_id``."""
+    seen: Counter[str] = Counter()
+    out: list[str] = []
+    for nodeid in ids:
+        seen[nodeid] += 1
+        out.append(copy_id(nodeid, seen[nodeid]))
+    return out
+
+
+def original(nodeid: str) -> str | None:
+    """The name path a copy's id stands for (what ``-t`` must match), or None when
+    the id does not end as a copy's does."""
+    match = _COPY.search(nodeid)
+    return nodeid[: match.start()] if match else None
+
+
 def relative(root: Path, file: str) -> str:
     path = Path(file)
     try:
@@ -61,14 +91,15 @@ def relative(root: Path, file: str) -> str:
 def parse_list(root: Path, text: str) -> list[CollectedTest]:
     """``vitest list --json=FILE``: ``[{"name": "a > b", "file": ..., "location"?}]``."""
     tests: list[CollectedTest] = []
-    for entry in cast(list[dict[str, object]], json.loads(text)):
-        file = relative(root, str(entry["file"]))
+    entries = cast(list[dict[str, object]], json.loads(text))
+    names = [f"{relative(root, str(e['file']))}{SEPARATOR}{e['name']}" for e in entries]
+    for entry, name in zip(entries, distinct(names), strict=True):
         location = entry.get("location")
         line = location.get("line") if isinstance(location, dict) else None
         tests.append(
             CollectedTest(
-                nodeid=f"{file}{SEPARATOR}{entry['name']}",
-                file=file,
+                nodeid=name,
+                file=relative(root, str(entry["file"])),
                 line=line if isinstance(line, int) else None,
             )
         )
@@ -93,7 +124,9 @@ def parse_run(root: Path, text: str) -> tuple[list[Case], list[FileError]]:
         message = str(module.get("message") or "")
         if message and not any(r.get("status") in ("passed", "failed") for r in results):
             errors.append(FileError(file, message))
-        cases.extend(_case(file, result) for result in results)
+        found = [_case(file, result) for result in results]
+        for case, name in zip(found, distinct(c.nodeid for c in found), strict=True):
+            cases.append(case if name == case.nodeid else dataclasses.replace(case, nodeid=name))
     return cases, errors
 
 
