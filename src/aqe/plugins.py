@@ -62,6 +62,7 @@ __all__ = [
     "TestStarted",
     "UsageError",
     "run_tests",
+    "shard_files",
 ]
 
 #: Entry-point groups, one per plugin kind.
@@ -276,3 +277,21 @@ def run_tests(
     from aqe._adapters._neutral import run_tests as run
 
     return run(request, events, tests, run_one)
+
+
+def shard_files(
+    seconds: Mapping[str, float | None],
+    sizes: Mapping[str, int],
+    shard: tuple[int, int],
+    tests: Mapping[str, int] | None = None,
+) -> tuple[tuple[str, ...], ShardInfo]:
+    """``--shard I/N`` for an adapter whose unit of work is a file: the files of
+    shard ``I`` (the same partition as pytest's shards, each file one unit, weighed
+    by ``seconds`` from the history, else by ``sizes`` in bytes), and the
+    :class:`ShardInfo` the adapter emits. It also prints the shard's opening line."""
+    from aqe._adapters._shards import announce
+    from aqe._adapters._shards import shard_files as split
+
+    kept = split(seconds, sizes, shard, tests)
+    announce(kept, len(seconds))
+    return kept.files, kept.info

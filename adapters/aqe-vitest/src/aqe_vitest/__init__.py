@@ -44,6 +44,7 @@ from aqe.plugins import (
     TestFinished,
     TestResult,
     run_tests,
+    shard_files,
 )
 
 from ._jest import CONFIGS as JEST_CONFIGS
@@ -66,6 +67,8 @@ LAST_FAILED = Path(".aqe") / "vitest-last-failed.json"
 
 class VitestAdapter:
     name = "vitest"
+    #: Applies ``--shard I/N``: whole files per shard (``aqe.plugins.shard_files``).
+    shards = True
     tool: type[Vitest] | type[Jest] = Vitest
     configs: tuple[str, ...] = tuple(c for c in CONFIGS if c.startswith("vitest"))
 
@@ -109,6 +112,11 @@ class VitestAdapter:
             if failed:  # Jest's --lf: the failed tests' files, by their names
                 listed, first.pattern = failed, names_pattern(failed)
                 files = dict(Counter(test.file for test in failed))
+        if request.selection.shard is not None:
+            files = shard(request, files, events)
+            listed = [test for test in listed if test.file in files]
+            if not files:  # every selected file is another shard's: nothing to do here
+                return 0
         first.run(files, events.estimates())
         first.stop_servers()  # step 2 runs each test alone, in a fresh process
         if first.errors:
@@ -129,6 +137,22 @@ class JestAdapter(VitestAdapter):
     name = "jest"
     tool = Jest
     configs = JEST_CONFIGS
+
+
+def shard(request: RunRequest, files: Mapping[str, int], events: RunEvents) -> dict[str, int]:
+    """This job's files of ``--shard I/N``: whole files, by the history's seconds."""
+    assert request.selection.shard is not None
+    seconds: dict[str, float | None] = dict.fromkeys(files)
+    known: Counter[str] = Counter()
+    for nodeid, estimate in events.estimates().items():
+        file = nodeid.split(SEPARATOR, 1)[0]
+        if file in seconds:
+            seconds[file] = (seconds[file] or 0.0) + estimate.total
+            known[file] += 1
+    counts = {file: files[file] or known[file] or 1 for file in files}
+    kept, info = shard_files(seconds, sizes(request.root, files), request.selection.shard, counts)
+    events.emit(info)
+    return {file: files[file] for file in kept}
 
 
 def keep(request: RunRequest, test: CollectedTest) -> bool:

@@ -139,7 +139,11 @@ async function main() {
     let failure = null
     try {
       const result = await vitest.runTestSpecifications(specs, false)
-      files = result.testModules.map((module) => module.task)
+      // Its modules are every module Vitest's state holds: keep this batch's.
+      const asked = new Set(specs.map((spec) => spec.moduleId))
+      files = result.testModules
+        .filter((module) => asked.has(module.moduleId))
+        .map((module) => module.task)
     } catch (error) {
       failure = String(error?.stack ?? error)
     }
