@@ -12,6 +12,7 @@ between frameworks (``file::name`` for pytest, ``file > name`` for Vitest and Je
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from ..plugins import (
     RunRequest,
     RunSummary,
     Selection,
+    ShardInfo,
     TestFinished,
     TestStarted,
 )
@@ -78,6 +80,7 @@ def part_request(
         exitfirst=selection.exitfirst,
         maxfail=selection.maxfail,
         extra_args=selection.extra_args if first else (),
+        shard=selection.shard,
     )
     return dataclasses.replace(
         request,
@@ -124,6 +127,7 @@ class PartEvents:
     events: RunEvents
     prefix: str
     summaries: list[RunSummary] = field(default_factory=list)
+    shards: list[ShardInfo] = field(default_factory=list)
     failures: int = 0
 
     def emit(self, *events: Event) -> None:
@@ -131,6 +135,9 @@ class PartEvents:
         for event in events:
             if isinstance(event, RunSummary):
                 self.summaries.append(event)
+                continue
+            if isinstance(event, ShardInfo):  # the run's is every part's, added up
+                self.shards.append(event)
                 continue
             if isinstance(event, TestFinished) and event.result.outcome in FAILING_OUTCOMES:
                 self.failures += 1
@@ -193,6 +200,27 @@ def merged(summaries: Sequence[RunSummary]) -> RunSummary:
     )
 
 
+def merged_shard(infos: Sequence[ShardInfo]) -> ShardInfo | None:
+    """The parts' shards as the run's: each part splits its own suite into the same
+    N shards, so shard I of the run is every part's shard I, their counts and
+    predicted seconds added up, its digest the parts' digests hashed together."""
+    if not infos:
+        return None
+    first = infos[0]
+    return ShardInfo(
+        index=first.index,
+        count=first.count,
+        tests=sum(info.tests for info in infos),
+        predicted=sum(info.predicted for info in infos),
+        planned=tuple(map(sum, zip(*(info.planned for info in infos), strict=True))),
+        planned_tests=tuple(map(sum, zip(*(info.planned_tests for info in infos), strict=True))),
+        total=sum(info.total for info in infos),
+        digest=hashlib.sha256(" ".join(i.digest for i in infos).encode()).hexdigest()[:12]
+        if len(infos) > 1
+        else first.digest,
+    )
+
+
 class MixedAdapter:
     """Several suites as one adapter (see the module's docstring)."""
 
@@ -202,6 +230,8 @@ class MixedAdapter:
 
     def __init__(self, parts: Sequence[Part]) -> None:
         self.parts = tuple(parts)
+        #: ``--shard I/N``: each part splits its own suite, when every part can.
+        self.shards = all(getattr(part.adapter, "shards", False) for part in self.parts)
 
     def detect(self, root: Path) -> bool:
         return any(part.adapter.detect(part.root) for part in self.parts)
@@ -227,6 +257,7 @@ class MixedAdapter:
         ]
         codes: list[int] = []
         summaries: list[RunSummary] = []
+        shards: list[ShardInfo] = []
         failures = 0
         ran: list[Part] = []
         for part, asked in planned:
@@ -240,7 +271,11 @@ class MixedAdapter:
             part_events = PartEvents(events, part.prefix)
             codes.append(_code(part, asked, part_events))
             summaries += part_events.summaries
+            shards += part_events.shards
             failures += part_events.failures
+        shard = merged_shard(shards)
+        if shard is not None:
+            events.emit(shard)
         events.emit(merged(summaries))
         if len(ran) > 1:
             # The run's one summary follows (aqe's terminal reporter), over every suite.

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .._reporting.json_report import ShardInfo
-from .._sharding import ShardTest, partition
+from .._sharding import Constraints, ShardTest, partition
 
 #: Seconds per byte of a test file when the history has timed none (any constant
 #: would do: every file is then weighed alike).
@@ -46,7 +46,9 @@ def shard_files(
     weights = {
         file: timed.get(file) or max(sizes.get(file, 0), 1) * rate for file in sorted(seconds)
     }
-    plan = partition([ShardTest(file, weight) for file, weight in weights.items()], count)
+    # A file's import is in its measured seconds: no collection cost on top.
+    units = [ShardTest(file, weight) for file, weight in weights.items()]
+    plan = partition(units, count, Constraints(collect_prior=0.0))
     counted = tests or {}
 
     def tests_of(files: tuple[str, ...]) -> int:
