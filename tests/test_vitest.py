@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,42 @@ def test_selection_by_name_last_failed_and_an_explicit_adapter(
     assert "ERROR collecting tests/broken.test.ts" in broken.stdout
 
 
+def test_shards_split_the_files_and_a_name_used_twice_is_two_stable_ids(
+    tmp_path: Path, run_aqe: RunAqe, node_modules: Path
+) -> None:
+    project, env = vitest_project(tmp_path, node_modules)
+    (project / "tests" / "twice.test.ts").write_text(
+        "import { expect, test } from 'vitest'\n"
+        "test('same', () => { expect(1).toBe(1) })\n"
+        "test('same', () => { expect(1).toBe(2) })\n"
+    )
+    files = ("tests/math.test.ts", "tests/twice.test.ts", "tests/flaky.test.ts")
+    whole = run_aqe("run", "--json", "all.json", *files, cwd=project, env=env)
+    assert whole.returncode == 1, whole.stdout + whole.stderr
+    every = {t[0] for t in attempts(project / "all.json")}
+    assert {t for t in attempts(project / "all.json") if "twice" in t[0]} == {
+        ("tests/twice.test.ts > same", 1, "passed"),
+        ("tests/twice.test.ts > same [2]", 1, "failed"),
+    }
+    shards: list[set[str]] = []
+    for index in (1, 2):  # with the history of the whole run, as CI's jobs would have
+        done = run_aqe(
+            "run", "--shard", f"{index}/2", "--json", f"s{index}.json", *files,
+            cwd=project, env=env,
+        )  # fmt: skip
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        assert f"aqe: shard {index}/2: " in done.stdout
+        shards.append({t[0] for t in attempts(project / f"s{index}.json")})
+        shard = json.loads((project / f"s{index}.json").read_text())["shard"]
+        assert (shard["index"], shard["count"]) == (index, 2)
+    assert shards[0] | shards[1] == every and not shards[0] & shards[1]
+    assert all(shards)  # three files, two shards: neither is empty
+    # The copy that failed re-runs by --lf: its own id, not its namesake's.
+    again = run_aqe("run", "--lf", "--json", "lf.json", "tests/twice.test.ts", cwd=project, env=env)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert attempts(project / "lf.json") == [("tests/twice.test.ts > same [2]", 1, "failed")]
+
+
 def test_bad_input_is_one_line_and_exit_4(
     tmp_path: Path, run_aqe: RunAqe, node_modules: Path
 ) -> None:
@@ -293,6 +330,8 @@ def test_a_python_and_a_javascript_suite_run_as_one_run(
     ]
     last = done.stdout.rstrip().splitlines()
     assert last[-4] == "aqe: all 2 suites: pytest suite, vitest suite in frontend/"
+    counts = [line for line in last if re.search(r"\d+ (passed|failed)\b.* in \d", line)]
+    assert counts == [last[-1]], counts  # one closing line for the run, not one per suite
     assert last[-3] == "FAILED tests/test_prices.py::test_rounding_bug - assert 2.67 == 2.68"
     assert last[-2].startswith(f"FAILED {cart} > applies a discount wrongly - expected 2 to be 1")
     assert last[-1].startswith("2 failed, 2 passed, 1 skipped in ")
@@ -316,6 +355,17 @@ def test_a_python_and_a_javascript_suite_run_as_one_run(
         "tests/test_prices.py::test_net_price",
         "tests/test_prices.py::test_rounding_bug",
     }
+
+    # --shard I/N: each suite splits into the same N shards; together they are the run.
+    ids: list[set[str]] = []
+    for index in (1, 2):
+        shard = run_aqe(
+            "run", "--shard", f"{index}/2", "--json", f"s{index}.json", cwd=project, env=env
+        )  # fmt: skip
+        assert shard.returncode in (0, 1), shard.stdout + shard.stderr
+        ids.append({t[0] for t in attempts(project / f"s{index}.json")})
+    assert ids[0] | ids[1] == {t[0] for t in attempts(project / "out.json")}
+    assert not ids[0] & ids[1]
 
 
 def processes_in(directory: Path, marker: str = "node") -> set[int]:

@@ -5,9 +5,10 @@ duration, retries that keep every attempt, flaky verdicts and quarantine from
 history, and never hanging on a stuck Node process. A run has two steps:
 
 1. the selected files, longest first by the history, are dealt in batches to
-   ``request.workers`` threads, each running one ``vitest run`` per batch (a fresh
-   process group, killed whole past its deadline); every test with a result keeps
-   it as its first attempt;
+   ``request.workers`` threads, each with one long-lived Vitest (or Jest) process
+   that runs every batch the thread takes (``_server``: started once, in its own
+   process group, killed whole past a batch's deadline and replaced); every test
+   with a result keeps it as its first attempt;
 2. aqe's shared loop (``aqe.plugins.run_tests``) records those attempts and
    decides retries, flaky and quarantine verdicts and the exit code; a retry, or
    a test whose batch crashed or hung, runs alone in its own ``vitest run -t``.

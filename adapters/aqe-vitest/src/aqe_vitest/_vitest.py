@@ -1,9 +1,11 @@
-"""Running Vitest (and Jest) itself: the project's own install, one process per batch.
+"""Running Vitest (and Jest) itself: the project's own install.
 
-Each batch is a fresh ``vitest run`` in its own process group, so a hung or crashed
-Node process is killed whole (Vitest's forks with it) and replaced by the next
-batch's. Results come from Vitest's JSON reporter and aqe's console reporter
-(``console-reporter.mjs``), both written to files, never from the screen.
+Batches run on a worker's long-lived server (``_server``, ``vitest-server.mjs``);
+a test run alone (a retry, or one whose batch died) is a fresh ``vitest run`` in its
+own process group, so a hung or crashed Node process is killed whole (Vitest's forks
+with it). Results come from Vitest's JSON report (or the server's, of the same
+shape) and aqe's console reporter (``console-reporter.mjs``), both written to files,
+never from the screen.
 """
 
 from __future__ import annotations
