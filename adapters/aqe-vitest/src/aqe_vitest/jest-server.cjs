@@ -35,6 +35,8 @@ function formatted(results) {
 }
 
 async function main() {
+  // As jest's own command sets it (a Babel config may read it: `env.test`).
+  if (process.env.NODE_ENV == null) process.env.NODE_ENV = 'test'
   let jest, base
   try {
     jest = fromProject('jest')

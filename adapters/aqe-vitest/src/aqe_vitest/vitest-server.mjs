@@ -82,6 +82,10 @@ function report(files, collector) {
 }
 
 async function main() {
+  // As `vitest run` sets them before it loads the config (startVitest's prepareVitest).
+  process.env.TEST = 'true'
+  process.env.VITEST = 'true'
+  process.env.NODE_ENV ??= 'test'
   const { createVitest, parseCLI } = await import(pathToFileURL(entry).href)
   const parsed = cliArgs.length ? parseCLI(['vitest', 'run', ...cliArgs]).options : {}
   const collector = new Collector()
