@@ -40,6 +40,7 @@ from aqe.plugins import (
     CollectionFailed,
     DurationEstimate,
     Event,
+    FilesCollected,
     RunEvents,
     RunRequest,
     TestFinished,
@@ -108,6 +109,9 @@ class VitestAdapter:
             files = dict(Counter(test.file for test in listed))
             first.pattern = names_pattern(listed) if listed else None
         else:  # every test of the files: no need to import them all twice
+            # The other workers' servers start while the first lists the files (Vitest)
+            # or Jest lists them itself.
+            first.warm(request.workers - 1 if isinstance(tool, Vitest) else request.workers)
             files = dict.fromkeys(first.list_files(filters(request)), 0)
             failed = last_failed_tests(request, files) if not tool.can_list else []
             if failed:  # Jest's --lf: the failed tests' files, by their names
@@ -118,8 +122,10 @@ class VitestAdapter:
             listed = [test for test in listed if test.file in files]
             if not files:  # every selected file is another shard's: nothing to do here
                 return 0
-        first.run(files, events.estimates())
+        first.run(files, events.estimates(), events.file_estimates())
         first.stop_servers()  # step 2 runs each test alone, in a fresh process
+        if first.overheads:  # what each file costs besides its tests, for the next plan
+            events.emit(FilesCollected(dict(first.overheads)))
         if first.errors:
             events.emit(*(CollectionFailed(e.file, e.text) for e in first.errors.values()))
         tests = first.tests(listed)
@@ -150,6 +156,9 @@ def shard(request: RunRequest, files: Mapping[str, int], events: RunEvents) -> d
         if file in seconds:
             seconds[file] = (seconds[file] or 0.0) + estimate.total
             known[file] += 1
+    for file, overhead in events.file_estimates().items():
+        if seconds.get(file) is not None:  # a timed file's imports and setup
+            seconds[file] = (seconds[file] or 0.0) + overhead
     counts = {file: files[file] or known[file] or 1 for file in files}
     kept, info = shard_files(seconds, sizes(request.root, files), request.selection.shard, counts)
     events.emit(info)
@@ -252,6 +261,11 @@ class FirstAttempts:
         self.pattern: str | None = None
         #: Servers between batches: a worker thread takes one, or starts one.
         self.idle: list[Server] = []
+        #: Each file's seconds outside its tests, as its server measured them.
+        self.overheads: dict[str, float] = {}
+        self.started = 0
+        #: Servers starting in the background (``warm``), and a signal when one is up.
+        self.warming = 0
         self.scratch = Path(tempfile.mkdtemp(prefix="aqe-vitest-servers-"))
         self.results: dict[str, TestResult] = {}
         self.cases: dict[str, Case] = {}
@@ -260,6 +274,7 @@ class FirstAttempts:
         self.lost: list[str] = []
         self.interrupted = False
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.failures = 0
 
     def __enter__(self) -> FirstAttempts:
@@ -270,20 +285,48 @@ class FirstAttempts:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def stop_servers(self) -> None:
-        with self.lock:
+        with self.changed:
+            while self.warming:  # a server still starting joins the idle ones first
+                self.changed.wait()
             idle, self.idle = self.idle, []
         for server in idle:
             self.tool.retire(server)
 
+    def warm(self, count: int) -> None:
+        """Start ``count`` servers now, in the background, beside whatever the run
+        does before its first batch (listing the files): the workers' start-ups then
+        overlap instead of following one another."""
+        for _ in range(count):
+            with self.lock:
+                self.warming += 1
+            threading.Thread(target=self._warm_one, name="aqe-vitest-warm", daemon=True).start()
+
+    def _warm_one(self) -> None:
+        try:
+            server: Server | None = self._start()
+        except Exception:  # the batch that needs it starts one and reports why not
+            server = None
+        with self.changed:
+            self.warming -= 1
+            if server is not None:
+                self.idle.append(server)
+            self.changed.notify_all()
+
     def _server(self) -> Server:
-        with self.lock:
+        """An idle server (waiting for one still starting), else a new one."""
+        with self.changed:
+            while not self.idle and self.warming:
+                self.changed.wait()
             if self.idle:
                 return self.idle.pop()
-            number = len(list(self.scratch.iterdir()))
-            (self.scratch / str(number)).mkdir()
-        return self.tool.serve(
-            self.request.timeout, self.request.selection.extra_args, self.scratch / str(number)
-        )
+        return self._start()
+
+    def _start(self) -> Server:
+        with self.lock:
+            self.started += 1
+            scratch = self.scratch / str(self.started)
+        scratch.mkdir()
+        return self.tool.serve(self.request.timeout, self.request.selection.extra_args, scratch)
 
     def _release(self, server: Server) -> None:
         if server.alive():
@@ -297,15 +340,22 @@ class FirstAttempts:
         the run's first batch's), Jest lists them itself."""
         if not isinstance(self.tool, Vitest):
             return self.tool.list_files(filters)
-        server = self._server()
+        server = self._start()  # its own, beside those warming
         try:
             return self.tool.server_files(server, filters)
         finally:
             self._release(server)
 
-    def run(self, files: Mapping[str, int], estimates: Mapping[str, DurationEstimate]) -> None:
-        """``files``: each file's number of selected tests (0: unknown yet)."""
-        batches = plan(files, estimates, self.request.workers, sizes(self.request.root, files))
+    def run(
+        self,
+        files: Mapping[str, int],
+        estimates: Mapping[str, DurationEstimate],
+        overheads: Mapping[str, float] | None = None,
+    ) -> None:
+        """``files``: each file's number of selected tests (0: unknown yet);
+        ``overheads``: the history's seconds of each file outside its tests."""
+        root = self.request.root
+        batches = plan(files, estimates, self.request.workers, sizes(root, files), overheads)
         workers = max(1, min(self.request.workers, len(batches)))
         with ThreadPoolExecutor(workers, thread_name_prefix="aqe-vitest") as pool:
             try:
@@ -341,6 +391,7 @@ class FirstAttempts:
 
     def _keep(self, done: Batch) -> None:
         with self.lock:
+            self.overheads.update(done.overheads)
             for error in done.errors:
                 self.errors.setdefault(error.file, error)
             for case in done.cases:
@@ -432,14 +483,17 @@ def plan(
     estimates: Mapping[str, DurationEstimate],
     workers: int,
     sizes: Mapping[str, int] | None = None,
+    overheads: Mapping[str, float] | None = None,
 ) -> list[tuple[list[str], int]]:
     """Batches of files, each with its number of tests (from the history when not
     given; at least one). Each batch is a Node.js and Vite start-up, which dwarfs many
     a file's tests, so batches are few: the files the history knows in one batch per
     worker, balanced by their measured seconds; those it does not know (they may be
     long) first, in ``BATCHES_PER_WORKER`` batches per worker balanced by their
-    ``sizes`` in bytes, the best guess there is. Longest first, in both."""
-    seconds = dict.fromkeys(files, 0.0)
+    ``sizes`` in bytes, the best guess there is. Longest first, in both. A known
+    file weighs its tests' seconds and its ``overheads`` (its environment, imports
+    and setup: with many small files, most of a batch's time)."""
+    seconds = {file: (overheads or {}).get(file, 0.0) for file in files}
     known: Counter[str] = Counter()
     for nodeid, estimate in estimates.items():
         file = nodeid.split(SEPARATOR, 1)[0]

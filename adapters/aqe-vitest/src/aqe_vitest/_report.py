@@ -130,6 +130,18 @@ def parse_run(root: Path, text: str) -> tuple[list[Case], list[FileError]]:
     return cases, errors
 
 
+def overheads(root: Path, text: str) -> dict[str, float]:
+    """A server's report: each file's seconds outside its tests (its environment, its
+    imports, setup files), which its tests' seconds leave out."""
+    found: dict[str, float] = {}
+    report = cast(dict[str, object], json.loads(text))
+    for module in cast(list[dict[str, object]], report.get("testResults", [])):
+        seconds = module.get("overhead")
+        if isinstance(seconds, (int, float)) and seconds >= 0:
+            found[relative(root, str(module["name"]))] = float(seconds)
+    return found
+
+
 def _case(file: str, result: Mapping[str, object]) -> Case:
     path = (*cast(list[str], result.get("ancestorTitles", [])), str(result["title"]))
     location = result.get("location")

@@ -33,6 +33,7 @@ from ._report import (
     FileError,
     console_entries,
     console_lines,
+    overheads,
     parse_files,
     parse_list,
     parse_run,
@@ -67,6 +68,8 @@ class Batch:
     no_report: bool = False
     output: str = ""
     by_id: dict[str, Case] = field(default_factory=dict)
+    #: Each file's seconds outside its tests (a server's report only).
+    overheads: dict[str, float] = field(default_factory=dict)
 
 
 class Watchdog:
@@ -224,7 +227,8 @@ class NodeTool:
                 return Batch([], [], {}, start, time.time(), died.killed, True, output)
             stop = time.time()
             data = json.loads(report.read_text(encoding="utf-8"))
-        cases, errors = parse_run(self.root, json.dumps(data))
+        text = json.dumps(data)
+        cases, errors = parse_run(self.root, text)
         cases = self.own_statuses(cases)
         output = _ANSI.sub("", server.output()[offset:])
         if data.get("failure"):
@@ -233,6 +237,7 @@ class NodeTool:
             cases, errors, console_entries(self.root, data.get("console") or []), start, stop,
             output=output, by_id={case.nodeid: case for case in cases},
             no_report=bool(data.get("failure")) and not cases,
+            overheads=overheads(self.root, text),
         )  # fmt: skip
 
 

@@ -29,6 +29,11 @@ function formatted(results) {
     testResults: results.testResults.map((file) => ({
       name: file.testFilePath,
       message: file.failureMessage ?? file.testExecError?.message ?? '',
+      // Its seconds outside its tests (environment, setup files, imports).
+      overhead: Math.max(
+        0,
+        (file.perfStats.runtime - file.testResults.reduce((sum, t) => sum + (t.duration ?? 0), 0)) / 1000,
+      ),
       assertionResults: file.testResults,
     })),
   }

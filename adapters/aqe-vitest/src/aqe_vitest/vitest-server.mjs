@@ -11,7 +11,8 @@
 //   {"op": "run", "files": [absolute], "pattern": "regexp" | null, "report": PATH}
 //                                         -> {"done": true} once PATH holds the report
 // The report has the shape of Vitest's JSON reporter (testResults, assertionResults),
-// plus "console": each console line a test printed, keyed by its file and name path.
+// plus "console": each console line a test printed, keyed by its file and name path,
+// and each module's "overhead": its seconds outside its tests.
 // A first line {"ready": true} (or {"error": "..."}: the config was rejected) comes
 // before any request is read.
 import { writeSync, writeFileSync } from 'node:fs'
@@ -70,12 +71,20 @@ function assertion(test) {
   }
 }
 
-function report(files, collector) {
+// Seconds a module costs besides its tests (its environment, Vitest's harness, its
+// imports and setup files): what balancing files by their tests' seconds misses.
+function overhead(module) {
+  const d = module.diagnostic()
+  return (d.environmentSetupDuration + d.prepareDuration + d.collectDuration + d.setupDuration) / 1000
+}
+
+function report(modules, collector) {
   return {
-    testResults: files.map((file) => ({
-      name: file.filepath,
-      message: file.result?.errors?.[0]?.message ?? '',
-      assertionResults: tests(file).map(assertion),
+    testResults: modules.map((module) => ({
+      name: module.task.filepath,
+      message: module.task.result?.errors?.[0]?.message ?? '',
+      overhead: overhead(module),
+      assertionResults: tests(module.task).map(assertion),
     })),
     console: collector.console,
   }
@@ -139,19 +148,17 @@ async function main() {
     else if (userPattern) vitest.setGlobalTestNamePattern(userPattern)
     else vitest.resetGlobalTestNamePattern()
     collector.console = []
-    let files = []
+    let modules = []
     let failure = null
     try {
       const result = await vitest.runTestSpecifications(specs, false)
       // Its modules are every module Vitest's state holds: keep this batch's.
       const asked = new Set(specs.map((spec) => spec.moduleId))
-      files = result.testModules
-        .filter((module) => asked.has(module.moduleId))
-        .map((module) => module.task)
+      modules = result.testModules.filter((module) => asked.has(module.moduleId))
     } catch (error) {
       failure = String(error?.stack ?? error)
     }
-    writeFileSync(request.report, JSON.stringify({ ...report(files, collector), failure }))
+    writeFileSync(request.report, JSON.stringify({ ...report(modules, collector), failure }))
     answer({ done: true })
   }
   await vitest.close()
