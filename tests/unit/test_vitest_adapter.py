@@ -175,6 +175,12 @@ def test_the_plan_deals_long_files_first_and_unknown_ones_before_them() -> None:
         (["f5.ts", "f2.ts", "f1.ts"], 3),
         (["f4.ts", "f3.ts"], 2),
     ]
+    # A file's overhead (its imports and setup, outside its tests) weighs with them:
+    # f1's 6 s of imports make it the heaviest file.
+    assert plan(known, more, workers=2, overheads={"f1.ts": 6.0}) == [
+        (["f5.ts", "f4.ts", "f2.ts"], 3),  # 5 + 4 + 2
+        (["f1.ts", "f3.ts"], 2),  # (1 + 6) + 3
+    ]
     # Unknown files: two batches per worker, balanced by their size in bytes.
     unknown = dict.fromkeys(("a.ts", "b.ts", "c.ts", "d.ts"), 0)
     sizes = {"a.ts": 900, "b.ts": 500, "c.ts": 300, "d.ts": 200}
