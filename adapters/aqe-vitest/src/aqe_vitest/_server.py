@@ -138,10 +138,6 @@ class Server:
             self.answers.close()
         WATCHDOG_PIPE.release(self.process.pid)
 
-    def stop(self) -> None:
-        """End it: its stdin closed, it closes Vitest and exits; killed all the same."""
-        self.close()
-
 
 def _last_line(output: str) -> str:
     from ._vitest import _cause
