@@ -425,8 +425,8 @@ class FirstAttempts:
         """The tests of files whose batch died before reporting, to run alone. Jest
         cannot list them: each file runs alone first, and one that dies again is
         one result under the file's own id."""
-        if isinstance(self.tool, Vitest):
-            return self.tool.list_tests(files)
+        if isinstance(self.tool, Vitest):  # its filters are substrings: keep these files'
+            return [test for test in self.tool.list_tests(files) if test.file in files]
         found: list[CollectedTest] = []
         for file in files:
             done = self._file_alone(file)
@@ -467,10 +467,18 @@ class FirstAttempts:
             return dataclasses.replace(worst, nodeid=test.nodeid, line=None)
         timeout = self.request.timeout
         deadline = None if timeout is None else STARTUP + timeout
-        done = self.tool.run(
-            [test.file], "^" + exact_name(test) + "$", timeout, deadline,
-            self.request.selection.extra_args,
-        )  # fmt: skip
+        pattern = "^" + exact_name(test) + "$"
+        if isinstance(self.tool, Vitest):
+            # A fresh server of its own: the file by its exact path (``vitest run FILE``
+            # would also run every file whose path ends the same), a fresh process.
+            server = self._start()
+            try:
+                done = self.tool.run_on(server, [test.file], pattern, deadline)
+            finally:
+                self.tool.retire(server)
+        else:  # --runTestsByPath: Jest takes the path exactly
+            extra = self.request.selection.extra_args
+            done = self.tool.run([test.file], pattern, timeout, deadline, extra)
         case = done.by_id.get(test.nodeid)
         if case is not None and has_result(case):
             out, err = done.console.get(case.nodeid, ("", ""))
