@@ -1,9 +1,9 @@
 """Running Vitest (and Jest) itself: the project's own install.
 
 Batches run on a worker's long-lived server (``_server``, ``vitest-server.mjs``);
-a test run alone (a retry, or one whose batch died) is a fresh ``vitest run`` in its
-own process group, so a hung or crashed Node process is killed whole (Vitest's forks
-with it). Results come from Vitest's JSON report (or the server's, of the same
+a test run alone (a retry, or one whose batch died) gets a fresh server of its own.
+Each is in its own process group, so a hung or crashed Node process is killed whole
+(Vitest's forks with it). ``Vitest.run`` (a whole ``vitest run``) is Jest's path. Results come from Vitest's JSON report (or the server's, of the same
 shape) and aqe's console reporter (``console-reporter.mjs``), both written to files,
 never from the screen.
 """
