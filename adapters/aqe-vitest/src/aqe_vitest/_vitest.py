@@ -3,9 +3,10 @@
 Batches run on a worker's long-lived server (``_server``, ``vitest-server.mjs``);
 a test run alone (a retry, or one whose batch died) gets a fresh server of its own.
 Each is in its own process group, so a hung or crashed Node process is killed whole
-(Vitest's forks with it). ``Vitest.run`` (a whole ``vitest run``) is Jest's path. Results come from Vitest's JSON report (or the server's, of the same
-shape) and aqe's console reporter (``console-reporter.mjs``), both written to files,
-never from the screen.
+(Vitest's forks with it). ``Vitest.run`` (one whole ``vitest run``) mirrors
+``Jest.run``; a Vitest run itself goes through servers only. Results come from the
+server's report (the shape of Vitest's JSON reporter, with each test's console lines),
+written to a file, never from the screen.
 """
 
 from __future__ import annotations
