@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .._engine._plan import Estimate, Planner
 from ._estimate import COLLECT_PRIOR, DEFAULT_PER_TEST
-from ._partition import Constraints, Partition, ShardTest, partition
+from ._partition import Constraints, Partition, ShardLoad, ShardTest, partition
 
 #: A test file that applies aqe's binding markers (``pytest.mark.serial``, ``.depends``).
 _MARKED = re.compile(rb"\bmark\s*\.\s*(?:serial|depends)\b")
@@ -144,7 +144,7 @@ def plan_files(
         collect_seconds={p: collect[p] for p in paths if p in collect},
         collect_prior=COLLECT_PRIOR,
     )
-    plan = partition(tests, count, rules)
+    plan = _spread(partition(tests, count, rules), {t.nodeid: t.seconds for t in tests})
     shards_of: dict[str, set[int]] = {}
     placed: dict[str, dict[str, int]] = {}
     direct_ids = set(direct)
@@ -154,13 +154,53 @@ def plan_files(
                 continue
             path = nodeid.split("::", 1)[0]
             shards_of.setdefault(path, set()).add(shard.index)
-            placed.setdefault(path, {})[nodeid] = shard.index
-    cut = {path: placed[path] for path, shards in shards_of.items() if len(shards) > 1}
+            if nodeid != path:  # a file the history does not know: no ids to place
+                placed.setdefault(path, {})[nodeid] = shard.index
+    cut = {path: placed.get(path, {}) for path, shards in shards_of.items() if len(shards) > 1}
     return FilePlan(
         partition=plan,
         shards_of={path: tuple(sorted(shards)) for path, shards in shards_of.items()},
         cut=cut,
     )
+
+
+def _spread(plan: Partition, seconds: Mapping[str, float]) -> Partition:
+    """Shards left empty (fewer units than shards) share the largest files the
+    history does not know: such a file cannot be cut by its ids before it is
+    imported, so each shard that shares it collects it and takes its share of the
+    collected tests (:func:`assign`). Without this, a suite of two files the history
+    has not seen would leave two of four shards idle."""
+    empty = [shard.index for shard in plan.shards if not shard.nodeids]
+    whole = sorted(
+        (n for shard in plan.shards for n in shard.nodeids if "::" not in n and n in seconds),
+        key=lambda n: (-seconds[n], n),
+    )
+    if not empty or not whole:
+        return plan
+    sharers: dict[str, list[int]] = {n: [] for n in whole}
+    for position, index in enumerate(empty):
+        sharers[whole[position % len(whole)]].append(index)
+    owner = plan.shard_of()
+    ids: dict[int, list[str]] = {shard.index: list(shard.nodeids) for shard in plan.shards}
+    loads = {shard.index: shard.predicted for shard in plan.shards}
+    files = {shard.index: shard.files for shard in plan.shards}
+    for path, extra in sharers.items():
+        if not extra:
+            continue
+        share = seconds[path] / (len(extra) + 1)
+        loads[owner[path]] -= seconds[path] - share
+        for index in extra:
+            ids[index].append(path)
+            loads[index] += share
+            files[index] += 1
+    digest = hashlib.sha256()
+    shards = []
+    for index in sorted(ids):
+        ordered = tuple(sorted(ids[index]))
+        digest.update(f"{index}\0".encode())
+        digest.update("\0".join(ordered).encode("utf-8", "surrogatepass"))
+        shards.append(ShardLoad(index, ordered, round(loads[index], 6), files[index]))
+    return replace(plan, shards=tuple(shards), digest=digest.hexdigest()[:16])
 
 
 def assign(
@@ -169,13 +209,15 @@ def assign(
     """Each collected test of a cut file -> its shard, from that file's tests alone
     (so every job that collects the file agrees): planned tests where the plan put
     them, a new test with its function's or class's planned tests (the shard holding
-    most of them, the lowest on ties), else by a hash of its id over ``shards``."""
+    most of them, the lowest on ties), else the rest dealt in turn over ``shards``
+    in the order of their ids."""
     groups: dict[str, dict[int, int]] = {}
     for nodeid, planned_shard in planned.items():
         for key in _keys(nodeid):
             tally = groups.setdefault(key, {})
             tally[planned_shard] = tally.get(planned_shard, 0) + 1
     out: dict[str, int] = {}
+    rest: list[str] = []
     for nodeid in nodeids:
         shard: int | None = planned.get(nodeid)
         if shard is None:
@@ -185,9 +227,12 @@ def assign(
                     shard = min(votes.items(), key=lambda vote: (-vote[1], vote[0]))[0]
                     break
         if shard is None:
-            digest = hashlib.sha256(nodeid.encode("utf-8", "surrogatepass")).digest()
-            shard = sorted(shards)[int.from_bytes(digest[:8], "big") % len(shards)]
-        out[nodeid] = shard
+            rest.append(nodeid)
+        else:
+            out[nodeid] = shard
+    order = sorted(set(shards))
+    for position, nodeid in enumerate(sorted(set(rest))):
+        out[nodeid] = order[position % len(order)]
     return out
 
 
