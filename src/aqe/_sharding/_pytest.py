@@ -233,19 +233,15 @@ class ShardSelector:
         self.pid = os.getpid()
         self.by_files = False
         self.plan_file: Path | None = None
+        #: Why this shard plans from the whole suite's collection, if it does.
+        self.reason: str | None = None
         # An outer shard run's plan (aqe run inside a test) is not this run's.
         os.environ.pop(PLAN_ENV, None)
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        reason = full_collection_reason(config)
-        if self.collector is None:
-            return
-        if reason is not None:
+        self.reason = full_collection_reason(config)
+        if self.collector is not None and self.reason is not None:
             self.collector.defer = False
-            if config.option.verbose > 0:
-                shard = f"{self.index}/{self.count}"
-                _say(config, f"aqe: shard {shard}: planned from the whole suite's collection "
-                             f"(every test file imported): {reason}")  # fmt: skip
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -259,6 +255,10 @@ class ShardSelector:
             self._keep_tests(config, items)
 
     def _keep_tests(self, config: pytest.Config, items: list[nodes.Item]) -> None:
+        if self.reason is not None and config.option.verbose > 0:
+            shard = f"{self.index}/{self.count}"
+            _say(config, f"aqe: shard {shard}: planned from the whole suite's collection "
+                         f"(every test file imported): {self.reason}")  # fmt: skip
         plan = plan_items(items, self.count, self.history)
         self.info = info = shard_info(plan, self.index)
         mine = set(plan.shards[self.index - 1].nodeids)
