@@ -287,9 +287,10 @@ def test_shards_planned_by_files_cover_the_suite_once_with_and_without_history(
     assert run_aqe("history", "export", str(export), cwd=root).returncode == 0
     planned = json.loads(run_aqe("shards", "3", "--json", cwd=root).stdout)
     shard_of = {n: s["index"] for s in planned["shards"] for n in s["nodeids"]}
-    # The long file is cut between the shards (at its generated classes), the files
-    # of one serial group share a shard whole.
-    assert len({s for n, s in shard_of.items() if n.startswith("test_gen.py")}) == 3
+    # The long file is cut between shards (at its generated classes; how many shards
+    # share it depends on the history's timings, aqe's per-test cost among them), the
+    # files of one serial group share a shard whole.
+    assert len({s for n, s in shard_of.items() if n.startswith("test_gen.py")}) >= 2
     assert shard_of["test_serial_a.py::test_writes"] == shard_of["test_serial_b.py::test_reads"]
 
     for history in (True, False):
@@ -313,6 +314,11 @@ def test_shards_planned_by_files_cover_the_suite_once_with_and_without_history(
         assert sorted(union) == sorted(everything), history  # every id once
         assert finals == everything
 
+    # -m deselects where each shard collects its files: still planned by files.
+    marked = run_aqe("run", "-w", "1", "--shard", "1/2", "--no-history", "-m", "not slow",
+                     "--json", "m.json", cwd=root)  # fmt: skip
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    assert "test files" in marked.stdout
     # -k selects inside files: the shard collects the whole suite, and says why.
     picked = run_aqe("run", "-w", "1", "-v", "--shard", "1/2", "--no-history", "-k", "plain",
                      cwd=root)  # fmt: skip

@@ -157,10 +157,14 @@ def describe(info: ShardInfo, files: int | None = None, of_files: int = 0) -> st
     )
 
 
-#: Options whose selection needs the whole suite's ids (pytest's option names).
+#: Options whose selection needs the whole suite's ids (pytest's option names). ``-m``
+#: is not one: it deselects test by test where each shard collects its files (so the
+#: shards' union is still the selection), and projects keep one in their ``addopts``
+#: (click's ``-m 'not stress'``); the history the plan reads holds only what ran.
+#: ``-k`` names a few tests ad hoc: the whole suite is collected, so a ``-k`` that
+#: matches nothing still exits 5 in every shard.
 _WHOLE_SUITE = (
     ("keyword", "-k selects tests inside files"),
-    ("markexpr", "-m selects tests by markers, known only once their files are imported"),
     ("deselect", "--deselect names tests inside files"),
     ("lf", "--lf selects from the whole suite's last failures"),
     ("failedfirst", "--ff orders the whole suite"),
