@@ -271,6 +271,22 @@ GENERATED = {
         def test_plain(n):
             assert n < 10
     """,
+    # Under pytest every test module is imported before the first test, and suites
+    # lean on it (click's own): a shard makes the imports of the files it leaves out.
+    "helpers/__init__.py": "",
+    "helpers/sub.py": "VALUE = 1\n",
+    "test_importer.py": """
+        import helpers.sub
+
+        def test_imports():
+            assert helpers.sub.VALUE == 1
+    """,
+    "test_relies.py": """
+        import helpers
+
+        def test_relies_on_another_file_importing_sub():
+            assert helpers.sub.VALUE == 1
+    """,
 }
 
 
@@ -282,7 +298,7 @@ def test_shards_planned_by_files_cover_the_suite_once_with_and_without_history(
     full = run_aqe("run", "-w", "2", "--json", "full.json", cwd=root)
     assert full.returncode == 0, full.stdout + full.stderr
     everything = _finals(json.loads((root / "full.json").read_text()))
-    assert len(everything) == 24
+    assert len(everything) == 26 and set(everything.values()) == {("passed", 1)}
     export = tmp_path / "history.jsonl"
     assert run_aqe("history", "export", str(export), cwd=root).returncode == 0
     planned = json.loads(run_aqe("shards", "3", "--json", cwd=root).stdout)

@@ -35,7 +35,7 @@ from .._store import Store
 from ._estimate import COLLECT_PRIOR, DEFAULT_PER_TEST, per_test_cost, predict
 from ._files import FilePlan, bound_files, plan_files
 from ._partition import Constraints, Partition, partition
-from ._select import PLAN_ENV, WorkerPlan
+from ._select import PLAN_ENV, WorkerPlan, import_what_they_import
 
 if TYPE_CHECKING:
     from .._engine._plugin import ShallowCollector
@@ -282,6 +282,13 @@ class ShardSelector:
         self.info = info = shard_info(plan.partition, self.index)
         mine = set(plan.files_of(self.index))
         dropped = [node for node in files if node.nodeid not in mine]
+        if dropped:
+            # Before the workers fork: what pytest's process would have imported.
+            import_what_they_import(
+                [Path(node.path) for node in files],
+                [str(node.path) for node in dropped],
+                config.getini("python_files"),
+            )
         files[:] = [node for node in files if node.nodeid in mine]
         ids = set(plan.partition.shards[self.index - 1].nodeids)
         keep = [item for item in items if item.nodeid in ids]
@@ -296,7 +303,7 @@ class ShardSelector:
         }
         if dropped or cut:
             worker_plan = WorkerPlan(
-                os.getpid(), self.index, frozenset(str(node.path) for node in dropped), cut
+                os.getpid(), self.index, tuple(str(node.path) for node in dropped), cut
             )
             handle, name = tempfile.mkstemp(prefix="aqe-shard-", suffix=".json")
             with os.fdopen(handle, "w", encoding="utf-8") as out:

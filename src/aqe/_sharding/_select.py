@@ -30,8 +30,9 @@ class WorkerPlan:
     #: The coordinator's pid: it has applied the plan itself.
     pid: int
     index: int
-    #: Paths of the file nodes the coordinator dropped (other shards' files).
-    dropped: frozenset[str]
+    #: Paths of the file nodes the coordinator dropped (other shards' files), in
+    #: pytest's order.
+    dropped: tuple[str, ...]
     #: For each file cut between shards that this shard collects: its planned
     #: tests' shards and the file's shards.
     cut: Mapping[str, tuple[Mapping[str, int], tuple[int, ...]]]
@@ -41,7 +42,7 @@ class WorkerPlan:
             {
                 "pid": self.pid,
                 "index": self.index,
-                "dropped": sorted(self.dropped),
+                "dropped": list(self.dropped),
                 "cut": {
                     path: {"planned": dict(planned), "shards": list(shards)}
                     for path, (planned, shards) in sorted(self.cut.items())
@@ -55,7 +56,7 @@ class WorkerPlan:
         return cls(
             pid=int(data["pid"]),
             index=int(data["index"]),
-            dropped=frozenset(str(p) for p in data["dropped"]),
+            dropped=tuple(str(p) for p in data["dropped"]),
             cut={
                 str(path): (
                     {str(k): int(v) for k, v in entry["planned"].items()},
@@ -64,6 +65,23 @@ class WorkerPlan:
                 for path, entry in data["cut"].items()
             },
         )
+
+
+def import_what_they_import(
+    files: Sequence[Path], dropped: Sequence[str], patterns: Sequence[str]
+) -> None:
+    """Make the module-level imports of the ``dropped`` test files (of ``files``, the
+    whole suite in pytest's order): pytest's process has made them before any test
+    runs, and suites lean on it (click's ``test_echo_via_pager`` patches
+    ``click._termui_impl``, which another test file imports). The engine does the
+    same for the files a worker does not collect (``_engine._preimport``); a shard
+    does it for the files no worker of it collects."""
+    from .._engine._preimport import imports_by_file, preimport
+
+    wanted = set(dropped)
+    found = imports_by_file(list(files), patterns)
+    preimport(entry for path, entries in zip(files, found, strict=True)
+              if str(path) in wanted for entry in entries)  # fmt: skip
 
 
 _loaded: dict[str, WorkerPlan | None] = {}
