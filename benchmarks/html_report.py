@@ -12,6 +12,13 @@ are in the DOM, measured from navigation start (``performance.now()``); the wall
 time from ``goto`` to that mark is printed too. Bar: the median under 2,000 ms, and
 no console errors.
 
+``real --work DIR`` measures the same on a real run instead: packaging's suite
+(its sdist from PyPI, ``--version``; its test dependencies pretend, tomli_w and
+hypothesis, as its ``test`` dependency group lists them) in a venv made in DIR with
+this checkout of aqe, run once with ``aqe run -w 2 --html``; then the report is
+opened ``--repeat`` times as above, and the marker filter is tried once.
+``open PATH`` opens an existing report the same way.
+
 ``screenshot PATH`` instead runs aqe on ``examples/demo`` (twice, with a retry, so
 the trend and the retries have something to show) and saves the page as PNG.
 
@@ -19,6 +26,8 @@ Usage::
 
     python benchmarks/html_report.py                 # 62,000 tests, median of 5
     python benchmarks/html_report.py --tests 200000 --repeat 3
+    python benchmarks/html_report.py real --work /tmp/pkg --version 26.4
+    python benchmarks/html_report.py open report.html
     python benchmarks/html_report.py screenshot docs/html-report.png
 """
 
@@ -157,6 +166,79 @@ def _filter_time(page: Any) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+def _report_times(path: Path, repeat: int) -> int:
+    """Open ``path`` ``repeat`` times; print the figures; 0 if under the bar."""
+    size = path.stat().st_size
+    print(f"report {path}: {size / 1e6:.2f} MB")
+    marks, walls, filters, errors = open_times(path, repeat)
+    print("first screen (ms from navigation start): " + ", ".join(f"{m:.0f}" for m in marks))
+    print("wall time goto -> first screen (ms):     " + ", ".join(f"{w:.0f}" for w in walls))
+    print("filter to the failures (ms):              " + ", ".join(f"{f:.0f}" for f in filters))
+    median = statistics.median(marks)
+    print(f"median {median:.0f} ms (bar 2000 ms); console errors: {len(errors)}")
+    for error in errors[:5]:
+        print(f"  {error}")
+    return 0 if median < 2000 and not errors else 1
+
+
+def _marker_filter(path: Path) -> None:
+    """Choose the first marker in the filter: how many tests it keeps, how fast."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page: Any = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(path.as_uri())
+            page.wait_for_selector("body[data-charts='1']")
+            names = page.eval_on_selector_all("#f-marker option", "e => e.map(o => o.textContent)")
+            if len(names) < 2:
+                print("markers: none in this run")
+                return
+            before = page.inner_text("#f-count")
+            began = time.perf_counter()
+            page.select_option("#f-marker", index=1)
+            while page.inner_text("#f-count") == before:
+                time.sleep(0.005)
+            took = (time.perf_counter() - began) * 1000
+            print(f"markers: {', '.join(names[1:])}; filter by {names[1]}: "
+                  f"{page.inner_text('#f-count')} in {took:.0f} ms")  # fmt: skip
+        finally:
+            browser.close()
+
+
+def real(work: Path, version: str, repeat: int, aqe_src: Path) -> int:
+    """packaging's own suite run by aqe with ``--html``, then opened (see the docstring)."""
+    work.mkdir(parents=True, exist_ok=True)
+    venv = work / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "-e", str(aqe_src), "pretend", "tomli_w", "hypothesis"], check=True)
+    project = work / f"packaging-{version}"
+    if not project.exists():
+        subprocess.run([str(python), "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                        ":all:", f"packaging=={version}", "-d", str(work)], check=True)  # fmt: skip
+        shutil.unpack_archive(str(work / f"packaging-{version}.tar.gz"), str(work))
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(project)], check=True)
+    env = {**os.environ, "CI": "true"}
+    for name in ("CLAUDECODE", "CODEX_THREAD_ID", "AI_AGENT", "GITHUB_ACTIONS"):
+        env.pop(name, None)
+    report = work / "report.html"
+    began = time.perf_counter()
+    done = subprocess.run(
+        [str(python), "-m", "aqe", "run", "-w", "2", "--no-history", "--html", str(report)],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    took = time.perf_counter() - began
+    closing = [line for line in done.stdout.splitlines() if " in " in line and "==" in line]
+    print(f"aqe run: exit {done.returncode} in {took:.1f}s: {closing[-1] if closing else '?'}")
+    code = _report_times(report, repeat)
+    _marker_filter(report)
+    return code
+
+
 def bench(tests: int, repeat: int) -> int:
     run = synthetic_run(tests)
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,13 +290,22 @@ def screenshot(target: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", nargs="?", choices=["bench", "screenshot"], default="bench")
+    parser.add_argument("mode", nargs="?", choices=["bench", "screenshot", "real", "open"],
+                        default="bench")  # fmt: skip
     parser.add_argument("target", nargs="?", type=Path, default=Path("docs/html-report.png"))
     parser.add_argument("--tests", type=int, default=62_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--work", type=Path, help="real: where the venv and the sdist go")
+    parser.add_argument("--version", default="26.4", help="real: packaging's version")
     args = parser.parse_args()
     if args.mode == "screenshot":
         return screenshot(args.target)
+    if args.mode == "open":
+        return _report_times(args.target, args.repeat)
+    if args.mode == "real":
+        if args.work is None:
+            parser.error("real needs --work DIR")
+        return real(args.work, args.version, args.repeat, Path(__file__).resolve().parent.parent)
     return bench(args.tests, args.repeat)
 
 

@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -108,11 +109,17 @@ class Bench:
             self.env.pop(name, None)
         self.env["PYTHONPATH"] = os.pathsep.join([*path, self.env.get("PYTHONPATH", "")])
         self.env["CI"] = "true"
+        #: Each call's CPU seconds (it and its waited-for descendants) and the
+        #: 1-minute load average when it started.
+        self.cpu: dict[str, float] = {}
+        self.loads: dict[str, float] = {}
 
     def call(
         self, name: str, argv: list[str], extra: dict[str, str] | None = None
     ) -> tuple[int, float]:
         env = dict(self.env, **(extra or {}))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.loads[name] = os.getloadavg()[0]
         started = time.perf_counter()
         with open(self.work / f"{name}.log", "w") as log:
             done = subprocess.run(
@@ -125,7 +132,11 @@ class Bench:
                 check=False,
             )
         took = time.perf_counter() - started
-        print(f"  {name}: exit {done.returncode} in {took:.1f}s", file=sys.stderr, flush=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the process and every worker it waited for (user + system).
+        self.cpu[name] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"  {name}: exit {done.returncode} in {took:.1f}s, {self.cpu[name]:.1f}s CPU, "
+              f"load {self.loads[name]:.1f}", file=sys.stderr, flush=True)  # fmt: skip
         return done.returncode, took
 
     def aqe(self, name: str, *argv: str) -> tuple[int, float]:
@@ -262,6 +273,8 @@ class Bench:
                 name: {
                     "tests": [len(g) for g in groups],
                     "walls": walls[name],
+                    "cpu": [self.cpu.get(f"{name}{i}") for i in range(1, n + 1)],
+                    "loads": [self.loads.get(f"{name}{i}") for i in range(1, n + 1)],
                     "exit": codes[name],
                     "measured": ratio(walls[name]) if walls[name] else None,
                     "predicted": ratio([sum(durations.get(t, 0.0) for t in g) for g in groups]),

@@ -59,6 +59,19 @@ def test_the_data_is_columnar_with_times_from_the_run_start() -> None:
     assert data["trend"] == [["r2", 100.0, 3, 0, 0]]
 
 
+def test_markers_are_a_table_and_a_sparse_column() -> None:
+    run = record(
+        result("t/test_a.py::test_one", markers=("db", "slow")),
+        result("t/test_a.py::test_two"),
+        result("t/test_a.py::test_two", attempt=2),
+        result("t/test_b.py::test_three", markers=("slow",)),
+    )
+    data = build_data(run)
+    assert data["markers"] == ["db", "slow"]
+    assert data["test_markers"] == {"0": [0, 1], "2": [1]}
+    assert build_data(record(result("t/test_a.py::test_one")))["markers"] == []
+
+
 def test_text_is_capped_and_a_run_where_everything_failed_stays_small() -> None:
     huge = "x" * 100_000
     run = record(
@@ -211,6 +224,13 @@ def test_the_report_opens_and_filters_in_chromium(
     page.fill("#f-search", "")
     workers = page.eval_on_selector_all("#f-worker option", "els => els.length")
     assert workers >= 2
+    expect(count).to_have_text("4 matches", timeout=wait)  # the search cleared
+    # Markers, from the workers' collection: the skip marker's one test.
+    markers = page.eval_on_selector_all("#f-marker option", "els => els.map(e => e.textContent)")
+    assert markers == ["any marker", "@skip"]
+    filtered("#f-marker", "0", "1 match")
+    assert "test_skipped" in page.inner_text("#tests tbody")
+    filtered("#f-marker", "", "4 matches")
     page.locator("#tests tbody tr").first.click()
     assert errors == []
 

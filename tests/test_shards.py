@@ -175,8 +175,10 @@ def test_bad_shards_and_bad_merges_are_one_line(
         done = run_aqe("run", "-w", "1", "--shard", f"{index}/3", "--no-history",
                        "--json", f"s{index}.json", cwd=root)  # fmt: skip
         outputs.append(done)
-    empty = [done for done in outputs if "has no tests" in done.stdout]
-    assert len(empty) == 1 and empty[0].returncode == 0
+    # Planned by files, without history: the file is shared by the three shards
+    # (each collects it and keeps its share of the tests, dealt in turn by id).
+    ran = [len(json.loads((root / f"s{i}.json").read_text())["tests"]) for i in (1, 2, 3)]
+    assert ran == [1, 1, 0], [done.stdout for done in outputs]
     assert sorted(done.returncode for done in outputs) == [0, 0, 0]
     nothing = run_aqe("run", "--shard", "1/2", "-k", "no_such_test", "--no-history", cwd=root)
     assert nothing.returncode == 5
@@ -225,3 +227,117 @@ def test_an_import_file_cut_short_imports_nothing(
                       str(target), cwd=root)  # fmt: skip
     assert missing.returncode == 4 and missing.stderr.startswith("aqe: error: cannot read ")
     assert not target.exists()
+
+
+GENERATED = {
+    # Classes made at collection, as SQLAlchemy makes one per database dialect: their
+    # ids cannot be given back to pytest, and a shard must still find them.
+    "test_gen.py": """
+        import time
+
+        def _make(name):
+            class Case:
+                def test_a(self):
+                    time.sleep(0.05)
+
+                def test_b(self):
+                    time.sleep(0.05)
+
+            Case.__name__ = Case.__qualname__ = f"Test_{name}"
+            return Case
+
+        for _dialect in ("sqlite+pysqlite_3", "postgresql+psycopg_16", "mysql+pymysql_8",
+                         "oracle+oracledb_23", "mssql+pyodbc_2022", "duckdb_1"):
+            globals()[f"Test_{_dialect}"] = _make(_dialect)
+    """,
+    "test_serial_a.py": """
+        import pytest
+
+        @pytest.mark.serial(group="db")
+        def test_writes():
+            pass
+    """,
+    "test_serial_b.py": """
+        import pytest
+
+        @pytest.mark.serial(group="db")
+        def test_reads():
+            pass
+    """,
+    "test_plain.py": """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(10))
+        def test_plain(n):
+            assert n < 10
+    """,
+    # Under pytest every test module is imported before the first test, and suites
+    # lean on it (click's own): a shard makes the imports of the files it leaves out.
+    "helpers/__init__.py": "",
+    "helpers/sub.py": "VALUE = 1\n",
+    "test_importer.py": """
+        import helpers.sub
+
+        def test_imports():
+            assert helpers.sub.VALUE == 1
+    """,
+    "test_relies.py": """
+        import helpers
+
+        def test_relies_on_another_file_importing_sub():
+            assert helpers.sub.VALUE == 1
+    """,
+}
+
+
+@pytest.mark.e2e
+def test_shards_planned_by_files_cover_the_suite_once_with_and_without_history(
+    make_project: MakeProject, run_aqe: RunAqe, tmp_path: Path
+) -> None:
+    root = make_project(GENERATED)
+    full = run_aqe("run", "-w", "2", "--json", "full.json", cwd=root)
+    assert full.returncode == 0, full.stdout + full.stderr
+    everything = _finals(json.loads((root / "full.json").read_text()))
+    assert len(everything) == 26 and set(everything.values()) == {("passed", 1)}
+    export = tmp_path / "history.jsonl"
+    assert run_aqe("history", "export", str(export), cwd=root).returncode == 0
+    planned = json.loads(run_aqe("shards", "3", "--json", cwd=root).stdout)
+    shard_of = {n: s["index"] for s in planned["shards"] for n in s["nodeids"]}
+    # The long file is cut between shards (at its generated classes; how many shards
+    # share it depends on the history's timings, aqe's per-test cost among them), the
+    # files of one serial group share a shard whole.
+    assert len({s for n, s in shard_of.items() if n.startswith("test_gen.py")}) >= 2
+    assert shard_of["test_serial_a.py::test_writes"] == shard_of["test_serial_b.py::test_reads"]
+
+    for history in (True, False):
+        union: list[str] = []
+        finals: dict[str, tuple[str, int]] = {}
+        for index in (1, 2, 3):
+            where = ["--no-history"]
+            if history:
+                db = tmp_path / f"job{index}.db"
+                run_aqe("history", "import", str(export), "--history", str(db), cwd=root)
+                where = ["--history", str(db)]
+            done = run_aqe("run", "-w", "2", "--shard", f"{index}/3", *where,
+                           "--json", f"s{index}.json", cwd=root)  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "test files" in done.stdout, done.stdout  # planned by files
+            report = json.loads((root / f"s{index}.json").read_text())
+            if history:
+                assert report["shard"]["digest"] == planned["digest"]
+            union += [t["nodeid"] for t in report["tests"]]
+            finals.update(_finals(report))
+        assert sorted(union) == sorted(everything), history  # every id once
+        assert finals == everything
+
+    # -m deselects where each shard collects its files: still planned by files.
+    marked = run_aqe("run", "-w", "1", "--shard", "1/2", "--no-history", "-m", "not slow",
+                     "--json", "m.json", cwd=root)  # fmt: skip
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    assert "test files" in marked.stdout
+    # -k selects inside files: the shard collects the whole suite, and says why.
+    picked = run_aqe("run", "-w", "1", "-v", "--shard", "1/2", "--no-history", "-k", "plain",
+                     cwd=root)  # fmt: skip
+    assert picked.returncode == 0, picked.stdout + picked.stderr
+    assert "planned from the whole suite's collection" in picked.stdout
+    assert "-k selects tests inside files" in picked.stdout

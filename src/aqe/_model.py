@@ -75,6 +75,10 @@ class TestResult:
     properties: tuple[tuple[str, str], ...] = ()
     xml_attributes: tuple[tuple[str, str], ...] = ()
     suite_properties: tuple[tuple[str, str], ...] = ()
+    #: The test's markers' names (its own, its class's and module's), sorted, for the
+    #: HTML report's filter; pytest's mechanics (parametrize, usefixtures,
+    #: filterwarnings) left out. Not kept in the history.
+    markers: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -87,6 +91,8 @@ class TestResult:
     def to_dict(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
         data["duration"] = self.duration
+        if not self.markers:
+            del data["markers"]  # as the JSON report writes it
         return data
 
 

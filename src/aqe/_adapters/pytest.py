@@ -290,13 +290,16 @@ class _Events:
 def _shard_selector(
     shard: tuple[int, int], sink: _Events, events: RunEvents, engine: EnginePlugin
 ) -> object:
-    """The shard's selection: the whole suite is collected in the coordinator (the
-    partition needs every id), then the other shards' tests are deselected."""
+    """The shard's selection, planned from the files the engine's shallow collection
+    finds (``aqe._sharding._pytest``); its workers apply it with ``-p
+    aqe._sharding._hooks``, added to the arguments by ``run``."""
+    from .._sharding._estimate import per_test_cost
     from .._sharding._pytest import History, ShardSelector
 
-    engine.collector.defer = False
     estimates, collect = sink.estimates()
-    return ShardSelector(*shard, History(estimates, collect), events.emit)
+    cost = per_test_cost(getattr(events, "store", None))
+    history = History(estimates, collect, cost)
+    return ShardSelector(*shard, history, events.emit, engine.collector)
 
 
 class PytestAdapter:
@@ -354,6 +357,7 @@ class PytestAdapter:
         plugins: list[object] = [installer, engine]
         if selection.shard is not None:  # aqe run --shard I/N (aqe._sharding)
             plugins.append(_shard_selector(selection.shard, sink, events, engine))
+            args = [*args, "-p", "aqe._sharding._hooks"]
         try:
             with cache_in(cache):
                 code = pytest.main(args, plugins=plugins)

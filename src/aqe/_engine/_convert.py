@@ -127,3 +127,12 @@ def _skip_location(longrepr: object) -> str | None:
         return None
     path, line, reason = longrepr
     return f"{path}:{line}: {str(reason).removeprefix('Skipped: ')}"
+
+
+#: Markers that are pytest's mechanics rather than a test's labels.
+_MECHANICS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
+
+
+def marker_names(item: Any) -> tuple[str, ...]:
+    """A collected test's markers (its own and inherited), for the reports' filters."""
+    return tuple(sorted({m.name for m in item.iter_markers()} - _MECHANICS))

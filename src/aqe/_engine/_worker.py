@@ -57,7 +57,7 @@ from .._messages import (
 )
 from .._trace import mark
 from . import _bytecode, _coverage, _django, _identity
-from ._convert import result_from_reports
+from ._convert import marker_names, result_from_reports
 from ._junitxml import install_recorder
 from ._limits import STACKS_SIGNAL, marker_timeout, resident_mb
 from ._order import dependencies, order_bound_files, serial_group
@@ -649,7 +649,10 @@ class Worker:
             nodeid=item.nodeid,
             location=item.location,
             reports=tuple(reports),
-            result=result_from_reports(reports, self.worker_id, start, stop),
+            result=dataclasses.replace(
+                result_from_reports(reports, self.worker_id, start, stop),
+                markers=marker_names(item),
+            ),
             raw_output=self._read_spool(),
             memory_mb=self._rss if over else None,
         )

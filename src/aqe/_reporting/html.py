@@ -73,6 +73,9 @@ def build_data(
     test_rows: list[list[object]] = []
     columns: dict[str, list[int]] = {key: [] for key in ("t", "o", "w", "a", "r", "s", "d", "q")}
     details: dict[str, list[object]] = {}
+    markers: dict[str, int] = {}
+    #: Each marked test's markers (indexes into ``markers``); most tests have none.
+    test_markers: dict[str, list[int]] = {}
     outcome_index = {name: i for i, name in enumerate(OUTCOMES)}
     for index, result in enumerate(run.results):
         test = tests.get(result.nodeid)
@@ -83,6 +86,8 @@ def build_data(
             if shard_of is not None:  # a shard's or a merged run: each test's shard
                 row.append(shard_of.get(result.nodeid, 0))
             test_rows.append(row)
+        if result.markers and str(test) not in test_markers:
+            test_markers[str(test)] = [markers.setdefault(m, len(markers)) for m in result.markers]
         columns["t"].append(test)
         columns["o"].append(outcome_index[result.outcome])
         columns["w"].append(result.worker)
@@ -115,6 +120,8 @@ def build_data(
         "tiers": list(TIERS),
         "files": list(files),
         "tests": test_rows,
+        "markers": list(markers),
+        "test_markers": test_markers,
         "attempts": columns,
         "details": details,
         "collection_errors": [

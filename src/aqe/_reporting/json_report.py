@@ -135,6 +135,7 @@ def _test_entry(result: TestResult) -> dict[str, Any]:
         "stop": _epoch_or_none(result.stop),
         "quarantined": result.quarantined,
         "properties": [[name, value] for name, value in result.properties],
+        **({"markers": list(result.markers)} if result.markers else {}),
     }
 
 

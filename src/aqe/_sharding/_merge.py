@@ -107,6 +107,7 @@ def _result(entry: dict[str, Any]) -> TestResult:
         tier=str(entry.get("tier") or "hot"),
         quarantined=bool(entry.get("quarantined")),
         properties=_pairs(entry.get("properties")),
+        markers=tuple(str(name) for name in entry.get("markers") or ()),
     )
 
 

@@ -255,6 +255,11 @@
     var shard = document.getElementById("f-shard");
     (D.shards || []).forEach(function (s) { shard.appendChild(el("option", { value: String(s[0]), text: "shard " + s[0] + "/" + s[1] })); });
     shard.hidden = !(D.shards || []).length;
+    var marker = document.getElementById("f-marker"), names = D.markers || [];
+    names.map(function (m, k) { return [m, k]; }).sort().forEach(function (p) {
+      marker.appendChild(el("option", { value: String(p[1]), text: "@" + p[0] }));
+    });
+    marker.hidden = !names.length;
     var timer = null;
     document.getElementById("filters").addEventListener("input", function () {
       clearTimeout(timer); timer = setTimeout(apply, 120);
@@ -267,6 +272,7 @@
     var o = document.getElementById("f-outcome").value, f = document.getElementById("f-file").value;
     var w = document.getElementById("f-worker").value, r = document.getElementById("f-tier").value;
     var every = document.getElementById("f-attempts").checked, s = document.getElementById("f-shard").value;
+    var m = document.getElementById("f-marker").value, TM = D.test_markers || {};
     rows = [];
     for (var i = 0; i < N; i++) {
       var t = A.t[i];
@@ -276,6 +282,7 @@
       if (w !== "" && A.w[i] !== +w) continue;
       if (r !== "" && A.r[i] !== +r) continue;
       if (s !== "" && D.tests[t][3] !== +s) continue;
+      if (m !== "" && (TM[t] || []).indexOf(+m) < 0) continue;
       if (q && nodeid(t).toLowerCase().indexOf(q) < 0) {
         var d = D.details[i];
         if (!d || String(d[2]).toLowerCase().indexOf(q) < 0) continue;
