@@ -101,7 +101,8 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
 #: Callables a parameter that takes one is given, by how many arguments it is called with:
 #: builtins, ``operator`` functions, small lambdas and constructors (factories).
 _CALLABLES: dict[int, list[str]] = {
-    0: ["list", "int", "dict", "lambda: None", "lambda: 'x'", "set"],
+    # A counter's ``__next__`` is a clock that moves on each call: timers, id makers.
+    0: ["list", "itertools.count().__next__", "int", "dict", "lambda: None", "lambda: 'x'", "set"],
     1: [
         "str",
         "len",
@@ -725,11 +726,16 @@ def _isinstance_classes(body: ast.AST | None, name: str, namespace: dict[str, An
         target = node.args[1]
         for item in target.elts if isinstance(target, ast.Tuple) else [target]:
             try:
-                cls = eval(ast.unparse(item), dict(namespace))
+                resolved = eval(ast.unparse(item), dict(namespace))
             except Exception:
                 continue
-            if isinstance(cls, type) and cls.__module__ != "builtins" and cls not in found:
-                found.append(cls)
+            # A name bound to a tuple of classes (``six.integer_types``) counts as its items,
+            # builtins too: no other check in the body says the parameter takes them.
+            if isinstance(resolved, tuple):
+                found.extend(c for c in resolved if isinstance(c, type) and c not in found)
+            elif isinstance(resolved, type) and resolved.__module__ != "builtins":
+                if resolved not in found:
+                    found.append(resolved)
     return found[:4]
 
 

@@ -43,7 +43,7 @@ clock = time.process_time
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
 #: Found but not kept cases a target's mutants are replayed against, at most.
-MAX_SPARES = 40
+MAX_SPARES = 80
 #: Distinct results (return value or message) a target's kept cases show, at most.
 MAX_OUTPUTS = 8
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
@@ -95,7 +95,15 @@ _OPS = {
     "__or__": "op:|",
     "__setitem__": "op:setitem",
     "__delitem__": "op:delitem",
+    # The public ways in to these dunders: copy.copy(x), pickle round trips, x(...).
+    "__copy__": "op:copy",
+    "__reduce__": "op:pickle",
+    "__getstate__": "op:pickle",
+    "__setstate__": "op:pickle",
+    "__call__": "op:call",
 }
+#: Operators that take the receiver alone, whatever the dunder's own signature says.
+_UNARY_OPS = ("op:copy", "op:pickle")
 
 
 #: Address space a call may add to the process once the module is imported: a call that
@@ -174,6 +182,8 @@ class Explorer:
         self.retracted: set[str] = set()
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
+        self.pool_base: dict[tuple[type, str], list[str]] = {}
+        self.pool_kinds: dict[type, dict[tuple[str, tuple[int, ...]], int]] = {}
         self.behaviours: dict[str, set[str]] = {}
         self.kept_cases: dict[str, list[Case]] = {}
         self.outputs: dict[str, set[tuple[Any, ...]]] = {}
@@ -240,6 +250,7 @@ class Explorer:
         if not inspect.isabstract(cls) and (only in (None, name) or (only or "").startswith(name)):
             init = cls.__init__  # type: ignore[misc]
             first.append(self._target(name, "call", cls, None, init=init))
+        forms: set[str] = set()
         for attr, raw in vars(cls).items():
             qual = f"{name}.{attr}"
             if only and only not in (name, qual):
@@ -253,7 +264,13 @@ class Explorer:
             elif isinstance(raw, property) and raw.fget is not None:
                 later.append(self._target(qual, "property", raw.fget, cls, receiver=True))
             elif inspect.isfunction(raw) and attr in _OPS:
-                later.append(self._target(qual, _OPS[attr], raw, cls, receiver=True))
+                if _OPS[attr] in forms:
+                    continue  # __reduce__ and __setstate__: one pickle round trip
+                forms.add(_OPS[attr])
+                target = self._target(qual, _OPS[attr], raw, cls, receiver=True)
+                if target.form in _UNARY_OPS:
+                    target.params = []
+                later.append(target)
             elif inspect.isfunction(raw) and not attr.startswith("__"):
                 later.append(self._target(qual, "method", raw, cls, receiver=True))
 
@@ -568,14 +585,15 @@ class Explorer:
         seconds: float,
     ) -> list[Case]:
         """Spare cases that detect a fault in the target no kept case detects."""
-        from ._killers import function_of, mutant_codes, select
+        from ._killers import DataMutant, data_mutants, function_of, mutant_codes, select
         from ._probe import observe
 
         func = function_of(target.obj, target.init, self.path)
         if func is None or target.body is None or clock() > self.killer_deadline:
             return []
         stop = min(self.killer_deadline, clock() + max(0.3, seconds / 2))
-        codes = mutant_codes(target.body, func, self.path)
+        codes: list[types.CodeType | DataMutant] = [*mutant_codes(target.body, func, self.path)]
+        codes += data_mutants(func)
         if not codes:
             return []
         stable = [c for c in spares if self._replays(c, observe)]
@@ -630,14 +648,29 @@ class Explorer:
         return self.namespace.get(owner.__name__) is owner and self._defined_here(owner)
 
     def _pool_call(self, case: Case) -> None:
-        """A built instance that no literal can write down is rebuilt by its call."""
+        """A built instance that no literal can write down is rebuilt by its call.
+
+        Two instances at most per set of constructor arguments that differ from the first
+        instance's: a pool of sixteen sizes with the same bad ``ttl`` gives the methods
+        sixteen times one state."""
         owner = type(self.last_value)
         pool = self.facts.pools.setdefault(owner, [])
         source = case.call(case.args, raw=True)
         if case.expected is not None and len(case.expected) < 160 and not case.view:
             source = case.expected
-        if source not in pool and len(pool) < 16 and len(source) < 400:
-            pool.append(source)
+        if source in pool or len(pool) >= 16 or len(source) >= 400:
+            return
+        base = self.pool_base.setdefault((owner, case.target), list(case.args))
+        varied = tuple(
+            i
+            for i in range(max(len(base), len(case.args)))
+            if i >= len(base) or i >= len(case.args) or base[i] != case.args[i]
+        )
+        counts = self.pool_kinds.setdefault(owner, {})
+        if counts.get((case.target, varied), 0) >= 2:
+            return
+        counts[(case.target, varied)] = counts.get((case.target, varied), 0) + 1
+        pool.append(source)
 
     def _doc_seeds(self, target: Target) -> list[tuple[str | None, list[str]]]:
         """Docstring calls as rows of columns (keywords placed by parameter name)."""
@@ -673,11 +706,27 @@ class Explorer:
 
         for r in recv:
             yield r, trimmed(base)
-        for index in range(width):
-            for candidate in domains[index][1:60]:
-                row = list(base)
-                row[index] = candidate
-                yield self.rng.choice(recv), trimmed(row)
+
+        def singles() -> Iterator[list[str]]:
+            for index in range(width):
+                for candidate in domains[index][1:60]:
+                    row = list(base)
+                    row[index] = candidate
+                    yield row
+
+        # One in four rows sets two parameters of one kind at once (two datetimes, a
+        # start and a stop): a branch under ``if a and b`` needs both, which varying one
+        # parameter at a time never gives.
+        lanes = [singles(), _pairs(domains, base)]
+        turn = 0
+        while lanes:
+            lane = lanes[0 if turn % 4 or len(lanes) == 1 else 1]
+            turn += 1
+            row = next(lane, None)
+            if row is None:
+                lanes.remove(lane)
+                continue
+            yield self.rng.choice(recv), trimmed(row)
         for r in recv[1:]:
             for index in range(width):
                 for candidate in domains[index][:8]:
@@ -818,6 +867,30 @@ def _bounded_iter(iterator: Iterator[Any]) -> Iterator[Any]:
 
 class _TooLong(Exception):
     pass
+
+
+#: Pairs of parameters varied together, at most, and values tried per parameter of a pair.
+MAX_PAIRS = 24
+PAIR_VALUES = 4
+
+
+def _pairs(domains: list[list[str]], base: list[str]) -> Iterator[list[str]]:
+    """Rows with two parameters of one kind (their candidates overlap) set off their
+    defaults together, nearest parameters first."""
+    heads = [set(d[1 : 1 + 2 * PAIR_VALUES]) for d in domains]
+    found = [
+        (j - i, i, j)
+        for i in range(len(domains))
+        for j in range(i + 1, len(domains))
+        if heads[i] & heads[j]
+    ]
+    for _gap, i, j in sorted(found)[:MAX_PAIRS]:
+        for a in domains[i][1 : 1 + PAIR_VALUES]:
+            for b in domains[j][1 : 1 + PAIR_VALUES]:
+                if a != b:
+                    row = list(base)
+                    row[i], row[j] = a, b
+                    yield row
 
 
 def _receiver_name(owner: str, taken: list[str]) -> str:
