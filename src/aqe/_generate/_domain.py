@@ -191,6 +191,37 @@ def module_facts(tree: ast.Module, namespace: dict[str, Any]) -> ModuleFacts:
     return facts
 
 
+#: Items of one module-level table read for inputs, at most.
+MAX_TABLE_ITEMS = 400
+
+
+def table_strings(tables: typing.Iterable[Any]) -> list[str]:
+    """Inputs that reach each row of the module's own tables (rule lists, word sets,
+    mappings): a string each of its regexes matches, and its plain words. A function that
+    loops over a table of rules is exercised row by row, so a fault in any row shows."""
+    out: list[str] = []
+    for table in tables:
+        if not isinstance(table, (list, tuple, set, frozenset, dict)) or not table:
+            continue
+        if len(table) > MAX_TABLE_ITEMS:
+            continue
+        items = list(table.items()) if isinstance(table, dict) else list(table)
+        if isinstance(table, (set, frozenset)):
+            items = sorted(items, key=repr)
+        for item in items:
+            fields = item if isinstance(item, tuple) else (item,)
+            text = next((f for f in fields if isinstance(f, str)), None)
+            if text is None or len(text) > 60 or "\n" in text:
+                continue
+            if _looks_like_regex(text):
+                found = matching_strings(text, count=1)
+                if found and len(found[0]) <= 60:
+                    out.append(repr(found[0]))
+            else:
+                out.append(repr(text))
+    return list(dict.fromkeys(out))
+
+
 def _looks_like_regex(value: str) -> bool:
     if not any(ch in value for ch in "\\[]()^$*+?|"):
         return False
@@ -310,6 +341,9 @@ def domain_for(
         sub = Domain()
         _from_hint(sub, cls, facts, 1)
         domain.add(sub.candidates[:6])
+    # A parameter named after a class the module binds (``weekday``, ``timezone``) takes
+    # its instances: the module's own (``MO``, ``UTC``), then through the constructor.
+    domain.add(_named_instances(param.name, facts))
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
@@ -319,6 +353,39 @@ def domain_for(
         + [s for s in domain.candidates[1:] if s not in fitting]
     )
     return domain
+
+
+def _named_instances(name: str, facts: ModuleFacts) -> list[str]:
+    """Public module globals that are instances of a class named like the parameter, and
+    those of them that are callable called with a small count (``MO(-1)``, ``MO(2)``)."""
+    wanted = name.lower().replace("_", "")
+    classes = [
+        value
+        for value in facts.namespace.values()
+        if isinstance(value, type)
+        and value.__module__ not in ("builtins", "typing")
+        and value.__name__.lower().replace("_", "") == wanted
+    ]
+    if not classes:
+        return []
+    found: list[str] = []
+    for key, value in facts.namespace.items():
+        if key.startswith("_") or type(value) not in classes or len(found) >= 8:
+            continue
+        found.append(key)
+        if callable(value) and len(found) <= 2:
+            for count in ("-1", "2"):
+                try:
+                    made = eval(f"{key}({count})", dict(facts.namespace))
+                except Exception:
+                    continue
+                if type(made) is type(value):
+                    found.append(f"{key}({count})")
+    for cls in classes:
+        sub = Domain()
+        _from_hint(sub, cls, facts, 1)
+        found += [src for src in sub.candidates[:3] if src not in found]
+    return found
 
 
 def _fits(source: str, kinds: set[type]) -> bool:

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._arcs import Arc, ArcTracer, FileMap
-from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
+from ._domain import (
+    Domain,
+    ModuleFacts,
+    domain_for,
+    hints_of,
+    module_facts,
+    table_strings,
+    type_aliases,
+)
 from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
 from ._process import WALL_FACTOR
 from ._values import stable_message, stdlib_namespace, to_source
@@ -46,6 +54,11 @@ MAX_KEPT = 24
 MAX_SPARES = 80
 #: Distinct results (return value or message) a target's kept cases show, at most.
 MAX_OUTPUTS = 8
+#: Candidates of one parameter tried with the others at their first value.
+SINGLES = 160
+#: Spare cases of one outcome kept for the mutant replays (a table of rules gives one
+#: outcome for many inputs, each reaching another row).
+SPARES_PER_OUTCOME = 5
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
@@ -317,11 +330,17 @@ class Explorer:
         typed = target.init if target.init is not None else target.obj
         hints = hints_of(typed, self.hint_namespace) if target.params else {}
         wide = self._function_constants(target.body)
+        rows = table_strings(self._tables_read(target))
         for param in target.params:
             if param.kind is param.VAR_KEYWORD:
                 continue
             domain = domain_for(param, hints.get(param.name), target.body, self.facts)
             domain.add([src for src in wide if _fits_any(src, domain)])
+            if rows and str in domain.kinds:
+                # Right after the first value: one input per row of the tables it reads.
+                head, rest = domain.candidates[:1], domain.candidates[1:]
+                domain.candidates = head + [r for r in rows if r not in head]
+                domain.add(rest)
             if target.form.startswith("op:") and target.owner is not None:
                 # a == b, a < b: the other side is most often another instance.
                 own = self.facts.pools.get(target.owner, [])[:6]
@@ -334,6 +353,26 @@ class Explorer:
                 ):
                     return f"no inputs for parameter {param.name!r}"
         return None
+
+    def _tables_read(self, target: Target) -> list[Any]:
+        """The module-level containers the target's function (or one it defines) reads
+        by name."""
+        from ._killers import function_of
+
+        func = function_of(target.obj, target.init, self.path)
+        if func is None:
+            return []
+        names: list[str] = []
+        stack = [func.__code__]
+        while stack:
+            code = stack.pop()
+            names += [n for n in code.co_names if n not in names]
+            stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        return [
+            value
+            for name in names
+            if isinstance(value := vars(self.module).get(name), (list, tuple, set, frozenset, dict))
+        ]
 
     def _function_constants(self, body: ast.AST | None) -> list[str]:
         if body is None:
@@ -523,7 +562,7 @@ class Explorer:
                 self._pool_call(case)
             if found is not None and not new and len(spares) < MAX_SPARES:
                 key = (found.behaviour(), found.expected, found.match, str(found.state))
-                if outcomes.get(key, 0) < 2:  # the same outcome twice at most
+                if outcomes.get(key, 0) < SPARES_PER_OUTCOME:
                     outcomes[key] = outcomes.get(key, 0) + 1
                     spares.append(found)
             if found is None:
@@ -709,7 +748,7 @@ class Explorer:
 
         def singles() -> Iterator[list[str]]:
             for index in range(width):
-                for candidate in domains[index][1:60]:
+                for candidate in domains[index][1:SINGLES]:
                     row = list(base)
                     row[index] = candidate
                     yield row
