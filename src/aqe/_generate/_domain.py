@@ -13,6 +13,7 @@ import ast
 import collections.abc
 import dataclasses
 import enum
+import functools
 import inspect
 import itertools
 import re
@@ -88,9 +89,11 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
         collections.abc.Callable[[typing.Any], typing.Any],
     ),
     (
-        re.compile(r"(^|_)(factory|default_factory|constructor|maker)$"),
+        re.compile(r"(^|_)(factory|default_factory|constructor|maker|timer|clock)$"),
         collections.abc.Callable[[], typing.Any],
     ),
+    # ``getsizeof``, ``getkey``: a getter of one value.
+    (re.compile(r"^get[a-z]+$"), collections.abc.Callable[[typing.Any], typing.Any]),
     (
         re.compile(r"^(iterables|seqs|sequences|lists|rows|matrix|groups|nested|pairs)$"),
         list[list[int]],
@@ -680,7 +683,11 @@ def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]
 
 def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]:
     kinds: list[Any] = []
-    if param.default is not inspect.Parameter.empty and param.default is not None:
+    if _is_function(param.default):
+        # ``timer=time.monotonic``, ``key=hashkey``: other functions of that arity.
+        arity = _arity(param.default)
+        kinds.append(collections.abc.Callable[[typing.Any] * arity, typing.Any])
+    elif param.default is not inspect.Parameter.empty and param.default is not None:
         kinds.append(type(param.default))
     elif param.default is None:
         kinds.append(type(None))
@@ -702,6 +709,28 @@ def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]
         if kind not in seen:
             seen.append(kind)
     return seen
+
+
+def _is_function(value: Any) -> bool:
+    return isinstance(
+        value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
+    )
+
+
+def _arity(func: Any) -> int:
+    """Positional parameters a function needs (1 when its signature is unknown)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 1
+    return sum(
+        1
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
 
 
 _ISINSTANCE_NAMES = {

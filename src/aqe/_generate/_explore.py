@@ -196,6 +196,7 @@ class Explorer:
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
         self.pool_base: dict[tuple[type, str], list[str]] = {}
+        self.receiver_wins: dict[str, int] = {}
         self.pool_kinds: dict[type, dict[tuple[str, tuple[int, ...]], int]] = {}
         self.behaviours: dict[str, set[str]] = {}
         self.kept_cases: dict[str, list[Case]] = {}
@@ -487,7 +488,12 @@ class Explorer:
         if expected is None and not case.consume:
             signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
             try:
-                view = best_view(value, self.namespace)  # may call a returned function
+                # Traced: a returned function (a decorator, a key) runs the module's code
+                # when the view calls it, and the test's assertion runs it again.
+                view, _, view_arcs, view_lines = self.tracer.run(
+                    lambda: best_view(value, self.namespace)
+                )
+                arcs, lines = arcs | view_arcs, lines | view_lines
             except (_CallTimeout, Exception):
                 view = None
             finally:
@@ -573,6 +579,8 @@ class Explorer:
                         report.dropped.get("value not expressible", 0) + 1
                     )
                 continue
+            if receiver is not None and found.outcome != "raises":
+                self.receiver_wins[receiver] = self.receiver_wins.get(receiver, 0) + 1
             behaviour = found.behaviour()
             fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
             # A result not seen before is a different path through the data (a table's
@@ -869,7 +877,12 @@ class Explorer:
                     continue
             receivers = None
             if target.owner is not None and target.form != "call":
-                receivers = self.facts.pools.get(target.owner, [])[:8]
+                # A model of the object's state, cheaply: instances on which earlier
+                # methods returned (not raised) first, so a cache built with a usable
+                # size and ttl serves the methods before one every insert rejects.
+                pool = self.facts.pools.get(target.owner, [])
+                ranked = sorted(pool, key=lambda r: -self.receiver_wins.get(r, 0))
+                receivers = ranked[:8]
                 receivers = receivers + self.prepared.get(target.owner, [])
                 if not receivers:
                     report = FunctionReport(
