@@ -261,7 +261,15 @@ class Explorer:
         self, cls: type, first: list[Target], later: list[Target], only: str | None
     ) -> None:
         name = cls.__name__
-        if not inspect.isabstract(cls) and (only in (None, name) or (only or "").startswith(name)):
+        # A private class is built through the public functions that return it (its
+        # methods get those instances, and a subclass's): a test that names it breaks
+        # when a refactor renames it.
+        public = not name.startswith("_") or only == name
+        if (
+            public
+            and not inspect.isabstract(cls)
+            and (only in (None, name) or (only or "").startswith(name))
+        ):
             init = cls.__init__  # type: ignore[misc]
             first.append(self._target(name, "call", cls, None, init=init))
         forms: set[str] = set()
@@ -694,6 +702,15 @@ class Explorer:
         owner = type(value)
         return self.namespace.get(owner.__name__) is owner and self._defined_here(owner)
 
+    def _pool_of(self, owner: type) -> list[str]:
+        """Built instances of ``owner``, then of its subclasses (a base class's methods
+        run on them too)."""
+        found = list(self.facts.pools.get(owner, []))
+        for cls, pool in self.facts.pools.items():
+            if cls is not owner and issubclass(cls, owner):
+                found += [src for src in pool[:4] if src not in found]
+        return found
+
     def _pool_call(self, case: Case) -> None:
         """A built instance that no literal can write down is rebuilt by its call.
 
@@ -880,10 +897,14 @@ class Explorer:
                 # A model of the object's state, cheaply: instances on which earlier
                 # methods returned (not raised) first, so a cache built with a usable
                 # size and ttl serves the methods before one every insert rejects.
-                pool = self.facts.pools.get(target.owner, [])
+                pool = self._pool_of(target.owner)
                 ranked = sorted(pool, key=lambda r: -self.receiver_wins.get(r, 0))
                 receivers = ranked[:8]
-                receivers = receivers + self.prepared.get(target.owner, [])
+                prepared = list(self.prepared.get(target.owner, []))
+                for cls, steps in self.prepared.items():
+                    if cls is not target.owner and issubclass(cls, target.owner):
+                        prepared += steps[:4]
+                receivers = receivers + prepared
                 if not receivers:
                     report = FunctionReport(
                         target=target.name, skipped="no instance could be built"
@@ -946,7 +967,7 @@ def _pairs(domains: list[list[str]], base: list[str]) -> Iterator[list[str]]:
 
 
 def _receiver_name(owner: str, taken: list[str]) -> str:
-    name = snake(owner)
+    name = snake(owner).lstrip("_") or "obj"
     return name if name not in taken else f"{name}_obj"
 
 
