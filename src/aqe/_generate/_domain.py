@@ -69,6 +69,13 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
         ),
         int,
     ),
+    # Run-together names: ``maxsize``, ``maxlen``, ``bufsize``, ``ttl``, ``timeout``.
+    (
+        re.compile(
+            r"^(max|min)[a-z]+$|^[a-z]*(size|count|len|limit|timeout|ttl|ttu|interval|delay)$"
+        ),
+        int,
+    ),
     (
         re.compile(
             r"(^|_)(s|st|str|string|text|txt|word|name|line|sep|prefix|suffix|char|"
@@ -683,10 +690,12 @@ def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]
 
 def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]:
     kinds: list[Any] = []
-    if _is_function(param.default):
+    arity = _arity(param.default) if _is_function(param.default) else None
+    if arity is not None:
         # ``timer=time.monotonic``, ``key=hashkey``: other functions of that arity.
-        arity = _arity(param.default)
         kinds.append(collections.abc.Callable[[typing.Any] * arity, typing.Any])
+    elif _is_function(param.default):
+        pass  # a builtin without a signature: the name or the body says the arity
     elif param.default is not inspect.Parameter.empty and param.default is not None:
         kinds.append(type(param.default))
     elif param.default is None:
@@ -717,12 +726,12 @@ def _is_function(value: Any) -> bool:
     )
 
 
-def _arity(func: Any) -> int:
-    """Positional parameters a function needs (1 when its signature is unknown)."""
+def _arity(func: Any) -> int | None:
+    """Positional parameters a function needs (None when its signature is unknown)."""
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
-        return 1
+        return None
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return 1
     return sum(
