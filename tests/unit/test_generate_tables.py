@@ -136,3 +136,21 @@ def test_a_parameter_named_after_a_class_takes_the_modules_instances() -> None:
     param = inspect.signature(shift).parameters["weekday"]
     candidates = domain_for(param, None, None, facts).candidates
     assert "MO" in candidates and "MO(-1)" in candidates and "MO(2)" in candidates
+
+
+def test_a_long_id_is_cut_with_an_ellipsis() -> None:
+    from aqe._generate._render import case_id
+
+    case = Case("f", "call", ["seq"], [repr(["hello world"] * 6)], [False], "returns")
+    text = case_id(case)
+    assert len(text) == 40 and text.endswith("...") and text.startswith("('hello world'")
+
+
+def test_untyped_sequences_get_numbers_repeats_pairs_and_nests() -> None:
+    def count(seq):  # type: ignore[no-untyped-def]
+        return len(seq)
+
+    facts = ModuleFacts(namespace={"__name__": __name__})
+    param = inspect.signature(count).parameters["seq"]
+    candidates = domain_for(param, None, None, facts).candidates
+    assert {"[3, 1, 2]", "[1, 1, 2, 3, 3]", "[(1, 'a'), (2, 'b')]"} <= set(candidates)

@@ -142,6 +142,14 @@ _BY_ARG: dict[type, list[str]] = {
     int: ["abs", "lambda n: n + 1", "lambda n: n % 2 == 0", "bool", "str", "lambda n: -n"],
     float: ["abs", "round", "lambda x: x * 2", "int", "str"],
 }
+_UNTYPED_LISTS = [
+    "[3, 1, 2]",
+    "[1, 1, 2, 3, 3]",
+    "['b', 'a', 'b']",
+    "[(1, 'a'), (2, 'b')]",
+    "[[1, 2], [3]]",
+    "[0, -1.5, 2]",
+]
 _ITERABLE_EXTRAS = ["iter([0, 1, 2])", "range(4)", "(x for x in [3, 1, 2])", "'abc'"]
 
 _STR_METHODS = {name for name in dir(str) if not name.startswith("_")} - {"index", "count"}
@@ -481,6 +489,10 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
     ):
         domain.kinds.update({list, tuple})
         _collection(domain, args[0] if args else str, facts, depth, "[{}]")
+        if not args and depth < 2:
+            # Items of no stated type: numbers out of order, repeats, pairs and nests
+            # reach what lists of one string cannot (sorting, counting, unpacking).
+            domain.add(_UNTYPED_LISTS)
         if container in (collections.abc.Iterable, collections.abc.Iterator) and depth < 2:
             domain.add(_ITERABLE_EXTRAS if container is collections.abc.Iterable else [])
             domain.add(["iter([0, 1, 2])", "iter([])"])
