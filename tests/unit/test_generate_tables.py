@@ -154,3 +154,36 @@ def test_untyped_sequences_get_numbers_repeats_pairs_and_nests() -> None:
     param = inspect.signature(count).parameters["seq"]
     candidates = domain_for(param, None, None, facts).candidates
     assert {"[3, 1, 2]", "[1, 1, 2, 3, 3]", "[(1, 'a'), (2, 'b')]"} <= set(candidates)
+
+
+def test_a_stored_function_called_with_three_arguments_gets_three_argument_functions(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    import importlib
+    import io
+
+    from aqe._generate._explore import Explorer
+
+    (tmp_path / "timed.py").write_text(
+        textwrap.dedent(
+            """
+            class Timed:
+                def __init__(self, size, ttu):
+                    self.size = size
+                    self.__ttu = ttu
+
+                def put(self, key, value):
+                    return self.__ttu(key, value, 0)
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("timed")
+    explorer = Explorer(module, io.StringIO(), 1.0, 1)
+    target = next(t for t in explorer.targets(None)[0] if t.name == "Timed")
+    assert explorer._stored_calls(target) == {"ttu": 3}
+    assert explorer.prepare(target) is None
+    ttu = target.domains[1].candidates
+    assert "lambda a0, a1, a2: a2 + 1" in ttu and "lambda a0, a1, a2: a0" in ttu
+    assert all(eval(src)(1, 2, 3) is not None for src in ttu[:4])

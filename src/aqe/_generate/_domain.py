@@ -71,9 +71,7 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
     ),
     # Run-together names: ``maxsize``, ``maxlen``, ``bufsize``, ``ttl``, ``timeout``.
     (
-        re.compile(
-            r"^(max|min)[a-z]+$|^[a-z]*(size|count|len|limit|timeout|ttl|ttu|interval|delay)$"
-        ),
+        re.compile(r"^(max|min)[a-z]+$|^[a-z]*(size|count|len|limit|timeout|ttl|interval|delay)$"),
         int,
     ),
     (
@@ -615,9 +613,18 @@ def _callables(args: tuple[Any, ...], facts: ModuleFacts) -> list[str]:
     arity = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 1
     first = args[0][0] if args and isinstance(args[0], (list, tuple)) and args[0] else None
     out = list(_BY_ARG.get(first, [])) if isinstance(first, type) else []
-    out += _CALLABLES.get(arity, ["lambda *args: args[0]"])
+    out += _CALLABLES.get(arity) or _projections(arity)
     out += _module_functions(facts, arity)
     return list(dict.fromkeys(out))
+
+
+def _projections(arity: int) -> list[str]:
+    """Functions of ``arity`` arguments that return one of them (the last one moved on
+    by one too: a time plus a step)."""
+    names = [f"a{i}" for i in range(arity)]
+    head = ", ".join(names)
+    out = [f"lambda {head}: {name}" for name in reversed(names)]
+    return [f"lambda {head}: {names[-1]} + 1", *out, "lambda *args: len(args)"]
 
 
 def _module_functions(facts: ModuleFacts, arity: int) -> list[str]:

@@ -340,10 +340,16 @@ class Explorer:
         hints = hints_of(typed, self.hint_namespace) if target.params else {}
         wide = self._function_constants(target.body)
         rows = table_strings(self._tables_read(target))
+        stored = self._stored_calls(target) if target.init is not None else {}
         for param in target.params:
             if param.kind is param.VAR_KEYWORD:
                 continue
-            domain = domain_for(param, hints.get(param.name), target.body, self.facts)
+            hint = hints.get(param.name)
+            if hint is None and param.name in stored:
+                # ``self._ttu = ttu`` in __init__ and ``self._ttu(key, value, time)`` in a
+                # method: the constructor takes a function of that many arguments.
+                hint = Callable[[Any] * stored[param.name], Any]
+            domain = domain_for(param, hint, target.body, self.facts)
             domain.add([src for src in wide if _fits_any(src, domain)])
             if rows and str in domain.kinds:
                 # Right after the first value: one input per row of the tables it reads.
@@ -362,6 +368,38 @@ class Explorer:
                 ):
                     return f"no inputs for parameter {param.name!r}"
         return None
+
+    def _stored_calls(self, target: Target) -> dict[str, int]:
+        """Constructor parameters the class stores on ``self`` and later calls, with the
+        number of arguments the call passes."""
+        owner = target.obj if isinstance(target.obj, type) else None
+        node = self.defs.get(owner.__name__) if owner is not None else None
+        if not isinstance(node, ast.ClassDef) or target.body is None:
+            return {}
+        names = {p.name for p in target.params}
+        stored: dict[str, str] = {}  # attribute -> parameter
+        for sub in ast.walk(target.body):
+            if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name):
+                for aim in sub.targets:
+                    if (
+                        isinstance(aim, ast.Attribute)
+                        and isinstance(aim.value, ast.Name)
+                        and aim.value.id == "self"
+                        and sub.value.id in names
+                    ):
+                        stored[aim.attr] = sub.value.id
+        found: dict[str, int] = {}
+        for sub in ast.walk(node):
+            if (
+                isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Attribute)
+                and isinstance(sub.func.value, ast.Name)
+                and sub.func.value.id == "self"
+                and sub.func.attr in stored
+                and not any(isinstance(a, ast.Starred) for a in sub.args)
+            ):
+                found.setdefault(stored[sub.func.attr], len(sub.args))
+        return found
 
     def _tables_read(self, target: Target) -> list[Any]:
         """The module-level containers the target's function (or one it defines) reads
