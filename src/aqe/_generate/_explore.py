@@ -170,7 +170,8 @@ class Explorer:
         self.property_deadline = self.deadline + budget / 5 + budget / 3
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
-        source = open(self.path, encoding="utf-8").read()
+        with open(self.path, encoding="utf-8") as handle:
+            source = handle.read()
         self.tree = ast.parse(source)
         self.touches_files = any(w in source for w in ("import os", "pathlib", "shutil"))
         self.filemap = FileMap.of(self.path)
