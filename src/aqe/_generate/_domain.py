@@ -353,10 +353,19 @@ def domain_for(
             domain.add([src for src in batch if src is not None])
     # Classes the body checks with isinstance (a date, a timedelta, the module's own
     # class): their values reach the branches a builtin kind cannot.
+    checked: list[str] = []
     for cls in _isinstance_classes(body, param.name, facts.namespace):
         sub = Domain()
         _from_hint(sub, cls, facts, 1)
-        domain.add(sub.candidates[:6])
+        checked += [src for src in sub.candidates[:6] if src not in checked]
+    if checked:
+        # Right after the first value: the body says these are what it handles.
+        head = domain.candidates[:1]
+        domain.candidates = (
+            head
+            + [c for c in checked if c not in head]
+            + [c for c in domain.candidates[1:] if c not in checked]
+        )
     # A parameter named after a class the module binds (``weekday``, ``timezone``) takes
     # its instances: the module's own (``MO``, ``UTC``), then through the constructor.
     domain.add(_named_instances(param.name, facts))
