@@ -300,8 +300,7 @@ def _verified(request: Request, findings: _Findings, work: Path, out: Path) -> R
                 properties = []
                 continue
             raise GenerateError(
-                f"the generated tests for {findings.module} do not load: "
-                f"{broken.splitlines()[-1] if broken else 'no output'}"
+                f"the generated tests for {findings.module} do not load: {_cause(broken)}"
             )
         failing = _failing(verdicts)
         changed = bool(failing)
@@ -448,3 +447,10 @@ def _has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def _cause(tail: str | None) -> str:
+    """pytest's error line (``E   NameError: ...``) from a failed load, else its last line."""
+    lines = (tail or "").splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return errors[-1] if errors else (lines[-1] if lines else "no output")

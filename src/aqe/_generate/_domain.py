@@ -13,6 +13,7 @@ import ast
 import collections.abc
 import dataclasses
 import enum
+import functools
 import inspect
 import itertools
 import re
@@ -68,6 +69,11 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
         ),
         int,
     ),
+    # Run-together names: ``maxsize``, ``maxlen``, ``bufsize``, ``ttl``, ``timeout``.
+    (
+        re.compile(r"^(max|min)[a-z]+$|^[a-z]*(size|count|len|limit|timeout|ttl|interval|delay)$"),
+        int,
+    ),
     (
         re.compile(
             r"(^|_)(s|st|str|string|text|txt|word|name|line|sep|prefix|suffix|char|"
@@ -88,9 +94,11 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
         collections.abc.Callable[[typing.Any], typing.Any],
     ),
     (
-        re.compile(r"(^|_)(factory|default_factory|constructor|maker)$"),
+        re.compile(r"(^|_)(factory|default_factory|constructor|maker|timer|clock)$"),
         collections.abc.Callable[[], typing.Any],
     ),
+    # ``getsizeof``, ``getkey``: a getter of one value.
+    (re.compile(r"^get[a-z]+$"), collections.abc.Callable[[typing.Any], typing.Any]),
     (
         re.compile(r"^(iterables|seqs|sequences|lists|rows|matrix|groups|nested|pairs)$"),
         list[list[int]],
@@ -101,7 +109,8 @@ _NAME_HINTS: list[tuple[re.Pattern[str], Any]] = [
 #: Callables a parameter that takes one is given, by how many arguments it is called with:
 #: builtins, ``operator`` functions, small lambdas and constructors (factories).
 _CALLABLES: dict[int, list[str]] = {
-    0: ["list", "int", "dict", "lambda: None", "lambda: 'x'", "set"],
+    # A counter's ``__next__`` is a clock that moves on each call: timers, id makers.
+    0: ["list", "itertools.count().__next__", "int", "dict", "lambda: None", "lambda: 'x'", "set"],
     1: [
         "str",
         "len",
@@ -131,6 +140,14 @@ _BY_ARG: dict[type, list[str]] = {
     int: ["abs", "lambda n: n + 1", "lambda n: n % 2 == 0", "bool", "str", "lambda n: -n"],
     float: ["abs", "round", "lambda x: x * 2", "int", "str"],
 }
+_UNTYPED_LISTS = [
+    "[3, 1, 2]",
+    "[1, 1, 2, 3, 3]",
+    "['b', 'a', 'b']",
+    "[(1, 'a'), (2, 'b')]",
+    "[[1, 2], [3]]",
+    "[0, -1.5, 2]",
+]
 _ITERABLE_EXTRAS = ["iter([0, 1, 2])", "range(4)", "(x for x in [3, 1, 2])", "'abc'"]
 
 _STR_METHODS = {name for name in dir(str) if not name.startswith("_")} - {"index", "count"}
@@ -188,6 +205,37 @@ def module_facts(tree: ast.Module, namespace: dict[str, Any]) -> ModuleFacts:
         regex_strings.extend(matching_strings(pattern, count=4))
     facts.regex_strings = [repr(s) for s in dict.fromkeys(regex_strings) if len(s) <= 80][:300]
     return facts
+
+
+#: Items of one module-level table read for inputs, at most.
+MAX_TABLE_ITEMS = 400
+
+
+def table_strings(tables: typing.Iterable[Any]) -> list[str]:
+    """Inputs that reach each row of the module's own tables (rule lists, word sets,
+    mappings): a string each of its regexes matches, and its plain words. A function that
+    loops over a table of rules is exercised row by row, so a fault in any row shows."""
+    out: list[str] = []
+    for table in tables:
+        if not isinstance(table, (list, tuple, set, frozenset, dict)) or not table:
+            continue
+        if len(table) > MAX_TABLE_ITEMS:
+            continue
+        items = list(table.items()) if isinstance(table, dict) else list(table)
+        if isinstance(table, (set, frozenset)):
+            items = sorted(items, key=repr)
+        for item in items:
+            fields = item if isinstance(item, tuple) else (item,)
+            text = next((f for f in fields if isinstance(f, str)), None)
+            if text is None or len(text) > 60 or "\n" in text:
+                continue
+            if _looks_like_regex(text):
+                found = matching_strings(text, count=1)
+                if found and len(found[0]) <= 60:
+                    out.append(repr(found[0]))
+            else:
+                out.append(repr(text))
+    return list(dict.fromkeys(out))
 
 
 def _looks_like_regex(value: str) -> bool:
@@ -305,10 +353,22 @@ def domain_for(
             domain.add([src for src in batch if src is not None])
     # Classes the body checks with isinstance (a date, a timedelta, the module's own
     # class): their values reach the branches a builtin kind cannot.
+    checked: list[str] = []
     for cls in _isinstance_classes(body, param.name, facts.namespace):
         sub = Domain()
         _from_hint(sub, cls, facts, 1)
-        domain.add(sub.candidates[:6])
+        checked += [src for src in sub.candidates[:6] if src not in checked]
+    if checked:
+        # Right after the first value: the body says these are what it handles.
+        head = domain.candidates[:1]
+        domain.candidates = (
+            head
+            + [c for c in checked if c not in head]
+            + [c for c in domain.candidates[1:] if c not in checked]
+        )
+    # A parameter named after a class the module binds (``weekday``, ``timezone``) takes
+    # its instances: the module's own (``MO``, ``UTC``), then through the constructor.
+    domain.add(_named_instances(param.name, facts))
     # Values the body compares this parameter against reach its branches.
     fitting = [src for src in body_values if _fits(src, domain.kinds)]
     head = domain.candidates[:1]
@@ -318,6 +378,39 @@ def domain_for(
         + [s for s in domain.candidates[1:] if s not in fitting]
     )
     return domain
+
+
+def _named_instances(name: str, facts: ModuleFacts) -> list[str]:
+    """Public module globals that are instances of a class named like the parameter, and
+    those of them that are callable called with a small count (``MO(-1)``, ``MO(2)``)."""
+    wanted = name.lower().replace("_", "")
+    classes = [
+        value
+        for value in facts.namespace.values()
+        if isinstance(value, type)
+        and value.__module__ not in ("builtins", "typing")
+        and value.__name__.lower().replace("_", "") == wanted
+    ]
+    if not classes:
+        return []
+    found: list[str] = []
+    for key, value in facts.namespace.items():
+        if key.startswith("_") or type(value) not in classes or len(found) >= 8:
+            continue
+        found.append(key)
+        if callable(value) and len(found) <= 2:
+            for count in ("-1", "2"):
+                try:
+                    made = eval(f"{key}({count})", dict(facts.namespace))
+                except Exception:
+                    continue
+                if type(made) is type(value):
+                    found.append(f"{key}({count})")
+    for cls in classes:
+        sub = Domain()
+        _from_hint(sub, cls, facts, 1)
+        found += [src for src in sub.candidates[:3] if src not in found]
+    return found
 
 
 def _fits(source: str, kinds: set[type]) -> bool:
@@ -403,6 +496,10 @@ def _from_hint(domain: Domain, hint: Any, facts: ModuleFacts, depth: int) -> Non
     ):
         domain.kinds.update({list, tuple})
         _collection(domain, args[0] if args else str, facts, depth, "[{}]")
+        if not args and depth < 2:
+            # Items of no stated type: numbers out of order, repeats, pairs and nests
+            # reach what lists of one string cannot (sorting, counting, unpacking).
+            domain.add(_UNTYPED_LISTS)
         if container in (collections.abc.Iterable, collections.abc.Iterator) and depth < 2:
             domain.add(_ITERABLE_EXTRAS if container is collections.abc.Iterable else [])
             domain.add(["iter([0, 1, 2])", "iter([])"])
@@ -525,9 +622,18 @@ def _callables(args: tuple[Any, ...], facts: ModuleFacts) -> list[str]:
     arity = len(args[0]) if args and isinstance(args[0], (list, tuple)) else 1
     first = args[0][0] if args and isinstance(args[0], (list, tuple)) and args[0] else None
     out = list(_BY_ARG.get(first, [])) if isinstance(first, type) else []
-    out += _CALLABLES.get(arity, ["lambda *args: args[0]"])
+    out += _CALLABLES.get(arity) or _projections(arity)
     out += _module_functions(facts, arity)
     return list(dict.fromkeys(out))
+
+
+def _projections(arity: int) -> list[str]:
+    """Functions of ``arity`` arguments that return one of them (the last one moved on
+    by one too: a time plus a step)."""
+    names = [f"a{i}" for i in range(arity)]
+    head = ", ".join(names)
+    out = [f"lambda {head}: {name}" for name in reversed(names)]
+    return [f"lambda {head}: {names[-1]} + 1", *out, "lambda *args: len(args)"]
 
 
 def _module_functions(facts: ModuleFacts, arity: int) -> list[str]:
@@ -612,7 +718,13 @@ def _constructor_sources(cls: type, facts: ModuleFacts, depth: int) -> list[str]
 
 def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]:
     kinds: list[Any] = []
-    if param.default is not inspect.Parameter.empty and param.default is not None:
+    arity = _arity(param.default) if _is_function(param.default) else None
+    if arity is not None:
+        # ``timer=time.monotonic``, ``key=hashkey``: other functions of that arity.
+        kinds.append(collections.abc.Callable[[typing.Any] * arity, typing.Any])
+    elif _is_function(param.default):
+        pass  # a builtin without a signature: the name or the body says the arity
+    elif param.default is not inspect.Parameter.empty and param.default is not None:
         kinds.append(type(param.default))
     elif param.default is None:
         kinds.append(type(None))
@@ -634,6 +746,28 @@ def _inferred_kinds(param: inspect.Parameter, body: ast.AST | None) -> list[Any]
         if kind not in seen:
             seen.append(kind)
     return seen
+
+
+def _is_function(value: Any) -> bool:
+    return isinstance(
+        value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
+    )
+
+
+def _arity(func: Any) -> int | None:
+    """Positional parameters a function needs (None when its signature is unknown)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 1
+    return sum(
+        1
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    )
 
 
 _ISINSTANCE_NAMES = {
@@ -725,11 +859,16 @@ def _isinstance_classes(body: ast.AST | None, name: str, namespace: dict[str, An
         target = node.args[1]
         for item in target.elts if isinstance(target, ast.Tuple) else [target]:
             try:
-                cls = eval(ast.unparse(item), dict(namespace))
+                resolved = eval(ast.unparse(item), dict(namespace))
             except Exception:
                 continue
-            if isinstance(cls, type) and cls.__module__ != "builtins" and cls not in found:
-                found.append(cls)
+            # A name bound to a tuple of classes (``six.integer_types``) counts as its items,
+            # builtins too: no other check in the body says the parameter takes them.
+            if isinstance(resolved, tuple):
+                found.extend(c for c in resolved if isinstance(c, type) and c not in found)
+            elif isinstance(resolved, type) and resolved.__module__ != "builtins":
+                if resolved not in found:
+                    found.append(resolved)
     return found[:4]
 
 

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._arcs import Arc, ArcTracer, FileMap
-from ._domain import Domain, ModuleFacts, domain_for, hints_of, module_facts, type_aliases
+from ._domain import (
+    Domain,
+    ModuleFacts,
+    domain_for,
+    hints_of,
+    module_facts,
+    table_strings,
+    type_aliases,
+)
 from ._model import SELF, STEP, Case, FunctionReport, snake, to_json
 from ._process import WALL_FACTOR
 from ._values import stable_message, stdlib_namespace, to_source
@@ -43,9 +51,14 @@ clock = time.process_time
 PLATEAU_CALLS = 120
 MAX_KEPT = 24
 #: Found but not kept cases a target's mutants are replayed against, at most.
-MAX_SPARES = 40
+MAX_SPARES = 80
 #: Distinct results (return value or message) a target's kept cases show, at most.
 MAX_OUTPUTS = 8
+#: Candidates of one parameter tried with the others at their first value.
+SINGLES = 160
+#: Spare cases of one outcome kept for the mutant replays (a table of rules gives one
+#: outcome for many inputs, each reaching another row).
+SPARES_PER_OUTCOME = 5
 _SKIP_EXCEPTIONS = (MemoryError, RecursionError, KeyboardInterrupt)
 _DANGER = (
     "subprocess",
@@ -95,7 +108,15 @@ _OPS = {
     "__or__": "op:|",
     "__setitem__": "op:setitem",
     "__delitem__": "op:delitem",
+    # The public ways in to these dunders: copy.copy(x), pickle round trips, x(...).
+    "__copy__": "op:copy",
+    "__reduce__": "op:pickle",
+    "__getstate__": "op:pickle",
+    "__setstate__": "op:pickle",
+    "__call__": "op:call",
 }
+#: Operators that take the receiver alone, whatever the dunder's own signature says.
+_UNARY_OPS = ("op:copy", "op:pickle")
 
 
 #: Address space a call may add to the process once the module is imported: a call that
@@ -149,7 +170,8 @@ class Explorer:
         self.property_deadline = self.deadline + budget / 5 + budget / 3
         self.rng = random.Random(seed)
         self.path = os.path.realpath(module.__file__ or "")
-        source = open(self.path, encoding="utf-8").read()
+        with open(self.path, encoding="utf-8") as handle:
+            source = handle.read()
         self.tree = ast.parse(source)
         self.touches_files = any(w in source for w in ("import os", "pathlib", "shutil"))
         self.filemap = FileMap.of(self.path)
@@ -174,6 +196,9 @@ class Explorer:
         self.retracted: set[str] = set()
         self.last_value: Any = None
         self.prepared: dict[type, list[str]] = {}
+        self.pool_base: dict[tuple[type, str], list[str]] = {}
+        self.receiver_wins: dict[str, int] = {}
+        self.pool_kinds: dict[type, dict[tuple[str, tuple[int, ...]], int]] = {}
         self.behaviours: dict[str, set[str]] = {}
         self.kept_cases: dict[str, list[Case]] = {}
         self.outputs: dict[str, set[tuple[Any, ...]]] = {}
@@ -237,9 +262,18 @@ class Explorer:
         self, cls: type, first: list[Target], later: list[Target], only: str | None
     ) -> None:
         name = cls.__name__
-        if not inspect.isabstract(cls) and (only in (None, name) or (only or "").startswith(name)):
+        # A private class is built through the public functions that return it (its
+        # methods get those instances, and a subclass's): a test that names it breaks
+        # when a refactor renames it.
+        public = not name.startswith("_") or only == name
+        if (
+            public
+            and not inspect.isabstract(cls)
+            and (only in (None, name) or (only or "").startswith(name))
+        ):
             init = cls.__init__  # type: ignore[misc]
             first.append(self._target(name, "call", cls, None, init=init))
+        forms: set[str] = set()
         for attr, raw in vars(cls).items():
             qual = f"{name}.{attr}"
             if only and only not in (name, qual):
@@ -253,7 +287,13 @@ class Explorer:
             elif isinstance(raw, property) and raw.fget is not None:
                 later.append(self._target(qual, "property", raw.fget, cls, receiver=True))
             elif inspect.isfunction(raw) and attr in _OPS:
-                later.append(self._target(qual, _OPS[attr], raw, cls, receiver=True))
+                if _OPS[attr] in forms:
+                    continue  # __reduce__ and __setstate__: one pickle round trip
+                forms.add(_OPS[attr])
+                target = self._target(qual, _OPS[attr], raw, cls, receiver=True)
+                if target.form in _UNARY_OPS:
+                    target.params = []
+                later.append(target)
             elif inspect.isfunction(raw) and not attr.startswith("__"):
                 later.append(self._target(qual, "method", raw, cls, receiver=True))
 
@@ -300,11 +340,23 @@ class Explorer:
         typed = target.init if target.init is not None else target.obj
         hints = hints_of(typed, self.hint_namespace) if target.params else {}
         wide = self._function_constants(target.body)
+        rows = table_strings(self._tables_read(target))
+        stored = self._stored_calls(target) if target.init is not None else {}
         for param in target.params:
             if param.kind is param.VAR_KEYWORD:
                 continue
-            domain = domain_for(param, hints.get(param.name), target.body, self.facts)
+            hint = hints.get(param.name)
+            if hint is None and param.name in stored:
+                # ``self._ttu = ttu`` in __init__ and ``self._ttu(key, value, time)`` in a
+                # method: the constructor takes a function of that many arguments.
+                hint = Callable[[Any] * stored[param.name], Any]
+            domain = domain_for(param, hint, target.body, self.facts)
             domain.add([src for src in wide if _fits_any(src, domain)])
+            if rows and str in domain.kinds:
+                # Right after the first value: one input per row of the tables it reads.
+                head, rest = domain.candidates[:1], domain.candidates[1:]
+                domain.candidates = head + [r for r in rows if r not in head]
+                domain.add(rest)
             if target.form.startswith("op:") and target.owner is not None:
                 # a == b, a < b: the other side is most often another instance.
                 own = self.facts.pools.get(target.owner, [])[:6]
@@ -317,6 +369,58 @@ class Explorer:
                 ):
                     return f"no inputs for parameter {param.name!r}"
         return None
+
+    def _stored_calls(self, target: Target) -> dict[str, int]:
+        """Constructor parameters the class stores on ``self`` and later calls, with the
+        number of arguments the call passes."""
+        owner = target.obj if isinstance(target.obj, type) else None
+        node = self.defs.get(owner.__name__) if owner is not None else None
+        if not isinstance(node, ast.ClassDef) or target.body is None:
+            return {}
+        names = {p.name for p in target.params}
+        stored: dict[str, str] = {}  # attribute -> parameter
+        for sub in ast.walk(target.body):
+            if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name):
+                for aim in sub.targets:
+                    if (
+                        isinstance(aim, ast.Attribute)
+                        and isinstance(aim.value, ast.Name)
+                        and aim.value.id == "self"
+                        and sub.value.id in names
+                    ):
+                        stored[aim.attr] = sub.value.id
+        found: dict[str, int] = {}
+        for sub in ast.walk(node):
+            if (
+                isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Attribute)
+                and isinstance(sub.func.value, ast.Name)
+                and sub.func.value.id == "self"
+                and sub.func.attr in stored
+                and not any(isinstance(a, ast.Starred) for a in sub.args)
+            ):
+                found.setdefault(stored[sub.func.attr], len(sub.args))
+        return found
+
+    def _tables_read(self, target: Target) -> list[Any]:
+        """The module-level containers the target's function (or one it defines) reads
+        by name."""
+        from ._killers import function_of
+
+        func = function_of(target.obj, target.init, self.path)
+        if func is None:
+            return []
+        names: list[str] = []
+        stack = [func.__code__]
+        while stack:
+            code = stack.pop()
+            names += [n for n in code.co_names if n not in names]
+            stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        return [
+            value
+            for name in names
+            if isinstance(value := vars(self.module).get(name), (list, tuple, set, frozenset, dict))
+        ]
 
     def _function_constants(self, body: ast.AST | None) -> list[str]:
         if body is None:
@@ -431,7 +535,12 @@ class Explorer:
         if expected is None and not case.consume:
             signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
             try:
-                view = best_view(value, self.namespace)  # may call a returned function
+                # Traced: a returned function (a decorator, a key) runs the module's code
+                # when the view calls it, and the test's assertion runs it again.
+                view, _, view_arcs, view_lines = self.tracer.run(
+                    lambda: best_view(value, self.namespace)
+                )
+                arcs, lines = arcs | view_arcs, lines | view_lines
             except (_CallTimeout, Exception):
                 view = None
             finally:
@@ -506,7 +615,7 @@ class Explorer:
                 self._pool_call(case)
             if found is not None and not new and len(spares) < MAX_SPARES:
                 key = (found.behaviour(), found.expected, found.match, str(found.state))
-                if outcomes.get(key, 0) < 2:  # the same outcome twice at most
+                if outcomes.get(key, 0) < SPARES_PER_OUTCOME:
                     outcomes[key] = outcomes.get(key, 0) + 1
                     spares.append(found)
             if found is None:
@@ -517,6 +626,8 @@ class Explorer:
                         report.dropped.get("value not expressible", 0) + 1
                     )
                 continue
+            if receiver is not None and found.outcome != "raises":
+                self.receiver_wins[receiver] = self.receiver_wins.get(receiver, 0) + 1
             behaviour = found.behaviour()
             fresh = behaviour not in seen_behaviours and len(seen_behaviours) < 4
             # A result not seen before is a different path through the data (a table's
@@ -568,14 +679,15 @@ class Explorer:
         seconds: float,
     ) -> list[Case]:
         """Spare cases that detect a fault in the target no kept case detects."""
-        from ._killers import function_of, mutant_codes, select
+        from ._killers import DataMutant, data_mutants, function_of, mutant_codes, select
         from ._probe import observe
 
         func = function_of(target.obj, target.init, self.path)
         if func is None or target.body is None or clock() > self.killer_deadline:
             return []
         stop = min(self.killer_deadline, clock() + max(0.3, seconds / 2))
-        codes = mutant_codes(target.body, func, self.path)
+        codes: list[types.CodeType | DataMutant] = [*mutant_codes(target.body, func, self.path)]
+        codes += data_mutants(func)
         if not codes:
             return []
         stable = [c for c in spares if self._replays(c, observe)]
@@ -629,15 +741,39 @@ class Explorer:
         owner = type(value)
         return self.namespace.get(owner.__name__) is owner and self._defined_here(owner)
 
+    def _pool_of(self, owner: type) -> list[str]:
+        """Built instances of ``owner``, then of its subclasses (a base class's methods
+        run on them too)."""
+        found = list(self.facts.pools.get(owner, []))
+        for cls, pool in self.facts.pools.items():
+            if cls is not owner and issubclass(cls, owner):
+                found += [src for src in pool[:4] if src not in found]
+        return found
+
     def _pool_call(self, case: Case) -> None:
-        """A built instance that no literal can write down is rebuilt by its call."""
+        """A built instance that no literal can write down is rebuilt by its call.
+
+        Two instances at most per set of constructor arguments that differ from the first
+        instance's: a pool of sixteen sizes with the same bad ``ttl`` gives the methods
+        sixteen times one state."""
         owner = type(self.last_value)
         pool = self.facts.pools.setdefault(owner, [])
         source = case.call(case.args, raw=True)
         if case.expected is not None and len(case.expected) < 160 and not case.view:
             source = case.expected
-        if source not in pool and len(pool) < 16 and len(source) < 400:
-            pool.append(source)
+        if source in pool or len(pool) >= 16 or len(source) >= 400:
+            return
+        base = self.pool_base.setdefault((owner, case.target), list(case.args))
+        varied = tuple(
+            i
+            for i in range(max(len(base), len(case.args)))
+            if i >= len(base) or i >= len(case.args) or base[i] != case.args[i]
+        )
+        counts = self.pool_kinds.setdefault(owner, {})
+        if counts.get((case.target, varied), 0) >= 2:
+            return
+        counts[(case.target, varied)] = counts.get((case.target, varied), 0) + 1
+        pool.append(source)
 
     def _doc_seeds(self, target: Target) -> list[tuple[str | None, list[str]]]:
         """Docstring calls as rows of columns (keywords placed by parameter name)."""
@@ -673,11 +809,27 @@ class Explorer:
 
         for r in recv:
             yield r, trimmed(base)
-        for index in range(width):
-            for candidate in domains[index][1:60]:
-                row = list(base)
-                row[index] = candidate
-                yield self.rng.choice(recv), trimmed(row)
+
+        def singles() -> Iterator[list[str]]:
+            for index in range(width):
+                for candidate in domains[index][1:SINGLES]:
+                    row = list(base)
+                    row[index] = candidate
+                    yield row
+
+        # One in four rows sets two parameters of one kind at once (two datetimes, a
+        # start and a stop): a branch under ``if a and b`` needs both, which varying one
+        # parameter at a time never gives.
+        lanes = [singles(), _pairs(domains, base)]
+        turn = 0
+        while lanes:
+            lane = lanes[0 if turn % 4 or len(lanes) == 1 else 1]
+            turn += 1
+            row = next(lane, None)
+            if row is None:
+                lanes.remove(lane)
+                continue
+            yield self.rng.choice(recv), trimmed(row)
         for r in recv[1:]:
             for index in range(width):
                 for candidate in domains[index][:8]:
@@ -781,8 +933,17 @@ class Explorer:
                     continue
             receivers = None
             if target.owner is not None and target.form != "call":
-                receivers = self.facts.pools.get(target.owner, [])[:8]
-                receivers = receivers + self.prepared.get(target.owner, [])
+                # A model of the object's state, cheaply: instances on which earlier
+                # methods returned (not raised) first, so a cache built with a usable
+                # size and ttl serves the methods before one every insert rejects.
+                pool = self._pool_of(target.owner)
+                ranked = sorted(pool, key=lambda r: -self.receiver_wins.get(r, 0))
+                receivers = ranked[:8]
+                prepared = list(self.prepared.get(target.owner, []))
+                for cls, steps in self.prepared.items():
+                    if cls is not target.owner and issubclass(cls, target.owner):
+                        prepared += steps[:4]
+                receivers = receivers + prepared
                 if not receivers:
                     report = FunctionReport(
                         target=target.name, skipped="no instance could be built"
@@ -820,8 +981,32 @@ class _TooLong(Exception):
     pass
 
 
+#: Pairs of parameters varied together, at most, and values tried per parameter of a pair.
+MAX_PAIRS = 24
+PAIR_VALUES = 4
+
+
+def _pairs(domains: list[list[str]], base: list[str]) -> Iterator[list[str]]:
+    """Rows with two parameters of one kind (their candidates overlap) set off their
+    defaults together, nearest parameters first."""
+    heads = [set(d[1 : 1 + 2 * PAIR_VALUES]) for d in domains]
+    found = [
+        (j - i, i, j)
+        for i in range(len(domains))
+        for j in range(i + 1, len(domains))
+        if heads[i] & heads[j]
+    ]
+    for _gap, i, j in sorted(found)[:MAX_PAIRS]:
+        for a in domains[i][1 : 1 + PAIR_VALUES]:
+            for b in domains[j][1 : 1 + PAIR_VALUES]:
+                if a != b:
+                    row = list(base)
+                    row[i], row[j] = a, b
+                    yield row
+
+
 def _receiver_name(owner: str, taken: list[str]) -> str:
-    name = snake(owner)
+    name = snake(owner).lstrip("_") or "obj"
     return name if name not in taken else f"{name}_obj"
 
 

@@ -18,6 +18,7 @@ import os
 import signal
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ._model import Case
@@ -98,19 +99,101 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Replay
 
 
+@dataclass(frozen=True)
+class DataMutant:
+    """A module global the target reads (a table of rules, a set of words) with one item
+    changed: the fault ``_mutate`` makes in a module-level constant, seen at run time."""
+
+    name: str
+    value: Any
+
+
+#: Items of one global table that get a data mutant, at most (spread over the table).
+MAX_DATA_ITEMS = 60
+_DATA_ATOMS = (str, int, float)
+
+
+def data_mutants(func: types.FunctionType) -> list[DataMutant]:
+    """One changed item per mutant, for the list, tuple, set and dict globals ``func``
+    (and the functions defined in it) reads whose items are plain values or tuples of them."""
+    names: list[str] = []
+    stack = [func.__code__]
+    while stack:
+        code = stack.pop()
+        names += [n for n in code.co_names if n not in names]
+        stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    out: list[DataMutant] = []
+    for name in names:
+        value = func.__globals__.get(name)
+        if not isinstance(value, (list, tuple, set, frozenset, dict)) or len(value) > 2000:
+            continue
+        items = list(value.items()) if isinstance(value, dict) else list(value)
+        if not items or not all(_plain(item) for item in items):
+            continue
+        step = max(1, len(items) // MAX_DATA_ITEMS)
+        for index in range(0, len(items), step):
+            for changed in _changed(items[index]):
+                copied = list(items)
+                copied[index] = changed
+                out.append(DataMutant(name, _rebuilt(value, copied)))
+    return out
+
+
+def _plain(item: Any) -> bool:
+    if isinstance(item, tuple):
+        return 0 < len(item) <= 4 and all(type(x) in _DATA_ATOMS for x in item)
+    return type(item) in _DATA_ATOMS
+
+
+def _changed(item: Any) -> list[Any]:
+    """The constant operator of ``_mutate`` on one item (each field of a tuple)."""
+    if isinstance(item, tuple):
+        out = []
+        for position, field in enumerate(item):
+            for changed in _changed(field):
+                out.append((*item[:position], changed, *item[position + 1 :]))
+        return out
+    if isinstance(item, bool):
+        return [not item]
+    if isinstance(item, str):
+        return [f"XX{item}XX"]
+    if isinstance(item, (int, float)):
+        return [item + 1]
+    return []
+
+
+def _rebuilt(original: Any, items: list[Any]) -> Any:
+    if isinstance(original, dict):
+        try:
+            return type(original)(items)
+        except Exception:
+            return dict(items)
+    try:
+        return type(original)(items)
+    except Exception:
+        return list(items) if isinstance(original, list) else tuple(items)
+
+
 def detects(
     func: types.FunctionType,
-    code: types.CodeType,
+    code: types.CodeType | DataMutant,
     case: Case,
     observe: Callable[[Case, dict[str, Any]], bool],
     namespace: dict[str, Any],
 ) -> bool:
-    """Whether ``case`` fails with ``code`` swapped into ``func`` (a hang is no detection)."""
+    """Whether ``case`` fails with ``code`` swapped into ``func`` (or the data mutant's
+    value bound in its module's globals); a hang is no detection."""
     original = func.__code__
+    table = func.__globals__
+    saved = None
     previous = signal.signal(signal.SIGALRM, _alarm)
     try:
-        func.__code__ = code
-    except ValueError:
+        if isinstance(code, DataMutant):
+            saved = table[code.name]
+            table[code.name] = code.value
+        else:
+            func.__code__ = code
+    except (ValueError, KeyError):
         signal.signal(signal.SIGALRM, previous)
         return False
     signal.setitimer(signal.ITIMER_REAL, REPLAY_SECONDS)
@@ -120,13 +203,16 @@ def detects(
         return False
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        func.__code__ = original
+        if isinstance(code, DataMutant):
+            table[code.name] = saved
+        else:
+            func.__code__ = original
         signal.signal(signal.SIGALRM, previous)
 
 
 def select(
     func: types.FunctionType,
-    codes: list[types.CodeType],
+    codes: list[types.CodeType] | list[types.CodeType | DataMutant],
     kept: list[Case],
     spares: list[Case],
     observe: Callable[[Case, dict[str, Any]], bool],

@@ -48,6 +48,8 @@ OPERATORS = {
     # Statements as expressions of the public API: a container filled and emptied.
     "op:setitem": "operator.setitem({0}, {1}, {2})",
     "op:delitem": "operator.delitem({0}, {1})",
+    "op:copy": "copy.copy({0})",
+    "op:pickle": "pickle.loads(pickle.dumps({0}))",
 }
 
 
@@ -83,9 +85,11 @@ class Case:
         if self.form == "property":
             text = f"{columns[0]}.{self.target.rsplit('.', 1)[1]}"
             return self.view.format(text) if self.view and not raw else text
-        if self.form == "method":
+        if self.form in ("method", "op:call"):
             receiver, rest, names = columns[0], columns[1:], self.params[1:]
-            head = f"{receiver}.{self.target.rsplit('.', 1)[1]}"
+            head = receiver
+            if self.form == "method":
+                head = f"{receiver}.{self.target.rsplit('.', 1)[1]}"
             flags = self.keywords[1:]
         else:
             head, rest, names, flags = self.target, columns, self.params, self.keywords

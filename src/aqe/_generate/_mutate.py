@@ -452,6 +452,9 @@ def _pytest_args(request: dict[str, Any]) -> list[str]:
         "no:cacheprovider",
         "-p",
         "no:randomly",
+        # Pass or fail is all a mutant's run needs: no assertion rewriting (it compiled the
+        # whole test file again in every fork).
+        "--assert=plain",
         # The runner imported the plugins before pytest's rewrite hook (to fork faster):
         # a project's filterwarnings = error must not turn that notice into a failure.
         "-W",

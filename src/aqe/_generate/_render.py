@@ -111,7 +111,9 @@ def case_id(case: Case) -> str:
     # brackets, which end a pytest id, become parentheses.
     raw = raw.translate({ord("["): "(", ord("]"): ")"})
     raw = raw.encode("unicode_escape").decode("ascii")
-    return raw[:40].strip() or "empty"
+    if len(raw) > 40:
+        raw = raw[:37].rstrip() + "..."  # cut, and saying so
+    return raw.strip() or "empty"
 
 
 def render(

@@ -29,6 +29,9 @@ STDLIB_NAMES: dict[str, str] = {
     "attrgetter": "from operator import attrgetter",
     "operator": "import operator",
     "timezone": "from datetime import timezone",
+    "itertools": "import itertools",
+    "copy": "import copy",
+    "pickle": "import pickle",
 }
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|<[A-Za-z_][\w.]* object")
@@ -47,6 +50,9 @@ def stdlib_namespace() -> dict[str, Any]:
         "attrgetter": __import__("operator").attrgetter,
         "operator": __import__("operator"),
         "timezone": datetime.timezone,
+        "itertools": __import__("itertools"),
+        "copy": __import__("copy"),
+        "pickle": __import__("pickle"),
     }
 
 

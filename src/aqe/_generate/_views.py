@@ -83,6 +83,37 @@ def _called_view(value: Any, namespace: dict[str, Any]) -> tuple[str, str] | Non
         if len(accepted) >= 2:
             args = to_source(accepted, namespace)
             return f"list(map({{}}, {args}))", "[" + ", ".join(results) + "]"
+    return _decorated_view(value, namespace)
+
+
+#: Functions a returned decorator is applied to before its result is observed.
+FUNCTION_PROBES = ("str.upper", "abs", "len")
+
+
+def _decorated_view(value: Any, namespace: dict[str, Any]) -> tuple[str, str] | None:
+    """A returned decorator (a function that takes a function and returns one) is
+    applied to a plain function, and the function it makes is observed on the probes."""
+    for probe in FUNCTION_PROBES:
+        try:
+            made = value(eval(probe, {}))
+        except Exception:
+            continue
+        if not callable(made) or isinstance(made, type) or made is value:
+            continue
+        for probes in PROBES:
+            pairs = []
+            for arg in probes:
+                try:
+                    result = made(arg)
+                except Exception:
+                    continue
+                source = to_source(result, namespace)
+                if source is not None:
+                    pairs.append((arg, source))
+            if len(pairs) >= 2:
+                args = to_source([a for a, _ in pairs], namespace)
+                results = "[" + ", ".join(s for _, s in pairs) + "]"
+                return f"list(map({{}}({probe}), {args}))", results
     return None
 
 
