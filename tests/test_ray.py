@@ -13,6 +13,7 @@ middle of a run loses nothing, and bad input is one line. The last test kills a 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -231,6 +232,75 @@ def test_bad_addresses_are_one_line_within_seconds(make_project: MakeProject) ->
         assert address in lines[0]
         assert "Traceback" not in done.stdout + done.stderr
         assert time.monotonic() - started < 30  # a guard against a hang, not a timing claim
+
+
+_INTERRUPTIBLE = """
+    import os, time
+    from pathlib import Path
+
+    def test_waits_to_be_interrupted():
+        state = Path(os.environ["INT_STATE"])
+        (state / f"started-{os.getpid()}").write_text("")
+        try:
+            time.sleep(600)
+        except KeyboardInterrupt:
+            (state / "interrupted").write_text("")
+            raise
+    """
+
+
+def _aqe_processes(made: Cluster) -> list[str]:
+    """The cluster's processes that are aqe's: agents (Ray names an actor's process
+    after it), node hosts and the workers they forked."""
+    found = []
+    for pid in made.processes():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "NodeAgent" in cmdline or "aqe._engine._ray" in cmdline:
+            found.append(f"{pid} {cmdline}")
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.ray
+def test_ctrl_c_reaches_the_running_tests_and_leaves_nothing_running(
+    ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path
+) -> None:
+    """SIGINT to the driver alone (a terminal's Ctrl-C cannot reach the nodes): the
+    coordinator passes it on, so the running test gets its KeyboardInterrupt at once
+    (not after the shutdown grace), the run ends as pytest's (exit 2), and no agent,
+    host or worker is left on the cluster."""
+    project = make_project({"test_int.py": _INTERRUPTIBLE})
+    state = tmp_path / "state"
+    state.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqe", "run", "-w", "1", "--no-history"],
+        cwd=project, env=clean_env({**_on(ray_cluster), "INT_STATE": str(state)}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # As a shell starts a foreground command: SIGINT not ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        while not list(state.glob("started-*")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, output
+    assert "SIGINT received" in output, output
+    assert (state / "interrupted").exists(), output  # the test itself was interrupted
+    assert "Traceback" not in output, output
+    deadline = time.monotonic() + 30  # Ray ends a killed actor's process on its own time
+    while (left := _aqe_processes(ray_cluster)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
 
 
 _GATE = """

@@ -230,6 +230,7 @@ class RayExecution:
         return f"was lost with its Ray node {agent.ip} ({agent.node[:8]}: {agent.lost})"
 
     def stop(self) -> None:
+        mark("ray-stop")
         stopping = [a.handle.stop.remote() for a in self.agents if a.alive]
         with contextlib.suppress(Exception):
             self.ray.wait(stopping, num_returns=len(stopping), timeout=10.0)
@@ -238,8 +239,10 @@ class RayExecution:
         for agent in self.agents:
             with contextlib.suppress(Exception):
                 self.ray.kill(agent.handle)
+        mark("ray-stop-killed")
         with contextlib.suppress(Exception):
             self.ray.shutdown()
+        mark("ray-stop-end")
 
     # -- the rest ----------------------------------------------------------------
 

@@ -160,6 +160,9 @@ class HostPlugin:
 def main() -> None:
     # The agent started this process in a session of its own; it must not outlive it.
     die_with_parent()
+    # Started from one of Ray's threads, which block SIGINT: a worker forked from
+    # here would never see the interrupt the coordinator passes on (Ctrl-C).
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     mark("ray-host-start")
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_ENV)))
     control.setblocking(True)
