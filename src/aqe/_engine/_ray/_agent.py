@@ -29,6 +29,7 @@ _TAIL_LINES = 15
 
 class NodeAgent:
     def __init__(self) -> None:
+        mark("ray-agent")
         self._lock = threading.Condition()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -118,13 +119,22 @@ class NodeAgent:
             return ""
         return "\n".join(lines[-_TAIL_LINES:])
 
-    def fork(self, slot: int, address: tuple[str, int], token: bytes, workerinput: Any) -> int:
+    def fork(
+        self,
+        slot: int,
+        address: tuple[str, int],
+        token: bytes,
+        workerinput: Any,
+        env: dict[str, str] | None = None,
+    ) -> int:
         """Have the host fork worker ``slot``: its pid (-1 if the host could not)."""
         with self._lock:
             if self._control is None or self._ended:
                 return -1
             self._forked.pop(slot, None)
-            _transport.send(self._control, Fork(slot, address, token, dict(workerinput)))
+            _transport.send(
+                self._control, Fork(slot, address, token, dict(workerinput), dict(env or {}))
+            )
             self._lock.wait_for(lambda: slot in self._forked or self._ended, 60.0)
             return self._forked.pop(slot, -1)
 

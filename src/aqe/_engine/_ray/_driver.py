@@ -76,10 +76,12 @@ class Agent:
         return agents
 
 
-def launch(agents: list[Agent], args: tuple[str, ...], cwd: str | None) -> list[Any]:
-    """Have each agent start its node's host (``cwd`` None: Ray's working_dir);
-    the pending calls, which ``RayExecution.start`` waits for."""
-    env = forwarded(os.environ)
+def launch(
+    agents: list[Agent], args: tuple[str, ...], cwd: str | None, env: dict[str, str]
+) -> list[Any]:
+    """Have each agent start its node's host (``cwd`` None: Ray's working_dir) with
+    ``env`` over the node's own; the pending calls, which ``RayExecution.start``
+    waits for."""
     return [agent.handle.start.remote(list(args), cwd, env) for agent in agents]
 
 
@@ -102,6 +104,7 @@ class RayExecution:
         workerinput: Callable[[int], dict[str, Any]],
         listener: socket.socket,
         hot: int,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.ray = ray
         #: Slots below this are the pool's shared workers; the rest run one test.
@@ -118,10 +121,17 @@ class RayExecution:
         self._last_check = 0.0
         self._last_death: Agent | None = None
         self._connected: set[Agent] = set()
+        #: The driver's variables that changed since the hosts started (``Fork.env``).
+        self.env = env or {}
 
     @classmethod
     def start(
-        cls, ray: Any, agents: list[Agent], starting: list[Any], context: BackendContext
+        cls,
+        ray: Any,
+        agents: list[Agent],
+        starting: list[Any],
+        context: BackendContext,
+        given: dict[str, str] | None = None,
     ) -> RayExecution:
         """Wait for every node's host (``launch``) to collect, and check what it did."""
         from . import RayError
@@ -161,7 +171,9 @@ class RayExecution:
         listener = socket.socket()
         listener.bind((_facing(ray), 0))
         listener.listen(64)
-        execution = cls(ray, agents, context.workerinput, listener, context.workers)
+        now = forwarded(os.environ)
+        changed = {k: v for k, v in now.items() if (given or {}).get(k) != v}
+        execution = cls(ray, agents, context.workerinput, listener, context.workers, changed)
         for agent in agents:
             execution._poll_exits(agent)
         return execution
@@ -172,7 +184,7 @@ class RayExecution:
         for agent in self._choices(worker_id):
             token = secrets.token_hex(16).encode()
             ref = agent.handle.fork.remote(
-                worker_id, self.address, token, self.workerinput(worker_id)
+                worker_id, self.address, token, self.workerinput(worker_id), self.env
             )
             wait = CONNECT if agent in self._connected else FIRST_CONNECT
             sock = self._accept(token, ref, wait)

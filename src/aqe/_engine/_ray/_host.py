@@ -150,6 +150,7 @@ class HostPlugin:
             sock = connect(request.address, request.token)
         except OSError:
             return 3
+        os.environ.update(request.env)
         config = session.config
         if request.workerinput:
             _identity.become(config, request.workerinput)

@@ -6,7 +6,7 @@ defined there would not unpickle on the agent's side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: The host's end of the control socket, inherited from the agent.
@@ -22,12 +22,15 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Fork:
-    """Agent -> host: start worker ``slot``; it dials ``address`` and sends ``token``."""
+    """Agent -> host: start worker ``slot``; it dials ``address`` and sends ``token``.
+    ``env``: the driver's variables that changed since the host started (pytest's
+    start-up there: a plugin's ``pytest_configure``), as a local fork would see them."""
 
     slot: int
     address: tuple[str, int]
     token: bytes
     workerinput: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
