@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,6 +147,12 @@ class RayBackend:
         from ._driver import Agent, RayExecution, forwarded, launch
 
         try:
+            if self.upload and (left_out := not_uploaded(context.cwd, context.files)):
+                raise RayError(
+                    f"ray_upload: {left_out} is left out of the upload of {context.cwd} "
+                    "(aqe's excludes, .gitignore or .rayignore), so no node would have it: "
+                    "un-ignore it or use a shared filesystem (docs/ray.md)"
+                )
             if self.prepared != (context.args, context.cwd) or not self.starting:
                 self.close_agents()
                 self.agents = Agent.create(self.ray)
@@ -173,6 +180,36 @@ class RayBackend:
         self.close_agents()
         with contextlib.suppress(Exception):
             self.ray.shutdown()
+
+
+def not_uploaded(cwd: str, files: tuple[str, ...]) -> str | None:
+    """The first collected test file that Ray's upload of ``cwd`` would leave out
+    (outside it, or matched by ``UPLOAD_EXCLUDES``, a ``.gitignore`` or a
+    ``.rayignore`` on its way), as Ray's packaging decides it; None if all travel."""
+    try:
+        packaging = importlib.import_module("ray._private.runtime_env.packaging")
+        base = Path(cwd).resolve()
+        ours = packaging._get_excludes(base, list(UPLOAD_EXCLUDES))
+    except Exception:  # another Ray's internals: the hosts' collection still checks
+        return None
+    for nodeid in files:
+        path = (base / nodeid.split("::", 1)[0]).resolve()
+        if not path.exists():
+            continue  # a node id relative to a rootdir above the working directory
+        if not path.is_relative_to(base):
+            return nodeid
+        rel = path.relative_to(base)
+        folders = [base, *(base / part for part in reversed(rel.parents[:-1]))]
+        rules = [ours]
+        # Ray walks down from the top: a rule applies to what lies below its folder.
+        for index, folder in enumerate(folders):
+            rules += packaging.get_excludes_from_ignore_files(
+                folder, include_gitignore=True, logger=logging.getLogger("aqe.ray")
+            )
+            step = folders[index + 1] if index + 1 < len(folders) else path
+            if any(rule(step) for rule in rules):
+                return nodeid
+    return None
 
 
 @contextlib.contextmanager

@@ -52,6 +52,16 @@ class Agent:
     seen: int = 0
     pending: Any = None
     workers: set[int] = field(default_factory=set)
+    #: The node's host name as Ray reports it (its address alone does not tell two
+    #: nodes on one machine apart, nor name a machine behind NAT).
+    hostname: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name the node: ``Ray node build-7 (10.0.0.7, 3f2a1b4c)``."""
+        name = self.hostname if self.hostname and self.hostname != self.ip else ""
+        where = f"{self.ip}, {self.node[:8]}"
+        return f"Ray node {name} ({where})" if name else f"Ray node {self.ip} ({self.node[:8]})"
 
     @staticmethod
     def create(ray: Any) -> list[Agent]:
@@ -72,7 +82,15 @@ class Agent:
                 max_restarts=0,
                 scheduling_strategy=affinity(node["NodeID"], soft=False),
             ).remote()
-            agents.append(Agent(handle, node["NodeID"], node["NodeManagerAddress"], cpus))
+            agents.append(
+                Agent(
+                    handle,
+                    node["NodeID"],
+                    node["NodeManagerAddress"],
+                    cpus,
+                    hostname=str(node.get("NodeManagerHostname") or ""),
+                )
+            )
         return agents
 
 
@@ -141,13 +159,13 @@ class RayExecution:
             problem = _get(ray, ref, 60.0)
             if isinstance(problem, BaseException):
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) could not start aqe's agent "
+                    f"{agent.label} could not start aqe's agent "
                     f"({_line(problem)}): aqe and the project's test dependencies must be "
                     "installed in the Python the node runs (docs/ray.md)"
                 )
             if isinstance(problem, str):
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) {problem}: the project must be "
+                    f"{agent.label} {problem}: the project must be "
                     "at the same path on every node (a shared filesystem), or set "
                     "ray_upload = true in [tool.aqe] to send it (docs/ray.md)"
                 )
@@ -155,14 +173,14 @@ class RayExecution:
         for agent in agents:
             files = _get(ray, agent.handle.ready.remote(FIRST_CONNECT), FIRST_CONNECT + 10)
             if isinstance(files, BaseException):
-                raise RayError(f"Ray node {agent.ip} ({agent.node[:8]}) failed: {_line(files)}")
+                raise RayError(f"{agent.label} failed: {_line(files)}")
             if isinstance(files, str):
-                raise RayError(f"Ray node {agent.ip} ({agent.node[:8]}): {files}")
+                raise RayError(f"{agent.label}: {files}")
             if tuple(files) != expected:
                 extra = sorted(set(files) - set(expected))[:1]
                 missing = sorted(set(expected) - set(files))[:1]
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) collected {len(files)} test files, "
+                    f"{agent.label} collected {len(files)} test files, "
                     f"the driver {len(expected)} ("
                     + (f"missing {missing[0]}" if missing else f"extra {extra[0]}")
                     + "): the project or its environment differs there (docs/ray.md)"
@@ -239,7 +257,7 @@ class RayExecution:
             return "could not be started on any Ray node" if pid in self.status else None
         if agent.alive:
             return None
-        return f"was lost with its Ray node {agent.ip} ({agent.node[:8]}: {agent.lost})"
+        return f"was lost with its {agent.label}: {agent.lost}"
 
     def stop(self) -> None:
         mark("ray-stop")
