@@ -408,6 +408,62 @@ def test_ray_upload_sends_the_project_to_the_nodes(
     assert "ray_upload: notes/test_notes.py is left out of the upload" in output, output
     assert "Traceback" not in output, output
 
+
+_COVERED = {
+    "pkg/__init__.py": """
+        def a(x):
+            if x > 0:
+                return 1
+            return 2
+        """,
+    "pkg/b.py": """
+        def b(x):
+            if x:
+                return "yes"
+            return "no"
+
+        def never():
+            return 3
+        """,
+    "tests/test_a.py": "import pkg\n\ndef test_a():\n    assert pkg.a(1) == 1\n",
+    "tests/test_b.py": "from pkg.b import b\n\ndef test_b():\n    assert b(0) == 'no'\n",
+}
+
+
+def _lines(report: Path) -> dict[str, list[int]]:
+    files = json.loads(report.read_text())["files"]
+    return {name: data["executed_lines"] for name, data in sorted(files.items())}
+
+
+@pytest.mark.e2e
+@pytest.mark.ray
+@pytest.mark.parametrize("upload", [False, True], ids=["shared-filesystem", "ray-upload"])
+def test_coverage_from_the_nodes_is_combined_as_locally(
+    ray_cluster: Cluster, make_project: MakeProject, tmp_path: Path, upload: bool
+) -> None:
+    """pytest-cov under --backend ray: the data the nodes' workers wrote reaches the
+    driver (beside it on a shared filesystem; sent back by the agents from Ray's
+    unpacked copy with ray_upload) and the report is the local run's, line by line;
+    no data file is left on the nodes."""
+    pyproject = PYPROJECT + 'pythonpath = ["."]\n'
+    project = make_project(_COVERED, pyproject=pyproject)
+    cov = ["--", "--cov=pkg", "--cov-report=json:{}"]
+    local = tmp_path / "local.json"
+    code, output, _ = _aqe(project, "-w", "2", *cov[:-1], cov[-1].format(local), env={})
+    assert code == 0, output
+    if upload:
+        (project / "pyproject.toml").write_text(pyproject + "[tool.aqe]\nray_upload = true\n")
+    remote = tmp_path / "ray.json"
+    code, output, _ = _aqe(
+        project, "-w", "2", *cov[:-1], cov[-1].format(remote), env=_on(ray_cluster)
+    )
+    assert code == 0, output
+    assert "could not" not in output, output
+    assert _lines(remote) == _lines(local), output
+    assert _lines(local)["pkg/b.py"] == [2, 3, 5, 7], output  # measured, not all or none
+    left = [p for p in ray_cluster.root.rglob(".coverage*") if p.is_file()]
+    assert not left, left
+
 _GATE = """
     import os, time
     from pathlib import Path

@@ -40,6 +40,9 @@ class NodeAgent:
         self._status: dict[int, int] = {}
         self._ended = False
         self._log = ""
+        #: Where the host runs (its data files are there), and every worker it forked.
+        self._cwd = ""
+        self._pids: set[int] = set()
 
     def start(self, args: list[str], cwd: str | None, env: dict[str, str]) -> str | None:
         """Start the host in ``cwd`` (None: the actor's own directory, Ray's unpacked
@@ -66,6 +69,7 @@ class NodeAgent:
         os.close(fd)
         its.close()
         self._control = mine
+        self._cwd = os.path.abspath(cwd or os.getcwd())
         threading.Thread(target=self._listen, name="aqe-host-reader", daemon=True).start()
         return None
 
@@ -89,6 +93,7 @@ class NodeAgent:
                             self._files = files
                         case Forked(slot=slot, pid=pid):
                             self._forked[slot] = pid
+                            self._pids.add(pid)
                         case Exited(pid=pid, status=status):
                             self._exits.append((pid, status))
                             self._status[pid] = status
@@ -159,6 +164,16 @@ class NodeAgent:
         with self._lock:
             self._lock.wait_for(lambda: pid in self._status or self._ended, 5.0)
             return self._status.get(pid)
+
+    def coverage(self, owner: int, skip: list[str], wait: float) -> tuple[str, list[Any]]:
+        """Once every worker has exited (up to ``wait`` seconds): the host's directory
+        and the coverage data files its workers wrote there for driver ``owner``,
+        except those the driver sees itself (``_coverage``)."""
+        from . import _coverage
+
+        with self._lock:
+            self._lock.wait_for(lambda: self._ended or self._pids <= set(self._status), wait)
+        return self._cwd, _coverage.take(self._cwd, owner, skip)
 
     def stop(self) -> None:
         """End the host and everything it started (its whole session)."""

@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,17 @@ def launch(
     """Have each agent start its node's host (``cwd`` None: Ray's working_dir) with
     ``env`` over the node's own; the pending calls, which ``RayExecution.start``
     waits for."""
+    from ._coverage import OWNER_ENV
+    from ._messages import PATH0_ENV
+
+    first = sys.path[0] if sys.path else ""
+    env = {
+        **env,
+        OWNER_ENV: str(os.getpid()),
+        # The host is ``python -m ...`` in the project directory: sys.path[0] is that
+        # directory, which an ``aqe`` script's is not.
+        PATH0_ENV: "" if first in ("", os.getcwd()) else first,
+    }
     return [agent.handle.start.remote(list(args), cwd, env) for agent in agents]
 
 
@@ -261,6 +273,7 @@ class RayExecution:
 
     def stop(self) -> None:
         mark("ray-stop")
+        self._bring_back_coverage()
         stopping = [a.handle.stop.remote() for a in self.agents if a.alive]
         with contextlib.suppress(Exception):
             self.ray.wait(stopping, num_returns=len(stopping), timeout=10.0)
@@ -273,6 +286,22 @@ class RayExecution:
         with contextlib.suppress(Exception):
             self.ray.shutdown()
         mark("ray-stop-end")
+
+    def _bring_back_coverage(self) -> None:
+        """Coverage data the nodes' workers wrote where the driver cannot see it."""
+        from . import _coverage
+
+        if _coverage.measuring() is None:
+            return
+        owner = os.getpid()
+        skip = _coverage.local_files(owner)
+        asked = [a.handle.coverage.remote(owner, skip, 10.0) for a in self.agents if a.alive]
+        for index, ref in enumerate(asked):
+            found = _get(self.ray, ref, 30.0)
+            if isinstance(found, BaseException):
+                continue  # a node lost: its workers' tests ran again elsewhere
+            node_dir, files = found
+            _coverage.bring_back(files, node_dir, f"n{index}")
 
     # -- the rest ----------------------------------------------------------------
 

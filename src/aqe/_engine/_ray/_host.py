@@ -28,7 +28,7 @@ from ..._signals import die_with_parent, ignored_at_start
 from ..._trace import mark
 from .. import _identity
 from .._worker import run_worker
-from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
+from ._messages import CONTROL_ENV, PATH0_ENV, Exited, Fork, Forked, Ready, Signal
 
 #: How long a forked worker tries to reach the driver before it gives up.
 CONNECT_TIMEOUT = 30.0
@@ -167,8 +167,17 @@ def main() -> None:
     mark("ray-host-start")
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_ENV)))
     control.setblocking(True)
+    # The driver's first import path as ``python -m`` here would not have it (the
+    # project's directory only when the driver was started that way too).
+    first = os.environ.pop(PATH0_ENV, None)
+    if first and sys.path:
+        sys.path[0] = first
     plugin = HostPlugin(control)
-    code = pytest.main(sys.argv[1:], plugins=[plugin])
+    from .._coverage import SpawnedWorkerCoverage
+
+    # pytest-cov starts here as in the driver; it must neither erase the data files
+    # beside it at start nor report at the end (the driver combines and reports).
+    code = pytest.main(sys.argv[1:], plugins=[plugin, SpawnedWorkerCoverage()])
     # pytest ended before the loop (a usage error, a broken conftest): the agent
     # reads this process's output for the reason.
     sys.stdout.flush()

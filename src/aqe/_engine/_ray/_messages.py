@@ -11,6 +11,8 @@ from typing import Any
 
 #: The host's end of the control socket, inherited from the agent.
 CONTROL_ENV = "_AQE_RAY_CONTROL"
+#: The driver's ``sys.path[0]``, or ``cwd`` when it is the working directory.
+PATH0_ENV = "_AQE_RAY_PATH0"
 
 
 @dataclass(frozen=True, slots=True)
