@@ -83,6 +83,33 @@ _FAILURE_INDEX = (
 )
 
 
+#: The similar-failure search, one statement (one round trip), prepared on the server
+#: (a long-lived process such as the MCP server plans it once). The terms are chosen as
+#: the SQLite store chooses them: the rarest, leaving out those in more than _COMMON
+#: failures unless nothing else is left (then the three rarest).
+SIMILAR_SQL = (
+    "WITH present AS (SELECT v.term, row_number() OVER (ORDER BY v.doc, v.term)"
+    "  AS rn, v.doc <= %(common)s AS rare FROM failure_vocab AS v WHERE v.term ="
+    "  ANY(tsvector_to_array(to_tsvector('simple', %(text)s)))),"
+    " chosen AS (SELECT term FROM present WHERE rn <= CASE WHEN"
+    "  (SELECT count(*) FROM present WHERE rare) > 0"
+    "  THEN LEAST(%(most)s, (SELECT count(*) FROM present WHERE rare)) ELSE 3 END),"
+    # Each term quoted by plainto_tsquery itself, joined with OR.
+    " q AS (SELECT string_agg(plainto_tsquery('simple', term)::text, ' | ')"
+    "  ::tsquery AS query FROM chosen)"
+    # The best ``limit`` first (the GIN index finds the matches), then their
+    # runs: not a run lookup for every match.
+    " SELECT b.run_id, b.nodeid, b.attempt, b.cause, b.label, b.score, u.start,"
+    " u.git_commit FROM q CROSS JOIN LATERAL (SELECT f.seq, f.run_id, f.nodeid,"
+    "  f.attempt, f.cause, f.label, ts_rank(f.tsv, q.query) AS score"
+    "  FROM failure_text AS f WHERE f.tsv @@ q.query"
+    "  AND f.run_id IS DISTINCT FROM %(exclude)s"
+    "  ORDER BY score DESC, f.seq LIMIT %(limit)s) AS b"
+    " LEFT JOIN runs AS u ON u.run_id = b.run_id"
+    " WHERE q.query IS NOT NULL ORDER BY b.score DESC, b.seq"
+)
+
+
 class PostgresStore:
     """A connection to one PostgreSQL history database; use as a context manager."""
 
@@ -401,30 +428,8 @@ class PostgresStore:
         if not text.strip():
             return []
         with self._guard("searching similar failures") as conn:
-            # One round trip: at a few thousand failures the search itself takes less
-            # than a second query's latency. The terms are chosen as the SQLite store
-            # chooses them: the rarest, leaving out those in more than _COMMON failures
-            # unless nothing else is left (then the three rarest).
             found = conn.execute(
-                "WITH present AS (SELECT v.term, row_number() OVER (ORDER BY v.doc, v.term)"
-                "  AS rn, v.doc <= %(common)s AS rare FROM failure_vocab AS v WHERE v.term ="
-                "  ANY(tsvector_to_array(to_tsvector('simple', %(text)s)))),"
-                " chosen AS (SELECT term FROM present WHERE rn <= CASE WHEN"
-                "  (SELECT count(*) FROM present WHERE rare) > 0"
-                "  THEN LEAST(%(most)s, (SELECT count(*) FROM present WHERE rare)) ELSE 3 END),"
-                # Each term quoted by plainto_tsquery itself, joined with OR.
-                " q AS (SELECT string_agg(plainto_tsquery('simple', term)::text, ' | ')"
-                "  ::tsquery AS query FROM chosen)"
-                # The best ``limit`` first (the GIN index finds the matches), then their
-                # runs: not a run lookup for every match.
-                " SELECT b.run_id, b.nodeid, b.attempt, b.cause, b.label, b.score, u.start,"
-                " u.git_commit FROM q CROSS JOIN LATERAL (SELECT f.seq, f.run_id, f.nodeid,"
-                "  f.attempt, f.cause, f.label, ts_rank(f.tsv, q.query) AS score"
-                "  FROM failure_text AS f WHERE f.tsv @@ q.query"
-                "  AND f.run_id IS DISTINCT FROM %(exclude)s"
-                "  ORDER BY score DESC, f.seq LIMIT %(limit)s) AS b"
-                " LEFT JOIN runs AS u ON u.run_id = b.run_id"
-                " WHERE q.query IS NOT NULL ORDER BY b.score DESC, b.seq",
+                SIMILAR_SQL,
                 {
                     "common": _COMMON,
                     "text": text,
@@ -432,6 +437,7 @@ class PostgresStore:
                     "exclude": exclude_run,
                     "limit": limit,
                 },
+                prepare=True,
             ).fetchall()
         return [
             SimilarRow(
