@@ -25,15 +25,18 @@ Usage (the project needs its test dependencies in the same venv as aqe and Ray):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +104,15 @@ def run(
     return wall, first, cpu, data
 
 
+@contextlib.contextmanager
+def _removed(folder: Path) -> Iterator[None]:
+    """The reports' folder, removed at the end."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def finals(report: dict[str, Any]) -> dict[str, str]:
     last: dict[str, tuple[int, str]] = {}
     for test in report["tests"]:
@@ -124,7 +136,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "RAY_"))}
     env["CI"] = "true"
     failures = 0
-    with cluster(nodes=2) as made:
+    with cluster(nodes=2) as made, _removed(scratch):
         ray_env = {**env, "AQE_BACKEND": "ray", "AQE_RAY_ADDRESS": made.address}
         results: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
         cpus: dict[str, list[float]] = {"local": [], "ray": []}
