@@ -171,6 +171,11 @@ class RayBackend:
             raise
 
     def close_agents(self) -> None:
+        # Each agent ends its host and removes its log first (a kill alone leaves the
+        # log in the node's temporary directory).
+        with contextlib.suppress(Exception):
+            stopping = [agent.handle.stop.remote() for agent in self.agents]
+            self.ray.wait(stopping, num_returns=len(stopping), timeout=5.0)
         with contextlib.suppress(Exception):
             for agent in self.agents:
                 self.ray.kill(agent.handle)
