@@ -131,15 +131,15 @@ class NodeAgent:
         token: bytes,
         workerinput: Any,
         env: dict[str, str] | None = None,
+        pycache: str = "",
     ) -> int:
         """Have the host fork worker ``slot``: its pid (-1 if the host could not)."""
         with self._lock:
             if self._control is None or self._ended:
                 return -1
             self._forked.pop(slot, None)
-            _transport.send(
-                self._control, Fork(slot, address, token, dict(workerinput), dict(env or {}))
-            )
+            request = Fork(slot, address, token, dict(workerinput), dict(env or {}), pycache)
+            _transport.send(self._control, request)
             self._lock.wait_for(lambda: slot in self._forked or self._ended, 60.0)
             return self._forked.pop(slot, -1)
 

@@ -153,6 +153,7 @@ class RayExecution:
         self._connected: set[Agent] = set()
         #: The driver's variables that changed since the hosts started (``Fork.env``).
         self.env = env or {}
+        self.pycache = _pycache()
 
     @classmethod
     def start(
@@ -214,7 +215,8 @@ class RayExecution:
         for agent in self._choices(worker_id):
             token = secrets.token_hex(16).encode()
             ref = agent.handle.fork.remote(
-                worker_id, self.address, token, self.workerinput(worker_id), self.env
+                worker_id, self.address, token, self.workerinput(worker_id), self.env,
+                self.pycache,
             )
             wait = CONNECT if agent in self._connected else FIRST_CONNECT
             sock = self._accept(token, ref, wait)
@@ -413,6 +415,18 @@ def forwarded(environ: Mapping[str, str]) -> dict[str, str]:
         if name == "_AQE_TRACE"
         or (name not in _MACHINE_VARIABLES and not name.startswith(_MACHINE_PREFIXES))
     }
+
+
+def _pycache() -> str:
+    """The driver's cache of rewritten test modules (``Fork.pycache``), relative to
+    its working directory when inside it (``ray_upload``: the node's copy), or ''."""
+    from .. import _bytecode
+
+    directory = _bytecode._directory
+    if not directory:
+        return ""
+    relative = os.path.relpath(directory, os.getcwd())
+    return directory if relative.startswith(os.pardir) else relative
 
 
 def _get(ray: Any, ref: Any, timeout: float) -> Any:

@@ -19,6 +19,7 @@ import select
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ import pytest
 from ... import _transport
 from ..._signals import die_with_parent, ignored_at_start
 from ..._trace import mark
-from .. import _identity
+from .. import _bytecode, _identity
 from .._worker import run_worker
 from ._messages import CONTROL_ENV, PATH0_ENV, Exited, Fork, Forked, Ready, Signal
 
@@ -155,7 +156,21 @@ class HostPlugin:
         if request.workerinput:
             _identity.become(config, request.workerinput)
         items = {item.nodeid: item for item in session.items}
-        return run_worker(session, request.slot, sock, self.collector.files, items)
+        with _bytecode.cache_in(_cache_directory(request.pycache)):
+            return run_worker(session, request.slot, sock, self.collector.files, items)
+
+
+def _cache_directory(given: str) -> Path | None:  # pragma: no cover - child
+    """The driver's cache of rewritten test modules, here (made if missing), so a
+    worker's collection reuses it as a local worker's does; None if it cannot be."""
+    if not given:
+        return None
+    directory = Path(given).resolve()  # relative: to the project directory, the cwd
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ class Fork:
     token: bytes
     workerinput: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
+    #: The driver's cache of rewritten test modules (``_bytecode``: used when bytecode
+    #: writing is off), relative to the project directory when it lies inside it.
+    pycache: str = ""
 
 
 @dataclass(frozen=True, slots=True)
