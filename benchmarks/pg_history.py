@@ -47,6 +47,8 @@ from pg_cluster import Cluster, cluster
 
 from aqe._model import RunRecord, TestResult
 from aqe._store import HistoryStore, open_history
+from aqe._store._postgres import SIMILAR_SQL
+from aqe._store._sqlite import _COMMON, _QUERY_TERMS
 
 #: A small suite that takes a couple of seconds at -w 1: quick tests, one failing,
 #: one flaky (retried), so interrupts land before, during and after the results.
@@ -298,13 +300,24 @@ def similar(cluster_: Cluster, tmp: Path, failures: int, seed: int) -> None:
             found[name] = store.similar_failures(query, exclude_run=None, limit=10)
             times[name].append(time.perf_counter() - began)
         agree += found["sqlite"][0].nodeid == found["postgres"][0].nodeid
+    # The server's own time for the same statements (EXPLAIN ANALYZE): what the query
+    # and its plan cost, apart from the round trip and waiting for a CPU to run on.
+    server = []
+    with psycopg.connect(url) as conn:
+        for query in queries:
+            params = {"common": _COMMON, "text": " ".join(query), "most": _QUERY_TERMS,
+                      "exclude": None, "limit": 10}  # fmt: skip
+            rows = conn.execute("EXPLAIN (ANALYZE, TIMING OFF) " + SIMILAR_SQL, params)
+            last = [row[0] for row in rows.fetchall()][-1]
+            server.append(float(last.split(":")[1].split()[0]))
     for store in stores.values():
         store.close()
     medians = {name: statistics.median(t) * 1000 for name, t in times.items()}
     print(
         f"similar: {failures} failures; median query sqlite {medians['sqlite']:.2f} ms,"
-        f" postgres {medians['postgres']:.2f} ms ({medians['postgres'] / medians['sqlite']:.2f}x);"
-        f" same best match on {agree}/{len(queries)} queries"
+        f" postgres {medians['postgres']:.2f} ms ({medians['postgres'] / medians['sqlite']:.2f}x,"
+        f" of which the server's execution {statistics.median(server):.2f} ms);"
+        f" same best match on {agree}/{len(queries)} queries; load {os.getloadavg()[0]:.1f}"
     )
 
 

@@ -158,6 +158,34 @@ def test_the_postgres_store_answers_as_sqlite_does(database: str, tmp_path: Path
         assert len(again.recent_runs(100)) == 6
 
 
+
+def test_the_failure_index_keeps_no_pending_list_even_when_an_older_aqe_made_it(
+    database: str,
+) -> None:
+    """A GIN index with ``fastupdate`` makes every search scan the entries not yet
+    merged (all of a fresh history's); aqe makes it without, and turns it off (merging
+    what is pending) in a database an older aqe made, once, on open."""
+
+    def options(store: PostgresStore) -> list[str]:
+        row = store._conn.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = 'failure_text_tsv'::regclass"
+        ).fetchone()
+        return list(row[0] or []) if row else []
+
+    with PostgresStore(database) as store:
+        assert "fastupdate=off" in options(store)
+        store._conn.execute("ALTER INDEX failure_text_tsv SET (fastupdate = on)")
+        _feed(store, 3)  # entries wait in the pending list now
+    with PostgresStore(database) as store:
+        assert "fastupdate=off" in options(store)
+        pending = store._conn.execute(
+            "SELECT gin_clean_pending_list('failure_text_tsv')"
+        ).fetchone()
+        assert pending == (0,)  # merged when it was turned off
+        assert [r.run_id for r in store.similar_failures(["widget_factory"], None, 5)] == [
+            "r0", "r1", "r2"
+        ]
+
 def test_commands_work_on_a_postgres_history(database: str, project: Path) -> None:
     history = ("--history", database)
     report = project / "report.json"

@@ -342,7 +342,8 @@ class PytestAdapter:
         sink = _Events(events)
         settings = engine_settings(request)
         # A backend that cannot load is one line before pytest starts, not in its loop.
-        engine = EnginePlugin(run, sink, settings, load_backend(settings.backend, settings))
+        backend = load_backend(settings.backend, settings)
+        engine = EnginePlugin(run, sink, settings, backend)
         selection = request.selection
         args = pytest_args(request)
         xdist = xdist_loads(selection.extra_args, request.root)
@@ -351,6 +352,10 @@ class PytestAdapter:
                 f"aqe: {given} is pytest-xdist's worker count; aqe runs the tests on its own "
                 "workers (-w/--workers), so it is ignored\n"
             )
+        # A backend with workers elsewhere starts their pytest now, beside ours.
+        prepare = getattr(backend, "prepare", None)
+        if callable(prepare):
+            prepare(tuple(args), os.getcwd())
         mark("pytest-main")
         root = request.root
         cache = optional_aqe_directory(root, "pycache") if settings.bytecode_cache else None

@@ -58,8 +58,10 @@ class RemoteBackend(ExecutionBackend, Protocol):
         ...
 
     def cause(self, pid: int) -> str | None:
-        """Why worker ``pid`` ended when its wait status cannot say (its node was
-        lost: ``its Ray node 10.0.0.7 died``), else None."""
+        """Why worker ``pid`` ended when its wait status cannot say, else None. A
+        worker lost with its machine says ``was lost with its <machine>: <why>``
+        (the summary then does not call its passing retry a test that needs to run
+        alone)."""
         ...
 
 

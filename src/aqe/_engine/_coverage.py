@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 _PREFIX = "aqe-"
 #: Set for a spawned worker: the configuration of the coordinator's ``coverage run``.
 _SPAWN_ENV = "_AQE_COVERAGE_CONFIG"
+#: Set where a worker's parent is not the coordinator (a Ray node's host): the
+#: coordinator's pid, which names the worker's data file.
+OWNER_ENV = "_AQE_COVERAGE_OWNER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ def worker_started() -> None:
 
         data = CoverageData(
             basename=_base(cov),
-            suffix=f"{_PREFIX}{os.getppid()}-{os.getpid()}",
+            suffix=f"{_PREFIX}{os.environ.get(OWNER_ENV) or os.getppid()}-{os.getpid()}",
             warn=getattr(cov, "_warn", None),
         )
         # The inherited data object would write to the coordinator's own file (or,

@@ -168,6 +168,14 @@ class WorkerPool:
             conn.killed = True
             signal_worker(conn, signal.SIGKILL)
 
+    def relay(self, signum: int) -> None:
+        """Pass a signal the run received on to the workers of a remote backend: a
+        terminal's Ctrl-C reaches local workers itself (one process group), those
+        on other machines only hear it from here."""
+        for conn in self.live():
+            if getattr(conn.backend, "kill", None) is not None:
+                signal_worker(conn, signum)
+
     def barren(self, worker: int, consumed: bool) -> int:
         """Count a death: how many workers in a row this slot lost having done nothing."""
         self._barren[worker] = 0 if consumed else self._barren.get(worker, 0) + 1

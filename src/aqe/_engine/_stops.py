@@ -52,6 +52,7 @@ class Stops:
         if self.signals and self._grace_until is None:
             name = signal.Signals(self.signals[0]).name
             self.gracefully(f"{name} received", f"{name} received", pool, planner, again=True)
+            pool.relay(self.signals[0])
         elif self._grace_until is not None and (
             len(self.signals) > self._signals_at_stop or now >= self._grace_until
         ):

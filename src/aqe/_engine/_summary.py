@@ -38,6 +38,17 @@ def quarantine(failures: Sequence[str]) -> list[str]:
     ]
 
 
+def _lost_with_machine(results: Sequence[TestResult], nodeid: str) -> str:
+    """Why every failed attempt of ``nodeid`` was lost with its worker's machine (a
+    remote backend's ``cause``: "was lost with its Ray node ..."), else ''."""
+    failed = [r for r in results if r.nodeid == nodeid and r.outcome not in ("passed", "flaky")]
+    why = [(r.message or "").partition(" was lost with its ")[2] for r in failed]
+    if not failed or not all(why):
+        return ""
+    node = why[0].split("): ", 1)[0] + ")" if "): " in why[0] else "machine"
+    return f"its first worker was lost with its {node}, not failed by the test"
+
+
 def isolation(
     results: list[TestResult],
     passed_alone: Sequence[tuple[str, str]],
@@ -56,6 +67,10 @@ def isolation(
     ]
     lines = ["aqe: tiers: " + "; ".join(parts)]
     for nodeid, tier in passed_alone:
+        if lost := _lost_with_machine(results, nodeid):
+            # Its worker's machine went away under it: no sign of shared state.
+            lines.append(f"aqe: {nodeid} ran again ({tier} tier) and passed: {lost}")
+            continue
         lines.append(
             f"aqe: {nodeid} passed only alone ({tier} tier): it may depend on state "
             "other tests leave behind"

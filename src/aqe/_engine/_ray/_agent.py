@@ -29,6 +29,7 @@ _TAIL_LINES = 15
 
 class NodeAgent:
     def __init__(self) -> None:
+        mark("ray-agent")
         self._lock = threading.Condition()
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -39,6 +40,9 @@ class NodeAgent:
         self._status: dict[int, int] = {}
         self._ended = False
         self._log = ""
+        #: Where the host runs (its data files are there), and every worker it forked.
+        self._cwd = ""
+        self._pids: set[int] = set()
 
     def start(self, args: list[str], cwd: str | None, env: dict[str, str]) -> str | None:
         """Start the host in ``cwd`` (None: the actor's own directory, Ray's unpacked
@@ -65,6 +69,7 @@ class NodeAgent:
         os.close(fd)
         its.close()
         self._control = mine
+        self._cwd = os.path.abspath(cwd or os.getcwd())
         threading.Thread(target=self._listen, name="aqe-host-reader", daemon=True).start()
         return None
 
@@ -88,6 +93,7 @@ class NodeAgent:
                             self._files = files
                         case Forked(slot=slot, pid=pid):
                             self._forked[slot] = pid
+                            self._pids.add(pid)
                         case Exited(pid=pid, status=status):
                             self._exits.append((pid, status))
                             self._status[pid] = status
@@ -118,13 +124,22 @@ class NodeAgent:
             return ""
         return "\n".join(lines[-_TAIL_LINES:])
 
-    def fork(self, slot: int, address: tuple[str, int], token: bytes, workerinput: Any) -> int:
+    def fork(
+        self,
+        slot: int,
+        address: tuple[str, int],
+        token: bytes,
+        workerinput: Any,
+        env: dict[str, str] | None = None,
+        pycache: str = "",
+    ) -> int:
         """Have the host fork worker ``slot``: its pid (-1 if the host could not)."""
         with self._lock:
             if self._control is None or self._ended:
                 return -1
             self._forked.pop(slot, None)
-            _transport.send(self._control, Fork(slot, address, token, dict(workerinput)))
+            request = Fork(slot, address, token, dict(workerinput), dict(env or {}), pycache)
+            _transport.send(self._control, request)
             self._lock.wait_for(lambda: slot in self._forked or self._ended, 60.0)
             return self._forked.pop(slot, -1)
 
@@ -149,6 +164,16 @@ class NodeAgent:
         with self._lock:
             self._lock.wait_for(lambda: pid in self._status or self._ended, 5.0)
             return self._status.get(pid)
+
+    def coverage(self, owner: int, skip: list[str], wait: float) -> tuple[str, list[Any]]:
+        """Once every worker has exited (up to ``wait`` seconds): the host's directory
+        and the coverage data files its workers wrote there for driver ``owner``,
+        except those the driver sees itself (``_coverage``)."""
+        from . import _coverage
+
+        with self._lock:
+            self._lock.wait_for(lambda: self._ended or self._pids <= set(self._status), wait)
+        return self._cwd, _coverage.take(self._cwd, owner, skip)
 
     def stop(self) -> None:
         """End the host and everything it started (its whole session)."""

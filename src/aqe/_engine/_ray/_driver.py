@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,16 @@ class Agent:
     seen: int = 0
     pending: Any = None
     workers: set[int] = field(default_factory=set)
+    #: The node's host name as Ray reports it (its address alone does not tell two
+    #: nodes on one machine apart, nor name a machine behind NAT).
+    hostname: str = ""
+
+    @property
+    def label(self) -> str:
+        """How messages name the node: ``Ray node build-7 (10.0.0.7, 3f2a1b4c)``."""
+        name = self.hostname if self.hostname and self.hostname != self.ip else ""
+        where = f"{self.ip}, {self.node[:8]}"
+        return f"Ray node {name} ({where})" if name else f"Ray node {self.ip} ({self.node[:8]})"
 
     @staticmethod
     def create(ray: Any) -> list[Agent]:
@@ -72,14 +83,35 @@ class Agent:
                 max_restarts=0,
                 scheduling_strategy=affinity(node["NodeID"], soft=False),
             ).remote()
-            agents.append(Agent(handle, node["NodeID"], node["NodeManagerAddress"], cpus))
+            agents.append(
+                Agent(
+                    handle,
+                    node["NodeID"],
+                    node["NodeManagerAddress"],
+                    cpus,
+                    hostname=str(node.get("NodeManagerHostname") or ""),
+                )
+            )
         return agents
 
 
-def launch(agents: list[Agent], args: tuple[str, ...], cwd: str | None) -> list[Any]:
-    """Have each agent start its node's host (``cwd`` None: Ray's working_dir);
-    the pending calls, which ``RayExecution.start`` waits for."""
-    env = forwarded(os.environ)
+def launch(
+    agents: list[Agent], args: tuple[str, ...], cwd: str | None, env: dict[str, str]
+) -> list[Any]:
+    """Have each agent start its node's host (``cwd`` None: Ray's working_dir) with
+    ``env`` over the node's own; the pending calls, which ``RayExecution.start``
+    waits for."""
+    from ._coverage import OWNER_ENV
+    from ._messages import PATH0_ENV
+
+    first = sys.path[0] if sys.path else ""
+    env = {
+        **env,
+        OWNER_ENV: str(os.getpid()),
+        # The host is ``python -m ...`` in the project directory: sys.path[0] is that
+        # directory, which an ``aqe`` script's is not.
+        PATH0_ENV: "" if first in ("", os.getcwd()) else first,
+    }
     return [agent.handle.start.remote(list(args), cwd, env) for agent in agents]
 
 
@@ -102,6 +134,7 @@ class RayExecution:
         workerinput: Callable[[int], dict[str, Any]],
         listener: socket.socket,
         hot: int,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.ray = ray
         #: Slots below this are the pool's shared workers; the rest run one test.
@@ -118,10 +151,18 @@ class RayExecution:
         self._last_check = 0.0
         self._last_death: Agent | None = None
         self._connected: set[Agent] = set()
+        #: The driver's variables that changed since the hosts started (``Fork.env``).
+        self.env = env or {}
+        self.pycache = _pycache()
 
     @classmethod
     def start(
-        cls, ray: Any, agents: list[Agent], starting: list[Any], context: BackendContext
+        cls,
+        ray: Any,
+        agents: list[Agent],
+        starting: list[Any],
+        context: BackendContext,
+        given: dict[str, str] | None = None,
     ) -> RayExecution:
         """Wait for every node's host (``launch``) to collect, and check what it did."""
         from . import RayError
@@ -131,13 +172,13 @@ class RayExecution:
             problem = _get(ray, ref, 60.0)
             if isinstance(problem, BaseException):
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) could not start aqe's agent "
+                    f"{agent.label} could not start aqe's agent "
                     f"({_line(problem)}): aqe and the project's test dependencies must be "
                     "installed in the Python the node runs (docs/ray.md)"
                 )
             if isinstance(problem, str):
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) {problem}: the project must be "
+                    f"{agent.label} {problem}: the project must be "
                     "at the same path on every node (a shared filesystem), or set "
                     "ray_upload = true in [tool.aqe] to send it (docs/ray.md)"
                 )
@@ -145,14 +186,14 @@ class RayExecution:
         for agent in agents:
             files = _get(ray, agent.handle.ready.remote(FIRST_CONNECT), FIRST_CONNECT + 10)
             if isinstance(files, BaseException):
-                raise RayError(f"Ray node {agent.ip} ({agent.node[:8]}) failed: {_line(files)}")
+                raise RayError(f"{agent.label} failed: {_line(files)}")
             if isinstance(files, str):
-                raise RayError(f"Ray node {agent.ip} ({agent.node[:8]}): {files}")
+                raise RayError(f"{agent.label}: {files}")
             if tuple(files) != expected:
                 extra = sorted(set(files) - set(expected))[:1]
                 missing = sorted(set(expected) - set(files))[:1]
                 raise RayError(
-                    f"Ray node {agent.ip} ({agent.node[:8]}) collected {len(files)} test files, "
+                    f"{agent.label} collected {len(files)} test files, "
                     f"the driver {len(expected)} ("
                     + (f"missing {missing[0]}" if missing else f"extra {extra[0]}")
                     + "): the project or its environment differs there (docs/ray.md)"
@@ -161,7 +202,9 @@ class RayExecution:
         listener = socket.socket()
         listener.bind((_facing(ray), 0))
         listener.listen(64)
-        execution = cls(ray, agents, context.workerinput, listener, context.workers)
+        now = forwarded(os.environ)
+        changed = {k: v for k, v in now.items() if (given or {}).get(k) != v}
+        execution = cls(ray, agents, context.workerinput, listener, context.workers, changed)
         for agent in agents:
             execution._poll_exits(agent)
         return execution
@@ -172,7 +215,8 @@ class RayExecution:
         for agent in self._choices(worker_id):
             token = secrets.token_hex(16).encode()
             ref = agent.handle.fork.remote(
-                worker_id, self.address, token, self.workerinput(worker_id)
+                worker_id, self.address, token, self.workerinput(worker_id), self.env,
+                self.pycache,
             )
             wait = CONNECT if agent in self._connected else FIRST_CONNECT
             sock = self._accept(token, ref, wait)
@@ -227,9 +271,11 @@ class RayExecution:
             return "could not be started on any Ray node" if pid in self.status else None
         if agent.alive:
             return None
-        return f"was lost with its Ray node {agent.ip} ({agent.node[:8]}: {agent.lost})"
+        return f"was lost with its {agent.label}: {agent.lost}"
 
     def stop(self) -> None:
+        mark("ray-stop")
+        self._bring_back_coverage()
         stopping = [a.handle.stop.remote() for a in self.agents if a.alive]
         with contextlib.suppress(Exception):
             self.ray.wait(stopping, num_returns=len(stopping), timeout=10.0)
@@ -238,8 +284,26 @@ class RayExecution:
         for agent in self.agents:
             with contextlib.suppress(Exception):
                 self.ray.kill(agent.handle)
+        mark("ray-stop-killed")
         with contextlib.suppress(Exception):
             self.ray.shutdown()
+        mark("ray-stop-end")
+
+    def _bring_back_coverage(self) -> None:
+        """Coverage data the nodes' workers wrote where the driver cannot see it."""
+        from . import _coverage
+
+        if _coverage.measuring() is None:
+            return
+        owner = os.getpid()
+        skip = _coverage.local_files(owner)
+        asked = [a.handle.coverage.remote(owner, skip, 10.0) for a in self.agents if a.alive]
+        for index, ref in enumerate(asked):
+            found = _get(self.ray, ref, 30.0)
+            if isinstance(found, BaseException):
+                continue  # a node lost: its workers' tests ran again elsewhere
+            node_dir, files = found
+            _coverage.bring_back(files, node_dir, f"n{index}")
 
     # -- the rest ----------------------------------------------------------------
 
@@ -351,6 +415,18 @@ def forwarded(environ: Mapping[str, str]) -> dict[str, str]:
         if name == "_AQE_TRACE"
         or (name not in _MACHINE_VARIABLES and not name.startswith(_MACHINE_PREFIXES))
     }
+
+
+def _pycache() -> str:
+    """The driver's cache of rewritten test modules (``Fork.pycache``), relative to
+    its working directory when inside it (``ray_upload``: the node's copy), or ''."""
+    from .. import _bytecode
+
+    directory = _bytecode._directory
+    if not directory:
+        return ""
+    relative = os.path.relpath(directory, os.getcwd())
+    return directory if relative.startswith(os.pardir) else relative
 
 
 def _get(ray: Any, ref: Any, timeout: float) -> Any:

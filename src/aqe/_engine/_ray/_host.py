@@ -19,6 +19,7 @@ import select
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +27,9 @@ import pytest
 from ... import _transport
 from ..._signals import die_with_parent, ignored_at_start
 from ..._trace import mark
-from .. import _identity
+from .. import _bytecode, _identity
 from .._worker import run_worker
-from ._messages import CONTROL_ENV, Exited, Fork, Forked, Ready, Signal
+from ._messages import CONTROL_ENV, PATH0_ENV, Exited, Fork, Forked, Ready, Signal
 
 #: How long a forked worker tries to reach the driver before it gives up.
 CONNECT_TIMEOUT = 30.0
@@ -150,21 +151,48 @@ class HostPlugin:
             sock = connect(request.address, request.token)
         except OSError:
             return 3
+        os.environ.update(request.env)
         config = session.config
         if request.workerinput:
             _identity.become(config, request.workerinput)
         items = {item.nodeid: item for item in session.items}
-        return run_worker(session, request.slot, sock, self.collector.files, items)
+        with _bytecode.cache_in(_cache_directory(request.pycache)):
+            return run_worker(session, request.slot, sock, self.collector.files, items)
+
+
+def _cache_directory(given: str) -> Path | None:  # pragma: no cover - child
+    """The driver's cache of rewritten test modules, here (made if missing), so a
+    worker's collection reuses it as a local worker's does; None if it cannot be."""
+    if not given:
+        return None
+    directory = Path(given).resolve()  # relative: to the project directory, the cwd
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return directory
 
 
 def main() -> None:
     # The agent started this process in a session of its own; it must not outlive it.
     die_with_parent()
+    # Started from one of Ray's threads, which block SIGINT: a worker forked from
+    # here would never see the interrupt the coordinator passes on (Ctrl-C).
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     mark("ray-host-start")
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_ENV)))
     control.setblocking(True)
+    # The driver's first import path as ``python -m`` here would not have it (the
+    # project's directory only when the driver was started that way too).
+    first = os.environ.pop(PATH0_ENV, None)
+    if first and sys.path:
+        sys.path[0] = first
     plugin = HostPlugin(control)
-    code = pytest.main(sys.argv[1:], plugins=[plugin])
+    from .._coverage import SpawnedWorkerCoverage
+
+    # pytest-cov starts here as in the driver; it must neither erase the data files
+    # beside it at start nor report at the end (the driver combines and reports).
+    code = pytest.main(sys.argv[1:], plugins=[plugin, SpawnedWorkerCoverage()])
     # pytest ended before the loop (a usage error, a broken conftest): the agent
     # reads this process's output for the reason.
     sys.stdout.flush()

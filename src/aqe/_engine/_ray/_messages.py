@@ -6,11 +6,13 @@ defined there would not unpickle on the agent's side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: The host's end of the control socket, inherited from the agent.
 CONTROL_ENV = "_AQE_RAY_CONTROL"
+#: The driver's ``sys.path[0]``, or ``cwd`` when it is the working directory.
+PATH0_ENV = "_AQE_RAY_PATH0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +24,18 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Fork:
-    """Agent -> host: start worker ``slot``; it dials ``address`` and sends ``token``."""
+    """Agent -> host: start worker ``slot``; it dials ``address`` and sends ``token``.
+    ``env``: the driver's variables that changed since the host started (pytest's
+    start-up there: a plugin's ``pytest_configure``), as a local fork would see them."""
 
     slot: int
     address: tuple[str, int]
     token: bytes
     workerinput: dict[str, Any]
+    env: dict[str, str] = field(default_factory=dict)
+    #: The driver's cache of rewritten test modules (``_bytecode``: used when bytecode
+    #: writing is off), relative to the project directory when it lies inside it.
+    pycache: str = ""
 
 
 @dataclass(frozen=True, slots=True)
