@@ -703,6 +703,7 @@ class Worker:
             self.post(NothingReported(self.worker_id, item.nodeid))
             return
         _fail_for_subtests(self.config, item, reports)
+        _share_equal_parts(reports)
         over = self._rss is not None and self._rss > (self.limits.max_rss_mb or 0.0)
         message = TestFinished(
             worker=self.worker_id,
@@ -825,6 +826,20 @@ class Worker:
             self.flush()
         _coverage.checkpoint()
         self._poll(block=False)
+
+
+def _share_equal_parts(reports: list[Any]) -> None:
+    """One test's phase reports share their node id object (pytest 9 parses one per
+    report), location and keywords when equal, so each is pickled once: unpickling
+    pytest's ``NodeId`` (a slotted dataclass) runs Python code, in the coordinator,
+    three times a test otherwise."""
+    first = reports[0].__dict__
+    for report in reports[1:]:
+        own = report.__dict__
+        for name in ("_id", "location", "keywords"):
+            value = first.get(name)
+            if value is not None and own.get(name) is not value and own.get(name) == value:
+                own[name] = value
 
 
 def _keep_going(session: pytest.Session) -> None:
