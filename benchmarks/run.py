@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -376,6 +377,8 @@ class RunResult:
     samples: int = 0
     kind: str = "timed"
     leftover: int = 0
+    #: CPU seconds (user + system) of the command and every process it waited for.
+    cpu: float | None = None
 
 
 @dataclass
@@ -389,6 +392,7 @@ class Measurement:
     returncode: int | None
     output: str
     leftover: int = 0
+    cpu: float | None = None
 
 
 def session_members(sid: int) -> list[int]:
@@ -440,6 +444,7 @@ def run_command(
     """
     timed_out = threading.Event()
     with tempfile.TemporaryFile() as out_file:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.Popen(
             cmd, cwd=cwd, stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True
@@ -464,6 +469,8 @@ def run_command(
                 on_timeout()
                 proc.wait()
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         if sampler is not None:
             sampler.stop()
         leftover = kill_leftovers(proc.pid)
@@ -480,6 +487,7 @@ def run_command(
         returncode,
         out,
         leftover,
+        cpu,
     )
 
 
@@ -697,6 +705,7 @@ def run_tool(
         m.samples,
         kind,
         m.leftover,
+        m.cpu,
     )
 
 
@@ -776,7 +785,8 @@ def describe_run(run: RunResult, label: str, reps: int, expected_tests: int) -> 
             f"({run.samples} samples, untimed)  tests={run.tests}"
         )
     else:
-        line = f"  rep {run.rep + 1}/{reps} {label:<22} {run.wall:7.2f} s  tests={run.tests}"
+        cpu = "" if run.cpu is None else f" (cpu {run.cpu:6.2f} s)"
+        line = f"  rep {run.rep + 1}/{reps} {label:<22} {run.wall:7.2f} s{cpu}  tests={run.tests}"
     if run.leftover:
         line += f"  (left {run.leftover} process(es) running after exit: killed)"
     if not run.ok:
@@ -931,12 +941,18 @@ def fmt_mib(kib: float | None, missing: str) -> str:
     return missing if kib is None else f"{kib / 1024:9.1f} MiB"
 
 
+def fmt_cpu(runs: list[RunResult]) -> str:
+    """Median CPU seconds of the runs (user + system, the whole process tree)."""
+    cpu = [r.cpu for r in runs if r.cpu is not None]
+    return f"{statistics.median(cpu):7.2f} s" if cpu else "-"
+
+
 def tool_rows(result: ScenarioResult, labels: dict[str, str]) -> list[str]:
     """One table row per tool: timed runs ok, median/min/max wall (timed runs), median
     peak memory and memory runs ok (memory runs), test counts (both)."""
     rows = [
         f"  {'tool':<22} {'ok/runs':>7} {'wall median':>11} {'[min - max]':>17} "
-        f"{'peak RSS med':>13} {'peak PSS med':>13} {'mem ok':>6} {'tests':>6}"
+        f"{'peak RSS med':>13} {'peak PSS med':>13} {'mem ok':>6} {'tests':>6} {'cpu med':>9}"
     ]
     for tool in TOOL_ORDER:
         if tool not in labels:
@@ -962,7 +978,7 @@ def tool_rows(result: ScenarioResult, labels: dict[str, str]) -> list[str]:
             f"  {labels[tool]:<22} {len(good)}/{len(mine):<5} {wall:9.2f} s "
             f"[{min(walls):6.2f} - {max(walls):6.2f}] {fmt_mib(rss, no_mem):>13} "
             f"{fmt_mib(pss, no_mem):>13} "
-            f"{mem_ok:>6} {','.join(str(t) for t in tests):>6}"
+            f"{mem_ok:>6} {','.join(str(t) for t in tests):>6} {fmt_cpu(good):>9}"
         )
     return rows
 

@@ -78,6 +78,33 @@ def test_a_test_that_kills_its_worker_is_blamed_and_the_rest_still_run(tmp_path:
     assert "exited with code 7 while running this test" in output
 
 
+def test_results_held_to_send_together_survive_a_crash_and_blame_stays_exact(
+    tmp_path: Path,
+) -> None:
+    """Fast tests' results leave a worker several at a time (``Limits.hold``); those
+    it held when a test killed it come from its journal, so every test before the
+    crash keeps its own outcome and the crash lands on the test that did it."""
+    body = "import ctypes, os\n" + "".join(f"def test_{i:03}(): pass\n" for i in range(200))
+    body += "def test_dies(): os._exit(9)\n"
+    body += "".join(f"def test_{i:03}(): pass\n" for i in range(200, 300))
+    body += "def test_segfaults(): ctypes.string_at(0)\n"
+    body += "".join(f"def test_{i:03}(): pass\n" for i in range(300, 400))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    project = _project(tmp_path / "project", {"test_many.py": body})
+    code, output, data = _aqe(
+        project, "-w", "1", "--isolate-on", "off", env={"TMPDIR": str(scratch)}
+    )
+    assert code == 1, output
+    outcomes = _outcomes(data)
+    assert outcomes.pop("test_many.py::test_dies") == "crashed"
+    assert outcomes.pop("test_many.py::test_segfaults") == "crashed"
+    assert len(outcomes) == 400 and set(outcomes.values()) == {"passed"}, output
+    assert "exited with code 9 while running this test" in output
+    assert "was killed by signal 11 (SIGSEGV) while running this test" in output
+    assert list(scratch.iterdir()) == []  # journals included
+
+
 def test_a_segfault_is_named_with_its_signal(tmp_path: Path) -> None:
     project = _project(
         tmp_path,
@@ -768,10 +795,14 @@ def test_tests_see_the_interpreter_as_plain_pytest_sets_it_up(tmp_path: Path) ->
     cache = project / ".aqe" / "pycache"
     assert list(cache.rglob("test_env0*.pyc"))
     assert not list(project.rglob("__pycache__"))
-    # Only those: a library keeps the bytecode it was installed with (with a prefix
-    # set, Python would ignore it and compile the library from source on a first run).
+    # Only those and the plugin modules pytest rewrites (installed ones, which it
+    # would rewrite from source every run): a library keeps the bytecode it was
+    # installed with (with a prefix set, Python would ignore it and compile the
+    # library from source on a first run).
     cached = {Path("/", *pyc.relative_to(cache).parts[:-1]) for pyc in cache.rglob("*.pyc")}
-    assert cached == {project}, cached
+    assert project in cached
+    assert all(d == project or "site-packages" in d.parts for d in cached), cached
+    assert not [pyc for pyc in cache.rglob("*.pyc") if "xml" in pyc.parts], cached
 
 
 def test_tests_of_one_serial_group_never_overlap(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ class Limits:
 
     max_tests: int | None = None
     max_rss_mb: float | None = None
+    #: Seconds a finished test's result may wait to leave with the next ones (0: each
+    #: leaves at once). Sent only to a worker whose journal the coordinator can read.
+    hold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class WorkerReady:
     #: Files that hold what the running test wrote (uncaptured, stdout, stderr), read
     #: by the coordinator when the worker dies under a test.
     outputs: tuple[str, ...] = ()
+    #: File of the frames the worker holds unsent (``_transport.Journal``): what it
+    #: finished before it died, read by the coordinator when it does.
+    journal: str = ""
 
 
 @dataclass(frozen=True)

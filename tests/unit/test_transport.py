@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +88,53 @@ def test_the_unions_list_every_message_each_side_sends() -> None:
     to_coordinator = set(typing.get_args(_messages.ToCoordinator))
     assert not to_worker & to_coordinator
     assert classes - to_worker - to_coordinator == {_messages.CollectedItem}  # (part of Collected)
+
+
+def _journal(tmp_path: Path) -> tuple[_transport.Journal, str]:
+    path = str(tmp_path / "journal")
+    return _transport.Journal(path), path
+
+
+def test_a_journal_gives_back_only_what_the_reader_never_got(tmp_path: Path) -> None:
+    journal, path = _journal(tmp_path)
+    journal.sent(5)  # five frames left before holding began
+    held = [NotFound(0, (f"t.py::test_{n}",)) for n in range(3)]
+    for message in held:
+        journal.write(_transport.encode(message))
+    # The writer died after sending the first held frame (6 read in all).
+    assert _transport.recover(path, 6) == held[1:]
+    assert not os.path.exists(path)  # the reader removes it
+
+
+def test_a_journal_starts_over_at_each_send(tmp_path: Path) -> None:
+    journal, path = _journal(tmp_path)
+    journal.sent(0)
+    journal.write(_transport.encode(Collect((1,))))
+    journal.sent(1)  # it left
+    journal.write(_transport.encode(Collect((2,))))
+    assert _transport.recover(path, 1) == [Collect((2,))]
+
+
+def test_a_death_between_the_send_and_the_reset_recovers_nothing_twice(tmp_path: Path) -> None:
+    journal, path = _journal(tmp_path)
+    journal.sent(2)
+    for n in range(4):
+        journal.write(_transport.encode(Collect((n,))))
+    # All four were sent (the reader got 2 + 4) before the journal was reset.
+    assert _transport.recover(path, 6) == []
+
+
+def test_a_frame_cut_short_by_the_death_is_left_out(tmp_path: Path) -> None:
+    journal, path = _journal(tmp_path)
+    journal.sent(0)
+    journal.write(_transport.encode(Collect((1,))))
+    journal.write(_transport.encode(Collect((2,)))[:-3])
+    assert _transport.recover(path, 0) == [Collect((1,))]
+
+
+def test_no_journal_or_one_never_started_recovers_nothing(tmp_path: Path) -> None:
+    assert _transport.recover(str(tmp_path / "missing"), 0) == []
+    _, path = _journal(tmp_path)  # opened, never started (the worker sends each at once)
+    assert _transport.recover(path, 0) == []
+    (tmp_path / "garbled").write_bytes(struct.pack(">Q", 0) + struct.pack(">I", 3) + b"bad")
+    assert _transport.recover(str(tmp_path / "garbled"), 0) == []

@@ -77,6 +77,8 @@ from ._stops import Stops
 from ._worker import sweep_worker_files
 
 _TICK = 0.1
+#: Seconds a worker may hold a fast test's result to send it with the next ones.
+HOLD = 0.02
 #: Replacements forked for a slot whose workers keep dying before doing anything.
 _MAX_BARREN_DEATHS = 3
 
@@ -283,10 +285,14 @@ class Coordinator:
         if conn.cancelled:
             return
         match message:
-            case WorkerReady(stacks=stacks, outputs=outputs):
+            case WorkerReady(stacks=stacks, outputs=outputs, journal=journal):
                 conn.stacks, conn.outputs = stacks, outputs
                 conn.busy()
-                limits = Limits(self.settings.max_tests_per_worker, self.settings.max_worker_memory)
+                limits = Limits(
+                    self.settings.max_tests_per_worker,
+                    self.settings.max_worker_memory,
+                    self._hold(conn, journal),
+                )
                 if limits != Limits():
                     self.pool.send(conn.worker, [limits])
                 self._feed(conn.worker)
@@ -330,6 +336,15 @@ class Coordinator:
                     self.replay.note(f"aqe: worker {conn.worker} failed internally:\n{text}")
             case _:
                 assert_never(message)
+
+    def _hold(self, conn: WorkerConn, journal: str) -> float:
+        """How long the worker may hold a result to send it with the next ones:
+        only when its journal is a file here (a remote worker's is not: its held
+        results would die with it), and not under a run-wide time limit, which is
+        timed from the result before. The coordinator removes a journal it can read
+        when the worker ends."""
+        conn.journal = journal if journal and os.path.isfile(journal) else ""
+        return HOLD if conn.journal and self.settings.timeout is None else 0.0
 
     def _on_retiring(self, conn: WorkerConn, message: Retiring) -> None:
         conn.killed = True  # leaves on purpose: the rest of its queue is innocent
@@ -550,6 +565,12 @@ class Coordinator:
 
     def _on_eof(self, conn: WorkerConn) -> None:
         status = self.pool.reap(conn)
+        # What it finished and held unsent is as if it came just before the end:
+        # the blame below falls on the test it was running, never on those.
+        for message in self.pool.recover(conn):
+            self._dispatch(conn, message)
+            if isinstance(message, TestFinished):  # the next test started then
+                conn.busy_since = time.monotonic() - max(0.0, time.time() - message.result.stop)
         stacks = take_stacks(conn.stacks)
         output = take_outputs(conn.outputs)
         worker = conn.worker

@@ -50,6 +50,9 @@ class WorkerConn:
     stacks: str = ""
     #: Files holding the running test's output: uncaptured, stdout, stderr.
     outputs: tuple[str, ...] = ()
+    #: The worker's journal (``_transport.Journal``), and the messages read so far.
+    journal: str = ""
+    received: int = 0
     #: (node id, limit, seconds run) of a test this coordinator stopped.
     timed_out: tuple[str, float, float] | None = None
     #: When to SIGKILL a worker asked for its stacks.
@@ -116,7 +119,15 @@ class WorkerPool:
             data = b""
         if not data:
             return None
-        return conn.reader.feed(data)
+        messages = conn.reader.feed(data)
+        conn.received += len(messages)
+        return messages
+
+    def recover(self, conn: WorkerConn) -> list[ToCoordinator]:
+        """What a worker that ended had written to its journal and never sent
+        (results it held when it died); the journal is gone after."""
+        path, conn.journal = conn.journal, ""
+        return _transport.recover(path, conn.received) if path else []
 
     def send(self, worker: int, messages: Sequence[ToWorker]) -> None:
         conn = self.conns[worker]
@@ -185,6 +196,9 @@ class WorkerPool:
         """Close every socket and end every worker; the pool is done."""
         for conn in self.conns.values():
             self.close(conn)
+            if conn.journal:
+                with contextlib.suppress(OSError):
+                    os.unlink(conn.journal)
         self.backend.stop()
         if self._cold is not None:
             self._cold.stop()

@@ -38,6 +38,8 @@ class Replay:
         self._collect_warnings: set[tuple[str, str, str, int]] = set()
         #: Warning classes workers named that this process has not imported.
         self._stand_ins: dict[str, type[Warning]] = {}
+        #: The per-test hooks, without implementations that do nothing here.
+        self._callers: tuple[Any, Any, Any] | None = None
 
     def junit_setup(self, run: RunRecord) -> None:
         """aqe's JUnit XML takes the run's ``junit_*`` options; pytest's own
@@ -88,10 +90,15 @@ class Replay:
         ]
 
     def test(self, nodeid: str, location: Location, reports: Iterable[TestReport]) -> None:
-        self.hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        if self._callers is None:
+            self._callers = replay_callers(self.config)
+        logstart, logreport, logfinish = self._callers
+        if logstart is not None:
+            logstart(nodeid=nodeid, location=location)
         for report in reports:
-            self.hook.pytest_runtest_logreport(report=report)
-        self.hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+            logreport(report=report)
+        if logfinish is not None:
+            logfinish(nodeid=nodeid, location=location)
 
     def skip(self, nodeid: str, reason: str) -> None:
         """A test skipped without running (a dependency did not pass)."""
@@ -193,6 +200,46 @@ class Replay:
         """Failures of tests that were already running count, but the message
         stays pytest's: where the run stopped."""
         self.session.shouldfail = reason
+
+
+def replay_callers(config: pytest.Config) -> tuple[Any, Any, Any]:
+    """``pytest_runtest_logstart``, ``logreport`` and ``logfinish`` as the replay
+    calls them, thousands of times a second: without the implementations that do
+    nothing in this process (None for a hook left with none). Those are an empty
+    method (aqe's terminal reporter's logstart), and pytest's logging plugin while
+    live logging is off: it only tells its null handler which phase runs, and no
+    test runs here. Every other plugin sees every call, as in a serial run."""
+    from .._compat import LiveLoggingNullHandler
+
+    pm = config.pluginmanager
+    logging_plugin = pm.get_plugin("logging-plugin")
+    idle = isinstance(getattr(logging_plugin, "log_cli_handler", None), LiveLoggingNullHandler)
+    callers = []
+    for name in ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish"):
+        impls = getattr(pm.hook, name).get_hookimpls()
+        remove = [
+            impl.plugin
+            for impl in impls
+            if (idle and impl.plugin is logging_plugin) or _does_nothing(impl.function)
+        ]
+        caller = pm.subset_hook_caller(name, remove)
+        keep = len(impls) > len(remove) or name == "pytest_runtest_logreport"
+        callers.append(caller if keep else None)
+    start, report, finish = callers
+    return start, report, finish
+
+
+def _does_nothing(function: Any) -> bool:
+    """A method whose body is ``return None`` (or a docstring, or ``pass``)."""
+    code = getattr(function, "__code__", None)
+    return code is not None and code.co_code == _NOTHING.co_code and not code.co_names
+
+
+def _nothing(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+_NOTHING = _nothing.__code__
 
 
 def mark(reports: Sequence[TestReport], verdict: Verdict) -> None:

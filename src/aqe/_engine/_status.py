@@ -19,8 +19,12 @@ from .._model import FAILING_OUTCOMES, TestResult
 
 #: The snapshot's format; bump on any incompatible change.
 STATUS_VERSION = 1
-#: Seconds between two snapshots while a run goes on.
+#: Seconds between two snapshots while a run goes on...
 INTERVAL = 0.5
+#: ...or this many times what the last write took, when that is more...
+SLOW_FACTOR = 20
+#: ...up to this many seconds.
+MAX_INTERVAL = 5.0
 #: Failures listed in a snapshot (the report has them all).
 FIRST_FAILURES = 10
 
@@ -192,9 +196,10 @@ class StatusFile:
         self.path = path
         self.run_id = run_id
         self._last = 0.0
+        self._interval = INTERVAL
 
     def due(self, now: float) -> bool:
-        return now - self._last >= INTERVAL
+        return now - self._last >= self._interval
 
     def write(
         self,
@@ -235,6 +240,12 @@ class StatusFile:
             # A status file is a courtesy to onlookers: never let it fail the run.
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+        # A rename over the last snapshot waits for the disk on some file systems
+        # (ext4 flushes the new file's data first): 40 ms a write on a busy shared
+        # machine, where the loop feeds the workers. Then write less often.
+        self._interval = min(
+            MAX_INTERVAL, max(INTERVAL, SLOW_FACTOR * (time.monotonic() - self._last))
+        )
 
 
 def rss_mb(pid: int) -> float | None:

@@ -219,6 +219,19 @@ class Worker:
         self.plugin = _WorkerPlugin(self)
         self._reader = _transport.FrameReader()
         self._outbox: list[bytes] = []
+        #: Frames sent so far, and the journal of those held unsent (see ``_due``).
+        self._sent = 0
+        self._journal: _transport.Journal | None = None
+        #: Seconds a result may wait (``Limits.hold``), in force from the next send.
+        self._hold = self._hold_asked = 0.0
+        self._held_since = 0.0
+        #: Something in the outbox the coordinator must hear of at once.
+        self._urgent = False
+        #: The file of the test run last (its first test flushes what is held).
+        self._last_path: Any = None
+        #: Tests with a ``timeout`` marker: the coordinator times them from the
+        #: result before, so that leaves first.
+        self._timed = {n for n, item in self.items.items() if marker_timeout(item) is not None}
         self._spool: IO[bytes] | None = None
         #: Named files of the worker's output (see ``_output_file``).
         self.outputs: list[str] = []
@@ -239,13 +252,50 @@ class Worker:
     # -- plumbing --------------------------------------------------------------
 
     def post(self, message: ToCoordinator) -> None:
-        self._outbox.append(_transport.encode(message))
+        frame = _transport.encode(message)
+        if not self._outbox:
+            self._held_since = time.monotonic()
+        self._outbox.append(frame)
+        if not isinstance(message, (TestFinished, WarningRecorded, NothingReported)):
+            self._urgent = True
+        if self._hold and self._journal is not None:
+            try:
+                self._journal.write(frame)
+            except OSError:  # a test closed it: send each result at once from now on
+                self._journal = None
+                self._hold = self._hold_asked = 0.0
 
     def flush(self) -> None:
         if self._outbox:
             frames = b"".join(self._outbox)
+            self._sent += len(self._outbox)
             self._outbox.clear()
             self.sock.sendall(frames)
+        self._urgent = False
+        self._hold = self._hold_asked
+        if self._hold and self._journal is not None:
+            try:
+                self._journal.sent(self._sent)
+            except OSError:
+                self._journal = None
+                self._hold = self._hold_asked = 0.0
+
+    def _due(self) -> bool:
+        """Whether what the outbox holds leaves now, after a test.
+
+        Each send wakes the coordinator, a context switch on both sides on cores
+        the workers fill: tests that finish fast leave together. Every frame is in
+        the journal first, so a death loses nothing. They leave at once when
+        something else is in them, after ``hold`` seconds, and when they are as
+        many as the tests still queued: the coordinator tops a queue up by what it
+        believes is left in it, and must not believe twice what is."""
+        outbox = self._outbox
+        return bool(outbox) and (
+            not self._hold
+            or self._urgent
+            or len(outbox) >= len(self.queue)
+            or time.monotonic() - self._held_since >= self._hold
+        )
 
     def _prepare(self) -> None:
         """Detach from the coordinator's terminal, capture and reporting plugins."""
@@ -388,6 +438,7 @@ class Worker:
                 self.shutdown = self.stopped = True
             case Limits():
                 self.limits = message
+                self._hold_asked = message.hold
             case Proceed():
                 self._held = False
             case _:
@@ -423,6 +474,12 @@ class Worker:
         self.post(Retiring(self.worker_id, reason, alone))
         self.queue.clear()
         self.shutdown = self.stopped = True
+
+    def _open_journal(self) -> str:
+        fd, path = tempfile.mkstemp(prefix=f"{WORKER_FILE}journal-{os.getpid()}-")
+        os.close(fd)
+        self._journal = _transport.Journal(path)
+        return path
 
     def _watch_stacks(self) -> str:
         """Let the coordinator ask for this process's stacks before it kills a
@@ -532,13 +589,16 @@ class Worker:
         for item in found:
             self.items[item.nodeid] = item
             path, line, name = item.location
+            timeout = marker_timeout(item)
+            if timeout is not None:
+                self._timed.add(item.nodeid)
             collected.append(
                 CollectedItem(
                     item.nodeid,
                     path,
                     line,
                     (path, line, name),
-                    marker_timeout(item),
+                    timeout,
                     marker_reruns(item),
                     serial_group(item),
                     dependencies(item),
@@ -643,6 +703,7 @@ class Worker:
             self.post(NothingReported(self.worker_id, item.nodeid))
             return
         _fail_for_subtests(self.config, item, reports)
+        _share_equal_parts(reports)
         over = self._rss is not None and self._rss > (self.limits.max_rss_mb or 0.0)
         message = TestFinished(
             worker=self.worker_id,
@@ -688,7 +749,13 @@ class Worker:
         _bytecode.as_the_user_set_it()
         self._prepare()
         self.post(
-            WorkerReady(self.worker_id, os.getpid(), self._watch_stacks(), tuple(self.outputs))
+            WorkerReady(
+                self.worker_id,
+                os.getpid(),
+                self._watch_stacks(),
+                tuple(self.outputs),
+                self._open_journal(),
+            )
         )
         self.flush()
         while True:
@@ -715,6 +782,8 @@ class Worker:
             # Run from this frame, not a helper's: every frame between the
             # interpreter's base and a test is recursion headroom the test loses.
             item = self.queue.popleft()
+            if self._first_of_file(item) or item.nodeid in self._timed:
+                self.flush()
             self._run_one(item, nextitem)
             self._after_test(item.nodeid)
         # Whatever is still set up: session fixtures kept by a last item run as
@@ -723,6 +792,14 @@ class Worker:
             self.session._setupstate.teardown_exact(None)
         self.flush()
         return 0
+
+    def _first_of_file(self, item: nodes.Item) -> bool:
+        """Held results do not wait behind the first test of a file (its module
+        fixtures may take long), nor behind a test the coordinator times."""
+        path = getattr(item, "path", None)
+        first = bool(path != self._last_path)
+        self._last_path = path
+        return first
 
     def _wait_for_next(self) -> bool:
         """Wait for a test to follow the last queued one: True once it (or the end)
@@ -745,11 +822,27 @@ class Worker:
         """Report, retire or read new messages once a test has run."""
         self.tests_run += 1
         self._retire_if_spent(nodeid)
-        # Sent before the next test starts: if that one kills the process,
-        # everything before it has already left, so blame lands exactly.
-        self.flush()
+        # Sent before the next test starts, or written to the journal: if that one
+        # kills the process, the coordinator has everything before it, so blame
+        # lands exactly.
+        if self._due() or self._hold != self._hold_asked:
+            self.flush()
         _coverage.checkpoint()
         self._poll(block=False)
+
+
+def _share_equal_parts(reports: list[Any]) -> None:
+    """One test's phase reports share their node id object (pytest 9 parses one per
+    report), location and keywords when equal, so each is pickled once: unpickling
+    pytest's ``NodeId`` (a slotted dataclass) runs Python code, in the coordinator,
+    three times a test otherwise."""
+    first = reports[0].__dict__
+    for report in reports[1:]:
+        own = report.__dict__
+        for name in ("_id", "location", "keywords"):
+            value = first.get(name)
+            if value is not None and own.get(name) is not value and own.get(name) == value:
+                own[name] = value
 
 
 def _keep_going(session: pytest.Session) -> None:
