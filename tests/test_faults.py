@@ -248,7 +248,7 @@ def test_second_signal_kills_the_workers_at_once_and_still_writes_reports(
     proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=10)
+    output, _ = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 2, output
     assert "Traceback" not in output
     data = json.loads(report.read_text())
