@@ -1,11 +1,12 @@
 """Records each test's dependencies in a worker: a pytest plugin (``-p``) that
 ``aqe run --record-deps`` loads, active only in workers.
 
-Mechanism: coverage.py's collector, measuring the project's files only, read and
-emptied after each test (its per-file line sets, never its SQLite data: writing
-that per test costs more than the tests on small suites). coverage.py picks its
-fastest core: the C tracer on 3.10/3.11, ``sys.monitoring`` where it supports it.
-Lines become functions here, in parallel, with each file parsed once per worker.
+Mechanism: on CPython 3.11, probes in the project's code objects (``_probes``: no
+tracer, so untraced speed); elsewhere coverage.py's collector, measuring the
+project's files only, read and emptied after each test (its per-file line sets,
+never its SQLite data: writing that per test costs more than the tests on small
+suites; coverage.py picks its core: the C tracer on 3.10, ``sys.monitoring`` where
+it supports it). Lines become functions here, each file parsed once per worker.
 Higher-scoped fixtures run once but serve many tests: what their setup ran is kept
 by fixture name and added to every test that uses the fixture. Files a test opens
 (an audit hook on ``open``) are its data dependencies.
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from . import _probes
 from ._source import MODULE, content_hash, shape_of
 
 #: The directory the workers write their records to (set by ``aqe run``).
@@ -34,6 +36,8 @@ DIRECTORY_ENV = "_AQE_DEPS_DIR"
 ROOT_ENV = "_AQE_DEPS_ROOT"
 _SKIP_PARTS = frozenset({".git", ".aqe", "__pycache__", ".pytest_cache", ".venv", ".tox"})
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd")
+#: The recorder's own package: never probed (it runs between tests).
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Recorder:
@@ -49,6 +53,9 @@ class Recorder:
         self.fixtures: dict[str, dict[str, set[int]]] = {}
         self.seen: dict[str, dict[int, str]] = {}
         self.out: Any = None
+        self.probes: _probes.Probes | None = None
+        self.swept = False
+        self._wanted_cache: dict[str, bool] = {}
 
     # -- tracing ---------------------------------------------------------------------
 
@@ -58,11 +65,23 @@ class Recorder:
         if getattr(config, "workerinput", None) is None:
             return  # the coordinator: only workers record
         self.started = True
+        if _probes.supported():
+            self.probes = _probes.Probes(self._wanted)
+            _probes.Finder(self.probes).install()
+            self.probes.sweep()  # what was imported before recording began
+        elif not self._start_coverage():
+            self.disabled = True  # coverage is measuring already (pytest-cov): no second tracer
+            return
+        sys.addaudithook(self._audit)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{os.getpid()}.jsonl"
+        self.out = path.open("a", encoding="utf-8")
+
+    def _start_coverage(self) -> bool:
         import coverage
 
         if coverage.Coverage.current() is not None:
-            self.disabled = True  # coverage is measuring already (pytest-cov): no second tracer
-            return
+            return False
         cov = coverage.Coverage(
             data_file=None,
             config_file=False,
@@ -74,14 +93,33 @@ class Recorder:
         collector = cov._collector  # coverage.py's private collector: its file -> lines sets
         assert collector is not None
         self.data = collector.data
-        sys.addaudithook(self._audit)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{os.getpid()}.jsonl"
-        self.out = path.open("a", encoding="utf-8")
+        return True
+
+    def _wanted(self, filename: str) -> bool:
+        """A file of the project's (not its virtualenv's, caches', or aqe's own)."""
+        known = self._wanted_cache.get(filename)
+        if known is None:
+            known = (
+                self._relative(filename) is not None
+                and "site-packages" not in filename
+                and not filename.startswith(_HERE)
+            )
+            self._wanted_cache[filename] = known
+        return known
 
     def take(self) -> dict[str, set[int]]:
-        """The lines run since the last call, emptied (the live sets stay the tracer's)."""
+        """The lines (or, with probes, the code objects' lines) run since the last call,
+        emptied."""
         taken: dict[str, set[int]] = {}
+        if self.probes is not None:
+            if not self.swept:  # after collection: test modules, conftests, helpers
+                self.swept = True
+                self.probes.sweep()
+            sites = self.probes.sites
+            for index in self.probes.take():
+                filename, lines = sites[index]
+                taken.setdefault(filename, set()).update(lines)
+            return taken
         for name, lines in list(self.data.items()):
             if lines:
                 taken[name] = set(lines)
@@ -189,7 +227,8 @@ def _merge(into: dict[str, set[int]], more: dict[str, set[int]]) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     directory = os.environ.get(DIRECTORY_ENV)
     if directory:
-        import coverage  # noqa: F401  # once, here: forked workers inherit the module
+        if not _probes.supported():
+            import coverage  # noqa: F401  # once, here: forked workers inherit the module
 
         root = Path(os.environ.get(ROOT_ENV) or str(config.rootpath))
         config.pluginmanager.register(Recorder(root, Path(directory)), "aqe-deps-recorder")
