@@ -161,7 +161,7 @@ class Finder:
 def _own_lines(code: types.CodeType) -> frozenset[int]:
     """The lines of the body (the ``def`` line is the enclosing scope's), or the first
     line of a one-line body."""
-    lines = {line for _, _, line in code.co_lines() if line is not None}
+    lines = {line for _, _, line in code.co_lines() if line}  # a module starts at line 0
     if code.co_name != "<module>" and len(lines) > 1:
         lines.discard(code.co_firstlineno)
     return frozenset(lines or {code.co_firstlineno})
