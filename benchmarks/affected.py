@@ -207,9 +207,16 @@ def main() -> int:
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--tries", type=int, default=0, help="give up after N (default 4x)")
     parser.add_argument(
+        "--cache",
+        type=Path,
+        help="JSON file of full runs' verdicts per mutation, kept across invocations",
+    )
+    parser.add_argument(
         "--overhead", type=int, default=0, metavar="REPS", help="only --record-deps' cost"
     )
     args = parser.parse_args()
+    args.work = args.work.resolve()  # the runs' working directory is the project's copy
+    args.project = args.project.resolve()
     if args.overhead:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
         env.update(PYTHONPATH=str(args.project), CI="true")
@@ -255,6 +262,9 @@ def main() -> int:
     pool = mutations(root, files)
     random.Random(args.seed).shuffle(pool)
     print(f"{len(pool)} candidate mutations in {len(files)} files", flush=True)
+    cache: dict[str, dict[str, object]] = {}
+    if args.cache is not None and args.cache.exists():
+        cache = json.loads(args.cache.read_text(encoding="utf-8"))
     rows = []
     tries = 0
     limit = args.tries or args.mutations * 4
@@ -265,9 +275,18 @@ def main() -> int:
         git(root, "reset", "-q", "--hard", base)
         apply(root, mutation)
         git(root, "commit", "-qam", mutation.describe())
-        full_s, _ = run([*aqe, "--no-history", "--json", str(report)], root, env)
-        full_cpu = CPU[-1]
-        caught = failing(outcomes(report), baseline)
+        key = f"{args.project.name} {mutation.describe()}"
+        if key in cache:  # the full run's verdict, from an earlier invocation
+            known = cache[key]
+            full_s, full_cpu = float(known["full_s"]), float(known["full_cpu"])  # type: ignore[arg-type]
+            caught = set(known["caught"])  # type: ignore[call-overload]
+        else:
+            full_s, _ = run([*aqe, "--no-history", "--json", str(report)], root, env)
+            full_cpu = CPU[-1]
+            caught = failing(outcomes(report), baseline)
+            cache[key] = {"full_s": full_s, "full_cpu": full_cpu, "caught": sorted(caught)}
+            if args.cache is not None:
+                args.cache.write_text(json.dumps(cache), encoding="utf-8")
         if not caught:
             continue
         shutil.copy(saved, history)
