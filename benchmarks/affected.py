@@ -102,6 +102,27 @@ def apply(root: Path, mutation: Mutation) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+_REACHED: dict[str, set[str]] = {}
+
+
+def reached(root: Path, history: Path, mutation: Mutation) -> bool:
+    """Whether the baseline map has a test running the mutated line's function (or the
+    module-level code it is in, which runs at import): only those can be caught."""
+    import sqlite3
+
+    if not _REACHED:
+        with sqlite3.connect(history) as conn:
+            for (deps,) in conn.execute("SELECT deps FROM dep_tests"):
+                for path, (_, functions) in json.loads(deps)["py"].items():
+                    _REACHED.setdefault(path, set()).update(functions)
+        _REACHED.setdefault("", set())
+    from aqe._affected._source import MODULE, shape_of
+
+    shape = shape_of((root / mutation.path).read_bytes())
+    function = MODULE if shape is None else shape.lines.get(mutation.line, MODULE)
+    return function == MODULE or function in _REACHED.get(mutation.path, set())
+
+
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-c", "user.email=b@b", "-c", "user.name=bench", *args],
@@ -260,8 +281,14 @@ def main() -> int:
         and not f.startswith(("docs/", "setup.py"))
     ]
     pool = mutations(root, files)
+    everything = len(pool)
+    pool = [m for m in pool if reached(root, saved, m)]
     random.Random(args.seed).shuffle(pool)
-    print(f"{len(pool)} candidate mutations in {len(files)} files", flush=True)
+    print(
+        f"{everything} candidate mutations in {len(files)} files, {len(pool)} in code some "
+        "test ran (the others no full run can catch: not tried)",
+        flush=True,
+    )
     cache: dict[str, dict[str, object]] = {}
     if args.cache is not None and args.cache.exists():
         cache = json.loads(args.cache.read_text(encoding="utf-8"))

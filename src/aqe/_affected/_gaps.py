@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import math
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -86,13 +86,13 @@ def find_gaps(
     root: Path,
     missing: Mapping[str, set[int]],
     churn: Callable[[str], int],
-    reached_by: Mapping[str, Mapping[str, int]] | None = None,
+    reached_by: Mapping[str, Mapping[str, Collection[str]]] | None = None,
     partial: Mapping[str, set[tuple[int, int]]] | None = None,
 ) -> list[Gap]:
     """Gaps per function from each file's missing lines (relative path -> lines) and
     partial branches (relative path -> (line, line not gone to)), best first; an
     untaken branch weighs as a missing line. ``reached_by``: per file, per function,
-    how many tests ran it."""
+    which tests ran it."""
     found = []
     partial = partial or {}
     for relpath in sorted(missing.keys() | partial.keys()):
@@ -119,7 +119,7 @@ def find_gaps(
         for function in sorted(grouped.keys() | untaken.keys()):
             gap_lines = grouped.get(function, [])
             missed = untaken.get(function, [])
-            neighbours = sum(n for name, n in tests.items() if name != function)
+            neighbours = len(set().union(*(t for name, t in tests.items() if name != function)))
             score = (
                 (len(gap_lines) + len(missed))
                 * (1 + branches.get(function, 0))
@@ -206,20 +206,21 @@ def _partial_branches(cov: object, filename: str) -> dict[int, list[int]]:
     return {int(line): [int(to) for to in targets] for line, targets in arcs.items()}
 
 
-def reached_from(tests: Mapping[str, object]) -> dict[str, dict[str, int]]:
-    """Per file, per function: how many recorded tests ran it (the dependency map)."""
-    counts: dict[str, dict[str, int]] = {}
-    for deps in tests.values():
+def reached_from(tests: Mapping[str, object]) -> dict[str, dict[str, set[str]]]:
+    """Per file, per function: the recorded tests that ran it (the dependency map);
+    a test reaching several neighbours counts once."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for nodeid, deps in tests.items():
         for relpath, (_, functions) in getattr(deps, "python", {}).items():
-            per_file = counts.setdefault(relpath, {})
+            per_file = found.setdefault(relpath, {})
             for function in functions:
-                per_file[function] = per_file.get(function, 0) + 1
-    return counts
+                per_file.setdefault(function, set()).add(nodeid)
+    return found
 
 
 def command(root: Path, under: str | None, store: object | None, limit: int) -> list[Gap]:
     """``aqe gaps``: the top ``limit`` gaps under ``under`` (a path relative to root)."""
-    reached: dict[str, dict[str, int]] = {}
+    reached: dict[str, dict[str, set[str]]] = {}
     if store is not None:
         from . import _mapstore
 
