@@ -259,7 +259,7 @@ def _ranges(lines: tuple[int, ...]) -> str:
 
 def top_function(root: Path, target: str) -> Gap | None:
     """The best-ranked gap of a module (``MODULE_OR_PATH``) that ``aqe generate`` can
-    aim at: a module-level function or a class's method."""
+    aim at: a public module-level function or a public method of a public class."""
     path = Path(target)
     if not path.suffix == ".py":
         import importlib.util
@@ -278,6 +278,12 @@ def top_function(root: Path, target: str) -> Gap | None:
     lines, partial = measured_gaps(root, relpath)
     gaps = find_gaps(root, lines, git_churn(root), None, partial)
     for gap in gaps:
-        if gap.function != MODULE and "@" not in gap.function and gap.function.count(".") <= 1:
+        parts = gap.function.split(".")
+        if (
+            gap.function != MODULE
+            and "@" not in gap.function
+            and len(parts) <= 2
+            and not any(part.startswith("_") for part in parts)  # generate aims at public API
+        ):
             return gap
     return None
