@@ -5,11 +5,14 @@ Why not a tracer: on 3.11 any ``sys.settrace``/``sys.setprofile`` hook (coverage
 C tracer, cProfile, a Python callback) puts the interpreter in tracing mode for every
 instruction of every frame, and calls the hook on every call: 2x the CPU of a
 call-heavy suite, measured (benchmarks/README.md, "Affected selection"). The
-dependency map needs only which functions ran, so each code object gets, right after
-its ``RESUME``, ``LOAD_CONST <set>; LOAD_CONST <index>; SET_ADD 1; POP_TOP``: the
-index lands in one shared set whenever the function starts (a generator: whenever it
-is first resumed), in any thread. Untraced code runs at full speed; the recorder
-reads and empties the set between tests.
+dependency map needs only which functions ran, so each code object starts with
+``LOAD_CONST <set>; LOAD_CONST <index>; SET_ADD 1; POP_TOP``: the index lands in one
+shared set whenever the function is called (a generator: when it is created), in any
+thread. Untraced code runs at full speed; the recorder reads and empties the set
+between tests. The probe goes before the code's ``RESUME``, where the interpreter
+never traces (coverage.py and debuggers see the code as before) and where a
+"no location" entry in front of the location table and a shift of the exception
+table are all the bookkeeping it needs.
 
 Code objects are instrumented when a module is imported (``Finder``, a meta path
 entry in front of the path finder) and, for what was imported before recording
@@ -38,8 +41,6 @@ _SET_ADD = dis.opmap["SET_ADD"]
 _POP_TOP = dis.opmap["POP_TOP"]
 _EXTENDED_ARG = dis.opmap["EXTENDED_ARG"]
 
-Position = tuple[int | None, int | None, int | None, int | None]
-
 
 def supported() -> bool:
     """Bytecode layout this module knows: CPython 3.11."""
@@ -59,8 +60,8 @@ class Probes:
     def __init__(self, wanted: Callable[[str], bool]) -> None:
         self.ran: set[int] = _Ran()
         self.wanted = wanted
-        #: index -> (filename, the lines of the code object's own instructions)
-        self.sites: list[tuple[str, frozenset[int]]] = []
+        #: index -> (filename, the original code object: ``lines_of`` it for its lines)
+        self.sites: list[tuple[str, types.CodeType]] = []
         #: id(code) -> (code, its instrumented version); ids of both are kept
         self._done: dict[int, tuple[types.CodeType, types.CodeType]] = {}
 
@@ -86,7 +87,7 @@ class Probes:
         if new is None:
             new = code.replace(co_consts=consts) if consts != code.co_consts else code
         else:
-            self.sites.append((code.co_filename, _own_lines(code)))
+            self.sites.append((code.co_filename, code))
         self._done[id(code)] = (code, new)
         self._done[id(new)] = (new, new)
         return new
@@ -158,7 +159,7 @@ class Finder:
 # -- the bytecode ------------------------------------------------------------------------
 
 
-def _own_lines(code: types.CodeType) -> frozenset[int]:
+def lines_of(code: types.CodeType) -> frozenset[int]:
     """The lines of the body (the ``def`` line is the enclosing scope's), or the first
     line of a one-line body."""
     lines = {line for _, _, line in code.co_lines() if line}  # a module starts at line 0
@@ -181,10 +182,8 @@ def _with_probe(
     code: types.CodeType, consts: tuple[Any, ...], ran: set[int], index: int
 ) -> types.CodeType | None:
     raw = code.co_code
-    at = next((i for i in range(0, len(raw), 2) if raw[i] == _RESUME), None)
-    if at is None:
+    if not any(raw[i] == _RESUME for i in range(0, len(raw), 2)):
         return None
-    at += 2  # right after RESUME (it has no inline cache)
     first = len(consts)
     probe = bytes(
         [
@@ -195,21 +194,19 @@ def _with_probe(
         ]
     )
     units = len(probe) // 2
-    positions: list[Position] = list(getattr(code, "co_positions")())  # noqa: B009 (3.11+)
-    if len(positions) != len(raw) // 2:
-        return None
-    here = positions[at // 2] if at // 2 < len(positions) else positions[-1]
-    positions[at // 2 : at // 2] = [here] * units
     try:
-        table = _shift_exceptions(getattr(code, "co_exceptiontable"), at // 2, units)  # noqa: B009
+        table = _shift_exceptions(getattr(code, "co_exceptiontable"), units)  # noqa: B009
     except (StopIteration, ValueError):
         return None
+    none = b"".join(
+        bytes([0x80 | (15 << 3) | (min(8, units - done) - 1)]) for done in range(0, units, 8)
+    )  # "no location" entries: they leave the line numbers that follow as they were
     replace: Callable[..., types.CodeType] = code.replace
     return replace(
-        co_code=raw[:at] + probe + raw[at:],
+        co_code=probe + raw,
         co_consts=(*consts, ran, index),
         co_stacksize=max(code.co_stacksize, 2),
-        co_linetable=_line_table(code.co_firstlineno, positions),
+        co_linetable=none + code.co_linetable,
         co_exceptiontable=table,
     )
 
@@ -239,57 +236,16 @@ def _exception_varint(value: int, start: bool) -> bytes:
     return bytes(out)
 
 
-def _shift_exceptions(table: bytes, at: int, units: int) -> bytes:
-    """The exception table with ``units`` code units inserted at unit ``at``."""
+def _shift_exceptions(table: bytes, units: int) -> bytes:
+    """The exception table with ``units`` code units inserted in front."""
     values = [value for value, _ in _varints(table)]
     if len(values) % 4:
         raise ValueError("exception table")
     out = bytearray()
     for i in range(0, len(values), 4):
         start, size, target, depth_lasti = values[i : i + 4]
-        end = start + size
-        new_start = start + units if start >= at else start
-        new_end = end + units if end > at else end
-        new_target = target + units if target >= at else target
-        out += _exception_varint(new_start, True)
-        out += _exception_varint(new_end - new_start, False)
-        out += _exception_varint(new_target, False)
+        out += _exception_varint(start + units, True)
+        out += _exception_varint(size, False)
+        out += _exception_varint(target + units, False)
         out += _exception_varint(depth_lasti, False)
-    return bytes(out)
-
-
-def _varint(value: int) -> list[int]:
-    out = []
-    while value >= 64:
-        out.append(64 | (value & 63))
-        value >>= 6
-    out.append(value)
-    return out
-
-
-def _svarint(value: int) -> list[int]:
-    return _varint((-value << 1) | 1 if value < 0 else value << 1)
-
-
-def _line_table(firstline: int, positions: list[Position]) -> bytes:
-    """3.11's location table for one position per code unit (long form or none)."""
-    out: list[int] = []
-    line = firstline
-    i = 0
-    while i < len(positions):
-        here = positions[i]
-        length = 1
-        while length < 8 and i + length < len(positions) and positions[i + length] == here:
-            length += 1
-        start_line, end_line, col, end_col = here
-        if start_line is None:
-            out.append(0x80 | (15 << 3) | (length - 1))
-        else:
-            out.append(0x80 | (14 << 3) | (length - 1))
-            out += _svarint(start_line - line)
-            out += _varint((end_line if end_line is not None else start_line) - start_line)
-            out += _varint(col + 1 if col is not None else 0)
-            out += _varint(end_col + 1 if end_col is not None else 0)
-            line = start_line
-        i += length
     return bytes(out)

@@ -21,14 +21,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import _probes
-from ._source import MODULE, content_hash, shape_of
+from ._source import MODULE, content_hash, line_index
 
 #: The directory the workers write their records to (set by ``aqe run``).
 DIRECTORY_ENV = "_AQE_DEPS_DIR"
@@ -48,13 +48,16 @@ class Recorder:
         self.disabled = False
         self.data: dict[str, Any] = {}
         self.current: str | None = None
-        self.lines: dict[str, set[int]] = {}
+        #: The current test's functions run, per project file.
+        self.lines: dict[str, set[str]] = {}
         self.opened: set[str] = set()
-        self.fixtures: dict[str, dict[str, set[int]]] = {}
+        self.fixtures: dict[str, dict[str, set[str]]] = {}
         self.seen: dict[str, dict[int, str]] = {}
         self.out: Any = None
         self.probes: _probes.Probes | None = None
         self.swept = False
+        #: Probe index -> (its file, relative; the functions its lines belong to).
+        self._sites: dict[int, tuple[str | None, frozenset[str]]] = {}
         self._wanted_cache: dict[str, bool] = {}
 
     # -- tracing ---------------------------------------------------------------------
@@ -67,8 +70,7 @@ class Recorder:
         self.started = True
         if _probes.supported():
             self.probes = _probes.Probes(self._wanted)
-            _probes.Finder(self.probes).install()
-            self.probes.sweep()  # what was imported before recording began
+            _probes.Finder(self.probes).install()  # what collection imports from now on
         elif not self._start_coverage():
             self.disabled = True  # coverage is measuring already (pytest-cov): no second tracer
             return
@@ -107,22 +109,28 @@ class Recorder:
             self._wanted_cache[filename] = known
         return known
 
-    def take(self) -> dict[str, set[int]]:
-        """The lines (or, with probes, the code objects' lines) run since the last call,
-        emptied."""
-        taken: dict[str, set[int]] = {}
+    def take(self) -> dict[str, set[str]]:
+        """The functions run since the last call, per project file (relative path)."""
+        taken: dict[str, set[str]] = {}
         if self.probes is not None:
-            if not self.swept:  # after collection: test modules, conftests, helpers
-                self.swept = True
+            if not self.swept:  # once, before the first test: all that was imported
+                self.swept = True  # before recording or by another loader (test modules)
                 self.probes.sweep()
-            sites = self.probes.sites
             for index in self.probes.take():
-                filename, lines = sites[index]
-                taken.setdefault(filename, set()).update(lines)
+                site = self._sites.get(index)
+                if site is None:
+                    filename, code = self.probes.sites[index]
+                    rel = self._relative(filename)
+                    names = self._functions(rel, filename, _probes.lines_of(code)) if rel else []
+                    site = self._sites[index] = (rel, frozenset(names))
+                if site[0] is not None:
+                    taken.setdefault(site[0], set()).update(site[1])
             return taken
-        for name, lines in list(self.data.items()):
+        for filename, lines in list(self.data.items()):
             if lines:
-                taken[name] = set(lines)
+                rel = self._relative(filename)
+                if rel is not None:
+                    taken[rel] = set(self._functions(rel, filename, lines))
                 lines.clear()
         return taken
 
@@ -185,30 +193,23 @@ class Recorder:
             return None
         return rel
 
-    def _functions(self, rel: str, filename: str, lines: set[int]) -> list[str]:
+    def _functions(self, rel: str, filename: str, lines: Iterable[int]) -> list[str]:
         index = self.seen.get(rel)
         if index is None:
             try:
                 source = Path(filename).read_bytes()
             except OSError:
                 source = b""
-            shape = shape_of(source)
-            index = shape.lines if shape is not None else {}
+            found = line_index(source)
+            index = found if found is not None else {}
             self.seen[rel] = index
-            record = {
-                "file": rel,
-                "hash": content_hash(source),
-                "shape": shape.fingerprints if shape is not None else None,
-            }
+            # Fingerprints are the merge's job, once per file for the whole run.
+            record = {"file": rel, "hash": content_hash(source), "shape": None}
             self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
         return sorted({index.get(line, MODULE) for line in lines})
 
     def _write(self, nodeid: str) -> None:
-        python = {}
-        for filename, lines in self.lines.items():
-            rel = self._relative(filename)
-            if rel is not None:
-                python[rel] = self._functions(rel, filename, lines)
+        python = {rel: sorted(names) for rel, names in self.lines.items()}
         data = set()
         for opened in self.opened:
             rel = self._relative(opened)
@@ -219,7 +220,7 @@ class Recorder:
         self.out.flush()
 
 
-def _merge(into: dict[str, set[int]], more: dict[str, set[int]]) -> None:
+def _merge(into: dict[str, set[str]], more: dict[str, set[str]]) -> None:
     for name, lines in more.items():
         into.setdefault(name, set()).update(lines)
 
