@@ -103,6 +103,7 @@ def apply(root: Path, mutation: Mutation) -> None:
 
 
 _REACHED: dict[str, set[str]] = {}
+_SHAPES: dict[str, dict[int, str]] = {}
 
 
 def reached(root: Path, history: Path, mutation: Mutation) -> bool:
@@ -118,8 +119,10 @@ def reached(root: Path, history: Path, mutation: Mutation) -> bool:
         _REACHED.setdefault("", set())
     from aqe._affected._source import MODULE, shape_of
 
-    shape = shape_of((root / mutation.path).read_bytes())
-    function = MODULE if shape is None else shape.lines.get(mutation.line, MODULE)
+    if mutation.path not in _SHAPES:
+        shape = shape_of((root / mutation.path).read_bytes())
+        _SHAPES[mutation.path] = {} if shape is None else shape.lines
+    function = _SHAPES[mutation.path].get(mutation.line, MODULE)
     return function == MODULE or function in _REACHED.get(mutation.path, set())
 
 
