@@ -141,17 +141,26 @@ def git(root: Path, *args: str) -> str:
 CPU: list[float] = [0.0]
 
 
-def run(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, str]:
+def run(
+    cmd: list[str], root: Path, env: dict[str, str], timeout: float = 1800
+) -> tuple[float, str]:
     """(wall seconds, output) of one run; its CPU seconds go to ``CPU`` (a shared
-    machine's load stretches wall times, CPU times much less)."""
+    machine's load stretches wall times, CPU times much less). A run past ``timeout``
+    is killed: its output says "HUNG"."""
     before = os.times()
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    try:
+        done = subprocess.run(
+            cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired:
+        output = "HUNG"
     after = os.times()
     CPU.append(
         after.children_user - before.children_user + after.children_system - before.children_system
     )
-    return time.perf_counter() - start, done.stdout + done.stderr
+    return time.perf_counter() - start, output
 
 
 def outcomes(report: Path) -> dict[str, str]:
@@ -342,10 +351,13 @@ def main() -> int:
             row["selected"] = 0
         if args.testmon:
             shutil.copy(args.work / "testmondata-baseline", root / ".testmondata")
-            t_s, t_out = run([sys.executable, "-m", "pytest", "-q", "-rfE", "--testmon"], root, env)
+            # pytest has no per-test limit: a mutation that loops forever hangs it.
+            testmon = [sys.executable, "-m", "pytest", "-q", "-rfE", "--testmon"]
+            t_s, t_out = run(testmon, root, env, timeout=180)
             t_bad, t_ran = testmon_failing(t_out)
-            row.update(testmon_s=round(t_s, 2), testmon_missed=not (t_bad & caught),
-                       testmon_selected=t_ran)  # fmt: skip
+            hung = t_out == "HUNG"
+            row.update(testmon_s=round(t_s, 2), testmon_missed=not (t_bad & caught) and not hung,
+                       testmon_selected=t_ran, testmon_hung=hung)  # fmt: skip
         rows.append(row)
         print(
             f"[{len(rows)}] {mutation.describe()}: full {full_s:.1f}s caught {len(caught)}; "
