@@ -102,6 +102,30 @@ def apply(root: Path, mutation: Mutation) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+_REACHED: dict[str, set[str]] = {}
+_SHAPES: dict[str, dict[int, str]] = {}
+
+
+def reached(root: Path, history: Path, mutation: Mutation) -> bool:
+    """Whether the baseline map has a test running the mutated line's function (or the
+    module-level code it is in, which runs at import): only those can be caught."""
+    import sqlite3
+
+    if not _REACHED:
+        with sqlite3.connect(history) as conn:
+            for (deps,) in conn.execute("SELECT deps FROM dep_tests"):
+                for path, (_, functions) in json.loads(deps)["py"].items():
+                    _REACHED.setdefault(path, set()).update(functions)
+        _REACHED.setdefault("", set())
+    from aqe._affected._source import MODULE, shape_of
+
+    if mutation.path not in _SHAPES:
+        shape = shape_of((root / mutation.path).read_bytes())
+        _SHAPES[mutation.path] = {} if shape is None else shape.lines
+    function = _SHAPES[mutation.path].get(mutation.line, MODULE)
+    return function == MODULE or function in _REACHED.get(mutation.path, set())
+
+
 def git(root: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", "-c", "user.email=b@b", "-c", "user.name=bench", *args],
@@ -117,17 +141,26 @@ def git(root: Path, *args: str) -> str:
 CPU: list[float] = [0.0]
 
 
-def run(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, str]:
+def run(
+    cmd: list[str], root: Path, env: dict[str, str], timeout: float = 1800
+) -> tuple[float, str]:
     """(wall seconds, output) of one run; its CPU seconds go to ``CPU`` (a shared
-    machine's load stretches wall times, CPU times much less)."""
+    machine's load stretches wall times, CPU times much less). A run past ``timeout``
+    is killed: its output says "HUNG"."""
     before = os.times()
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    try:
+        done = subprocess.run(
+            cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        output = done.stdout + done.stderr
+    except subprocess.TimeoutExpired:
+        output = "HUNG"
     after = os.times()
     CPU.append(
         after.children_user - before.children_user + after.children_system - before.children_system
     )
-    return time.perf_counter() - start, done.stdout + done.stderr
+    return time.perf_counter() - start, output
 
 
 def outcomes(report: Path) -> dict[str, str]:
@@ -207,9 +240,16 @@ def main() -> int:
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--tries", type=int, default=0, help="give up after N (default 4x)")
     parser.add_argument(
+        "--cache",
+        type=Path,
+        help="JSON file of full runs' verdicts per mutation, kept across invocations",
+    )
+    parser.add_argument(
         "--overhead", type=int, default=0, metavar="REPS", help="only --record-deps' cost"
     )
     args = parser.parse_args()
+    args.work = args.work.resolve()  # the runs' working directory is the project's copy
+    args.project = args.project.resolve()
     if args.overhead:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AQE_", "PYTEST_"))}
         env.update(PYTHONPATH=str(args.project), CI="true")
@@ -253,8 +293,17 @@ def main() -> int:
         and not f.startswith(("docs/", "setup.py"))
     ]
     pool = mutations(root, files)
+    everything = len(pool)
+    pool = [m for m in pool if reached(root, saved, m)]
     random.Random(args.seed).shuffle(pool)
-    print(f"{len(pool)} candidate mutations in {len(files)} files", flush=True)
+    print(
+        f"{everything} candidate mutations in {len(files)} files, {len(pool)} in code some "
+        "test ran (the others no full run can catch: not tried)",
+        flush=True,
+    )
+    cache: dict[str, dict[str, object]] = {}
+    if args.cache is not None and args.cache.exists():
+        cache = json.loads(args.cache.read_text(encoding="utf-8"))
     rows = []
     tries = 0
     limit = args.tries or args.mutations * 4
@@ -265,9 +314,18 @@ def main() -> int:
         git(root, "reset", "-q", "--hard", base)
         apply(root, mutation)
         git(root, "commit", "-qam", mutation.describe())
-        full_s, _ = run([*aqe, "--no-history", "--json", str(report)], root, env)
-        full_cpu = CPU[-1]
-        caught = failing(outcomes(report), baseline)
+        key = f"{args.project.name} {mutation.describe()}"
+        if key in cache:  # the full run's verdict, from an earlier invocation
+            known = cache[key]
+            full_s, full_cpu = float(known["full_s"]), float(known["full_cpu"])  # type: ignore[arg-type]
+            caught = set(known["caught"])  # type: ignore[call-overload]
+        else:
+            full_s, _ = run([*aqe, "--no-history", "--json", str(report)], root, env)
+            full_cpu = CPU[-1]
+            caught = failing(outcomes(report), baseline)
+            cache[key] = {"full_s": full_s, "full_cpu": full_cpu, "caught": sorted(caught)}
+            if args.cache is not None:
+                args.cache.write_text(json.dumps(cache), encoding="utf-8")
         if not caught:
             continue
         shutil.copy(saved, history)
@@ -293,10 +351,13 @@ def main() -> int:
             row["selected"] = 0
         if args.testmon:
             shutil.copy(args.work / "testmondata-baseline", root / ".testmondata")
-            t_s, t_out = run([sys.executable, "-m", "pytest", "-q", "-rfE", "--testmon"], root, env)
+            # pytest has no per-test limit: a mutation that loops forever hangs it.
+            testmon = [sys.executable, "-m", "pytest", "-q", "-rfE", "--testmon"]
+            t_s, t_out = run(testmon, root, env, timeout=180)
             t_bad, t_ran = testmon_failing(t_out)
-            row.update(testmon_s=round(t_s, 2), testmon_missed=not (t_bad & caught),
-                       testmon_selected=t_ran)  # fmt: skip
+            hung = t_out == "HUNG"
+            row.update(testmon_s=round(t_s, 2), testmon_missed=not (t_bad & caught) and not hung,
+                       testmon_selected=t_ran, testmon_hung=hung)  # fmt: skip
         rows.append(row)
         print(
             f"[{len(rows)}] {mutation.describe()}: full {full_s:.1f}s caught {len(caught)}; "

@@ -3,11 +3,13 @@ run by the real aqe (end to end: git and aqe are processes)."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
 import subprocess
 import threading
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -86,12 +88,29 @@ def _edit(root: Path, relpath: str, old: str, new: str) -> None:
 
 def test_a_function_edit_selects_the_tests_that_ran_it(project: Path, run_aqe: RunAqe) -> None:
     _edit(project, "src/calc/ops.py", "return a - b", "return a + b")
-    done = run_aqe("run", "-w", "2", "--affected", "--explain", cwd=project)
+    reports = ["--json", "r.json", "--junit-xml", "r.xml"]
+    done = run_aqe("run", "-w", "2", "--affected", "--explain", *reports, cwd=project)
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
     assert "aqe: test: tests/test_ops.py::test_sub: src/calc/ops.py::sub changed" in out
     assert "aqe: left out: tests/test_ops.py::test_add: no recorded dependency changed" in out
     assert "1 failed, 3 deselected" in out  # never silently absent
+    # ... nor in the reports: each left-out test named, with why
+    report = json.loads((project / "r.json").read_text(encoding="utf-8"))
+    assert [t["nodeid"] for t in report["tests"]] == ["tests/test_ops.py::test_sub"]
+    assert {d["nodeid"]: d["reason"] for d in report["deselected"]} == {
+        "tests/test_ops.py::test_add": "no recorded dependency changed",
+        "tests/test_fmt.py::test_show": "no recorded dependency changed",
+        "tests/test_data.py::test_reads_data": "no recorded dependency changed",
+    }
+    suite = ET.parse(project / "r.xml").getroot().find("testsuite")
+    assert suite is not None
+    named = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert named["aqe.deselected"] == "3"
+    values = [
+        p.get("value") for p in suite.iter("property") if p.get("name") == "aqe.deselected.test"
+    ]
+    assert "tests/test_ops.py::test_add: no recorded dependency changed" in values
 
 
 def test_import_time_code_reaches_every_importer(project: Path, run_aqe: RunAqe) -> None:

@@ -170,6 +170,8 @@ class RunRecord:
     collected: int | None = None
     ran: int | None = None
     junit: JunitOptions = field(default_factory=JunitOptions)
+    #: Tests a selection (``--affected``/``--changed``) left out: node id -> why.
+    deselected: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Attempts per outcome (a test retried twice counts three times)."""

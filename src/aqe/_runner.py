@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from . import _registry
 from ._adapters import Adapter, RunOptions, Selection
+from ._affected import left_out
 from ._exceptions import AqeError, PluginError, StoreError, UsageError
 from ._git import code_identity, git_state
 from ._model import FAILING_OUTCOMES, RunRecord, TestResult
@@ -225,6 +226,7 @@ def execute_run(
             try:
                 _hand_history(reporters, store, run)
                 _hand_shard(reporters, recorder.shard)
+                run.deselected = left_out()  # --affected/--changed: named in the reports
                 _write_reports(reporters, run)
             finally:
                 if store is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from aqe._affected import _mapstore
 from aqe._affected._gaps import find_gaps, reached_from, text
@@ -78,3 +81,37 @@ def test_the_mcp_gap_list_is_bounded_and_says_when_coverage_is_missing(tmp_path:
     assert text == "1 gaps; top: mod.py::branchy"
     argv = RunRequest(affected="abc123").argv(root, "r1")
     assert "--affected=abc123" in argv
+
+
+def test_partial_branches_are_gaps_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line that ran but never went one of its ways: coverage.py's branch data, measured
+    here in-process on a real call."""
+    import coverage
+
+    from aqe._affected import _gaps
+
+    if coverage.Coverage.current() is not None:
+        pytest.skip("coverage.py is measuring this run already")
+    (tmp_path / "branchmod.py").write_text(SOURCE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cov = coverage.Coverage(
+        data_file=str(tmp_path / ".coverage"), branch=True, source=[str(tmp_path)]
+    )
+    cov.start()
+    try:
+        import branchmod
+
+        assert branchmod.branchy(5) == "small"  # x > 0 true, x > 10 false: two ways untaken
+    finally:
+        cov.stop()
+        sys.modules.pop("branchmod", None)
+    cov.save()
+    lines, partial = _gaps.measured_gaps(tmp_path)
+    assert lines["branchmod.py"] == {2, 7, 9, 13}
+    assert partial["branchmod.py"] == {(5, 9), (6, 7)}
+    gaps = find_gaps(tmp_path, lines, lambda _path: 0, None, partial)
+    branchy = next(gap for gap in gaps if gap.function == "branchy")
+    assert (branchy.lines, branchy.missed_branches) == ((7, 9), ((5, 9), (6, 7)))
+    assert gaps[0] is branchy  # two lines and two untaken ways, in the branchiest function
+    assert "lines 7,9, branches 5->9,6->7 never taken" in text([branchy])[0]
+    assert branchy.to_json()["missed_branches"] == [[5, 9], [6, 7]]

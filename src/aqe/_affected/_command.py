@@ -104,7 +104,9 @@ def prepare(
         prepared.env["_AQE_DEPS_DIR"] = str(prepared.deps_dir)
         prepared.env["_AQE_DEPS_ROOT"] = str(root)
         prepared.args += ["-p", "aqe._affected._recorder"]
-        if importlib.util.find_spec("coverage") is None:
+        from ._probes import supported
+
+        if not supported() and importlib.util.find_spec("coverage") is None:
             raise UsageError(
                 "--record-deps and --affected need coverage.py: "
                 "pip install 'coverage>=7.6' (or aqe's affected extra)"

@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 
+from . import CHOICE_ENV
 from ._select import Choice
-
-#: The JSON file holding the run's ``Choice`` (set by ``aqe run``).
-CHOICE_ENV = "_AQE_SELECTION"
 
 
 class _LeftOut:

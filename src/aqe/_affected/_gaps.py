@@ -1,7 +1,10 @@
 """``aqe gaps``: the code no test reaches, by function, ranked by how much it matters.
 
 From the coverage data the last covered run left (``.coverage``, as pytest-cov and
-``coverage run`` write it, combined over aqe's workers). Why these ranks: a gap in
+``coverage run`` write it, combined over aqe's workers): the lines never run and,
+when branches were measured (``--cov-branch``), the partial branches (a line that
+ran but never went one of its ways: an ``if`` never false, a loop never skipped).
+Why these ranks: a gap in
 code that changes often (git churn) breaks more often; one with many branches hides
 more behaviour; one whose neighbours (the other functions of its file) many tests
 reach sits in code the project cares about, and is the cheapest to test from there.
@@ -12,7 +15,7 @@ from __future__ import annotations
 import ast
 import math
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,9 +34,15 @@ class Gap:
     churn: int
     neighbour_tests: int
     score: float
+    #: Partial branches: (line, the line it never went to; 0 for leaving the function).
+    missed_branches: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "lines": list(self.lines)}
+        return {
+            **asdict(self),
+            "lines": list(self.lines),
+            "missed_branches": [list(arc) for arc in self.missed_branches],
+        }
 
 
 def git_churn(root: Path) -> Callable[[str], int]:
@@ -77,13 +86,19 @@ def find_gaps(
     root: Path,
     missing: Mapping[str, set[int]],
     churn: Callable[[str], int],
-    reached_by: Mapping[str, Mapping[str, int]] | None = None,
+    reached_by: Mapping[str, Mapping[str, Collection[str]]] | None = None,
+    partial: Mapping[str, set[tuple[int, int]]] | None = None,
 ) -> list[Gap]:
-    """Gaps per function from each file's missing lines (relative path -> lines),
-    best first. ``reached_by``: per file, per function, how many tests ran it."""
+    """Gaps per function from each file's missing lines (relative path -> lines) and
+    partial branches (relative path -> (line, line not gone to)), best first; an
+    untaken branch weighs as a missing line. ``reached_by``: per file, per function,
+    which tests ran it."""
     found = []
-    for relpath, lines in missing.items():
-        if not lines:
+    partial = partial or {}
+    for relpath in sorted(missing.keys() | partial.keys()):
+        lines = missing.get(relpath, set())
+        arcs = partial.get(relpath, set())
+        if not lines and not arcs:
             continue
         try:
             source = (root / relpath).read_bytes()
@@ -96,12 +111,17 @@ def find_gaps(
         grouped: dict[str, list[int]] = {}
         for line in sorted(lines):
             grouped.setdefault(shape.lines.get(line, MODULE), []).append(line)
+        untaken: dict[str, list[tuple[int, int]]] = {}
+        for arc in sorted(arcs):
+            untaken.setdefault(shape.lines.get(arc[0], MODULE), []).append(arc)
         changes = churn(relpath)
         tests = (reached_by or {}).get(relpath, {})
-        for function, gap_lines in grouped.items():
-            neighbours = sum(n for name, n in tests.items() if name != function)
+        for function in sorted(grouped.keys() | untaken.keys()):
+            gap_lines = grouped.get(function, [])
+            missed = untaken.get(function, [])
+            neighbours = len(set().union(*(t for name, t in tests.items() if name != function)))
             score = (
-                len(gap_lines)
+                (len(gap_lines) + len(missed))
                 * (1 + branches.get(function, 0))
                 * (1 + math.log1p(changes))
                 * (1 + math.log1p(neighbours))
@@ -115,6 +135,7 @@ def find_gaps(
                     changes,
                     neighbours,
                     round(score, 2),
+                    tuple(missed),
                 )
             )
     return sorted(found, key=lambda gap: (-gap.score, gap.file, gap.function))
@@ -122,6 +143,14 @@ def find_gaps(
 
 def missing_lines(root: Path, under: str | None = None) -> dict[str, set[int]]:
     """Each measured project file's unreached lines, from the project's coverage data."""
+    return measured_gaps(root, under)[0]
+
+
+def measured_gaps(
+    root: Path, under: str | None = None
+) -> tuple[dict[str, set[int]], dict[str, set[tuple[int, int]]]]:
+    """Each measured project file's unreached lines and, when the data has branches,
+    its partial branches (from a line that ran; 0 for "out of the function")."""
     try:
         import coverage
         from coverage.exceptions import CoverageException
@@ -138,7 +167,9 @@ def missing_lines(root: Path, under: str | None = None) -> dict[str, set[int]]:
         )
     cov = coverage.Coverage(data_file=str(data_file))
     cov.load()
+    with_branches = cov.get_data().has_arcs()
     found: dict[str, set[int]] = {}
+    partial: dict[str, set[tuple[int, int]]] = {}
     resolved = root.resolve()
     for filename in cov.get_data().measured_files():
         path = Path(filename)
@@ -152,40 +183,62 @@ def missing_lines(root: Path, under: str | None = None) -> dict[str, set[int]]:
             continue
         try:
             _, _, _, missing, _ = cov.analysis2(filename)
+            arcs = _partial_branches(cov, filename) if with_branches else {}
         except (CoverageException, OSError):
             continue
         found[relpath] = set(missing)
-    return found
+        partial[relpath] = {
+            (line, max(to, 0))
+            for line, targets in arcs.items()
+            if line not in found[relpath]
+            for to in targets
+        }
+    return found, partial
 
 
-def reached_from(tests: Mapping[str, object]) -> dict[str, dict[str, int]]:
-    """Per file, per function: how many recorded tests ran it (the dependency map)."""
-    counts: dict[str, dict[str, int]] = {}
-    for deps in tests.values():
+def _partial_branches(cov: object, filename: str) -> dict[int, list[int]]:
+    """coverage.py's missed branch arcs by line (its analysis object: the same
+    numbers its own report prints as partial branches)."""
+    analyze = getattr(cov, "_analyze", None)
+    if analyze is None:  # a coverage.py without it: lines only
+        return {}
+    arcs = analyze(filename).missing_branch_arcs()
+    return {int(line): [int(to) for to in targets] for line, targets in arcs.items()}
+
+
+def reached_from(tests: Mapping[str, object]) -> dict[str, dict[str, set[str]]]:
+    """Per file, per function: the recorded tests that ran it (the dependency map);
+    a test reaching several neighbours counts once."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for nodeid, deps in tests.items():
         for relpath, (_, functions) in getattr(deps, "python", {}).items():
-            per_file = counts.setdefault(relpath, {})
+            per_file = found.setdefault(relpath, {})
             for function in functions:
-                per_file[function] = per_file.get(function, 0) + 1
-    return counts
+                per_file.setdefault(function, set()).add(nodeid)
+    return found
 
 
 def command(root: Path, under: str | None, store: object | None, limit: int) -> list[Gap]:
     """``aqe gaps``: the top ``limit`` gaps under ``under`` (a path relative to root)."""
-    reached: dict[str, dict[str, int]] = {}
+    reached: dict[str, dict[str, set[str]]] = {}
     if store is not None:
         from . import _mapstore
 
         reached = reached_from(_mapstore.load(store).tests)
-    gaps = find_gaps(root, missing_lines(root, under), git_churn(root), reached)
+    lines, partial = measured_gaps(root, under)
+    gaps = find_gaps(root, lines, git_churn(root), reached, partial)
     return gaps[:limit]
 
 
 def text(gaps: list[Gap]) -> list[str]:
     rows = []
     for gap in gaps:
-        shown = _ranges(gap.lines)
+        where = [f"lines {_ranges(gap.lines)}"] if gap.lines else []
+        if gap.missed_branches:
+            arcs = ",".join(f"{a}->{b or 'exit'}" for a, b in gap.missed_branches)
+            where.append(f"branches {arcs} never taken")
         rows.append(
-            f"{gap.score:8.1f}  {gap.file}::{gap.function}  lines {shown}  "
+            f"{gap.score:8.1f}  {gap.file}::{gap.function}  {', '.join(where)}  "
             f"({gap.branches} branches, {gap.churn} commits, {gap.neighbour_tests} tests nearby)"
         )
     return rows
@@ -206,7 +259,7 @@ def _ranges(lines: tuple[int, ...]) -> str:
 
 def top_function(root: Path, target: str) -> Gap | None:
     """The best-ranked gap of a module (``MODULE_OR_PATH``) that ``aqe generate`` can
-    aim at: a module-level function or a class's method."""
+    aim at: a public module-level function or a public method of a public class."""
     path = Path(target)
     if not path.suffix == ".py":
         import importlib.util
@@ -222,8 +275,15 @@ def top_function(root: Path, target: str) -> Gap | None:
         relpath = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         raise UsageError(f"aqe generate --gaps: {path} is not in the project {root}") from None
-    gaps = find_gaps(root, missing_lines(root, relpath), git_churn(root))
+    lines, partial = measured_gaps(root, relpath)
+    gaps = find_gaps(root, lines, git_churn(root), None, partial)
     for gap in gaps:
-        if gap.function != MODULE and "@" not in gap.function and gap.function.count(".") <= 1:
+        parts = gap.function.split(".")
+        if (
+            gap.function != MODULE
+            and "@" not in gap.function
+            and len(parts) <= 2
+            and not any(part.startswith("_") for part in parts)  # generate aims at public API
+        ):
             return gap
     return None

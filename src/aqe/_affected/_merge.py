@@ -15,7 +15,7 @@ from pathlib import Path
 from .._exceptions import AqeError
 from . import _changes, _mapstore
 from ._mapstore import TestDeps
-from ._source import content_hash
+from ._source import content_hash, shape_of
 
 
 def read_records(
@@ -64,6 +64,17 @@ def store_map(store: object, run_id: str, root: Path, directory: Path) -> int:
     """Merge a run's records into the history; returns how many tests got a map."""
     try:
         python, data, hashes, shapes = read_records(directory)
+        if python:  # file versions the history has fingerprinted already: not again
+            shapes.update((digest, "") for digest in _mapstore.shapes(store, set(hashes.values())))
+        for relpath, digest in hashes.items():  # fingerprints, once per file version
+            if digest in shapes:
+                continue
+            with contextlib.suppress(OSError):
+                source = (root / relpath).read_bytes()
+                shape = shape_of(source) if content_hash(source) == digest else None
+                if shape is not None:  # else edited since: no shape, any change counts
+                    shapes[digest] = json.dumps(shape.fingerprints, sort_keys=True)
+        shapes = {digest: text for digest, text in shapes.items() if text}
         tests = {}
         data_hashes: dict[str, str] = {}
         for nodeid, files in python.items():

@@ -220,6 +220,10 @@ def build_json_report(
         "tests": [_test_entry(result) for result in run.results],
         "shard": None if shard is None else _shard_entry(shard, run),
         "shards": [_merged_entry(*shard) for shard in shards],
+        "deselected": [
+            {"nodeid": nodeid, "reason": reason}
+            for nodeid, reason in sorted(run.deselected.items())
+        ],
     }
 
 

@@ -284,6 +284,11 @@ def build_junit_tree(run: RunRecord, suite_name: str | None = None) -> ET.Elemen
     suite.set("timestamp", started.isoformat(timespec="seconds"))
     suite.set("hostname", sanitize_xml_text(socket.gethostname()))
     recorded = suite_properties(run.results)
+    if run.deselected:  # left out by --affected/--changed: named, never silently absent
+        recorded = [*recorded, ("aqe.deselected", str(len(run.deselected)))]
+        recorded += [
+            ("aqe.deselected.test", f"{n}: {why}") for n, why in sorted(run.deselected.items())
+        ]
     if recorded:
         properties = ET.Element("properties")
         for key, value in recorded:
