@@ -166,11 +166,10 @@ def _filter_time(page: Any) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _report_times(path: Path, repeat: int) -> int:
-    """Open ``path`` ``repeat`` times; print the figures; 0 if under the bar."""
-    size = path.stat().st_size
-    print(f"report {path}: {size / 1e6:.2f} MB")
-    marks, walls, filters, errors = open_times(path, repeat)
+def _print_times(
+    marks: list[float], walls: list[float], filters: list[float], errors: list[str]
+) -> int:
+    """Print the openings' figures; 0 if the median first screen is under the bar."""
     print("first screen (ms from navigation start): " + ", ".join(f"{m:.0f}" for m in marks))
     print("wall time goto -> first screen (ms):     " + ", ".join(f"{w:.0f}" for w in walls))
     print("filter to the failures (ms):              " + ", ".join(f"{f:.0f}" for f in filters))
@@ -179,6 +178,14 @@ def _report_times(path: Path, repeat: int) -> int:
     for error in errors[:5]:
         print(f"  {error}")
     return 0 if median < 2000 and not errors else 1
+
+
+def _report_times(path: Path, repeat: int) -> int:
+    """Open ``path`` ``repeat`` times; print the figures; 0 if under the bar."""
+    size = path.stat().st_size
+    print(f"report {path}: {size / 1e6:.2f} MB")
+    marks, walls, filters, errors = open_times(path, repeat)
+    return _print_times(marks, walls, filters, errors)
 
 
 def _marker_filter(path: Path) -> None:
@@ -250,14 +257,7 @@ def bench(tests: int, repeat: int) -> int:
         print(f"{len(run.final())} tests, {len(run.results)} attempts: report {size / 1e6:.2f} MB "
               f"written in {wrote:.2f}s")  # fmt: skip
         marks, walls, filters, errors = open_times(path, repeat)
-    print("first screen (ms from navigation start): " + ", ".join(f"{m:.0f}" for m in marks))
-    print("wall time goto -> first screen (ms):     " + ", ".join(f"{w:.0f}" for w in walls))
-    print("filter to the failures (ms):              " + ", ".join(f"{f:.0f}" for f in filters))
-    median = statistics.median(marks)
-    print(f"median {median:.0f} ms (bar 2000 ms); console errors: {len(errors)}")
-    for error in errors[:5]:
-        print(f"  {error}")
-    return 0 if median < 2000 and not errors else 1
+    return _print_times(marks, walls, filters, errors)
 
 
 def screenshot(target: Path) -> int:

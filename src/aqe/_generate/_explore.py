@@ -405,17 +405,12 @@ class Explorer:
     def _tables_read(self, target: Target) -> list[Any]:
         """The module-level containers the target's function (or one it defines) reads
         by name."""
-        from ._killers import function_of
+        from ._killers import function_of, names_read
 
         func = function_of(target.obj, target.init, self.path)
         if func is None:
             return []
-        names: list[str] = []
-        stack = [func.__code__]
-        while stack:
-            code = stack.pop()
-            names += [n for n in code.co_names if n not in names]
-            stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        names = names_read(func)
         return [
             value
             for name in names

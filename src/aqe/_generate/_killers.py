@@ -113,15 +113,21 @@ MAX_DATA_ITEMS = 60
 _DATA_ATOMS = (str, int, float)
 
 
-def data_mutants(func: types.FunctionType) -> list[DataMutant]:
-    """One changed item per mutant, for the list, tuple, set and dict globals ``func``
-    (and the functions defined in it) reads whose items are plain values or tuples of them."""
+def names_read(func: types.FunctionType) -> list[str]:
+    """The global names ``func`` and the functions defined in it read, first use first."""
     names: list[str] = []
     stack = [func.__code__]
     while stack:
         code = stack.pop()
         names += [n for n in code.co_names if n not in names]
         stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
+
+
+def data_mutants(func: types.FunctionType) -> list[DataMutant]:
+    """One changed item per mutant, for the list, tuple, set and dict globals ``func``
+    (and the functions defined in it) reads whose items are plain values or tuples of them."""
+    names = names_read(func)
     out: list[DataMutant] = []
     for name in names:
         value = func.__globals__.get(name)
