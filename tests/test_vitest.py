@@ -283,6 +283,11 @@ def test_a_jest_suite_runs_detected_with_retries_and_a_crashed_file(
         (f"{math} > sum(2, 2) = 4", 1, "passed"),
         (f"{math} > sum(2, 3) = 6", 1, "failed"),
     ]
+    # Jest buffers a file's console lines; each goes to the test that printed it.
+    tests = {t["nodeid"]: t for t in json.loads((project / "out.json").read_text())["tests"]}
+    assert tests[f"{math} > adds"]["stdout"] == "adding 1 and 2\n"
+    assert tests[f"{math} > nested > deeper > squares"]["stderr"] == "squaring 3\n"
+    assert not tests[f"{math} > subtracts wrongly"]["stdout"]
     again = run_aqe("run", "--lf", "--json", "lf.json", "tests/math.test.js", cwd=project, env=env)
     assert again.returncode == 1, again.stdout + again.stderr
     assert attempts(project / "lf.json") == [

@@ -24,8 +24,49 @@ function fromProject(name) {
   return require(require.resolve(name, { paths: [root] }))
 }
 
+// Where Node.js's own console writes each of Jest's console entry types.
+const STDERR = new Set(['error', 'warn', 'trace', 'assert'])
+
+// The line of the outermost frame in `file` of a console entry's stack (its origin):
+// the test's own callback, even when a helper in the same file did the printing.
+function callerLine(origin, file) {
+  let found = null
+  for (const frame of String(origin ?? '').split('\n')) {
+    const at = frame.lastIndexOf(file + ':')
+    if (at < 0) continue
+    const line = /^:(\d+)/.exec(frame.slice(at + file.length))
+    if (line) found = Number(line[1])
+  }
+  return found
+}
+
+// Jest buffers a file's console lines with their stacks, not by test: each goes to the
+// test whose body holds the printing frame (the last test starting at or before it), in
+// the shape of vitest-server.mjs's console entries. Lines printed outside any test (a
+// describe body, a hook before the first test) are left to the file's output.
+function consoleOf(file) {
+  const tests = file.testResults
+    .filter((test) => test.location?.line != null)
+    .sort((a, b) => a.location.line - b.location.line)
+  const entries = []
+  for (const entry of globalThis.__aqeJestConsole?.get(file.testFilePath) ?? []) {
+    const line = callerLine(entry.origin, file.testFilePath)
+    let owner = null
+    for (const test of tests) if (line != null && test.location.line <= line) owner = test
+    if (owner == null) continue
+    entries.push({
+      file: file.testFilePath,
+      path: [...owner.ancestorTitles, owner.title],
+      type: STDERR.has(entry.type) ? 'stderr' : 'stdout',
+      content: String(entry.message) + '\n',
+    })
+  }
+  return entries
+}
+
 function formatted(results) {
   return {
+    console: results.testResults.flatMap(consoleOf),
     testResults: results.testResults.map((file) => ({
       name: file.testFilePath,
       message: file.failureMessage ?? file.testExecError?.message ?? '',
@@ -65,12 +106,16 @@ async function main() {
       runTestsByPath: true,
       testLocationInResults: true,
       passWithNoTests: true,
-      reporters: [],
+      reporters: [path.join(__dirname, 'jest-console-reporter.cjs')],
+      // Buffered console lines, with their stacks (a batch of one file would otherwise
+      // be "verbose": its console written straight to stdout, unattributed).
+      verbose: false,
     }
     if (inBand) argv.runInBand = true
     if (request.pattern) argv.testNamePattern = request.pattern
     if (ours.testTimeout) argv.testTimeout = ours.testTimeout
     let report
+    globalThis.__aqeJestConsole = new Map()
     try {
       const { results } = await jest.runCLI(argv, [root])
       report = formatted(results)
