@@ -181,6 +181,24 @@ def test_selection_by_name_last_failed_and_an_explicit_adapter(
     assert "ERROR collecting tests/broken.test.ts" in broken.stdout
 
 
+def exported(run_aqe: RunAqe, project: Path, env: dict[str, str], tmp_path: Path) -> Path:
+    """The project's history, exported once, as the CI job before the shards keeps it."""
+    export = tmp_path / "history.jsonl"
+    done = run_aqe("history", "export", str(export), cwd=project, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return export
+
+
+def imported(run_aqe: RunAqe, project: Path, env: dict[str, str], export: Path, index: int) -> str:
+    """Shard ``index``'s own history, imported from the one export: every shard job
+    plans from the same inputs (one shard's run must not change the next one's plan)."""
+    history = export.with_name(f"job{index}.db")
+    done = run_aqe("history", "import", str(export), "--history", str(history), cwd=project,
+                   env=env)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return str(history)
+
+
 def test_shards_split_the_files_and_a_name_used_twice_is_two_stable_ids(
     tmp_path: Path, run_aqe: RunAqe, node_modules: Path
 ) -> None:
@@ -198,11 +216,13 @@ def test_shards_split_the_files_and_a_name_used_twice_is_two_stable_ids(
         ("tests/twice.test.ts > same", 1, "passed"),
         ("tests/twice.test.ts > same [2]", 1, "failed"),
     }
+    export = exported(run_aqe, project, env, tmp_path)
     shards: list[set[str]] = []
     for index in (1, 2):  # with the history of the whole run, as CI's jobs would have
+        history = imported(run_aqe, project, env, export, index)
         done = run_aqe(
             "run", "--shard", f"{index}/2", "--json", f"s{index}.json", *files,
-            cwd=project, env=env,
+            "--history", history, cwd=project, env=env,
         )  # fmt: skip
         assert done.returncode in (0, 1), done.stdout + done.stderr
         assert f"aqe: shard {index}/2: " in done.stdout
@@ -362,10 +382,13 @@ def test_a_python_and_a_javascript_suite_run_as_one_run(
     }
 
     # --shard I/N: each suite splits into the same N shards; together they are the run.
+    export = exported(run_aqe, project, env, tmp_path)
     ids: list[set[str]] = []
     for index in (1, 2):
+        history = imported(run_aqe, project, env, export, index)
         shard = run_aqe(
-            "run", "--shard", f"{index}/2", "--json", f"s{index}.json", cwd=project, env=env
+            "run", "--shard", f"{index}/2", "--json", f"s{index}.json", "--history", history,
+            cwd=project, env=env,
         )  # fmt: skip
         assert shard.returncode in (0, 1), shard.stdout + shard.stderr
         ids.append({t[0] for t in attempts(project / f"s{index}.json")})

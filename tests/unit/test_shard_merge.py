@@ -60,6 +60,8 @@ def test_shards_become_one_run(tmp_path: Path) -> None:
         ({"commit": "deadbeef"}, "shard1.json ran commit c0ffee but shard2.json ran commit "
                                  "deadbeef: shard outputs of different commits"),
         ({"count": 3}, "shard1.json is shard 1/2 but shard2.json is shard 2/3"),
+        ({"digest": "d2"}, "shard1.json ran plan d1 but shard2.json ran plan d2: the "
+                           "shards planned differently"),
         ({"ids": ["t/a.py::test_1"]}, "t/a.py::test_1 ran in shard1.json (shard 1) and in "
                                       "shard2.json (shard 2): overlapping shards"),
     ],

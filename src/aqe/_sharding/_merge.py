@@ -163,6 +163,13 @@ def check(outputs: Sequence[ShardOutput]) -> None:
                 f"{first.path} is shard {first.shard.index}/{first.shard.count} but "
                 f"{other.path} is shard {other.shard.index}/{other.shard.count}"
             )
+        if other.shard.digest != first.shard.digest:
+            # Different plans can leave a test in no shard, which no overlap check sees.
+            raise UsageError(
+                f"{first.path} ran plan {first.shard.digest} but {other.path} ran plan "
+                f"{other.shard.digest}: the shards planned differently (give every shard "
+                "job the same history: one 'aqe history export', imported by each)"
+            )
     seen: dict[int, Path] = {}
     for output in outputs:
         if output.shard.index in seen:
