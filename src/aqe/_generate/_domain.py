@@ -19,6 +19,7 @@ import itertools
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -643,17 +644,7 @@ def _module_functions(facts: ModuleFacts, arity: int) -> list[str]:
             continue
         if getattr(value, "__module__", None) != facts.namespace.get("__name__"):
             continue
-        try:
-            params = inspect.signature(value).parameters.values()
-        except (TypeError, ValueError):
-            continue
-        required = [
-            p
-            for p in params
-            if p.default is inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        if len(required) == arity:
+        if required_positional(value) == arity:
             found.append(name)
     return found[:4]
 
@@ -754,20 +745,33 @@ def _is_function(value: Any) -> bool:
     )
 
 
-def _arity(func: Any) -> int | None:
-    """Positional parameters a function needs (None when its signature is unknown)."""
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 1
+def _required(params: Iterable[inspect.Parameter]) -> int:
     return sum(
         1
         for p in params
         if p.default is inspect.Parameter.empty
         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     )
+
+
+def required_positional(func: Any) -> int | None:
+    """Positional parameters without a default (None when the signature is unknown)."""
+    try:
+        return _required(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def _arity(func: Any) -> int | None:
+    """Positional parameters a function needs (None when its signature is unknown);
+    one for a function of ``*args``."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 1
+    return _required(params)
 
 
 _ISINSTANCE_NAMES = {

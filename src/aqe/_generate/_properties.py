@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._domain import required_positional
 from ._model import Property
 
 if TYPE_CHECKING:
@@ -91,17 +92,7 @@ def _spreading_functions(explorer: Explorer) -> dict[str, Callable[..., Any]]:
     for name, obj in vars(explorer.module).items():
         if not inspect.isfunction(obj) or obj.__module__ != explorer.module.__name__:
             continue
-        try:
-            params = list(inspect.signature(obj).parameters.values())
-        except (TypeError, ValueError):
-            continue
-        required = [
-            p
-            for p in params
-            if p.default is inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        if len(required) > 1:
+        if (required_positional(obj) or 0) > 1:
             out[name] = obj
     return out
 
